@@ -1,0 +1,38 @@
+"""Adapters: turn shared-schema requests into calls to agency systems, and answers back.
+
+Kinds: ``rest`` (HTTP/JSON via httpx), ``sql`` (read-only query via SQLAlchemy); more arrive
+as plugins through the ``bus.adapters`` entry-point group.
+"""
+
+from adapters.base import (
+    Adapter,
+    AdapterConfigError,
+    AdapterContext,
+    AdapterError,
+    AdapterOptions,
+    Deadline,
+    InvalidAnswer,
+    NoData,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from adapters.registry import AdapterKind, adapter_kind, available_kinds, build_adapter
+
+__all__ = [
+    "Adapter",
+    "AdapterConfigError",
+    "AdapterContext",
+    "AdapterError",
+    "AdapterKind",
+    "AdapterOptions",
+    "Deadline",
+    "InvalidAnswer",
+    "NoData",
+    "ProviderRejected",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "adapter_kind",
+    "available_kinds",
+    "build_adapter",
+]

@@ -1,0 +1,118 @@
+"""The adapter protocol, adapter errors and the deadline an adapter works within.
+
+An adapter turns a shared-schema request into a call to one agency system and that system's
+answer back into the shared-schema response. Adapters import only ``schemas``; they report
+failures as ``AdapterError`` subclasses whose ``code`` equals the bus error code the bus turns
+them into (``bus.errors.from_code``) — the one place adapter failures are translated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas import SharedRequest, SharedResponse
+
+__all__ = [
+    "Adapter",
+    "AdapterConfigError",
+    "AdapterContext",
+    "AdapterError",
+    "AdapterOptions",
+    "Deadline",
+    "InvalidAnswer",
+    "NoData",
+    "ProviderRejected",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+]
+
+
+class AdapterError(Exception):
+    """A provider call failed. ``code`` is the bus error code; ``transient`` says retry may help."""
+
+    code: ClassVar[str] = "provider-error"
+    transient: ClassVar[bool] = False
+
+
+class ProviderUnavailable(AdapterError):
+    """Could not reach the provider, or it answered with a server error (5xx)."""
+
+    code = "provider-unavailable"
+    transient = True
+
+
+class ProviderTimeout(AdapterError):
+    code = "provider-timeout"
+    transient = True
+
+
+class ProviderRejected(AdapterError):
+    """The provider refused the request (its 4xx other than 404, a client fault)."""
+
+    code = "provider-rejected"
+
+
+class InvalidAnswer(AdapterError):
+    """The provider's answer cannot be mapped to the shared schema."""
+
+    code = "provider-invalid-answer"
+
+
+class NoData(AdapterError):
+    """The provider holds nothing about the subject."""
+
+    code = "no-data"
+
+
+class AdapterConfigError(Exception):
+    """An adapter kind is unknown or its options are wrong."""
+
+
+class AdapterOptions(BaseModel):
+    """Base of every adapter kind's options (the config keys under ``adapter:``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """An absolute deadline on a monotonic clock; ``remaining()`` is never negative."""
+
+    at: float
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def after(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        return cls(clock() + seconds, clock)
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - self.clock())
+
+    def expired(self) -> bool:
+        return self.clock() >= self.at
+
+
+@dataclass(frozen=True)
+class AdapterContext:
+    """What the bus gives an adapter when it builds one."""
+
+    service: str
+    request_model: type[SharedRequest]
+    response_model: type[SharedResponse]
+    extra: dict[str, Any] | None = None
+
+
+class Adapter(Protocol):
+    """``call`` answers one request within ``deadline`` or raises an ``AdapterError``."""
+
+    kind: ClassVar[str]
+    options_model: ClassVar[type[AdapterOptions]]
+
+    def call(self, request: SharedRequest, deadline: Deadline) -> SharedResponse: ...
+
+    def close(self) -> None: ...

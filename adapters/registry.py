@@ -1,0 +1,76 @@
+"""Adapter kinds by name: the built-in ones and plugins from the ``bus.adapters`` entry points.
+
+A kind is a class with ``kind``, ``options_model`` and a constructor
+``(options, context: AdapterContext)``. ``adapter_kind(name)`` finds it; ``build_adapter`` builds
+one from the raw config options (validating them with the kind's ``options_model``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapters.base import Adapter, AdapterConfigError, AdapterContext, AdapterOptions
+
+__all__ = ["AdapterKind", "adapter_kind", "available_kinds", "build_adapter"]
+
+ENTRY_POINT_GROUP = "bus.adapters"
+_BUILTIN = {"rest": "adapters.rest:RestAdapter", "sql": "adapters.sql:SqlAdapter"}
+
+
+@dataclass(frozen=True)
+class AdapterKind:
+    name: str
+    cls: Any
+    source: str
+
+    @property
+    def options_model(self) -> type[AdapterOptions]:
+        model: type[AdapterOptions] = self.cls.options_model
+        return model
+
+    @property
+    def doc(self) -> str:
+        module = importlib.import_module(self.cls.__module__)
+        return (module.__doc__ or self.cls.__doc__ or "").strip()
+
+
+def _load(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def available_kinds() -> dict[str, AdapterKind]:
+    """Every installed adapter kind; plugins cannot shadow a built-in kind."""
+    kinds = {name: AdapterKind(name, _load(t), "built-in") for name, t in _BUILTIN.items()}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in kinds:
+            continue
+        try:
+            kinds[ep.name] = AdapterKind(ep.name, ep.load(), ep.dist.name if ep.dist else ep.value)
+        except Exception as exc:  # a broken plugin must not break the node
+            raise AdapterConfigError(f"adapter plugin {ep.name!r} failed to load: {exc}") from exc
+    return kinds
+
+
+def adapter_kind(name: str) -> AdapterKind:
+    if name in _BUILTIN:
+        return AdapterKind(name, _load(_BUILTIN[name]), "built-in")
+    kinds = available_kinds()
+    if name not in kinds:
+        raise AdapterConfigError(f"unknown adapter kind {name!r} (installed: {', '.join(sorted(kinds))})")
+    return kinds[name]
+
+
+def build_adapter(kind: str, options: dict[str, Any], context: AdapterContext) -> Adapter:
+    found = adapter_kind(kind)
+    try:
+        parsed = found.options_model.model_validate(options)
+    except ValidationError as exc:
+        raise AdapterConfigError(f"{context.service}: bad {kind} adapter options: {exc}") from exc
+    adapter: Adapter = found.cls(parsed, context)
+    return adapter

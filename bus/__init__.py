@@ -1,0 +1,1 @@
+"""The bus core: envelope, configuration, routing, access, node, gateways and transports."""

@@ -1,0 +1,213 @@
+"""Typed errors of the bus, one tree, each with a stable ``code``.
+
+    BusError
+    ├── RequestRefused           the caller's fault: 4xx / SOAP Client fault; never retried
+    │   ├── MalformedRequest     400 malformed-request
+    │   ├── Unauthenticated      401 unauthenticated
+    │   ├── AccessDenied         403 access-denied
+    │   ├── UnknownService       404 unknown-service
+    │   ├── PayloadTooLarge      413 payload-too-large
+    │   ├── SchemaInvalid        422 schema-invalid
+    │   ├── SignatureInvalid     403 signature-invalid   (reason: unknown-key, bad-signature, …)
+    │   └── Expired              403 expired
+    ├── ProviderError            the provider's fault: retried when ``transient``
+    │   ├── ProviderUnavailable  502 provider-unavailable   (transient)
+    │   ├── ProviderTimeout      504 provider-timeout       (transient)
+    │   ├── ProviderRejected     502 provider-rejected
+    │   ├── ProviderInvalidAnswer 502 provider-invalid-answer
+    │   └── NoData               404 no-data
+    ├── DeadlineExceeded         504 deadline-exceeded
+    └── BusUnavailable           503 bus-unavailable         our own fault
+
+``code`` is used verbatim as the suffix of the RFC 9457 ``type`` URI, as the SOAP fault code, as
+the ``code`` of an error envelope's payload and as a metric label. ``from_code`` rebuilds the
+typed error on the far side of a hop from an error envelope.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "PROBLEM_TYPE_BASE",
+    "AccessDenied",
+    "BusError",
+    "BusUnavailable",
+    "DeadlineExceeded",
+    "Expired",
+    "MalformedRequest",
+    "NoData",
+    "PayloadTooLarge",
+    "ProviderError",
+    "ProviderInvalidAnswer",
+    "ProviderRejected",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RequestRefused",
+    "SchemaInvalid",
+    "SignatureInvalid",
+    "Unauthenticated",
+    "UnknownService",
+    "from_code",
+]
+
+PROBLEM_TYPE_BASE = "https://bus.example.gov/problems/"
+
+
+class BusError(Exception):
+    """Base of every error the bus raises on purpose."""
+
+    code: ClassVar[str] = "bus-error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Bus error"
+    transient: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        message_id: str | None = None,
+        client: str | None = None,
+        service: str | None = None,
+        errors: list[dict[str, object]] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.message_id = message_id
+        self.client = client
+        self.service = service
+        self.errors = errors
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_TYPE_BASE + self.code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.detail!r}, service={self.service!r})"
+
+
+class RequestRefused(BusError):
+    code = "request-refused"
+    status = 400
+    title = "Request refused"
+
+
+class MalformedRequest(RequestRefused):
+    code = "malformed-request"
+    status = 400
+    title = "Malformed request"
+
+
+class Unauthenticated(RequestRefused):
+    code = "unauthenticated"
+    status = 401
+    title = "Missing or invalid API token"
+
+
+class AccessDenied(RequestRefused):
+    code = "access-denied"
+    status = 403
+    title = "Access denied"
+
+
+class UnknownService(RequestRefused):
+    code = "unknown-service"
+    status = 404
+    title = "Unknown service"
+
+
+class PayloadTooLarge(RequestRefused):
+    code = "payload-too-large"
+    status = 413
+    title = "Payload too large"
+
+
+class SchemaInvalid(RequestRefused):
+    code = "schema-invalid"
+    status = 422
+    title = "Request does not match the service schema"
+
+
+class SignatureInvalid(RequestRefused):
+    """A signature could not be verified; ``reason`` is a bounded label for metrics."""
+
+    code = "signature-invalid"
+    status = 403
+    title = "Signature invalid"
+
+    def __init__(self, detail: str = "", *, reason: str = "bad-signature", **kw: object) -> None:
+        super().__init__(detail, **kw)  # type: ignore[arg-type]
+        self.reason = reason
+
+
+class Expired(RequestRefused):
+    code = "expired"
+    status = 403
+    title = "Envelope expired"
+
+
+class ProviderError(BusError):
+    code = "provider-error"
+    status = 502
+    title = "Provider error"
+
+
+class ProviderUnavailable(ProviderError):
+    code = "provider-unavailable"
+    status = 502
+    title = "Provider unavailable"
+    transient = True
+
+
+class ProviderTimeout(ProviderError):
+    code = "provider-timeout"
+    status = 504
+    title = "Provider did not answer in time"
+    transient = True
+
+
+class ProviderRejected(ProviderError):
+    code = "provider-rejected"
+    status = 502
+    title = "Provider rejected the request"
+
+
+class ProviderInvalidAnswer(ProviderError):
+    code = "provider-invalid-answer"
+    status = 502
+    title = "Provider answered something that does not match the shared schema"
+
+
+class NoData(ProviderError):
+    code = "no-data"
+    status = 404
+    title = "The provider holds no data about this subject"
+
+
+class DeadlineExceeded(BusError):
+    code = "deadline-exceeded"
+    status = 504
+    title = "Deadline exceeded"
+
+
+class BusUnavailable(BusError):
+    code = "bus-unavailable"
+    status = 503
+    title = "Bus unavailable"
+    transient = True
+
+
+def _all_subclasses(cls: type[BusError]) -> list[type[BusError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+_BY_CODE: dict[str, type[BusError]] = {c.code: c for c in _all_subclasses(BusError)}
+
+
+def from_code(code: str, detail: str = "", **kw: object) -> BusError:
+    """Rebuild the typed error for ``code`` (an unknown code becomes a plain ``BusError``)."""
+    cls = _BY_CODE.get(code, BusError)
+    return cls(detail, **kw)  # type: ignore[arg-type]

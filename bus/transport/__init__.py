@@ -1,0 +1,28 @@
+"""Transports move messages between nodes: ``embedded://`` (SQLite) or ``amqp://`` (RabbitMQ).
+
+``open_transport(url, node=…)`` picks the implementation from the URL scheme.
+"""
+
+from bus.transport.base import (
+    DeadLetter,
+    Delivery,
+    Message,
+    Subscription,
+    Transport,
+    TransportClosed,
+    open_transport,
+    reply_queue,
+    service_queue,
+)
+
+__all__ = [
+    "DeadLetter",
+    "Delivery",
+    "Message",
+    "Subscription",
+    "Transport",
+    "TransportClosed",
+    "open_transport",
+    "reply_queue",
+    "service_queue",
+]

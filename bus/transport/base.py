@@ -1,0 +1,174 @@
+"""The ``Transport`` protocol every transport implements, and what they share.
+
+Semantics every implementation must honour (``tests/contract/test_transport.py`` checks them):
+
+* ``publish`` returns only once the message is durable (survives the process being killed).
+* Delivery is at-least-once: a message leaves its queue only when it is acked. A message that
+  was delivered but not acked when its consumer died is delivered again (``redelivered=True``,
+  ``attempt`` incremented).
+* Per queue, messages are delivered in publish order (among those ready at the same time).
+* A message whose ``expires_at`` (unix seconds) has passed is not delivered; it is moved to the
+  dead letters with reason ``expired``.
+* ``Delivery.retry(delay_s, reason)`` puts the message back to be delivered again after the delay;
+  ``Delivery.dead_letter(reason)`` moves it to the dead letters with the reason.
+* ``request`` publishes with ``reply_to`` set to this node's reply queue and returns a future
+  that completes with the message whose ``correlation_id`` is the request's ``message_id``;
+  ``reply`` sends such an answer.
+* Consumers ack at one place: ``Delivery.process()`` (see there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from bus.errors import BusError, BusUnavailable
+
+__all__ = [
+    "DeadLetter",
+    "Delivery",
+    "Message",
+    "Subscription",
+    "Transport",
+    "TransportClosed",
+    "open_transport",
+    "reply_queue",
+    "service_queue",
+]
+
+log = logging.getLogger("bus.transport")
+
+
+class TransportClosed(BusUnavailable):
+    code = "bus-unavailable"
+    title = "Transport closed"
+
+
+def service_queue(service: str) -> str:
+    """The work queue of a service: ``svc.<member>.<service>.<version>``."""
+    return "svc." + service.replace("/", ".")
+
+
+def reply_queue(node: str) -> str:
+    return f"reply.{node}"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    body: bytes
+    message_id: str
+    correlation_id: str | None = None
+    reply_to: str | None = None
+    expires_at: float | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: str
+    queue: str
+    message: Message
+    reason: str
+    attempts: int
+    failed_at: float
+
+
+class Delivery:
+    """One delivered message. Subclasses implement ``ack``, ``retry`` and ``dead_letter``."""
+
+    def __init__(self, queue: str, message: Message, *, attempt: int, redelivered: bool) -> None:
+        self.queue = queue
+        self.message = message
+        self.attempt = attempt
+        self.redelivered = redelivered
+        self.settled = False
+
+    def ack(self) -> None:
+        raise NotImplementedError
+
+    def retry(self, delay_s: float, reason: str) -> None:
+        raise NotImplementedError
+
+    def dead_letter(self, reason: str) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def process(self, *, max_attempts: int = 1, retry_delay_s: float = 1.0) -> Iterator[Delivery]:
+        """The one place consumers settle a message.
+
+        The body of the ``with`` does the work. Leaving it normally acks (unless the body
+        settled the message itself); a transient ``BusError`` is retried after ``retry_delay_s``
+        while ``attempt < max_attempts``; any other exception dead-letters the message with the
+        error's code as reason. Exceptions are not propagated: the message is settled instead.
+        """
+        try:
+            yield self
+        except BusError as exc:
+            if self.settled:
+                log.warning("error after settling %s: %s", self.message.message_id, exc.code)
+            elif exc.transient and self.attempt < max_attempts:
+                self.retry(retry_delay_s, exc.code)
+            else:
+                self.dead_letter(exc.code)
+        except Exception as exc:
+            log.exception("consumer failed on %s", self.message.message_id)
+            if not self.settled:
+                self.dead_letter(f"internal-error: {type(exc).__name__}")
+        else:
+            if not self.settled:
+                self.ack()
+
+
+Handler = Callable[[Delivery], None]
+
+
+class Subscription(Protocol):
+    def cancel(self) -> None: ...
+
+
+@runtime_checkable
+class Transport(Protocol):
+    node: str
+
+    def declare(self, queue: str) -> None:
+        """Create ``queue`` if it does not exist (idempotent)."""
+        ...
+
+    def publish(self, queue: str, message: Message) -> None: ...
+
+    def consume(self, queue: str, handler: Handler, *, prefetch: int = 8) -> Subscription:
+        """Call ``handler`` for each message of ``queue`` on background thread(s)."""
+        ...
+
+    def request(self, queue: str, message: Message) -> Future[Message]: ...
+
+    def reply(self, request: Message, message: Message) -> None: ...
+
+    def queue_depth(self, queue: str) -> int: ...
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    def replay(self, dead_letter_id: str) -> Message: ...
+
+    def purge_dead_letters(self, dead_letter_id: str | None = None) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def open_transport(url: str, *, node: str, durable_sync: str = "normal") -> Transport:
+    """Open the transport named by ``url`` for node ``node``."""
+    if url.startswith("embedded://"):
+        from bus.transport.embedded import EmbeddedTransport
+
+        return EmbeddedTransport(url.removeprefix("embedded://"), node=node, durable_sync=durable_sync)
+    if url.startswith(("amqp://", "amqps://")):
+        try:
+            from bus.transport.rabbitmq import RabbitTransport  # type: ignore[import-not-found]
+        except ImportError:
+            raise BusUnavailable("the RabbitMQ transport is not available in this build") from None
+        return RabbitTransport(url, node=node)  # type: ignore[no-any-return]
+    raise ValueError(f"unknown transport url scheme in {url.split('://')[0]!r}")

@@ -1,0 +1,40 @@
+"""Base classes of shared schemas and JSON Schema export."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["SharedRequest", "SharedResponse", "export_json_schemas"]
+
+
+class SharedRequest(BaseModel):
+    """A request to a service. ``subject_field`` names the field identifying the data subject."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    subject_field: ClassVar[str] = "pinfl"
+
+    def subject(self) -> str:
+        """The identifier of the person or organisation the request is about (for the audit)."""
+        return str(getattr(self, self.subject_field))
+
+
+class SharedResponse(BaseModel):
+    """An answer of a service. Unknown fields are refused so adapters map exactly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def export_json_schemas(models: Iterable[type[BaseModel]], directory: Path) -> list[Path]:
+    """Write one ``<ModelName>.schema.json`` per model into ``directory``; return the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for model in models:
+        path = directory / f"{model.__name__}.schema.json"
+        path.write_text(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False) + "\n")
+        written.append(path)
+    return written
