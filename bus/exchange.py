@@ -1,0 +1,113 @@
+"""The client side of an exchange: what the gateway does for a member this node hosts.
+
+``Exchanger.ask`` checks the access right, builds the request envelope, signs it as the client,
+publishes it to the service's queue and waits (without blocking the event loop) for the reply,
+which it verifies as the provider's before returning it. An error reply becomes the typed error
+the provider named; no reply before the deadline is ``DeadlineExceeded``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+from bus.access import AccessPolicy
+from bus.envelope import Envelope, Kind, new_id
+from bus.errors import BusError, DeadlineExceeded, ProviderInvalidAnswer, SignatureInvalid, from_code
+from bus.router import Route
+from bus.seal import Seal
+from bus.transport import Message, Transport
+from schemas import SharedRequest
+
+__all__ = ["Exchanger", "Outcome"]
+
+log = logging.getLogger("bus.exchange")
+_WAIT_GRACE_S = 0.25
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A verified answer: the signed response envelope exactly as the provider signed it."""
+
+    envelope: Envelope
+    latency_s: float
+
+
+class Exchanger:
+    def __init__(self, *, seal: Seal, access: AccessPolicy, transport: Transport) -> None:
+        self.seal = seal
+        self.access = access
+        self.transport = transport
+
+    def build(
+        self, route: Route, request: SharedRequest, *, client: str, purpose: str, user: str,
+        correlation: str | None = None, timeout_s: float | None = None,
+    ) -> Envelope:
+        self.access.check(client, route.service, purpose)
+        now = self.seal.clock()
+        message_id = new_id()
+        return Envelope(
+            id=message_id,
+            correlation=correlation or message_id,
+            client=client,
+            service=route.service,
+            user=user,
+            purpose=purpose,
+            subject=request.subject(),
+            issued_at=now,
+            expires_at=now + dt.timedelta(seconds=timeout_s or route.timeout_s),
+            kind=Kind.request,
+            payload=request.model_dump(mode="json"),
+        )
+
+    async def ask(self, route: Route, envelope: Envelope) -> Outcome:
+        started = time.perf_counter()
+        signed = self.seal.sign(envelope)
+        future = self.transport.request(
+            route.queue,
+            Message(
+                body=signed.to_json(),
+                message_id=signed.id,
+                correlation_id=signed.correlation,
+                expires_at=signed.expires_at.timestamp(),
+            ),
+        )
+        wait_s = (signed.expires_at - self.seal.clock()).total_seconds() + _WAIT_GRACE_S
+        try:
+            reply = await asyncio.wait_for(asyncio.wrap_future(future), timeout=max(wait_s, 0.01))
+        except TimeoutError:
+            future.cancel()
+            raise DeadlineExceeded(
+                f"no answer from {route.provider} within {route.timeout_s:g} s",
+                message_id=signed.id, client=signed.client, service=signed.service,
+            ) from None
+        response = self.verify_reply(signed, Envelope.from_json(reply.body))
+        latency = time.perf_counter() - started
+        log.info("exchanged", extra={"bus": {
+            "message_id": signed.id, "correlation": signed.correlation, "client": signed.client,
+            "service": signed.service, "outcome": "ok",
+            "duration_ms": round(latency * 1000, 2),
+        }})
+        return Outcome(response, latency)
+
+    def verify_reply(self, request: Envelope, reply: Envelope) -> Envelope:
+        """Verify a reply as the provider's answer to ``request``; raise its error if it is one."""
+        ctx = {"message_id": request.id, "client": request.client, "service": request.service}
+        if reply.correlation != request.id or reply.service != request.service:
+            raise ProviderInvalidAnswer("reply does not answer this request", **ctx)
+        try:
+            self.seal.verify(reply)
+        except SignatureInvalid as exc:
+            raise ProviderInvalidAnswer(
+                f"the provider's signature does not verify ({exc.reason}): {exc.detail}", **ctx
+            ) from exc
+        if reply.kind is Kind.error:
+            code = str(reply.payload.get("code", "bus-error"))
+            error: BusError = from_code(code, str(reply.payload.get("detail", "")), **ctx)
+            log.info("refused", extra={"bus": {**ctx, "correlation": request.correlation,
+                                               "outcome": code}})
+            raise error
+        return reply

@@ -1,0 +1,267 @@
+"""The HTTP gateway of a node: the portal (or any member) asks services here.
+
+``POST /v1/services/{member}/{service}/{version}`` with the shared-schema request as the JSON
+body, ``Authorization: Bearer <member API token>``, ``X-Bus-Purpose`` (the legal purpose the
+access right requires) and ``X-Bus-User`` (the official or portal user on whose behalf). The
+answer is the provider's signed response envelope, byte for byte as verified; refusals are RFC
+9457 problem documents with a stable ``type`` per error. One route per configured service, so
+``/docs`` shows each service's real request and response schemas.
+"""
+# No "from __future__ import annotations": FastAPI reads the endpoint annotations built below.
+
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bus.errors import (
+    BusError,
+    BusUnavailable,
+    MalformedRequest,
+    PayloadTooLarge,
+    RequestRefused,
+    SchemaInvalid,
+    Unauthenticated,
+    UnknownService,
+)
+from bus.node import Node
+from bus.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
+from bus.router import Route
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("bus.gateway")
+T = TypeVar("T", bound=BaseModel)
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": desc}
+    for status, desc in [
+        (400, "Malformed request (not JSON)"), (401, "Missing or unknown API token"),
+        (403, "No access right for this client, service and purpose"),
+        (413, "Body too large"), (422, "Body does not match the service's request schema"),
+        (502, "Provider unavailable or answered wrongly"), (504, "Deadline exceeded"),
+    ]
+}
+
+
+class SignedEnvelope(BaseModel, Generic[T]):
+    """A response envelope as the provider signed it (see docs/architecture.md, verification)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    correlation: str
+    client: str
+    service: str
+    user: str
+    purpose: str
+    subject: str | None
+    issued_at: str
+    expires_at: str
+    kind: str
+    payload: T
+    signature: str
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, before they are read in full."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = PayloadTooLarge(f"request body larger than {self.limit} bytes")
+        await problem_response(error, instance=scope.get("path"))(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _authenticator(node: Node) -> Callable[..., Awaitable[str]]:
+    tokens = {
+        bytes.fromhex(m.api_token_sha256): code
+        for code, m in node.settings.members.items()
+        if m.api_token_sha256
+    }
+
+    async def authenticate(
+        authorization: Annotated[str | None, Header(description="Bearer <member API token>")] = None,
+    ) -> str:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise Unauthenticated("send Authorization: Bearer <member API token>")
+        digest = hashlib.sha256(authorization.removeprefix("Bearer ").strip().encode()).digest()
+        member = None
+        for known, code in tokens.items():
+            if hmac.compare_digest(known, digest):
+                member = code
+        if member is None:
+            raise Unauthenticated("unknown API token")
+        if not node.seal.hosts(member):
+            raise Unauthenticated(f"member {member!r} is not served by this node")
+        return member
+
+    return authenticate
+
+
+def _service_endpoint(node: Node, route: Route, auth: Callable[..., Awaitable[str]]) -> Any:
+    request_model = route.request_model
+
+    async def ask(
+        body: request_model,  # type: ignore[valid-type]
+        client: Annotated[str, Depends(auth)],
+        purpose: Annotated[str, Header(alias="X-Bus-Purpose", max_length=100,
+                                       description="purpose code the access right requires")],
+        user: Annotated[str, Header(alias="X-Bus-User", max_length=200,
+                                    description="official or portal user on whose behalf")],
+        correlation: Annotated[str | None, Header(alias="X-Bus-Correlation",
+                                                  pattern=r"^[0-9a-f-]{36}$")] = None,
+    ) -> Response:
+        assert node.exchanger is not None
+        envelope = node.exchanger.build(route, body, client=client, purpose=purpose, user=user,
+                                        correlation=correlation)
+        outcome = await node.exchanger.ask(route, envelope)
+        return Response(outcome.envelope.to_json(), media_type="application/json",
+                        headers={"X-Bus-Message-Id": envelope.id})
+
+    ask.__name__ = "ask_" + route.service.replace("/", "_").replace("-", "_")
+    return ask
+
+
+def _validation_problem(request: Request, exc: RequestValidationError) -> Response:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem_response(MalformedRequest("request body is not valid JSON"),
+                                instance=request.url.path)
+    listed = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
+        for e in errors
+    ]
+    headers_wrong = [e for e in listed if e["loc"][:1] == ["header"]]
+    if headers_wrong:
+        error: BusError = MalformedRequest(
+            "missing or invalid header(s): " + ", ".join(e["loc"][-1] for e in headers_wrong),
+            errors=listed,  # type: ignore[arg-type]
+        )
+    else:
+        error = SchemaInvalid(f"{len(listed)} field(s) do not match the schema",
+                              errors=listed)  # type: ignore[arg-type]
+    return problem_response(error, instance=request.url.path)
+
+
+def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
+    """The FastAPI app of ``node``; with ``manage_node`` it starts and stops the node."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_node:
+            await run_in_threadpool(node.start)
+        try:
+            yield
+        finally:
+            if manage_node:
+                await run_in_threadpool(node.stop)
+
+    app = FastAPI(
+        title=f"Interagency bus — node {node.name}",
+        description=__doc__,
+        version="1",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(BusError)
+    async def bus_error(request: Request, exc: BusError) -> Response:
+        if not isinstance(exc, RequestRefused):
+            log.warning("failed", extra={"bus": {"message_id": exc.message_id,
+                                                 "service": exc.service, "outcome": exc.code}})
+        return problem_response(exc, instance=request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        return _validation_problem(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return problem_response(UnknownService(f"no route {request.url.path}"),
+                                    instance=request.url.path)
+        error = MalformedRequest(str(exc.detail))
+        return problem_response(error, instance=request.url.path, status=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("internal error", exc_info=exc)
+        return problem_response(BusUnavailable("internal error; see the node's log"),
+                                instance=request.url.path, status=500)
+
+    auth = _authenticator(node)
+    for route in node.router.routes():
+        app.post(
+            f"/v1/services/{route.service}",
+            summary=route.settings.title or f"Ask {route.service}",
+            tags=[route.provider],
+            responses={200: {"model": SignedEnvelope[route.response_model]}, **_PROBLEMS},  # type: ignore[name-defined]
+        )(_service_endpoint(node, route, auth))
+
+    @app.post("/v1/services/{service:path}", include_in_schema=False)
+    async def unknown(service: str, client: Annotated[str, Depends(auth)]) -> Response:
+        raise UnknownService(f"no service {service!r} on this bus", service=service)
+
+    @app.get("/v1/services", tags=["catalog"])
+    async def catalog(client: Annotated[str, Depends(auth)]) -> list[dict[str, Any]]:
+        """The services this client holds an access right to, with the purposes allowed."""
+        out = []
+        for route in node.router.routes():
+            purposes = sorted({p for r in node.settings.access
+                               if r.client == client and r.service == route.service
+                               for p in r.purpose})
+            if purposes:
+                out.append({"service": route.service, "purposes": purposes,
+                            "request_schema": route.request_model.__name__,
+                            "response_schema": route.response_model.__name__})
+        return out
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready() -> Response:
+        ok = node.started
+        return JSONResponse({"status": "ready" if ok else "not-ready"}, status_code=200 if ok else 503)
+
+    app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)
+    return app

@@ -1,0 +1,155 @@
+"""The provider side of an exchange: one worker per service hosted on this node.
+
+For each delivered request: verify first (signature, signer, time window), refuse a service
+this worker does not serve, re-check the access right (the provider's node enforces it too),
+validate the payload against the shared schema, call the adapter with retries inside the
+deadline, minimise the answer to the fields the right allows, sign last as the provider, reply,
+and only then ack (``Delivery.process``). Every failure that can be answered is answered with a
+signed error envelope carrying the bus error code; only unreadable messages are dead-lettered.
+A request id answered before is answered again from memory, not re-executed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapters import Adapter, AdapterError, Deadline
+from bus.access import AccessPolicy, minimise
+from bus.envelope import Envelope, Kind
+from bus.errors import (
+    BusError,
+    DeadlineExceeded,
+    MalformedRequest,
+    ProviderInvalidAnswer,
+    SchemaInvalid,
+    from_code,
+)
+from bus.retry import retrying
+from bus.router import Route
+from bus.seal import Seal
+from bus.transport import Delivery, Message, Transport
+
+__all__ = ["ProviderWorker"]
+
+log = logging.getLogger("bus.provider")
+_REPLY_MARGIN_S = 0.05
+
+
+class _Answered:
+    """Replies already sent, kept until their request expires (bounded)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._items: OrderedDict[str, tuple[float, Message]] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def get(self, message_id: str) -> Message | None:
+        with self._lock:
+            item = self._items.get(message_id)
+            if item is None:
+                return None
+            if item[0] < time.time():
+                del self._items[message_id]
+                return None
+            return item[1]
+
+    def put(self, message_id: str, expires_at: float, reply: Message) -> None:
+        with self._lock:
+            self._items[message_id] = (expires_at, reply)
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
+
+
+class ProviderWorker:
+    def __init__(
+        self,
+        route: Route,
+        adapter: Adapter,
+        *,
+        seal: Seal,
+        access: AccessPolicy,
+        transport: Transport,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.route = route
+        self.adapter = adapter
+        self.seal = seal
+        self.access = access
+        self.transport = transport
+        self.sleep = sleep
+        self._answered = _Answered()
+
+    def handle(self, delivery: Delivery) -> None:
+        with delivery.process():
+            message = delivery.message
+            cached = self._answered.get(message.message_id)
+            if cached is not None:
+                self.transport.reply(message, cached)
+                return
+            request = Envelope.from_json(message.body)  # unreadable: dead-lettered by process()
+            started = time.perf_counter()
+            reply = self._answer(request)
+            signed = self.seal.sign(reply)
+            out = Message(
+                body=signed.to_json(),
+                message_id=signed.id,
+                correlation_id=message.message_id,
+                expires_at=request.expires_at.timestamp(),
+            )
+            self.transport.reply(message, out)
+            self._answered.put(message.message_id, request.expires_at.timestamp(), out)
+            outcome = reply.payload.get("code", "ok") if reply.kind is Kind.error else "ok"
+            log.info(
+                "answered",
+                extra={"bus": {
+                    "message_id": request.id, "correlation": request.correlation,
+                    "client": request.client, "service": request.service, "outcome": outcome,
+                    "attempt": delivery.attempt,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                }},
+            )
+
+    def _answer(self, request: Envelope) -> Envelope:
+        try:
+            return request.reply(Kind.response, self._serve(request), now=self.seal.clock())
+        except BusError as exc:
+            return request.reply(Kind.error, _error_payload(exc), now=self.seal.clock())
+
+    def _serve(self, request: Envelope) -> dict[str, Any]:
+        ctx: dict[str, Any] = {"message_id": request.id, "client": request.client,
+                               "service": request.service}
+        self.seal.verify(request)
+        if request.kind is not Kind.request or request.service != self.route.service:
+            raise MalformedRequest(f"this worker serves requests for {self.route.service}", **ctx)
+        right = self.access.check(request.client, request.service, request.purpose)
+        try:
+            shared_request = self.route.request_model.model_validate(request.payload)
+        except ValidationError as exc:
+            raise SchemaInvalid(f"{exc.error_count()} field(s) invalid", **ctx) from None
+        remaining = (request.expires_at - self.seal.clock()).total_seconds() - _REPLY_MARGIN_S
+        if remaining <= 0:
+            raise DeadlineExceeded("no time left to call the provider", **ctx)
+        deadline = Deadline.after(remaining)
+        try:
+            for attempt in retrying(self.route.settings.retry, deadline, sleep=self.sleep):
+                with attempt:
+                    response = self.adapter.call(shared_request, deadline)
+        except AdapterError as exc:
+            raise from_code(exc.code, str(exc), **ctx) from exc
+        if not isinstance(response, self.route.response_model):
+            raise ProviderInvalidAnswer(
+                f"adapter returned {type(response).__name__}, not {self.route.response_model.__name__}",
+                **ctx,
+            )
+        return minimise(response.model_dump(mode="json"), right.fields)
+
+
+def _error_payload(exc: BusError) -> dict[str, Any]:
+    return {"code": exc.code, "title": exc.title, "detail": exc.detail}
