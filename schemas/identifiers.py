@@ -46,13 +46,15 @@ def validate_stir(value: str) -> str:
 PINFL = Annotated[
     str,
     Field(min_length=14, max_length=14, examples=["31505861234567"],
-          description="Personal identification number (PINFL), 14 digits"),
+          description="Personal identification number (PINFL), 14 digits",
+          json_schema_extra={"pattern": f"^{_PINFL_RE.pattern}$"}),
     AfterValidator(validate_pinfl),
 ]
 STIR = Annotated[
     str,
     Field(min_length=9, max_length=9, examples=["301234567"],
-          description="Taxpayer identification number (STIR), 9 digits"),
+          description="Taxpayer identification number (STIR), 9 digits",
+          json_schema_extra={"pattern": f"^{_STIR_RE.pattern}$"}),
     AfterValidator(validate_stir),
 ]
 
