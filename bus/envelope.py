@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from bus.errors import MalformedRequest
 from signing import canonical_json
@@ -62,8 +62,8 @@ class Envelope(BaseModel):
     user: str = Field(max_length=200)
     purpose: str = Field(max_length=100)
     subject: str | None = Field(default=None, max_length=64)
-    issued_at: dt.datetime
-    expires_at: dt.datetime
+    issued_at: AwareDatetime  # naive times cannot be compared with the clock: refused
+    expires_at: AwareDatetime
     kind: Kind
     payload: dict[str, Any]
     signature: str | None = None

@@ -51,7 +51,12 @@ class Seal:
         if not envelope.signature:
             raise SignatureInvalid("envelope is not signed", reason="missing", **ctx)
         try:
-            trusted = self._verifier.verify(envelope.signing_input(), envelope.signature)
+            signed_bytes = envelope.signing_input()
+        except ValueError:  # rfc8785 has no canonical form for it (e.g. an integer over 2**53)
+            raise SignatureInvalid("envelope has no canonical JSON form", reason="malformed",
+                                   **ctx) from None
+        try:
+            trusted = self._verifier.verify(signed_bytes, envelope.signature)
         except SigningError as exc:
             raise SignatureInvalid(exc.detail, reason=exc.reason, **ctx) from None
         if trusted.member != envelope.signer:
