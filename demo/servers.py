@@ -1,0 +1,118 @@
+"""Run an ASGI app with uvicorn in a background thread: for the demo agencies, nodes and tests.
+
+    with serve_in_thread(create_app(db)) as server:     # port 0: any free port
+        httpx.get(server.url + "/health")
+
+``serve_in_thread`` binds the listening socket itself (so port 0 works and the port is known at
+once), returns when uvicorn has started (lifespan startup included) and raises if it could not.
+``stop()`` asks uvicorn to shut down gracefully, waits for the thread, and forces the exit if
+the graceful shutdown takes too long. Uvicorn is told not to touch logging configuration
+(``log_config=None``) nor signal handlers (it runs outside the main thread), so embedding it has
+no side effects on the process.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+__all__ = ["RunningServer", "serve_in_thread"]
+
+
+class RunningServer:
+    """A uvicorn server running in a daemon thread; stop it with ``stop()`` or ``with``."""
+
+    def __init__(self, server: uvicorn.Server, sock: socket.socket, name: str) -> None:
+        self.server = server
+        self._sock = sock
+        bound = sock.getsockname()
+        self.host: str = bound[0]
+        self.port: int = bound[1]
+        netloc = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{netloc}:{self.port}"
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.server.run(sockets=[self._sock])
+        except BaseException as exc:  # incl. SystemExit from a failed startup: report, not crash
+            self.error = exc
+
+    def _start(self, timeout: float) -> None:
+        self._thread.start()
+        give_up = time.monotonic() + timeout
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > give_up:
+                self.stop()
+                why = f"{type(self.error).__name__}: {self.error}" if self.error else "timeout"
+                raise RuntimeError(f"server on {self.url} did not start ({why})") from self.error
+            time.sleep(0.01)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and self.server.started
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut down gracefully; after ``timeout`` seconds force it. Safe to call twice."""
+        self.server.should_exit = True
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self.server.force_exit = True
+                self._thread.join(timeout)
+        self._sock.close()
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<RunningServer {self.url} running={self.running}>"
+
+
+def serve_in_thread(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    startup_timeout: float = 10.0,
+    **config: Any,
+) -> RunningServer:
+    """Serve ``app`` on ``host:port`` (0: a free port) in a daemon thread; return once started.
+
+    ``config`` goes to ``uvicorn.Config`` (e.g. ``ssl_certfile``, ``timeout_graceful_shutdown``).
+    """
+    settings: dict[str, Any] = {
+        "log_config": None,
+        "access_log": False,
+        "ws": "none",
+        "lifespan": "auto",
+        "timeout_graceful_shutdown": 3,
+    }
+    settings.update(config)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(settings.get("backlog", 2048))
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **settings))
+    except BaseException:
+        sock.close()
+        raise
+    running = RunningServer(server, sock, name=f"uvicorn-{host}:{sock.getsockname()[1]}")
+    running._start(startup_timeout)
+    return running
