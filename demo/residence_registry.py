@@ -1,0 +1,133 @@
+"""Demo agency "residence-registry": the interior ministry's propiska records, over REST/JSON.
+
+It keeps its own SQLite database (``seed`` creates it from ``demo.data``) and answers in its own
+native format, which is deliberately not the shared schema::
+
+    GET /api/v2/citizens/{jshshir}/registration
+    200 {"jshshir": "31505862740013",
+         "fio": "KARIMOV AZIZ RUSTAMOVICH",                    # upper case, surname first
+         "manzil": {"viloyat": "Toshkent shahri", "tuman": "Yunusobod tumani",
+                    "kucha": "Amir Temur ko'chasi", "uy": "108", "xonadon": "45"},  # "" if none
+         "turi": "doimiy",                                     # or "vaqtincha" (temporary)
+         "qayd_sanasi": "02.04.2015",                          # DD.MM.YYYY
+         "amal_muddati": null}                                 # DD.MM.YYYY for temporary ones
+    404 application/problem+json   nobody registered under that JShShIR
+    400 application/problem+json   not 14 digits
+
+    GET /health -> {"holat": "ishlayapti"}        GET /docs: its OpenAPI page
+
+``create_app(db_path)`` builds the FastAPI app (seeding the database if the file is absent);
+serve it with ``demo.servers.serve_in_thread`` or any ASGI server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from demo.data import PEOPLE
+
+__all__ = ["REGISTRATION_PATH", "create_app", "seed"]
+
+REGISTRATION_PATH = "/api/v2/citizens/{jshshir}/registration"
+_KIND = {"permanent": "doimiy", "temporary": "vaqtincha"}
+_SCHEMA = """
+CREATE TABLE propiska (
+    jshshir TEXT PRIMARY KEY,
+    familiya TEXT NOT NULL, ism TEXT NOT NULL, otasining_ismi TEXT NOT NULL,
+    viloyat TEXT NOT NULL, tuman TEXT NOT NULL, kucha TEXT NOT NULL, uy TEXT NOT NULL,
+    xonadon TEXT NOT NULL DEFAULT '',
+    turi TEXT NOT NULL CHECK (turi IN ('doimiy', 'vaqtincha')),
+    qayd_sanasi TEXT NOT NULL,
+    amal_muddati TEXT
+)
+"""
+
+
+def seed(db_path: Path) -> Path:
+    """Create the registry's database at ``db_path`` from ``demo.data`` unless it exists."""
+    db_path = Path(db_path)
+    if db_path.exists():
+        return db_path
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=db_path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        with contextlib.closing(sqlite3.connect(tmp)) as db, db:
+            db.execute(_SCHEMA)
+            db.executemany(
+                "INSERT INTO propiska VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (p.pinfl, p.surname, p.given_name, p.patronymic, r.region, r.district,
+                     r.street, r.house, r.apartment or "", _KIND[r.kind],
+                     r.registered_on.isoformat(),
+                     r.valid_until.isoformat() if r.valid_until else None)
+                    for p in PEOPLE
+                    if (r := p.residence) is not None
+                ],
+            )
+        os.replace(tmp, db_path)  # appear complete or not at all
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return db_path
+
+
+def _native_date(iso: str | None) -> str | None:
+    return dt.date.fromisoformat(iso).strftime("%d.%m.%Y") if iso else None
+
+
+def _problem(status: int, title: str, detail: str) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def _native(row: sqlite3.Row) -> dict[str, Any]:
+    fio = " ".join((row["familiya"], row["ism"], row["otasining_ismi"]))
+    return {
+        "jshshir": row["jshshir"],
+        "fio": fio.upper(),
+        "manzil": {
+            "viloyat": row["viloyat"],
+            "tuman": row["tuman"],
+            "kucha": row["kucha"],
+            "uy": row["uy"],
+            "xonadon": row["xonadon"],
+        },
+        "turi": row["turi"],
+        "qayd_sanasi": _native_date(row["qayd_sanasi"]),
+        "amal_muddati": _native_date(row["amal_muddati"]),
+    }
+
+
+def create_app(db_path: Path) -> FastAPI:
+    """The registry's HTTP API over the database at ``db_path`` (seeded if absent)."""
+    db_path = seed(db_path)
+    uri = db_path.absolute().as_uri() + "?mode=ro"
+    app = FastAPI(title="Residence registry (demo agency)")
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"holat": "ishlayapti"}
+
+    @app.get(REGISTRATION_PATH)
+    def registration(jshshir: str) -> JSONResponse:
+        if not re.fullmatch(r"[0-9]{14}", jshshir):
+            return _problem(400, "Bad Request", "JShShIR 14 ta raqamdan iborat bo'lishi kerak")
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute("SELECT * FROM propiska WHERE jshshir = ?", (jshshir,)).fetchone()
+        if row is None:
+            return _problem(404, "Not Found", "Fuqaro ro'yxatda topilmadi")
+        return JSONResponse(_native(row))
+
+    return app
