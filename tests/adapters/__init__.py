@@ -1,0 +1,1 @@
+"""Tests of the adapter kinds against real local agency stand-ins."""
