@@ -28,6 +28,7 @@ from bus.errors import (
     BusError,
     BusUnavailable,
     MalformedRequest,
+    NoData,
     PayloadTooLarge,
     RequestRefused,
     SchemaInvalid,
@@ -204,9 +205,10 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
 
     @app.exception_handler(BusError)
     async def bus_error(request: Request, exc: BusError) -> Response:
-        if not isinstance(exc, RequestRefused):
-            log.warning("failed", extra={"bus": {"message_id": exc.message_id,
-                                                 "service": exc.service, "outcome": exc.code}})
+        level = logging.INFO if isinstance(exc, RequestRefused | NoData) else logging.WARNING
+        log.log(level, "refused" if level == logging.INFO else "failed", extra={"bus": {
+            "message_id": exc.message_id, "client": exc.client, "service": exc.service,
+            "outcome": exc.code}})
         return problem_response(exc, instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)

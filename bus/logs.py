@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -32,12 +33,17 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure_logging(level: str = "INFO", stream: Any = None) -> None:
-    handler = logging.StreamHandler(stream or sys.stderr)
+def configure_logging(level: str = "INFO", *, stream: Any = None, path: Path | None = None) -> None:
+    """Send the ``bus`` loggers' records as JSON lines to ``path``, ``stream`` or stderr."""
+    handler: logging.Handler = (
+        logging.FileHandler(path, encoding="utf-8") if path else logging.StreamHandler(stream or sys.stderr)
+    )
     formatter = JsonFormatter()
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     root = logging.getLogger("bus")
+    for old in root.handlers:
+        old.close()
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False

@@ -107,6 +107,7 @@ def serve_in_thread(
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
         sock.listen(settings.get("backlog", 2048))
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **settings))

@@ -1,0 +1,123 @@
+"""The ``run_bus.py`` command line (typer): serve a node, check a config, manage keys.
+
+``run_bus.py`` adds the ``demo`` command on top of this app (the demo lives above the bus).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from bus.config import BusSettings, ConfigError, load_settings
+from bus.logs import configure_logging
+from signing import generate_member_key
+
+__all__ = ["app", "console", "load_or_exit"]
+
+# Wide enough for the demo's table when the output is a pipe or a CI log, not a terminal.
+console = Console(width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True)
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Interagency data-exchange bus: run a node, a demo, or manage keys.")
+keys_app = typer.Typer(no_args_is_help=True, help="Member keys and API tokens.")
+schemas_app = typer.Typer(no_args_is_help=True, help="Shared schemas.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(schemas_app, name="schemas")
+
+DEMO_MEMBERS = ["portal", "residence-registry", "cadastre"]
+
+
+def load_or_exit(path: Path) -> BusSettings:
+    """Load a config or print every problem (file:line: path: what) and exit 2."""
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        err_console.print(f"[red]configuration {exc.file} is invalid:[/red]")
+        for problem in exc.problems:
+            err_console.print("  " + problem.render(exc.file), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command("check-config")
+def check_config(file: Annotated[Path, typer.Argument(help="YAML configuration file")]) -> None:
+    """Validate a configuration file and report every problem with file, path and expectation."""
+    settings = load_or_exit(file)
+    console.print(
+        f"[green]{file} is valid[/green]: {len(settings.members)} members, "
+        f"{len(settings.services)} services, {len(settings.access)} access rights; "
+        f"node {settings.node.name} hosts {', '.join(settings.node.hosts) or 'nobody'}"
+    )
+
+
+@app.command()
+def serve(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML configuration file")] = Path(
+        "config/bus.yaml"
+    ),
+    listen: Annotated[str | None, typer.Option(help="host:port, overrides node.listen")] = None,
+) -> None:
+    """Run a node for a real deployment: the HTTP gateway and the providers it hosts."""
+    from bus.gateway_http import create_app
+    from bus.node import Node
+
+    settings = load_or_exit(config)
+    configure_logging(settings.log_level)
+    host, _, port = (listen or settings.node.listen).rpartition(":")
+    node = Node(settings)
+    uvicorn.run(create_app(node), host=host, port=int(port), log_level="warning",
+                access_log=False)
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh API token and the SHA-256 hex digest that goes into the config."""
+    token = secrets.token_urlsafe(32)
+    return token, hashlib.sha256(token.encode()).hexdigest()
+
+
+@keys_app.command("init")
+def keys_init(
+    directory: Annotated[Path, typer.Argument(help="where to write <member>.key/.pub")],
+    member: Annotated[list[str] | None, typer.Option("--member", "-m", help="repeatable")] = None,
+    force: Annotated[bool, typer.Option(help="overwrite existing keys")] = False,
+) -> None:
+    """Create Ed25519 keys for members (default: the demo members)."""
+    for code in member or DEMO_MEMBERS:
+        try:
+            private, public = generate_member_key(directory, code, overwrite=force)
+        except FileExistsError as exc:
+            err_console.print(f"[yellow]{exc}[/yellow] (use --force to replace)")
+            raise typer.Exit(1) from None
+        console.print(f"{code}: {private} (private, 0600), {public}")
+
+
+@keys_app.command("token")
+def keys_token(member: Annotated[str, typer.Argument(help="member code")]) -> None:
+    """Make an API token for a member: give the token to the member, the hash to the config."""
+    token, digest = new_token()
+    console.print(f"token for {member} (give it to the member; it is not stored):\n  {token}")
+    console.print(f"config:\n  members:\n    {member}:\n      api_token_sha256: {digest}")
+
+
+@schemas_app.command("export")
+def schemas_export(
+    directory: Annotated[Path, typer.Argument(help="output folder")] = Path("schemas/json"),
+) -> None:
+    """Write the JSON Schema of every shared schema."""
+    import schemas
+    from schemas import export_json_schemas
+
+    models = [getattr(schemas, n) for n in schemas.__all__]
+    models = [m for m in models if isinstance(m, type) and issubclass(m, schemas.SharedRequest | schemas.SharedResponse)]
+    for path in export_json_schemas(models, directory):
+        console.print(str(path))
+
+
+def main() -> None:
+    app(prog_name=Path(sys.argv[0]).name)

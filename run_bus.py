@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""Entry point of the interagency bus: ``python run_bus.py --help``.
+
+``serve``, ``check-config``, ``keys`` … come from ``bus.cli``; ``demo`` is added here because the
+demo (stand-in agencies and the portal's side) sits above the bus.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bus.cli import app, console
+
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option(help="leave everything running and print URLs")] = False,
+    state_dir: Annotated[Path | None, typer.Option(help="where keys and databases go")] = None,
+) -> None:
+    """Start demo agencies and a node on the embedded transport, and make signed exchanges."""
+    from demo.scenario import run_demo
+
+    raise typer.Exit(run_demo(console, keep=keep, state_dir=state_dir))
+
+
+if __name__ == "__main__":
+    app()
