@@ -164,11 +164,12 @@ def open_transport(url: str, *, node: str, durable_sync: str = "normal") -> Tran
     if url.startswith("embedded://"):
         from bus.transport.embedded import EmbeddedTransport
 
-        return EmbeddedTransport(url.removeprefix("embedded://"), node=node, durable_sync=durable_sync)
+        path = url.removeprefix("embedded://")
+        return EmbeddedTransport(path, node=node, durable_sync=durable_sync)
     if url.startswith(("amqp://", "amqps://")):
         try:
-            from bus.transport.rabbitmq import RabbitTransport  # type: ignore[import-not-found]
+            from bus.transport.rabbitmq import RabbitTransport
         except ImportError:
             raise BusUnavailable("the RabbitMQ transport is not available in this build") from None
-        return RabbitTransport(url, node=node)  # type: ignore[no-any-return]
+        return RabbitTransport(url, node=node)
     raise ValueError(f"unknown transport url scheme in {url.split('://')[0]!r}")
