@@ -26,6 +26,7 @@ from bus.envelope import Envelope, Kind
 from bus.errors import (
     BusError,
     DeadlineExceeded,
+    Expired,
     MalformedRequest,
     ProviderInvalidAnswer,
     SchemaInvalid,
@@ -119,6 +120,11 @@ class ProviderWorker:
     def _answer(self, request: Envelope) -> Envelope:
         try:
             return request.reply(Kind.response, self._serve(request), now=self.seal.clock())
+        except Expired:
+            if request.expires_at <= self.seal.clock():
+                raise  # nobody waits for an answer past the deadline: dead-letter as "expired"
+            return request.reply(Kind.error, _error_payload(Expired("issued in the future")),
+                                 now=self.seal.clock())
         except BusError as exc:
             return request.reply(Kind.error, _error_payload(exc), now=self.seal.clock())
 

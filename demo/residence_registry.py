@@ -114,6 +114,7 @@ def create_app(db_path: Path) -> FastAPI:
     db_path = seed(db_path)
     uri = db_path.absolute().as_uri() + "?mode=ro"
     app = FastAPI(title="Residence registry (demo agency)")
+    app.state.lookups = 0  # the registry's own count of lookups served, as its journal would show
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -121,6 +122,7 @@ def create_app(db_path: Path) -> FastAPI:
 
     @app.get(REGISTRATION_PATH)
     def registration(jshshir: str) -> JSONResponse:
+        app.state.lookups += 1
         if not re.fullmatch(r"[0-9]{14}", jshshir):
             return _problem(400, "Bad Request", "JShShIR 14 ta raqamdan iborat bo'lishi kerak")
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
