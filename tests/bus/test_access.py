@@ -1,0 +1,162 @@
+"""Access rights: deny by default, purposes, explanations and field minimisation."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from bus.access import AccessPolicy, minimise
+from bus.config import AccessRight
+from bus.errors import AccessDenied, RequestRefused
+
+RESIDENCE = "civil-registry/residence/v1"
+PROPERTY = "cadastre/property/v1"
+
+
+def right(client: str, service: str, purpose: list[str],
+          fields: list[str] | None = None) -> AccessRight:
+    return AccessRight(client=client, service=service, purpose=purpose, fields=fields)
+
+
+@pytest.fixture
+def policy() -> AccessPolicy:
+    return AccessPolicy([
+        right("portal", RESIDENCE, ["child-benefit", "pension"], ["pinfl", "address"]),
+        right("portal", PROPERTY, ["housing-subsidy"]),
+        right("tax-committee", RESIDENCE, ["tax-audit"], ["pinfl", "registered_on"]),
+    ])
+
+
+def denied(policy: AccessPolicy, client: str, service: str, purpose: str) -> AccessDenied:
+    with pytest.raises(AccessDenied) as info:
+        policy.check(client, service, purpose)
+    assert isinstance(info.value, RequestRefused)
+    assert (info.value.client, info.value.service) == (client, service)
+    return info.value
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+def test_no_rights_denies_everything() -> None:
+    error = denied(AccessPolicy([]), "portal", RESIDENCE, "child-benefit")
+    assert "'portal' has no access right to 'civil-registry/residence/v1'" in error.detail
+
+
+def test_a_matching_right_is_returned(policy: AccessPolicy) -> None:
+    found = policy.check("portal", RESIDENCE, "pension")
+    assert found.fields == ["pinfl", "address"]
+    assert policy.check("portal", PROPERTY, "housing-subsidy").fields is None
+
+
+@pytest.mark.parametrize(
+    ("client", "service"),
+    [
+        ("archive", RESIDENCE),               # unknown client
+        ("portal", "civil-registry/birth/v1"),  # service nobody granted
+        ("tax-committee", PROPERTY),          # a right exists for the client, not this service
+        ("portal", "civil-registry/residence/v2"),  # another version is another service
+    ],
+)
+def test_deny_by_default(policy: AccessPolicy, client: str, service: str) -> None:
+    error = denied(policy, client, service, "tax-audit")
+    assert "has no access right" in error.detail
+
+
+def test_another_clients_right_does_not_apply(policy: AccessPolicy) -> None:
+    # tax-committee may ask RESIDENCE for tax-audit; the portal may not.
+    error = denied(policy, "portal", RESIDENCE, "tax-audit")
+    assert "purpose 'tax-audit' is not allowed" in error.detail
+
+
+def test_right_for_another_purpose_names_the_allowed_ones(policy: AccessPolicy) -> None:
+    error = denied(policy, "portal", RESIDENCE, "marketing")
+    assert "purpose 'marketing' is not allowed for 'portal'" in error.detail
+    assert "['child-benefit', 'pension']" in error.detail
+
+
+@pytest.mark.parametrize("purpose", ["Child-Benefit", "child", "child-benefit ", ""])
+def test_purpose_must_match_exactly(policy: AccessPolicy, purpose: str) -> None:
+    denied(policy, "portal", RESIDENCE, purpose)
+
+
+def test_two_rights_for_the_same_pair() -> None:
+    policy = AccessPolicy([
+        right("portal", RESIDENCE, ["pension"], ["pinfl"]),
+        right("portal", RESIDENCE, ["child-benefit", "housing"], ["pinfl", "address", "kind"]),
+    ])
+    assert policy.check("portal", RESIDENCE, "pension").fields == ["pinfl"]
+    assert policy.check("portal", RESIDENCE, "housing").fields == ["pinfl", "address", "kind"]
+    error = denied(policy, "portal", RESIDENCE, "tax-audit")
+    # every purpose of both rights is listed, once, sorted
+    assert "(allowed: ['child-benefit', 'housing', 'pension'])" in error.detail
+
+
+# --- explain ----------------------------------------------------------------------------------
+
+
+def test_explain_allowed_with_fields(policy: AccessPolicy) -> None:
+    assert policy.explain("portal", RESIDENCE, "pension") == (
+        True,
+        "allowed: portal may call civil-registry/residence/v1 for 'pension', "
+        "seeing fields pinfl, address",
+    )
+
+
+def test_explain_allowed_with_all_fields(policy: AccessPolicy) -> None:
+    ok, text = policy.explain("portal", PROPERTY, "housing-subsidy")
+    assert ok
+    assert text.endswith("seeing all fields")
+
+
+def test_explain_denied(policy: AccessPolicy) -> None:
+    assert policy.explain("archive", RESIDENCE, "pension") == (
+        False, "denied: 'archive' has no access right to 'civil-registry/residence/v1'"
+    )
+    ok, text = policy.explain("portal", RESIDENCE, "marketing")
+    assert not ok
+    assert text.startswith("denied: purpose 'marketing' is not allowed")
+    assert "child-benefit" in text
+
+
+# --- minimise ---------------------------------------------------------------------------------
+
+PAYLOAD = {
+    "pinfl": "31505861234567",
+    "full_name": "Karimova Dilnoza",
+    "address": {"region": "Toshkent", "street": "Amir Temur", "house": "107B"},
+    "registered_on": "2015-03-02",
+}
+
+
+def test_minimise_keeps_only_allowed_fields() -> None:
+    original = copy.deepcopy(PAYLOAD)
+    assert minimise(PAYLOAD, ["pinfl", "address"]) == {
+        "pinfl": PAYLOAD["pinfl"], "address": PAYLOAD["address"]
+    }
+    assert original == PAYLOAD  # the input is left alone
+
+
+def test_minimise_everything_when_fields_is_none() -> None:
+    assert minimise(PAYLOAD, None) == PAYLOAD
+
+
+def test_minimise_with_no_fields_keeps_nothing() -> None:
+    assert minimise(PAYLOAD, []) == {}
+
+
+def test_minimise_ignores_fields_the_payload_lacks() -> None:
+    assert minimise(PAYLOAD, ["pinfl", "passport"]) == {"pinfl": PAYLOAD["pinfl"]}
+
+
+def test_minimise_is_by_exact_top_level_name() -> None:
+    # "address.region" does not select a nested field, and "pin" is not a prefix match.
+    assert minimise(PAYLOAD, ["address.region", "pin", "PINFL"]) == {}
+
+
+def test_policy_and_minimise_together(policy: AccessPolicy) -> None:
+    granted = policy.check("tax-committee", RESIDENCE, "tax-audit")
+    assert minimise(PAYLOAD, granted.fields) == {
+        "pinfl": "31505861234567", "registered_on": "2015-03-02"
+    }
