@@ -124,7 +124,9 @@ def test_signature_verifies_with_cryptography_directly(
     token = signers["portal"].sign_json(DOC)
     # Rebuild everything from the RFCs, using the public key file only.
     public_key = load_public_key(keys["portal"] / "portal.pub")
-    header = {"alg": "EdDSA", "b64": False, "crit": ["b64"], "kid": key_id("portal", public_key)}
+    header: dict[str, Any] = {
+        "alg": "EdDSA", "b64": False, "crit": ["b64"], "kid": key_id("portal", public_key),
+    }
     expected_header = b64e(rfc8785.dumps(header))
     header_part, _, signature_part = token.split(".")
     assert header_part == expected_header
