@@ -62,7 +62,9 @@ def adapter_kind(name: str) -> AdapterKind:
         return AdapterKind(name, _load(_BUILTIN[name]), "built-in")
     kinds = available_kinds()
     if name not in kinds:
-        raise AdapterConfigError(f"unknown adapter kind {name!r} (installed: {', '.join(sorted(kinds))})")
+        raise AdapterConfigError(
+            f"unknown adapter kind {name!r} (installed: {', '.join(sorted(kinds))})"
+        )
     return kinds[name]
 
 

@@ -32,7 +32,8 @@ class AccessPolicy:
                 return right
         allowed = sorted({p for r in rights for p in r.purpose})
         raise AccessDenied(
-            f"purpose {purpose!r} is not allowed for {client!r} on {service!r} (allowed: {allowed})",
+            f"purpose {purpose!r} is not allowed for {client!r} on {service!r}"
+            f" (allowed: {allowed})",
             **ctx,
         )
 

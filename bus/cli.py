@@ -24,8 +24,12 @@ __all__ = ["app", "console", "load_or_exit"]
 # Wide enough for the demo's table when the output is a pipe or a CI log, not a terminal.
 console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True)
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Interagency data-exchange bus: run a node, a demo, or manage keys.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Interagency data-exchange bus: run a node, a demo, or manage keys.",
+)
 keys_app = typer.Typer(no_args_is_help=True, help="Member keys and API tokens.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Shared schemas.")
 app.add_typer(keys_app, name="keys")
@@ -71,8 +75,7 @@ def serve(
     configure_logging(settings.log_level)
     host, _, port = (listen or settings.node.listen).rpartition(":")
     node = Node(settings)
-    uvicorn.run(create_app(node), host=host, port=int(port), log_level="warning",
-                access_log=False)
+    uvicorn.run(create_app(node), host=host, port=int(port), log_level="warning", access_log=False)
 
 
 def new_token() -> tuple[str, str]:
@@ -114,7 +117,11 @@ def schemas_export(
     from schemas import export_json_schemas
 
     models = [getattr(schemas, n) for n in schemas.__all__]
-    models = [m for m in models if isinstance(m, type) and issubclass(m, schemas.SharedRequest | schemas.SharedResponse)]
+    models = [
+        m
+        for m in models
+        if isinstance(m, type) and issubclass(m, schemas.SharedRequest | schemas.SharedResponse)
+    ]
     for path in export_json_schemas(models, directory):
         console.print(str(path))
 

@@ -12,6 +12,7 @@ Nothing else in the bus reads ``os.environ``.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from adapters import AdapterConfigError, adapter_kind
 from bus.envelope import MEMBER_PATTERN, SERVICE_PATTERN, provider_of
 from schemas import SharedRequest, SharedResponse
 
@@ -53,8 +55,6 @@ class NodeSettings(BaseModel):
     @field_validator("hosts")
     @classmethod
     def _members(cls, v: list[str]) -> list[str]:
-        import re
-
         for m in v:
             if not re.match(MEMBER_PATTERN, m):
                 raise ValueError(f"{m!r} is not a member code (lowercase letters, digits, '-')")
@@ -63,8 +63,10 @@ class NodeSettings(BaseModel):
 
 class TransportSettings(BaseModel):
     model_config = _STRICT
-    url: SecretStr = Field(default=SecretStr("embedded://var/queues.db"),
-                           description="embedded://PATH or amqp://user:pass@host/vhost")
+    url: SecretStr = Field(
+        default=SecretStr("embedded://var/queues.db"),
+        description="embedded://PATH or amqp://user:pass@host/vhost",
+    )
     durable_sync: Literal["normal", "full"] = "normal"
 
     @field_validator("url")
@@ -133,12 +135,17 @@ class AccessRight(BaseModel):
     client: str = Field(pattern=MEMBER_PATTERN)
     service: str = Field(pattern=SERVICE_PATTERN)
     purpose: list[str] = Field(min_length=1)
-    fields: list[str] | None = Field(default=None, description="response fields visible; all if absent")
+    fields: list[str] | None = Field(
+        default=None, description="response fields visible; all if absent"
+    )
 
 
 class BusSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        extra="forbid", env_prefix="BUS_", env_nested_delimiter="__", nested_model_default_partial_update=True
+        extra="forbid",
+        env_prefix="BUS_",
+        env_nested_delimiter="__",
+        nested_model_default_partial_update=True,
     )
 
     node: NodeSettings = Field(default_factory=NodeSettings)
@@ -277,13 +284,17 @@ def load_settings(path: Path | str, *, check_references: bool = True) -> BusSett
         problems = []
         for err in exc.errors():
             loc = tuple(str(p) for p in err["loc"])
-            problems.append(ConfigProblem(".".join(loc), _describe(dict(err)), _line_for(index, loc)))
+            problems.append(
+                ConfigProblem(".".join(loc), _describe(dict(err)), _line_for(index, loc))
+            )
         raise ConfigError(file, problems) from None
     _resolve_paths(settings, path.parent.resolve())
     if check_references:
         problems = _cross_check(settings)
         for i, p in enumerate(problems):
-            problems[i] = ConfigProblem(p.path, p.message, _line_for(index, tuple(p.path.split("."))))
+            problems[i] = ConfigProblem(
+                p.path, p.message, _line_for(index, tuple(p.path.split(".")))
+            )
         if problems:
             raise ConfigError(file, problems)
     return settings
@@ -303,42 +314,58 @@ def _resolve_paths(settings: BusSettings, base: Path) -> None:
 
 
 def _cross_check(settings: BusSettings) -> list[ConfigProblem]:
-    from adapters import AdapterConfigError, adapter_kind  # adapters are below bus in the layering
-
     problems: list[ConfigProblem] = []
-    for member in settings.node.hosts:
-        if member not in settings.members:
-            problems.append(ConfigProblem("node.hosts", f"member {member!r} is not under members"))
+    for hosted in settings.node.hosts:
+        if hosted not in settings.members:
+            problems.append(ConfigProblem("node.hosts", f"member {hosted!r} is not under members"))
     for code, member in settings.members.items():
         if not member.public_key.exists():
-            problems.append(ConfigProblem(
-                f"members.{code}.public_key", f"file {member.public_key} does not exist"
-                " (create keys with: python run_bus.py keys init DIR)"))
+            problems.append(
+                ConfigProblem(
+                    f"members.{code}.public_key",
+                    f"file {member.public_key} does not exist"
+                    " (create keys with: python run_bus.py keys init DIR)",
+                )
+            )
     for sid, service in settings.services.items():
-        import re
-
         if not re.match(SERVICE_PATTERN, sid):
-            problems.append(ConfigProblem(f"services.{sid}", "service id must be member/service/vN"))
+            problems.append(
+                ConfigProblem(f"services.{sid}", "service id must be member/service/vN")
+            )
             continue
         if provider_of(sid) not in settings.members:
-            problems.append(ConfigProblem(f"services.{sid}", f"provider {provider_of(sid)!r} is not under members"))
+            problems.append(
+                ConfigProblem(
+                    f"services.{sid}", f"provider {provider_of(sid)!r} is not under members"
+                )
+            )
         try:
-            adapter_kind(service.adapter.kind).options_model.model_validate(service.adapter.options())
+            adapter_kind(service.adapter.kind).options_model.model_validate(
+                service.adapter.options()
+            )
         except AdapterConfigError as exc:
             problems.append(ConfigProblem(f"services.{sid}.adapter.kind", str(exc)))
         except ValidationError as exc:
             for err in exc.errors():
                 loc = ".".join(str(p) for p in err["loc"])
-                problems.append(ConfigProblem(f"services.{sid}.adapter.{loc}", _describe(dict(err))))
+                problems.append(
+                    ConfigProblem(f"services.{sid}.adapter.{loc}", _describe(dict(err)))
+                )
     for i, right in enumerate(settings.access):
         if right.client not in settings.members:
             problems.append(ConfigProblem(f"access.{i}.client", f"unknown member {right.client!r}"))
         if right.service not in settings.services:
-            problems.append(ConfigProblem(f"access.{i}.service", f"unknown service {right.service!r}"))
+            problems.append(
+                ConfigProblem(f"access.{i}.service", f"unknown service {right.service!r}")
+            )
         elif right.fields is not None:
             known = set(settings.services[right.service].response_model().model_fields)
             for f in right.fields:
                 if f not in known:
-                    problems.append(ConfigProblem(
-                        f"access.{i}.fields", f"{f!r} is not a field of the response (one of {sorted(known)})"))
+                    problems.append(
+                        ConfigProblem(
+                            f"access.{i}.fields",
+                            f"{f!r} is not a field of the response (one of {sorted(known)})",
+                        )
+                    )
     return problems

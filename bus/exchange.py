@@ -13,10 +13,17 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from bus.access import AccessPolicy
 from bus.envelope import Envelope, Kind, new_id
-from bus.errors import BusError, DeadlineExceeded, ProviderInvalidAnswer, SignatureInvalid, from_code
+from bus.errors import (
+    BusError,
+    DeadlineExceeded,
+    ProviderInvalidAnswer,
+    SignatureInvalid,
+    from_code,
+)
 from bus.router import Route
 from bus.seal import Seal
 from bus.transport import Message, Transport
@@ -43,8 +50,15 @@ class Exchanger:
         self.transport = transport
 
     def build(
-        self, route: Route, request: SharedRequest, *, client: str, purpose: str, user: str,
-        correlation: str | None = None, timeout_s: float | None = None,
+        self,
+        route: Route,
+        request: SharedRequest,
+        *,
+        client: str,
+        purpose: str,
+        user: str,
+        correlation: str | None = None,
+        timeout_s: float | None = None,
     ) -> Envelope:
         self.access.check(client, route.service, purpose)
         now = self.seal.clock()
@@ -82,20 +96,34 @@ class Exchanger:
             future.cancel()
             raise DeadlineExceeded(
                 f"no answer from {route.provider} within {route.timeout_s:g} s",
-                message_id=signed.id, client=signed.client, service=signed.service,
+                message_id=signed.id,
+                client=signed.client,
+                service=signed.service,
             ) from None
         response = self.verify_reply(signed, Envelope.from_json(reply.body))
         latency = time.perf_counter() - started
-        log.info("exchanged", extra={"bus": {
-            "message_id": signed.id, "correlation": signed.correlation, "client": signed.client,
-            "service": signed.service, "outcome": "ok",
-            "duration_ms": round(latency * 1000, 2),
-        }})
+        log.info(
+            "exchanged",
+            extra={
+                "bus": {
+                    "message_id": signed.id,
+                    "correlation": signed.correlation,
+                    "client": signed.client,
+                    "service": signed.service,
+                    "outcome": "ok",
+                    "duration_ms": round(latency * 1000, 2),
+                }
+            },
+        )
         return Outcome(response, latency)
 
     def verify_reply(self, request: Envelope, reply: Envelope) -> Envelope:
         """Verify a reply as the provider's answer to ``request``; raise its error if it is one."""
-        ctx = {"message_id": request.id, "client": request.client, "service": request.service}
+        ctx: dict[str, Any] = {
+            "message_id": request.id,
+            "client": request.client,
+            "service": request.service,
+        }
         if reply.correlation != request.id or reply.service != request.service:
             raise ProviderInvalidAnswer("reply does not answer this request", **ctx)
         try:
@@ -107,7 +135,9 @@ class Exchanger:
         if reply.kind is Kind.error:
             code = str(reply.payload.get("code", "bus-error"))
             error: BusError = from_code(code, str(reply.payload.get("detail", "")), **ctx)
-            log.info("refused", extra={"bus": {**ctx, "correlation": request.correlation,
-                                               "outcome": code}})
+            log.info(
+                "refused",
+                extra={"bus": {**ctx, "correlation": request.correlation, "outcome": code}},
+            )
             raise error
         return reply

@@ -47,10 +47,13 @@ T = TypeVar("T", bound=BaseModel)
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": desc}
     for status, desc in [
-        (400, "Malformed request (not JSON)"), (401, "Missing or unknown API token"),
+        (400, "Malformed request (not JSON)"),
+        (401, "Missing or unknown API token"),
         (403, "No access right for this client, service and purpose"),
-        (413, "Body too large"), (422, "Body does not match the service's request schema"),
-        (502, "Provider unavailable or answered wrongly"), (504, "Deadline exceeded"),
+        (413, "Body too large"),
+        (422, "Body does not match the service's request schema"),
+        (502, "Provider unavailable or answered wrongly"),
+        (504, "Deadline exceeded"),
     ]
 }
 
@@ -127,7 +130,9 @@ def _authenticator(node: Node) -> Callable[..., Awaitable[str]]:
     }
 
     async def authenticate(
-        authorization: Annotated[str | None, Header(description="Bearer <member API token>")] = None,
+        authorization: Annotated[
+            str | None, Header(description="Bearer <member API token>")
+        ] = None,
     ) -> str:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthenticated("send Authorization: Bearer <member API token>")
@@ -151,19 +156,36 @@ def _service_endpoint(node: Node, route: Route, auth: Callable[..., Awaitable[st
     async def ask(
         body: request_model,  # type: ignore[valid-type]
         client: Annotated[str, Depends(auth)],
-        purpose: Annotated[str, Header(alias="X-Bus-Purpose", max_length=100,
-                                       description="purpose code the access right requires")],
-        user: Annotated[str, Header(alias="X-Bus-User", max_length=200,
-                                    description="official or portal user on whose behalf")],
-        correlation: Annotated[str | None, Header(alias="X-Bus-Correlation",
-                                                  pattern=r"^[0-9a-f-]{36}$")] = None,
+        purpose: Annotated[
+            str,
+            Header(
+                alias="X-Bus-Purpose",
+                max_length=100,
+                description="purpose code the access right requires",
+            ),
+        ],
+        user: Annotated[
+            str,
+            Header(
+                alias="X-Bus-User",
+                max_length=200,
+                description="official or portal user on whose behalf",
+            ),
+        ],
+        correlation: Annotated[
+            str | None, Header(alias="X-Bus-Correlation", pattern=r"^[0-9a-f-]{36}$")
+        ] = None,
     ) -> Response:
         assert node.exchanger is not None
-        envelope = node.exchanger.build(route, body, client=client, purpose=purpose, user=user,
-                                        correlation=correlation)
+        envelope = node.exchanger.build(
+            route, body, client=client, purpose=purpose, user=user, correlation=correlation
+        )
         outcome = await node.exchanger.ask(route, envelope)
-        return Response(outcome.envelope.to_json(), media_type="application/json",
-                        headers={"X-Bus-Message-Id": envelope.id})
+        return Response(
+            outcome.envelope.to_json(),
+            media_type="application/json",
+            headers={"X-Bus-Message-Id": envelope.id},
+        )
 
     ask.__name__ = "ask_" + route.service.replace("/", "_").replace("-", "_")
     return ask
@@ -172,8 +194,9 @@ def _service_endpoint(node: Node, route: Route, auth: Callable[..., Awaitable[st
 def _validation_problem(request: Request, exc: RequestValidationError) -> Response:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return problem_response(MalformedRequest("request body is not valid JSON"),
-                                instance=request.url.path)
+        return problem_response(
+            MalformedRequest("request body is not valid JSON"), instance=request.url.path
+        )
     listed = [
         {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
         for e in errors
@@ -182,11 +205,10 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Respon
     if headers_wrong:
         error: BusError = MalformedRequest(
             "missing or invalid header(s): " + ", ".join(e["loc"][-1] for e in headers_wrong),
-            errors=listed,  # type: ignore[arg-type]
+            errors=listed,
         )
     else:
-        error = SchemaInvalid(f"{len(listed)} field(s) do not match the schema",
-                              errors=listed)  # type: ignore[arg-type]
+        error = SchemaInvalid(f"{len(listed)} field(s) do not match the schema", errors=listed)
     return problem_response(error, instance=request.url.path)
 
 
@@ -213,9 +235,18 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     @app.exception_handler(BusError)
     async def bus_error(request: Request, exc: BusError) -> Response:
         level = logging.INFO if isinstance(exc, RequestRefused | NoData) else logging.WARNING
-        log.log(level, "refused" if level == logging.INFO else "failed", extra={"bus": {
-            "message_id": exc.message_id, "client": exc.client, "service": exc.service,
-            "outcome": exc.code}})
+        log.log(
+            level,
+            "refused" if level == logging.INFO else "failed",
+            extra={
+                "bus": {
+                    "message_id": exc.message_id,
+                    "client": exc.client,
+                    "service": exc.service,
+                    "outcome": exc.code,
+                }
+            },
+        )
         return problem_response(exc, instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)
@@ -225,16 +256,20 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return problem_response(UnknownService(f"no route {request.url.path}"),
-                                    instance=request.url.path)
+            return problem_response(
+                UnknownService(f"no route {request.url.path}"), instance=request.url.path
+            )
         error = MalformedRequest(str(exc.detail))
         return problem_response(error, instance=request.url.path, status=exc.status_code)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("internal error", exc_info=exc)
-        return problem_response(BusUnavailable("internal error; see the node's log"),
-                                instance=request.url.path, status=500)
+        return problem_response(
+            BusUnavailable("internal error; see the node's log"),
+            instance=request.url.path,
+            status=500,
+        )
 
     auth = _authenticator(node)
     for route in node.router.routes():
@@ -254,13 +289,23 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         """The services this client holds an access right to, with the purposes allowed."""
         out = []
         for route in node.router.routes():
-            purposes = sorted({p for r in node.settings.access
-                               if r.client == client and r.service == route.service
-                               for p in r.purpose})
+            purposes = sorted(
+                {
+                    p
+                    for r in node.settings.access
+                    if r.client == client and r.service == route.service
+                    for p in r.purpose
+                }
+            )
             if purposes:
-                out.append({"service": route.service, "purposes": purposes,
-                            "request_schema": route.request_model.__name__,
-                            "response_schema": route.response_model.__name__})
+                out.append(
+                    {
+                        "service": route.service,
+                        "purposes": purposes,
+                        "request_schema": route.request_model.__name__,
+                        "response_schema": route.response_model.__name__,
+                    }
+                )
         return out
 
     @app.get("/health/live", tags=["health"])
@@ -270,7 +315,9 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     @app.get("/health/ready", tags=["health"])
     async def ready() -> Response:
         ok = node.started
-        return JSONResponse({"status": "ready" if ok else "not-ready"}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not-ready"}, status_code=200 if ok else 503
+        )
 
     app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)
     return app

@@ -36,7 +36,9 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str = "INFO", *, stream: Any = None, path: Path | None = None) -> None:
     """Send the ``bus`` loggers' records as JSON lines to ``path``, ``stream`` or stderr."""
     handler: logging.Handler = (
-        logging.FileHandler(path, encoding="utf-8") if path else logging.StreamHandler(stream or sys.stderr)
+        logging.FileHandler(path, encoding="utf-8")
+        if path
+        else logging.StreamHandler(stream or sys.stderr)
     )
     formatter = JsonFormatter()
     formatter.converter = time.gmtime

@@ -69,7 +69,8 @@ class Node:
             return
         if self._transport is None:
             self._transport = open_transport(
-                self.settings.transport_url(), node=self.name,
+                self.settings.transport_url(),
+                node=self.name,
                 durable_sync=self.settings.transport.durable_sync,
             )
         self.exchanger = Exchanger(seal=self.seal, access=self.access, transport=self.transport)
@@ -82,10 +83,18 @@ class Node:
                 AdapterContext(route.service, route.request_model, route.response_model),
             )
             self._adapters.append(adapter)
-            worker = ProviderWorker(route, adapter, seal=self.seal, access=self.access,
-                                    transport=self.transport, sleep=self._sleep)
+            worker = ProviderWorker(
+                route,
+                adapter,
+                seal=self.seal,
+                access=self.access,
+                transport=self.transport,
+                sleep=self._sleep,
+            )
             self._subscriptions.append(
-                self.transport.consume(route.queue, worker.handle, prefetch=self.settings.node.workers)
+                self.transport.consume(
+                    route.queue, worker.handle, prefetch=self.settings.node.workers
+                )
             )
             log.info("serving", extra={"bus": {"service": route.service, "node": self.name}})
         self.started = True

@@ -31,7 +31,10 @@ class Problem(BaseModel):
 
 
 def problem_response(
-    error: BusError, *, instance: str | None = None, status: int | None = None,
+    error: BusError,
+    *,
+    instance: str | None = None,
+    status: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
@@ -50,6 +53,8 @@ def problem_response(
     if error.errors:
         body["errors"] = error.errors
     return Response(
-        orjson.dumps(body), status_code=body["status"], media_type=PROBLEM_MEDIA_TYPE,
+        orjson.dumps(body),
+        status_code=body["status"],
+        media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
     )

@@ -109,12 +109,17 @@ class ProviderWorker:
             outcome = reply.payload.get("code", "ok") if reply.kind is Kind.error else "ok"
             log.info(
                 "answered",
-                extra={"bus": {
-                    "message_id": request.id, "correlation": request.correlation,
-                    "client": request.client, "service": request.service, "outcome": outcome,
-                    "attempt": delivery.attempt,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                }},
+                extra={
+                    "bus": {
+                        "message_id": request.id,
+                        "correlation": request.correlation,
+                        "client": request.client,
+                        "service": request.service,
+                        "outcome": outcome,
+                        "attempt": delivery.attempt,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    }
+                },
             )
 
     def _answer(self, request: Envelope) -> Envelope:
@@ -123,14 +128,18 @@ class ProviderWorker:
         except Expired:
             if request.expires_at <= self.seal.clock():
                 raise  # nobody waits for an answer past the deadline: dead-letter as "expired"
-            return request.reply(Kind.error, _error_payload(Expired("issued in the future")),
-                                 now=self.seal.clock())
+            return request.reply(
+                Kind.error, _error_payload(Expired("issued in the future")), now=self.seal.clock()
+            )
         except BusError as exc:
             return request.reply(Kind.error, _error_payload(exc), now=self.seal.clock())
 
     def _serve(self, request: Envelope) -> dict[str, Any]:
-        ctx: dict[str, Any] = {"message_id": request.id, "client": request.client,
-                               "service": request.service}
+        ctx: dict[str, Any] = {
+            "message_id": request.id,
+            "client": request.client,
+            "service": request.service,
+        }
         self.seal.verify(request)
         if request.kind is not Kind.request or request.service != self.route.service:
             raise MalformedRequest(f"this worker serves requests for {self.route.service}", **ctx)
@@ -151,7 +160,8 @@ class ProviderWorker:
             raise from_code(exc.code, str(exc), **ctx) from exc
         if not isinstance(response, self.route.response_model):
             raise ProviderInvalidAnswer(
-                f"adapter returned {type(response).__name__}, not {self.route.response_model.__name__}",
+                f"adapter returned {type(response).__name__},"
+                f" not {self.route.response_model.__name__}",
                 **ctx,
             )
         return minimise(response.model_dump(mode="json"), right.fields)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 from bus.envelope import Envelope, utcnow
 from bus.errors import BusUnavailable, Expired, SignatureInvalid
@@ -47,14 +48,19 @@ class Seal:
 
     def verify(self, envelope: Envelope) -> Envelope:
         """Return ``envelope`` if its signature, signer and time window hold; raise otherwise."""
-        ctx = {"message_id": envelope.id, "client": envelope.client, "service": envelope.service}
+        ctx: dict[str, Any] = {
+            "message_id": envelope.id,
+            "client": envelope.client,
+            "service": envelope.service,
+        }
         if not envelope.signature:
             raise SignatureInvalid("envelope is not signed", reason="missing", **ctx)
         try:
             signed_bytes = envelope.signing_input()
         except ValueError:  # rfc8785 has no canonical form for it (e.g. an integer over 2**53)
-            raise SignatureInvalid("envelope has no canonical JSON form", reason="malformed",
-                                   **ctx) from None
+            raise SignatureInvalid(
+                "envelope has no canonical JSON form", reason="malformed", **ctx
+            ) from None
         try:
             trusted = self._verifier.verify(signed_bytes, envelope.signature)
         except SigningError as exc:

@@ -11,6 +11,7 @@ as expected.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
@@ -61,8 +62,14 @@ class DemoStack:
             shutil.rmtree(self.state, ignore_errors=True)
 
 
-def write_config(state: Path, *, residence_url: str, cadastre_db: Path, token_sha256: str,
-                 listen: str = "127.0.0.1:0") -> Path:
+def write_config(
+    state: Path,
+    *,
+    residence_url: str,
+    cadastre_db: Path,
+    token_sha256: str,
+    listen: str = "127.0.0.1:0",
+) -> Path:
     """This run's configuration: the example config with the demo's ports, paths and token."""
     config: dict[str, Any] = yaml.safe_load(CONFIG_TEMPLATE.read_text())
     config["node"].update(keys_dir=str(state / "keys"), listen=listen)
@@ -91,8 +98,9 @@ def start_stack(state_dir: Path | None = None) -> DemoStack:
     cadastre_db = state / "cadastre.db"
     if not cadastre_db.exists():
         cadastre.create_database(cadastre_db)
-    config_path = write_config(state, residence_url=residence.url, cadastre_db=cadastre_db,
-                               token_sha256=digest)
+    config_path = write_config(
+        state, residence_url=residence.url, cadastre_db=cadastre_db, token_sha256=digest
+    )
     node = Node(load_settings(config_path))
     try:
         gateway = serve_in_thread(create_gateway(node))
@@ -115,10 +123,12 @@ def _scenario() -> list[Ask]:
     with_property = [p for p in PEOPLE if p.properties]
     without_property = [p for p in PEOPLE if not p.properties]
     asks = [Ask(RESIDENCE, p.pinfl, "child-benefit", 200, "residence record") for p in PEOPLE[:2]]
-    asks += [Ask(PROPERTY, p.pinfl, "housing-subsidy", 200, "owns property")
-             for p in with_property[:2]]
-    asks += [Ask(PROPERTY, p.pinfl, "housing-subsidy", 200, "owns nothing")
-             for p in without_property[:1]]
+    asks += [
+        Ask(PROPERTY, p.pinfl, "housing-subsidy", 200, "owns property") for p in with_property[:2]
+    ]
+    asks += [
+        Ask(PROPERTY, p.pinfl, "housing-subsidy", 200, "owns nothing") for p in without_property[:1]
+    ]
     asks.append(Ask(RESIDENCE, UNKNOWN_PINFL, "child-benefit", 404, "unknown to the registry"))
     asks.append(Ask(PROPERTY, PEOPLE[0].pinfl, "marketing", 403, "purpose not allowed"))
     return asks
@@ -138,15 +148,21 @@ def verify_answer(answer: dict[str, Any], provider_public_key: Path, provider: s
 def exchange_all(stack: DemoStack) -> tuple[Table, bool]:
     table = Table(title="Exchanges through the bus (as the portal)", title_justify="left")
     for column in ("#", "service", "subject", "purpose", "outcome", "latency", "signature"):
-        table.add_column(column, justify="right" if column in ("#", "latency") else "left",
-                         no_wrap=column != "outcome")
+        table.add_column(
+            column,
+            justify="right" if column in ("#", "latency") else "left",
+            no_wrap=column != "outcome",
+        )
     all_as_expected = True
     headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
     with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
         for i, ask in enumerate(_scenario(), 1):
             started = time.perf_counter()
-            r = client.post(f"/v1/services/{ask.service}", json={"pinfl": ask.pinfl},
-                            headers={"X-Bus-Purpose": ask.purpose})
+            r = client.post(
+                f"/v1/services/{ask.service}",
+                json={"pinfl": ask.pinfl},
+                headers={"X-Bus-Purpose": ask.purpose},
+            )
             latency_ms = (time.perf_counter() - started) * 1000
             body = r.json()
             if r.status_code == 200:
@@ -161,8 +177,16 @@ def exchange_all(stack: DemoStack) -> tuple[Table, bool]:
             as_expected = ok and r.status_code == ask.expect
             all_as_expected &= as_expected
             style = "" if as_expected else "red"
-            table.add_row(str(i), ask.service, mask_identifier(ask.pinfl), ask.purpose,
-                          outcome, f"{latency_ms:.1f} ms", signature, style=style)
+            table.add_row(
+                str(i),
+                ask.service,
+                mask_identifier(ask.pinfl),
+                ask.purpose,
+                outcome,
+                f"{latency_ms:.1f} ms",
+                signature,
+                style=style,
+            )
     return table, all_as_expected
 
 
@@ -185,8 +209,11 @@ def run_demo(console: Console, *, keep: bool = False, state_dir: Path | None = N
         console.print(f"config {stack.config_path}, JSON log {stack.state / 'node.log'}")
         table, ok = exchange_all(stack)
         console.print(table)
-        console.print("[green]every exchange ended as expected[/green]" if ok
-                      else "[red]some exchanges did not end as expected[/red]")
+        console.print(
+            "[green]every exchange ended as expected[/green]"
+            if ok
+            else "[red]some exchanges did not end as expected[/red]"
+        )
         if keep:
             _print_try_it(console, stack)
             _wait_for_interrupt()
@@ -197,20 +224,22 @@ def run_demo(console: Console, *, keep: bool = False, state_dir: Path | None = N
 
 def _print_try_it(console: Console, stack: DemoStack) -> None:
     pinfl = PEOPLE[0].pinfl
-    console.print(f"\nOpenAPI: {stack.gateway.url}/docs    residence registry: {stack.residence.url}/docs")
+    console.print(
+        f"\nOpenAPI: {stack.gateway.url}/docs    residence registry: {stack.residence.url}/docs"
+    )
     console.print("Try (the token is this run's portal token):")
     console.print(
         f"curl -s {stack.gateway.url}/v1/services/{PROPERTY} "
         f"-H 'Authorization: Bearer {stack.token}' -H 'X-Bus-Purpose: housing-subsidy' "
         f"-H 'X-Bus-User: officer-17' -H 'Content-Type: application/json' "
-        f"-d '{{\"pinfl\": \"{pinfl}\"}}'",
-        markup=False, highlight=False, soft_wrap=True,
+        f'-d \'{{"pinfl": "{pinfl}"}}\'',
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
     console.print("Ctrl-C stops everything.")
 
 
 def _wait_for_interrupt() -> None:
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         threading.Event().wait()
-    except KeyboardInterrupt:
-        pass

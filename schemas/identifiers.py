@@ -2,7 +2,7 @@
 
 Both are personal data: never log them; show them masked (``mask_identifier``).
 
-* PINFL (JShShIR) — 14 digits: ``G DDMMYY RRR NNN C``: ``G`` century and sex (1–6), the date of
+* PINFL (JShShIR) — 14 digits: ``G DDMMYY RRR NNN C``: ``G`` century and sex (1-6), the date of
   birth, a district code, a serial and a check digit. We validate length, the leading digit and
   that the embedded date of birth exists. The check digit's algorithm is not published in a form
   we could confirm, so it is not enforced.
@@ -45,16 +45,24 @@ def validate_stir(value: str) -> str:
 
 PINFL = Annotated[
     str,
-    Field(min_length=14, max_length=14, examples=["31505861234567"],
-          description="Personal identification number (PINFL), 14 digits",
-          json_schema_extra={"pattern": f"^{_PINFL_RE.pattern}$"}),
+    Field(
+        min_length=14,
+        max_length=14,
+        examples=["31505861234567"],
+        description="Personal identification number (PINFL), 14 digits",
+        json_schema_extra={"pattern": f"^{_PINFL_RE.pattern}$"},
+    ),
     AfterValidator(validate_pinfl),
 ]
 STIR = Annotated[
     str,
-    Field(min_length=9, max_length=9, examples=["301234567"],
-          description="Taxpayer identification number (STIR), 9 digits",
-          json_schema_extra={"pattern": f"^{_STIR_RE.pattern}$"}),
+    Field(
+        min_length=9,
+        max_length=9,
+        examples=["301234567"],
+        description="Taxpayer identification number (STIR), 9 digits",
+        json_schema_extra={"pattern": f"^{_STIR_RE.pattern}$"},
+    ),
     AfterValidator(validate_stir),
 ]
 

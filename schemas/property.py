@@ -23,7 +23,9 @@ class PropertyOwnershipRequest(SharedRequest):
 class OwnedProperty(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cadastral_number: str = Field(pattern=r"^[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{4}$")
+    cadastral_number: str = Field(
+        pattern=r"^[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{4}$"
+    )
     kind: Literal["apartment", "house", "land", "non-residential"]
     address: str = Field(max_length=300)
     area_m2: Decimal = Field(gt=0, max_digits=10, decimal_places=2)

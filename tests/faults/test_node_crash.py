@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -56,9 +57,18 @@ class NodeProcess:
         self.url = f"http://127.0.0.1:{port}"
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "run_bus.py"), "serve", "--config", str(config),
-             "--listen", f"127.0.0.1:{port}"],
-            stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
+            [
+                sys.executable,
+                str(ROOT / "run_bus.py"),
+                "serve",
+                "--config",
+                str(config),
+                "--listen",
+                f"127.0.0.1:{port}",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -90,9 +100,12 @@ def deployment(tmp_path: Path) -> Iterator[tuple[Path, HangFirstLookup, str]]:
     token, digest = new_token()
     agency = HangFirstLookup(tmp_path / "residence.db")
     with serve_in_thread(agency, timeout_graceful_shutdown=1) as server:
-        config = write_config(tmp_path, residence_url=server.url,
-                              cadastre_db=cadastre.create_database(tmp_path / "cadastre.db"),
-                              token_sha256=digest)
+        config = write_config(
+            tmp_path,
+            residence_url=server.url,
+            cadastre_db=cadastre.create_database(tmp_path / "cadastre.db"),
+            token_sha256=digest,
+        )
         text = config.read_text().replace("timeout_s: 5", "timeout_s: 40", 1)
         config.write_text(text)
         yield config, agency, token
@@ -106,12 +119,17 @@ def test_killed_node_redelivers_the_unacked_request_after_restart(
     node = NodeProcess(config, port, tmp_path / "node.log")
 
     def ask() -> None:
-        try:
-            httpx.post(f"{node.url}/v1/services/{RESIDENCE}", json={"pinfl": AZIZ.pinfl}, timeout=60,
-                       headers={"Authorization": f"Bearer {token}", "X-Bus-Purpose": "child-benefit",
-                                "X-Bus-User": "officer-17"})
-        except httpx.HTTPError:
-            pass  # the node is killed under this request
+        with contextlib.suppress(httpx.HTTPError):  # the node is killed under this request
+            httpx.post(
+                f"{node.url}/v1/services/{RESIDENCE}",
+                json={"pinfl": AZIZ.pinfl},
+                timeout=60,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "X-Bus-Purpose": "child-benefit",
+                    "X-Bus-User": "officer-17",
+                },
+            )
 
     asker = threading.Thread(target=ask, daemon=True)
     asker.start()

@@ -15,11 +15,14 @@ from signing.jws import _b64d
 
 
 def _ask(portal: httpx.Client, service: str, pinfl: str, purpose: str) -> httpx.Response:
-    return portal.post(f"/v1/services/{service}", json={"pinfl": pinfl},
-                       headers={"X-Bus-Purpose": purpose})
+    return portal.post(
+        f"/v1/services/{service}", json={"pinfl": pinfl}, headers={"X-Bus-Purpose": purpose}
+    )
 
 
-def test_residence_answer_is_signed_by_the_registry(demo_stack: DemoStack, portal: httpx.Client) -> None:
+def test_residence_answer_is_signed_by_the_registry(
+    demo_stack: DemoStack, portal: httpx.Client
+) -> None:
     person = PEOPLE[0]
     r = _ask(portal, RESIDENCE, person.pinfl, "child-benefit")
     assert r.status_code == 200, r.text
@@ -28,8 +31,9 @@ def test_residence_answer_is_signed_by_the_registry(demo_stack: DemoStack, porta
     assert answer["service"] == RESIDENCE and answer["client"] == "portal"
     assert answer["payload"]["pinfl"] == person.pinfl
     assert r.headers["X-Bus-Message-Id"] == answer["correlation"]
-    assert verify_answer(answer, demo_stack.state / "keys" / "residence-registry.pub",
-                         "residence-registry")
+    assert verify_answer(
+        answer, demo_stack.state / "keys" / "residence-registry.pub", "residence-registry"
+    )
 
 
 def test_signature_verifies_with_only_the_public_key_and_a_jcs_library(
@@ -51,11 +55,14 @@ def test_tampered_answer_does_not_verify(demo_stack: DemoStack, portal: httpx.Cl
     assert not verify_answer(answer, demo_stack.state / "keys" / "cadastre.pub", "cadastre")
 
 
-def test_answer_signed_by_provider_not_by_another_member(demo_stack: DemoStack, portal: httpx.Client) -> None:
+def test_answer_signed_by_provider_not_by_another_member(
+    demo_stack: DemoStack, portal: httpx.Client
+) -> None:
     answer = _ask(portal, PROPERTY, PEOPLE[0].pinfl, "housing-subsidy").json()
     # The cadastre's answer must not pass as the residence registry's.
-    assert not verify_answer(answer, demo_stack.state / "keys" / "residence-registry.pub",
-                             "residence-registry")
+    assert not verify_answer(
+        answer, demo_stack.state / "keys" / "residence-registry.pub", "residence-registry"
+    )
 
 
 def test_property_owner_and_non_owner(demo_stack: DemoStack, portal: httpx.Client) -> None:
