@@ -26,9 +26,15 @@ def _embedded(tmp_path: Path, node: str) -> Transport:
     return EmbeddedTransport(tmp_path / "queues.db", node=node, poll_interval_s=0.02)
 
 
+def _rabbitmq(tmp_path: Path, node: str) -> Transport:
+    from bus.transport.rabbitmq import RabbitTransport
+
+    return RabbitTransport("amqp://guest:guest@127.0.0.1:5672/%2F", node=node)
+
+
 FACTORIES = [
     pytest.param(_embedded, id="embedded"),
-    # pytest.param(_rabbitmq, id="rabbitmq", marks=pytest.mark.rabbitmq),
+    pytest.param(_rabbitmq, id="rabbitmq", marks=pytest.mark.rabbitmq),
 ]
 
 
