@@ -41,7 +41,10 @@ class AdapterKind:
 
 def _load(target: str) -> Any:
     module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise AdapterConfigError(f"adapter {target!r} cannot be loaded: {exc}") from exc
 
 
 def available_kinds() -> dict[str, AdapterKind]:

@@ -15,7 +15,7 @@ import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -151,7 +151,9 @@ class BusSettings(BaseSettings):
     node: NodeSettings = Field(default_factory=NodeSettings)
     transport: TransportSettings = Field(default_factory=TransportSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    members: dict[str, MemberSettings] = Field(default_factory=dict)
+    members: dict[Annotated[str, Field(pattern=MEMBER_PATTERN)], MemberSettings] = Field(
+        default_factory=dict
+    )
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     access: list[AccessRight] = Field(default_factory=list)
 

@@ -8,12 +8,13 @@ are signed by the client member, responses and errors by the provider member.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from enum import StrEnum
 from typing import Any
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bus.errors import MalformedRequest
 from signing import canonical_json
@@ -52,6 +53,17 @@ def provider_of(service: str) -> str:
     return service.split("/", 1)[0]
 
 
+def _check_finite(value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("payload numbers must be finite")
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_finite(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_finite(item)
+
+
 class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,6 +79,13 @@ class Envelope(BaseModel):
     kind: Kind
     payload: dict[str, Any]
     signature: str | None = None
+
+    @field_validator("payload")
+    @classmethod
+    def _finite_numbers(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        # 1e400 parses to inf and re-serialises as null: two texts, one signing input. Refuse.
+        _check_finite(payload)
+        return payload
 
     @property
     def provider(self) -> str:

@@ -75,6 +75,8 @@ class Seal:
         now = self.clock()
         if envelope.issued_at > now + self.max_skew:
             raise Expired("envelope issued in the future (clock skew too large)", **ctx)
+        if envelope.expires_at <= envelope.issued_at:
+            raise Expired("envelope expires before it was issued", **ctx)
         if envelope.expires_at <= now:
             raise Expired(f"envelope expired at {envelope.expires_at.isoformat()}", **ctx)
         return envelope

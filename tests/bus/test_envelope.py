@@ -232,3 +232,16 @@ def test_new_ids_are_unique_uuid4() -> None:
     ids = {new_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(uuid.UUID(i).version == 4 for i in ids)
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"[1, 1e999]"])
+def test_non_finite_numbers_are_refused_they_would_sign_as_null(number: bytes) -> None:
+    # 1e400 parses to inf and would re-serialise as null: two texts, one signing input.
+    raw = (
+        b'{"id":"562cab8a-d246-471c-94cd-0e7182d886ec","correlation":"d93b82bf-af31-4956-a7a4-'
+        b'a3e1c265f016","client":"portal","service":"cadastre/property-ownership/v1","user":"u",'
+        b'"purpose":"p","subject":null,"issued_at":"2026-11-23T12:47:49Z","expires_at":'
+        b'"2026-11-23T12:48:49Z","kind":"request","payload":{"x":' + number + b'},"signature":null}'
+    )
+    with pytest.raises(MalformedRequest):
+        Envelope.from_json(raw)

@@ -259,3 +259,10 @@ def test_signature_is_checked_before_the_time_window(bus: Bus) -> None:
     bus.clock.now = T0 + dt.timedelta(days=1)
     tampered = signed.model_copy(update={"purpose": "other"})
     assert refusal(bus.node(PROVIDER), tampered).reason == "bad-signature"
+
+
+def test_envelope_expiring_before_it_was_issued_is_refused(bus: Bus) -> None:
+    seal = bus.node(CLIENT, PROVIDER)
+    envelope = request(issued_at=T0, expires_at=T0 - dt.timedelta(seconds=1))
+    with pytest.raises(Expired, match="before it was issued"):
+        seal.verify(seal.sign(envelope))
