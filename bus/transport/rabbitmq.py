@@ -108,7 +108,15 @@ T = TypeVar("T")
 
 
 class RabbitTransport:
-    """The RabbitMQ transport of node ``node``; ``url`` is an ``amqp://`` URL."""
+    """The RabbitMQ transport of node ``node``; ``url`` is an ``amqp://`` URL.
+
+    ``publish_timeout_s``: how long ``publish`` waits for the broker's confirm (it keeps
+    waiting across a reconnect). ``connect_timeout_s``: how long start-up, ``consume`` and the
+    admin operations try to reach the broker. ``reply_queue_expires_s``: ``x-expires`` of
+    ``reply.<node>``. ``queue_expires_s``: ``x-expires`` of the queues ``declare`` creates;
+    only for tests and throw-away set-ups, as an expired queue's messages are gone. ``clock``:
+    unix time, for expiry.
+    """
 
     def __init__(
         self,
@@ -117,6 +125,8 @@ class RabbitTransport:
         node: str,
         publish_timeout_s: float = 30.0,
         connect_timeout_s: float = 10.0,
+        reply_queue_expires_s: float | None = 3600.0,
+        queue_expires_s: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.node = node
@@ -124,6 +134,8 @@ class RabbitTransport:
         self._clock = clock
         self._publish_timeout_s = publish_timeout_s
         self._connect_timeout_s = connect_timeout_s
+        self._reply_expires_ms = _ms(reply_queue_expires_s)
+        self._queue_expires_ms = _ms(queue_expires_s)
         self._closed = False
         self._admin_lock = threading.RLock()
         self._admin_connection: pika.BlockingConnection | None = None
@@ -148,7 +160,10 @@ class RabbitTransport:
     # -- the Transport protocol -------------------------------------------------------------------
 
     def declare(self, queue: str) -> None:
-        self._admin(f"declare {queue}", lambda channel: declare_work_queue(channel, queue))
+        self._admin(
+            f"declare {queue}",
+            lambda channel: declare_work_queue(channel, queue, expires_ms=self._queue_expires_ms),
+        )
 
     def publish(self, queue: str, message: Message) -> None:
         self._send(REQUESTS_EXCHANGE, queue, message, encode(message, now=self._clock()))
@@ -308,6 +323,7 @@ class RabbitTransport:
         prefetch: int,
         role: str,
         idle: Callable[[], None] | None = None,
+        prepare: Callable[[BlockingChannel], None] | None = None,
     ) -> RabbitSubscription:
         self._check_open()
         subscription = RabbitSubscription(
@@ -318,6 +334,7 @@ class RabbitTransport:
             parameters=self._parameters(role),
             name=self._name(role),
             idle=idle,
+            prepare=prepare,
         )
         subscription.start(timeout_s=self._connect_timeout_s)
         with self._admin_lock:
@@ -328,7 +345,10 @@ class RabbitTransport:
 
     def _declare_topology(self, channel: BlockingChannel) -> None:
         declare_base(channel)
-        declare_work_queue(channel, reply_queue(self.node))
+        self._declare_replies(channel)
+
+    def _declare_replies(self, channel: BlockingChannel) -> None:
+        declare_work_queue(channel, reply_queue(self.node), expires_ms=self._reply_expires_ms)
 
     def _admin(self, what: str, operation: Callable[[BlockingChannel], T]) -> T:
         """Run ``operation`` on the admin channel; reconnect once if the connection was lost."""
@@ -412,6 +432,7 @@ class RabbitTransport:
                 prefetch=8,
                 role="replies",
                 idle=self._expire_requests,
+                prepare=self._declare_replies,  # again on each reconnect: it may have expired
             )
 
     def _on_reply(self, delivery: Delivery) -> None:
@@ -442,6 +463,10 @@ class RabbitTransport:
                     expired.append(future)
         for future in expired:
             _complete(future, error=DeadlineExceeded("no reply before the request expired"))
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds * 1000)
 
 
 def _complete(

@@ -137,8 +137,10 @@ class RabbitSubscription:
         parameters: pika.ConnectionParameters,
         name: str,
         idle: Callable[[], None] | None = None,
+        prepare: Callable[[BlockingChannel], None] | None = None,
     ) -> None:
         self.host = host
+        self._prepare = prepare
         self.queue = queue_name
         self._handler = handler
         self._prefetch = max(1, prefetch)
@@ -230,6 +232,8 @@ class RabbitSubscription:
             channel = connection.channel()
             channel.basic_qos(prefetch_count=self._prefetch)
             channel.add_on_cancel_callback(self._on_broker_cancel)
+            if self._prepare is not None:
+                self._prepare(channel)
             with self._lock:
                 self._generation += 1
                 self._connection, self._channel = connection, channel

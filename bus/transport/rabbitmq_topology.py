@@ -127,9 +127,19 @@ def declare_base(channel: BlockingChannel) -> None:
     channel.queue_bind(DLQ, DLX)
 
 
-def declare_work_queue(channel: BlockingChannel, queue: str) -> None:
-    """A durable quorum queue bound to ``bus.requests`` by its own name."""
-    channel.queue_declare(queue, durable=True, arguments=work_queue_arguments())
+def declare_work_queue(
+    channel: BlockingChannel, queue: str, *, expires_ms: int | None = None
+) -> None:
+    """A durable quorum queue bound to ``bus.requests`` by its own name.
+
+    With ``expires_ms`` RabbitMQ deletes the queue, messages and all, once it has had no
+    consumer (and no declare) for that long (``x-expires``). The node's reply queue uses it:
+    replies are only useful to the process that asked, and node names may not outlive a
+    deployment."""
+    arguments = work_queue_arguments()
+    if expires_ms is not None:
+        arguments["x-expires"] = expires_ms
+    channel.queue_declare(queue, durable=True, arguments=arguments)
     channel.queue_bind(queue, REQUESTS_EXCHANGE, routing_key=queue)
 
 
