@@ -29,7 +29,10 @@ def _embedded(tmp_path: Path, node: str) -> Transport:
 def _rabbitmq(tmp_path: Path, node: str) -> Transport:
     from bus.transport.rabbitmq import RabbitTransport
 
-    return RabbitTransport("amqp://guest:guest@127.0.0.1:5672/%2F", node=node)
+    # Queues left unused for a minute go (x-expires): the suite does not delete its queues, and
+    # each quorum queue holds broker file handles.
+    url = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    return RabbitTransport(url, node=node, queue_expires_s=60, reply_queue_expires_s=60)
 
 
 FACTORIES = [
