@@ -5,24 +5,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 from rich.console import Console
+from rich.table import Table
 
 from bus.config import BusSettings, ConfigError, load_settings
+from bus.dead_letters import describe
 from bus.logs import configure_logging
+from bus.transport import Transport, open_transport
 from signing import generate_member_key
 
 __all__ = ["app", "console", "load_or_exit"]
 
 # Wide enough for the demo's table when the output is a pipe or a CI log, not a terminal.
-console = Console(width=None if sys.stdout.isatty() else 150)
+log = logging.getLogger("bus.cli")
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 app = typer.Typer(
     no_args_is_help=True,
@@ -31,9 +38,11 @@ app = typer.Typer(
     help="Interagency data-exchange bus: run a node, a demo, or manage keys.",
 )
 keys_app = typer.Typer(no_args_is_help=True, help="Member keys and API tokens.")
+dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, replay, purge.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Shared schemas.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(dlq_app, name="dlq")
 
 DEMO_MEMBERS = ["portal", "residence-registry", "cadastre"]
 
@@ -124,6 +133,98 @@ def schemas_export(
     ]
     for path in export_json_schemas(models, directory):
         console.print(str(path))
+
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="YAML configuration file")]
+
+
+@contextlib.contextmanager
+def _transport(config: Path) -> Iterator[Transport]:
+    settings = load_or_exit(config)
+    transport = open_transport(
+        settings.transport_url(),
+        node=f"{settings.node.name}-cli",
+        durable_sync=settings.transport.durable_sync,
+    )
+    try:
+        yield transport
+    finally:
+        transport.close()
+
+
+@dlq_app.command("list")
+def dlq_list(
+    config: ConfigOption = Path("config/bus.yaml"),
+    limit: Annotated[int, typer.Option(help="at most this many")] = 100,
+) -> None:
+    """List dead letters, oldest first: id, queue, reason, attempts, message id."""
+    with _transport(config) as transport:
+        letters = transport.dead_letters(limit)
+    table = Table(title=f"{len(letters)} dead letter(s)", title_justify="left")
+    for column in ("id", "failed at", "queue", "reason", "attempts", "message id"):
+        table.add_column(column, no_wrap=column in ("id", "message id", "failed at"))
+    for letter in letters:
+        d = describe(letter)
+        table.add_row(
+            d["id"],
+            d["failed_at"][:19],
+            d["queue"],
+            d["reason"],
+            str(d["attempts"]),
+            d["message_id"],
+        )
+    console.print(table)
+
+
+@dlq_app.command("show")
+def dlq_show(
+    letter_id: Annotated[str, typer.Argument(help="dead letter id from `dlq list`")],
+    config: ConfigOption = Path("config/bus.yaml"),
+) -> None:
+    """Show one dead letter's reason and envelope header (never the payload)."""
+    with _transport(config) as transport:
+        found = [d for d in transport.dead_letters(10_000) if d.id == letter_id]
+    if not found:
+        err_console.print(f"no dead letter {letter_id!r}")
+        raise typer.Exit(1)
+    console.print_json(data=describe(found[0]))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    letter_id: Annotated[str, typer.Argument(help="dead letter id from `dlq list`")],
+    config: ConfigOption = Path("config/bus.yaml"),
+) -> None:
+    """Put a dead letter back on its queue with its original message id."""
+    with _transport(config) as transport:
+        try:
+            message = transport.replay(letter_id)
+        except KeyError:
+            err_console.print(f"no dead letter {letter_id!r}")
+            raise typer.Exit(1) from None
+    log.info(
+        "dead letter replayed",
+        extra={"bus": {"message_id": message.message_id, "dead_letter": letter_id}},
+    )
+    console.print(f"replayed {letter_id}: message {message.message_id}")
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    letter_id: Annotated[str | None, typer.Argument(help="one dead letter; all with --all")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="purge every dead letter")] = False,
+    config: ConfigOption = Path("config/bus.yaml"),
+) -> None:
+    """Delete one dead letter, or all of them with --all."""
+    if (letter_id is None) == (not all_):
+        err_console.print("give a dead letter id, or --all (not both)")
+        raise typer.Exit(2)
+    with _transport(config) as transport:
+        count = transport.purge_dead_letters(letter_id)
+    if letter_id is not None and count == 0:
+        err_console.print(f"no dead letter {letter_id!r}")
+        raise typer.Exit(1)
+    console.print(f"purged {count} dead letter(s)")
 
 
 def main() -> None:
