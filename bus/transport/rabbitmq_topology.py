@@ -54,6 +54,7 @@ __all__ = [
     "reconnecting",
     "retry_bucket_ms",
     "retry_queue",
+    "scan_dead_letters",
 ]
 
 log = logging.getLogger("bus.transport.rabbitmq")
@@ -254,6 +255,36 @@ def dead_letter_of(properties: pika.BasicProperties, body: bytes) -> DeadLetter:
         attempts=attempts,
         failed_at=failed_at,
     )
+
+
+def scan_dead_letters(admin: BlockingChannel, visit: Callable[[DeadLetter], bool | None]) -> int:
+    """Get ``bus.dlq``'s messages one by one (unacked) and show each to ``visit``: ``True``
+    takes the message away (acks it), ``False`` stops the scan, ``None`` goes on. Everything
+    not taken is requeued in its order (a quorum queue serves returned messages first).
+    Returns how many were taken."""
+    channel = admin.connection.channel()  # closing it returns whatever is still held
+    held: list[int] = []
+    taken = 0
+    try:
+        # Until the queue has nothing ready: its message count may lag behind.
+        while True:
+            method, properties, body = channel.basic_get(DLQ, auto_ack=False)
+            if method is None:
+                break
+            verdict = visit(dead_letter_of(properties, body))
+            if verdict is True:
+                channel.basic_ack(method.delivery_tag)
+                taken += 1
+            else:
+                held.append(method.delivery_tag)
+            if verdict is not None:
+                break
+        for tag in held:
+            channel.basic_nack(tag, requeue=True)
+    finally:
+        if channel.is_open:
+            channel.close()
+    return taken
 
 
 # -- connections and errors -----------------------------------------------------------------------
