@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Entry point of the interagency bus: ``python run_bus.py --help``.
 
-``serve``, ``check-config``, ``keys`` … come from ``bus.cli``; ``demo`` is added here because the
-demo (stand-in agencies and the portal's side) sits above the bus.
+``serve``, ``check-config``, ``keys`` … come from ``bus.cli``; ``demo`` and ``bench`` are added
+here because the demo (stand-in agencies and the portal's side) and the benchmark harness sit
+above the bus.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from bench.cli import bench_command
 from bus.cli import app, console
 
 
@@ -24,6 +26,9 @@ def demo(
     from demo.scenario import run_demo
 
     raise typer.Exit(run_demo(console, keep=keep, state_dir=state_dir))
+
+
+app.command("bench")(bench_command)  # the same function as ``python -m bench``
 
 
 if __name__ == "__main__":

@@ -1,0 +1,249 @@
+"""The bus under load: a bench deployment, nodes in this process or as ``run_bus.py serve``.
+
+``BenchDeployment.create(state)`` makes the members' keys (``portal``, ``echo-agency``) and a
+portal API token in a state folder. ``write_config`` writes a node configuration for it: one
+service ``echo-agency/echo/v1`` answered by the trivial ``bench-echo`` adapter, one access right
+(portal, purpose ``benchmark``), and the transport URL asked for (``embedded://…`` or
+``amqp://…``). Requests go through the whole bus: the HTTP gateway (token, body limit, schema),
+access rights, the envelope, signing, the transport, the provider worker (verify, access again,
+validate, adapter, minimise, sign), the reply, and verification of the answer.
+
+* ``in_process_node`` runs one node and its gateway in this process (``serve_in_thread``), with
+  the transport opened from the URL given, so a ``BUS_TRANSPORT__URL`` in the environment cannot
+  turn an embedded cell into a RabbitMQ one;
+* ``serve_nodes`` starts ``n`` nodes as ``python run_bus.py serve`` processes (the deployment
+  path; each has its own name, hence its own reply queue) and waits until they are ready;
+* ``demo_stack`` starts the demo's real path (``demo.scenario.start_stack``: a REST residence
+  registry and an SQL cadastre on the embedded transport) and ``demo_calls`` asks both services
+  in turn about people they know.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import yaml
+
+from bench.loadgen import HttpCall
+from bench.workload import CLIENT, PROVIDER, PURPOSE, SERVICE, USER, request_body
+from bus.cli import new_token
+from bus.config import load_settings
+from bus.gateway_http import create_app
+from bus.logs import configure_logging
+from bus.node import Node
+from bus.transport import open_transport
+from demo.scenario import DemoStack, start_stack
+from demo.servers import serve_in_thread
+from signing import generate_member_key
+
+__all__ = [
+    "BenchDeployment",
+    "bus_calls",
+    "demo_calls",
+    "demo_stack",
+    "in_process_node",
+    "serve_nodes",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class BenchDeployment:
+    state: Path
+    token: str
+    token_sha256: str
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.state / "keys"
+
+    @classmethod
+    def create(cls, state: Path) -> BenchDeployment:
+        for member in (CLIENT, PROVIDER):
+            if not (state / "keys" / f"{member}.key").exists():
+                generate_member_key(state / "keys", member)
+        token, digest = new_token()
+        return cls(state, token, digest)
+
+    def write_config(self, transport_url: str, *, node_name: str = "bench-node-1") -> Path:
+        config: dict[str, Any] = {
+            "node": {
+                "name": node_name,
+                "hosts": [CLIENT, PROVIDER],
+                "keys_dir": str(self.keys_dir),
+                "listen": "127.0.0.1:0",
+            },
+            "transport": {"url": transport_url},
+            "log_level": "INFO",
+            "members": {
+                CLIENT: {
+                    "name": "Public services portal",
+                    "public_key": str(self.keys_dir / f"{CLIENT}.pub"),
+                    "api_token_sha256": self.token_sha256,
+                },
+                PROVIDER: {
+                    "name": "Benchmark echo agency",
+                    "public_key": str(self.keys_dir / f"{PROVIDER}.pub"),
+                },
+            },
+            "services": {
+                SERVICE: {
+                    "title": "Benchmark echo (trivial in-process provider)",
+                    "request": "schemas.residence.ResidenceRegistrationRequest",
+                    "response": "schemas.residence.ResidenceRegistration",
+                    "adapter": {"kind": "bench-echo"},
+                    "timeout_s": 10,
+                }
+            },
+            "access": [{"client": CLIENT, "service": SERVICE, "purpose": [PURPOSE]}],
+        }
+        path = self.state / f"{node_name}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+
+def bus_calls(token: str) -> list[HttpCall]:
+    """The portal's request to the echo service, as the load generator sends it."""
+    return [
+        HttpCall(
+            path=f"/v1/services/{SERVICE}",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "X-Bus-Purpose": PURPOSE,
+                "X-Bus-User": USER,
+                "Content-Type": "application/json",
+            },
+            body=orjson.dumps(request_body()).decode(),
+        )
+    ]
+
+
+@contextlib.contextmanager
+def in_process_node(config: Path, transport_url: str) -> Iterator[str]:
+    """One node with its gateway in this process; yields the gateway's URL."""
+    settings = load_settings(config)
+    configure_logging(settings.log_level, path=config.with_suffix(".log"))
+    transport = open_transport(
+        transport_url, node=settings.node.name, durable_sync=settings.transport.durable_sync
+    )
+    node = Node(settings, transport=transport)
+    gateway = serve_in_thread(create_app(node))
+    try:
+        yield gateway.url
+    finally:
+        gateway.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        if proc.poll() is not None:
+            raise RuntimeError(f"node at {url} exited with {proc.returncode} (see its log)")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"node at {url} not ready after {timeout:g} s")
+
+
+@contextlib.contextmanager
+def serve_nodes(configs: list[Path]) -> Iterator[list[str]]:
+    """One ``run_bus.py serve`` process per config; yields their gateway URLs once ready."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUS_")}
+    procs: list[tuple[subprocess.Popen[bytes], Any]] = []
+    urls: list[str] = []
+    try:
+        for config in configs:
+            port = _free_port()
+            log = config.with_suffix(".log").open("ab")
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "run_bus.py"),
+                    "serve",
+                    "-c",
+                    str(config),
+                    "--listen",
+                    f"127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=ROOT,
+            )
+            procs.append((proc, log))
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, (proc, _) in zip(urls, procs, strict=True):
+            _wait_ready(url, proc)
+        yield urls
+    finally:
+        for proc, _ in procs:
+            proc.terminate()
+        for proc, log in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+
+@contextlib.contextmanager
+def demo_stack(state: Path) -> Iterator[DemoStack]:
+    """The demo's agencies and node (embedded transport), logging like ``run_bus.py demo``."""
+    stack = start_stack(state)
+    configure_logging("INFO", path=state / "node.log")
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def demo_calls(token: str) -> list[HttpCall]:
+    """Both demo services in turn (residence over REST, property over SQL), all answered 200."""
+    from demo.data import PEOPLE
+    from demo.scenario import PROPERTY, RESIDENCE
+
+    common = {
+        "Authorization": f"Bearer {token}",
+        "X-Bus-User": USER,
+        "Content-Type": "application/json",
+    }
+    residents = [p for p in PEOPLE if p.residence is not None]
+    owners = [p for p in PEOPLE if p.properties]
+    calls = []
+    for resident, owner in zip(residents, owners, strict=False):
+        calls.append(
+            HttpCall(
+                f"/v1/services/{RESIDENCE}",
+                {**common, "X-Bus-Purpose": "child-benefit"},
+                orjson.dumps({"pinfl": resident.pinfl}).decode(),
+            )
+        )
+        calls.append(
+            HttpCall(
+                f"/v1/services/{PROPERTY}",
+                {**common, "X-Bus-Purpose": "housing-subsidy"},
+                orjson.dumps({"pinfl": owner.pinfl}).decode(),
+            )
+        )
+    return calls

@@ -1,0 +1,306 @@
+"""Load generation: concurrent clients that time every exchange.
+
+Two parts:
+
+* ``run_threads`` drives ``concurrency`` client threads through ``warmup`` untimed exchanges
+  each, then through ``requests`` timed ones in total (taken from one shared counter, so fast
+  clients do more), stopping early after ``max_seconds``. It returns a ``Sample``: the latency of
+  every successful exchange, the errors, and the wall time from the start signal to the last
+  answer. The in-process pika floor uses it directly.
+* ``LoadGenerator`` runs HTTP load from a **separate process** (``python -m bench.loadgen``,
+  jobs and results as JSON lines over its stdin/stdout), so the server under test has the
+  interpreter's lock of the benchmark process to itself and the clients' CPU shows up as what
+  it is on a real machine: a competitor for the same cores. Its ``mode`` is ``threads`` (one
+  ``httpx.Client`` per thread, the default: it loaded the servers best on this 2-core machine)
+  or ``asyncio`` (tasks sharing one ``httpx.AsyncClient``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal, Protocol
+
+import httpx
+
+__all__ = ["HttpCall", "HttpJob", "LoadGenerator", "Sample", "run_threads"]
+
+Mode = Literal["threads", "asyncio"]
+
+
+@dataclass
+class Sample:
+    """What one cell measured (seconds)."""
+
+    latencies: list[float]
+    errors: int
+    elapsed: float
+    first_error: str | None = None
+
+
+class Exchange(Protocol):
+    """One client: each call makes one exchange and says whether it succeeded."""
+
+    def __call__(self, n: int) -> bool: ...
+
+
+def run_threads(
+    open_client: Callable[[int], AbstractContextManager[Exchange]],
+    *,
+    concurrency: int,
+    requests: int,
+    warmup: int,
+    max_seconds: float,
+) -> Sample:
+    """Drive ``concurrency`` threads, each with its own client ``open_client(i)``."""
+    counter = itertools.count()
+    start = threading.Barrier(concurrency + 1)
+    stop_at = [float("inf")]
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    last: list[float] = [0.0] * concurrency
+    errors = [0] * concurrency
+    first_error: list[str] = []
+
+    def client(i: int) -> None:
+        try:
+            with open_client(i) as exchange:
+                for k in range(warmup):
+                    exchange(i + k)
+                start.wait()
+                mine = latencies[i]
+                while True:
+                    n = next(counter)
+                    if n >= requests or time.perf_counter() > stop_at[0]:
+                        break
+                    t0 = time.perf_counter()
+                    try:
+                        ok = exchange(n)
+                    except Exception as exc:  # counted, and the client goes on
+                        ok = False
+                        first_error.append(f"{type(exc).__name__}: {exc}")
+                    t1 = time.perf_counter()
+                    if ok:
+                        mine.append(t1 - t0)
+                    else:
+                        errors[i] += 1
+                    last[i] = t1
+        except threading.BrokenBarrierError:
+            return
+        except Exception as exc:  # a client that dies is an error of the cell, not a crash
+            errors[i] += 1
+            first_error.append(f"{type(exc).__name__}: {exc}")
+            start.abort()
+
+    threads = [
+        threading.Thread(target=client, args=(i,), name=f"bench-client-{i}", daemon=True)
+        for i in range(concurrency)
+    ]
+    for t in threads:
+        t.start()
+    with contextlib.suppress(threading.BrokenBarrierError):
+        start.wait()
+    began = time.perf_counter()
+    stop_at[0] = began + max_seconds
+    for t in threads:
+        t.join()
+    flat = [x for per in latencies for x in per]
+    elapsed = max(last) - began if flat else 0.0
+    return Sample(flat, sum(errors), elapsed, first_error[0] if first_error else None)
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    """One kind of request: POST ``path`` with ``headers`` and a JSON ``body``."""
+
+    path: str
+    headers: dict[str, str]
+    body: str
+
+
+@dataclass(frozen=True)
+class HttpJob:
+    """One cell of HTTP load: client ``i`` talks to ``bases[i % len(bases)]``."""
+
+    bases: list[str]
+    calls: list[HttpCall]
+    concurrency: int
+    requests: int
+    warmup: int
+    max_seconds: float
+    mode: Mode = "threads"
+    expect: list[int] = field(default_factory=lambda: [200])
+
+
+class _HttpClient:
+    def __init__(self, job: HttpJob, i: int) -> None:
+        self._job = job
+        self._client = httpx.Client(base_url=job.bases[i % len(job.bases)], timeout=30.0)
+        self._calls = [(c.path, c.headers, c.body.encode()) for c in job.calls]
+
+    def __enter__(self) -> _HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.close()
+
+    def __call__(self, n: int) -> bool:
+        path, headers, body = self._calls[n % len(self._calls)]
+        r = self._client.post(path, content=body, headers=headers)
+        r.read()
+        return r.status_code in self._job.expect
+
+
+def _run_http_threads(job: HttpJob) -> Sample:
+    return run_threads(
+        lambda i: _HttpClient(job, i),
+        concurrency=job.concurrency,
+        requests=job.requests,
+        warmup=job.warmup,
+        max_seconds=job.max_seconds,
+    )
+
+
+async def _run_http_asyncio(job: HttpJob) -> Sample:
+    calls = [(c.path, c.headers, c.body.encode()) for c in job.calls]
+    limits = httpx.Limits(
+        max_connections=job.concurrency, max_keepalive_connections=job.concurrency
+    )
+    clients = [httpx.AsyncClient(base_url=base, timeout=30.0, limits=limits) for base in job.bases]
+    counter = itertools.count()
+    latencies: list[float] = []
+    errors = 0
+    last = 0.0
+    stop_at = float("inf")
+    ready = 0
+    all_ready, go = asyncio.Event(), asyncio.Event()
+    first_error: list[str] = []
+
+    async def one(client: httpx.AsyncClient, n: int) -> bool:
+        path, headers, body = calls[n % len(calls)]
+        r = await client.post(path, content=body, headers=headers)
+        return r.status_code in job.expect
+
+    async def task(i: int) -> None:
+        nonlocal errors, last, ready
+        client = clients[i % len(clients)]
+        try:
+            for k in range(job.warmup):
+                await one(client, i + k)
+        finally:
+            ready += 1
+            if ready == job.concurrency:
+                all_ready.set()
+        await go.wait()
+        while True:
+            n = next(counter)
+            if n >= job.requests or time.perf_counter() > stop_at:
+                return
+            t0 = time.perf_counter()
+            try:
+                ok = await one(client, n)
+            except httpx.HTTPError as exc:
+                ok = False
+                first_error.append(f"{type(exc).__name__}: {exc}")
+            t1 = time.perf_counter()
+            if ok:
+                latencies.append(t1 - t0)
+            else:
+                errors += 1
+            last = t1
+
+    try:
+        tasks = [asyncio.create_task(task(i)) for i in range(job.concurrency)]
+        await all_ready.wait()
+        began = time.perf_counter()
+        stop_at = began + job.max_seconds
+        go.set()
+        await asyncio.gather(*tasks)
+    finally:
+        for client in clients:
+            await client.aclose()
+    return Sample(
+        latencies,
+        errors,
+        (last - began) if latencies else 0.0,
+        first_error[0] if first_error else None,
+    )
+
+
+def _serve_jobs(stdin: IO[str], stdout: IO[str]) -> None:
+    """The load generator process: one JSON job per line in, one JSON sample per line out."""
+    for line in stdin:
+        if not line.strip():
+            continue
+        raw = json.loads(line)
+        job = HttpJob(**{**raw, "calls": [HttpCall(**c) for c in raw["calls"]]})
+        try:
+            if job.mode == "asyncio":
+                sample = asyncio.run(_run_http_asyncio(job))
+            else:
+                sample = _run_http_threads(job)
+        except Exception as exc:
+            sample = Sample([], job.requests, 0.0, f"{type(exc).__name__}: {exc}")
+        stdout.write(json.dumps(asdict(sample)) + "\n")
+        stdout.flush()
+
+
+class LoadGenerator:
+    """A load generator process; ``run(job)`` returns its ``Sample``. Close it when done."""
+
+    def __init__(self, log_path: Path | None = None) -> None:
+        self._log: IO[bytes] | None = log_path.open("ab") if log_path else None
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.loadgen"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            bufsize=1,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def run(self, job: HttpJob) -> Sample:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps(asdict(job)) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"load generator exited with {self._proc.wait()}")
+        data: dict[str, Any] = json.loads(line)
+        return Sample(**data)
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        if self._log is not None:
+            self._log.close()
+
+    def __enter__(self) -> LoadGenerator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+if __name__ == "__main__":
+    _serve_jobs(sys.stdin, sys.stdout)

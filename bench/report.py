@@ -1,0 +1,299 @@
+"""Statistics of the cells, the rich table, the targets, and ``bench/RESULTS.md``.
+
+A ``Cell`` is one system at one concurrency; ``summarise`` turns its ``Sample`` into throughput
+(successful exchanges per second of wall time) and nearest-rank percentiles of latency. Each bus
+cell names its ``baseline`` floor; the table shows the ratio of throughputs (bus/floor) and the
+added median latency (bus p50 minus floor p50) at the same concurrency.
+
+``write_results`` regenerates everything in ``RESULTS.md`` above the line
+``<!-- analysis: kept by the harness -->`` and keeps what follows it, so the hand-written
+analysis (profiles, suggestions) survives re-runs.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.loadgen import Sample
+
+__all__ = [
+    "ANALYSIS_MARKER",
+    "Cell",
+    "Machine",
+    "Result",
+    "Targets",
+    "check_targets",
+    "percentile",
+    "results_table",
+    "summarise",
+    "write_results",
+]
+
+ANALYSIS_MARKER = "<!-- analysis: kept by the harness -->"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One measured system at one concurrency; ``baseline`` names the floor it is compared to."""
+
+    system: str
+    transport: str
+    concurrency: int
+    baseline: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Result:
+    cell: Cell
+    ok: int
+    errors: int
+    elapsed_s: float
+    throughput: float
+    p50_ms: float
+    p99_ms: float
+    first_error: str | None = None
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0-100) of already sorted values; NaN if none."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def summarise(cell: Cell, sample: Sample) -> Result:
+    values = sorted(sample.latencies)
+    throughput = len(values) / sample.elapsed if sample.elapsed > 0 else 0.0
+    return Result(
+        cell,
+        ok=len(values),
+        errors=sample.errors,
+        elapsed_s=sample.elapsed,
+        throughput=throughput,
+        p50_ms=percentile(values, 50) * 1000,
+        p99_ms=percentile(values, 99) * 1000,
+        first_error=sample.first_error,
+    )
+
+
+def _baseline_of(result: Result, results: Iterable[Result]) -> Result | None:
+    if result.cell.baseline is None:
+        return None
+    for other in results:
+        if (
+            other.cell.system == result.cell.baseline
+            and other.cell.concurrency == result.cell.concurrency
+            and other.ok
+        ):
+            return other
+    return None
+
+
+def _ratio(result: Result, base: Result | None) -> str:
+    if base is None or not base.throughput:
+        return "-"
+    return f"{result.throughput / base.throughput:.0%}"
+
+
+def _added(result: Result, base: Result | None) -> str:
+    if base is None or not result.ok:
+        return "-"
+    return f"{result.p50_ms - base.p50_ms:+.2f}"
+
+
+_COLUMNS = (
+    "system",
+    "transport",
+    "clients",
+    "ok",
+    "errors",
+    "exchanges/s",
+    "p50 ms",
+    "p99 ms",
+    "baseline",
+    "bus/floor",
+    "added p50 ms",
+)
+
+
+def _row(result: Result, results: Sequence[Result]) -> list[str]:
+    base = _baseline_of(result, results)
+    return [
+        result.cell.system,
+        result.cell.transport,
+        str(result.cell.concurrency),
+        str(result.ok),
+        str(result.errors),
+        f"{result.throughput:.0f}",
+        f"{result.p50_ms:.2f}",
+        f"{result.p99_ms:.2f}",
+        result.cell.baseline or "-",
+        _ratio(result, base),
+        _added(result, base),
+    ]
+
+
+def results_table(results: Sequence[Result], title: str = "Benchmark") -> Table:
+    table = Table(title=title, title_justify="left")
+    for name in _COLUMNS:
+        table.add_column(
+            name, justify="left" if name in ("system", "transport", "baseline") else "right"
+        )
+    for result in results:
+        style = "red" if result.errors else ("bold" if result.cell.baseline else "")
+        table.add_row(*_row(result, results), style=style)
+    return table
+
+
+def markdown_table(results: Sequence[Result]) -> str:
+    lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "|".join("---" for _ in _COLUMNS) + "|"]
+    for result in results:
+        lines.append("| " + " | ".join(_row(result, results)) + " |")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The skeleton issue's targets on a 2-core machine."""
+
+    min_ratio: float = 0.60
+    min_two_node_rate: float = 800.0
+    max_added_p50_ms: float = 3.0
+
+
+def check_targets(results: Sequence[Result], targets: Targets = Targets()) -> list[str]:
+    """One line per target: what was reached, against what, met or not (or not measured)."""
+    lines: list[str] = []
+    bus = [r for r in results if r.cell.baseline and r.cell.system.startswith("bus")]
+    for r in bus:
+        base = _baseline_of(r, results)
+        if base is None or not base.throughput:
+            continue
+        ratio = r.throughput / base.throughput
+        verdict = "met" if ratio >= targets.min_ratio else "MISSED"
+        lines.append(
+            f"bus ≥ {targets.min_ratio:.0%} of the floor — {r.cell.system} at "
+            f"{r.cell.concurrency} client(s): {ratio:.0%} of {base.cell.system} "
+            f"({r.throughput:.0f} vs {base.throughput:.0f}/s): {verdict}"
+        )
+    two = [r for r in results if "2 nodes" in r.cell.system and r.ok]
+    if two:
+        best = max(two, key=lambda r: r.throughput)
+        verdict = "met" if best.throughput >= targets.min_two_node_rate else "MISSED"
+        lines.append(
+            f"≥ {targets.min_two_node_rate:.0f} signed exchanges/s with 2 nodes — best "
+            f"{best.throughput:.0f}/s at {best.cell.concurrency} clients: {verdict}"
+        )
+    else:
+        lines.append("≥ 800 signed exchanges/s with 2 nodes — not measured in this run")
+    for r in bus:
+        if r.cell.concurrency != 1:
+            continue
+        base = _baseline_of(r, results)
+        if base is None:
+            continue
+        added = r.p50_ms - base.p50_ms
+        verdict = "met" if added <= targets.max_added_p50_ms else "MISSED"
+        lines.append(
+            f"added median latency ≤ {targets.max_added_p50_ms:g} ms — {r.cell.system}, 1 "
+            f"client: {added:+.2f} ms over {base.cell.system} "
+            f"({r.p50_ms:.2f} vs {base.p50_ms:.2f} ms): {verdict}"
+        )
+    return lines
+
+
+@dataclass
+class Machine:
+    """Facts about where and how the run happened."""
+
+    command: str
+    date: str
+    nproc: int
+    python: str = field(default_factory=platform.python_version)
+    cpu: str = ""
+    kernel: str = field(default_factory=platform.release)
+    versions: dict[str, str] = field(default_factory=dict)
+    load_before: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _existing_analysis(path: Path) -> str:
+    if not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    at = text.find(ANALYSIS_MARKER)
+    return text[at:] if at >= 0 else ""
+
+
+def write_results(
+    path: Path,
+    results: Sequence[Result],
+    machine: Machine,
+    *,
+    method: str,
+    targets: list[str],
+) -> None:
+    """Write ``RESULTS.md``: command, date, machine, method, the table and the targets."""
+    versions = ", ".join(f"{k} {v}" for k, v in machine.versions.items())
+    parts = [
+        "# Benchmark results",
+        "",
+        "Generated by the benchmark harness (`bench/`); everything above the analysis marker is",
+        "rewritten on every `--write` run.",
+        "",
+        f"* command: `{machine.command}`",
+        f"* date: {machine.date}",
+        f"* machine: {machine.nproc} cores (`nproc`), {machine.cpu or 'CPU unknown'}, "
+        f"Linux {machine.kernel}",
+        f"* Python {machine.python}; {versions}",
+        f"* load average before the run: {machine.load_before}",
+        "",
+        "## Method",
+        "",
+        method.strip(),
+        "",
+        "## Results",
+        "",
+        markdown_table(results),
+        "",
+        "`bus/floor` is the bus's throughput as a share of its baseline floor's at the same",
+        "number of clients; `added p50 ms` is the bus's median latency minus the floor's.",
+        "",
+    ]
+    errors = [r for r in results if r.first_error]
+    if errors:
+        parts += ["Errors seen:", ""]
+        parts += [
+            f"* {r.cell.system}, {r.cell.concurrency} client(s): {r.first_error}" for r in errors
+        ]
+        parts.append("")
+    parts += ["## Targets", ""]
+    parts += [f"* {line}" for line in targets]
+    parts.append("")
+    if machine.notes:
+        parts += ["## Notes on this run", ""]
+        parts += [f"* {note}" for note in machine.notes]
+        parts.append("")
+    analysis = _existing_analysis(path) or ANALYSIS_MARKER + "\n"
+    path.write_text("\n".join(parts) + "\n" + analysis, encoding="utf-8")
+
+
+def print_result(console: Console, result: Result, results: Sequence[Result]) -> None:
+    """One line per finished cell, while the run goes on."""
+    row = dict(zip(_COLUMNS, _row(result, results), strict=True))
+    error = f"  [red]{result.first_error}[/red]" if result.first_error else ""
+    console.print(
+        f"  {row['system']:<22} {row['clients']:>2} client(s): {row['exchanges/s']:>6}/s  "
+        f"p50 {row['p50 ms']:>6} ms  p99 {row['p99 ms']:>7} ms  "
+        f"errors {row['errors']}  bus/floor {row['bus/floor']}{error}",
+        highlight=False,
+    )

@@ -1,0 +1,402 @@
+"""One benchmark run: the floors, the bus on both transports, the demo's path; then the report.
+
+``run_bench(options, console)`` measures, in this order (each system started once, then loaded
+with 1, 8 and 32 concurrent clients), and returns the results:
+
+=========================  ==========  ======================================================
+system                     transport   what
+=========================  ==========  ======================================================
+floor http                 -           httpx → FastAPI handler doing the four signature steps
+bus embedded               embedded    the bus, one node, trivial provider (vs floor http)
+floor pika                 rabbitmq    plain pika request/reply with the same signing work
+floor http+pika            rabbitmq    floor http whose handler asks over plain pika
+bus rabbitmq               rabbitmq    the bus, one node in this process (vs floor pika)
+bus rabbitmq, 2 nodes      rabbitmq    two ``run_bus.py serve`` processes sharing the queues
+demo REST+SQL              embedded    the demo's real agencies, sequential, 1 client
+=========================  ==========  ======================================================
+
+Servers under test run in this process (uvicorn in a thread, as ``serve`` runs it: h11 and
+the asyncio loop), the HTTP load comes from one load-generator process (``bench.loadgen``).
+RabbitMQ rows are left out, with the reason in the report, when the broker cannot be reached
+or ``bus.transport.rabbitmq`` cannot be imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import platform
+import shutil
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import orjson
+import pika
+from rich.console import Console
+
+from bench.bus_run import (
+    BenchDeployment,
+    bus_calls,
+    demo_calls,
+    demo_stack,
+    in_process_node,
+    serve_nodes,
+)
+from bench.floor import Crypto, PikaRequester, http_floor_app, pika_floor
+from bench.loadgen import HttpCall, HttpJob, LoadGenerator, Mode, Sample, run_threads
+from bench.report import (
+    Cell,
+    Machine,
+    Result,
+    check_targets,
+    print_result,
+    results_table,
+    summarise,
+    write_results,
+)
+from bench.workload import request_body
+from demo.servers import serve_in_thread
+
+__all__ = ["DEFAULT_AMQP_URL", "SYSTEMS", "BenchOptions", "run_bench"]
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    requests: int | None = None  # per cell; default 2000 (300 with quick)
+    quick: bool = False
+    concurrency: tuple[int, ...] = (1, 8, 32)
+    only: tuple[str, ...] = ()
+    mode: Mode = "threads"
+    amqp_url: str = DEFAULT_AMQP_URL
+    write: bool = True
+    results_path: Path = RESULTS_PATH
+    state_dir: Path | None = None
+    command: str = "python -m bench"
+
+    @property
+    def per_cell(self) -> int:
+        return self.requests or (300 if self.quick else 2000)
+
+    @property
+    def max_seconds(self) -> float:
+        """A cell stops early after this long, so a slow system cannot stretch the run."""
+        return 1.5 if self.quick else 8.0
+
+    @property
+    def warmup(self) -> int:
+        """Untimed exchanges per client before a cell's clock starts."""
+        return 3 if self.quick else 10
+
+
+@dataclass
+class _Context:
+    options: BenchOptions
+    console: Console
+    loadgen: LoadGenerator
+    deployment: BenchDeployment
+    crypto: Crypto
+    notes: list[str] = field(default_factory=list)
+
+    def http(self, bases: list[str], calls: list[HttpCall], concurrency: int) -> Sample:
+        o = self.options
+        return self.loadgen.run(
+            HttpJob(
+                bases=bases,
+                calls=calls,
+                concurrency=concurrency,
+                requests=o.per_cell,
+                warmup=o.warmup,
+                max_seconds=o.max_seconds,
+                mode=o.mode,
+            )
+        )
+
+
+Runner = Callable[[int], Sample]
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    transport: str
+    start: Callable[[_Context], contextlib.AbstractContextManager[Runner]]
+    baseline: str | None = None
+    rabbit: bool = False
+    levels: tuple[int, ...] | None = None  # None: the run's concurrency levels
+
+    def cells(self, options: BenchOptions) -> list[Cell]:
+        return [
+            Cell(self.name, self.transport, c, self.baseline)
+            for c in (self.levels or options.concurrency)
+        ]
+
+
+FLOOR_CALL = [
+    HttpCall("/floor", {"Content-Type": "application/json"}, orjson.dumps(request_body()).decode())
+]
+
+
+@contextlib.contextmanager
+def _floor_http(ctx: _Context) -> Iterator[Runner]:
+    with serve_in_thread(http_floor_app(ctx.crypto)) as server:
+        yield lambda c: ctx.http([server.url], FLOOR_CALL, c)
+
+
+@contextlib.contextmanager
+def _floor_http_pika(ctx: _Context) -> Iterator[Runner]:
+    url = ctx.options.amqp_url
+    with (
+        pika_floor(url, ctx.crypto),
+        serve_in_thread(http_floor_app(ctx.crypto, amqp_url=url)) as server,
+    ):
+        yield lambda c: ctx.http([server.url], FLOOR_CALL, c)
+
+
+@contextlib.contextmanager
+def _floor_pika(ctx: _Context) -> Iterator[Runner]:
+    url, o = ctx.options.amqp_url, ctx.options
+
+    def run(c: int) -> Sample:
+        return run_threads(
+            lambda i: PikaRequester(url, ctx.crypto),
+            concurrency=c,
+            requests=o.per_cell,
+            warmup=o.warmup,
+            max_seconds=o.max_seconds,
+        )
+
+    with pika_floor(url, ctx.crypto):
+        yield run
+
+
+@contextlib.contextmanager
+def _bus_embedded(ctx: _Context) -> Iterator[Runner]:
+    url = f"embedded://{ctx.deployment.state / 'queues.db'}"
+    config = ctx.deployment.write_config(url, node_name="bench-embedded")
+    calls = bus_calls(ctx.deployment.token)
+    with in_process_node(config, url) as gateway:
+        yield lambda c: ctx.http([gateway], calls, c)
+
+
+@contextlib.contextmanager
+def _bus_rabbitmq(ctx: _Context) -> Iterator[Runner]:
+    url = ctx.options.amqp_url
+    config = ctx.deployment.write_config(url, node_name="bench-node-1")
+    calls = bus_calls(ctx.deployment.token)
+    with in_process_node(config, url) as gateway:
+        yield lambda c: ctx.http([gateway], calls, c)
+
+
+@contextlib.contextmanager
+def _bus_rabbitmq_two_nodes(ctx: _Context) -> Iterator[Runner]:
+    url = ctx.options.amqp_url
+    configs = [ctx.deployment.write_config(url, node_name=f"bench-node-{n}") for n in ("a", "b")]
+    calls = bus_calls(ctx.deployment.token)
+    with serve_nodes(configs) as gateways:
+        yield lambda c: ctx.http(gateways, calls, c)
+
+
+@contextlib.contextmanager
+def _demo(ctx: _Context) -> Iterator[Runner]:
+    with demo_stack(ctx.deployment.state / "demo") as stack:
+        transport = stack.node.settings.transport_url()
+        if not transport.startswith("embedded://"):
+            ctx.notes.append(f"the demo row ran on {transport.split('://')[0]}, not embedded")
+        calls = demo_calls(stack.token)
+        yield lambda c: ctx.http([stack.gateway.url], calls, c)
+
+
+SYSTEMS: tuple[System, ...] = (
+    System("floor http", "-", _floor_http),
+    System("bus embedded", "embedded", _bus_embedded, baseline="floor http"),
+    System("floor pika", "rabbitmq", _floor_pika, rabbit=True),
+    System("floor http+pika", "rabbitmq", _floor_http_pika, rabbit=True),
+    System("bus rabbitmq", "rabbitmq", _bus_rabbitmq, baseline="floor pika", rabbit=True),
+    System(
+        "bus rabbitmq, 2 nodes",
+        "rabbitmq",
+        _bus_rabbitmq_two_nodes,
+        baseline="floor pika",
+        rabbit=True,
+    ),
+    System("demo REST+SQL", "embedded", _demo, levels=(1,)),
+)
+
+
+def rabbit_problem(url: str) -> tuple[str | None, str]:
+    """Why RabbitMQ rows cannot run (None if they can), and the broker's version."""
+    try:
+        import bus.transport.rabbitmq  # noqa: F401
+    except ImportError as exc:
+        return f"bus.transport.rabbitmq is not importable ({exc})", ""
+    params = pika.URLParameters(url)
+    params.socket_timeout = 5
+    params.stack_timeout = 10
+    params.blocked_connection_timeout = 5
+    try:
+        connection = pika.BlockingConnection(params)
+    except Exception as exc:
+        return f"RabbitMQ at {params.host}:{params.port} unusable: {type(exc).__name__}: {exc}", ""
+    try:
+        props = connection._impl.server_properties
+        raw = props.get("version", b"")
+        broker = raw.decode() if isinstance(raw, bytes) else str(raw)
+    finally:
+        connection.close()
+    return None, broker
+
+
+def _versions(broker: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for dist in ("fastapi", "uvicorn", "httpx", "pika", "pydantic", "cryptography", "rfc8785"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[dist] = version(dist)
+    for optional in ("uvloop", "httptools"):
+        try:
+            out[optional] = version(optional)
+        except PackageNotFoundError:
+            out[optional] = "not installed"
+    if broker:
+        out["RabbitMQ"] = broker
+    return out
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def _selected(options: BenchOptions) -> list[System]:
+    if not options.only:
+        return list(SYSTEMS)
+    return [s for s in SYSTEMS if any(o in s.name for o in options.only)]
+
+
+def _method(options: BenchOptions) -> str:
+    client = (
+        "threads, one `httpx.Client` per thread"
+        if options.mode == "threads"
+        else "asyncio tasks sharing one `httpx.AsyncClient`"
+    )
+    return f"""\
+One exchange = the portal asks `echo-agency/echo/v1` (a `ResidenceRegistrationRequest`) and gets
+the signed `ResidenceRegistration` envelope back; the provider is the trivial in-process adapter
+`bench-echo` (`bench/trivial_adapter.py`). Every floor does the same signing work in plain code
+(sign the request as the portal with Ed25519 over RFC 8785 JSON, verify it, sign the answer as
+the provider, verify it) on envelopes of the bus's shape and size; see `bench/floor.py`.
+
+* **floor http**: httpx → FastAPI/uvicorn handler doing the four signature steps; the baseline
+  of **bus embedded** (one node, gateway + provider in this process, SQLite queues).
+* **floor pika**: plain pika in one process: client threads with a connection, an exclusive
+  reply queue and publisher confirms each, publishing persistent requests to a durable quorum
+  queue; 8 responder threads (as many as the node's workers) verify, sign, publish the answer
+  (confirmed) and then ack. The baseline of **bus rabbitmq** (one node in this process) and of
+  **bus rabbitmq, 2 nodes** (two `run_bus.py serve` processes consuming the same queues, clients
+  spread over both gateways).
+* **floor http+pika**: the http floor whose handler asks over plain pika (one connection per
+  server thread): the same shape as the bus on RabbitMQ without the bus; for comparison.
+* **demo REST+SQL**: the demo's real path (`demo.scenario.start_stack`: the REST residence
+  registry and the SQL cadastre), one client, both services in turn.
+
+Each cell: {options.warmup} untimed exchanges per client, then {options.per_cell} timed exchanges
+shared by all clients (or {options.max_seconds:g} s, whichever ends first); throughput is
+successful exchanges per second of wall time, latencies are per exchange as the client saw it
+(nearest-rank p50/p99). Nodes log every exchange as JSON lines to a file, as a deployed node does.
+
+Servers run in the benchmark process under uvicorn as `run_bus.py serve` runs them (h11 and the
+plain asyncio loop: neither httptools nor uvloop is installed). The HTTP load comes from one
+separate load-generator process ({client}), so on this machine **the load generator, the
+servers and RabbitMQ all compete for the same {_nproc()} cores**: every figure is a
+whole-machine figure, and the clients' own CPU (httpx is not cheap) is part of it. The pika
+floor's clients run in the benchmark process itself."""
+
+
+def _nproc() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def run_bench(options: BenchOptions, console: Console) -> list[Result]:
+    """Run every selected cell, print the table, and write RESULTS.md if asked."""
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    started = dt.datetime.now(dt.UTC)
+    state = options.state_dir or Path(tempfile.mkdtemp(prefix="bus-bench-"))
+    state.mkdir(parents=True, exist_ok=True)
+    systems = _selected(options)
+    problem, broker = (None, "")
+    if any(s.rabbit for s in systems):
+        problem, broker = rabbit_problem(options.amqp_url)
+    results: list[Result] = []
+    notes: list[str] = []
+    try:
+        deployment = BenchDeployment.create(state)
+        crypto = Crypto.load(deployment.keys_dir)
+        with LoadGenerator(state / "loadgen.log") as loadgen:
+            ctx = _Context(options, console, loadgen, deployment, crypto, notes)
+            console.print(
+                f"benchmark: {options.per_cell} exchanges per cell (at most "
+                f"{options.max_seconds:g} s), clients {list(options.concurrency)}, "
+                f"load generator pid {loadgen.pid} ({options.mode}), state {state}"
+            )
+            for system in systems:
+                if system.rabbit and problem:
+                    notes.append(f"{system.name}: left out: {problem}")
+                    console.print(f"[yellow]{system.name}: left out: {problem}[/yellow]")
+                    continue
+                _run_system(ctx, system, results)
+    finally:
+        if options.state_dir is None:
+            shutil.rmtree(state, ignore_errors=True)
+    console.print(results_table(results, title="Exchanges through the bus and its floors"))
+    targets = check_targets(results)
+    for line in targets:
+        style = "red" if "MISSED" in line else ("green" if line.endswith("met") else "")
+        console.print(f"[{style}]{line}[/{style}]" if style else line, highlight=False)
+    if options.write:
+        machine = Machine(
+            command=options.command,
+            date=started.strftime("%Y-%m-%d %H:%M UTC"),
+            nproc=_nproc(),
+            cpu=_cpu_model(),
+            versions=_versions(broker),
+            load_before=load,
+            notes=notes,
+        )
+        write_results(
+            options.results_path, results, machine, method=_method(options), targets=targets
+        )
+        console.print(f"wrote {options.results_path}")
+    return results
+
+
+def _run_system(ctx: _Context, system: System, results: list[Result]) -> None:
+    console = ctx.console
+    cells = system.cells(ctx.options)
+    try:
+        with contextlib.ExitStack() as stack:
+            status = stack.enter_context(console.status(f"starting {system.name}…"))
+            runner = stack.enter_context(system.start(ctx))
+            for cell in cells:
+                status.update(f"{system.name}, {cell.concurrency} client(s)…")
+                result = summarise(cell, runner(cell.concurrency))
+                results.append(result)
+                print_result(console, result, results)
+            status.update(f"stopping {system.name}…")
+    except Exception as exc:
+        detail = f"{type(exc).__name__}: {exc}"
+        ctx.notes.append(f"{system.name}: failed and left out: {detail}")
+        console.print(f"[red]{system.name} failed: {detail}[/red]")
+        console.print(traceback.format_exc(limit=4), markup=False, highlight=False)
