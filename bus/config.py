@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -68,6 +69,11 @@ class TransportSettings(BaseModel):
         description="embedded://PATH or amqp://user:pass@host/vhost",
     )
     durable_sync: Literal["normal", "full"] = "normal"
+    password: SecretStr | None = Field(
+        default=None,
+        description="broker password, put into an amqp url that has none "
+        "(set it from the environment: BUS_TRANSPORT__PASSWORD)",
+    )
 
     @field_validator("url")
     @classmethod
@@ -97,9 +103,19 @@ class AdapterSettings(BaseModel):
 
 class RetrySettings(BaseModel):
     model_config = _STRICT
-    attempts: int = Field(default=1, ge=1, le=20)
+    attempts: int = Field(default=1, ge=1, le=20, description="adapter calls per delivery")
     backoff: Literal["exponential", "fixed"] = "exponential"
     max_delay_s: float = Field(default=2.0, ge=0, le=600)
+    redeliveries: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="times a still-failing request goes back through the transport's retry "
+        "queues before it is answered with the error and dead-lettered",
+    )
+    redelivery_delay_s: float = Field(
+        default=0.5, gt=0, le=3600, description="first redelivery delay; doubles each time"
+    )
 
 
 class ServiceSettings(BaseModel):
@@ -170,7 +186,20 @@ class BusSettings(BaseSettings):
         return (env_settings, init_settings)
 
     def transport_url(self) -> str:
-        return self.transport.url.get_secret_value()
+        """The transport URL, with ``transport.password`` put in if the URL has none."""
+        url = self.transport.url.get_secret_value()
+        password = self.transport.password
+        if password is None or not url.startswith(("amqp://", "amqps://")):
+            return url
+        parts = urlsplit(url)
+        if parts.password is not None:
+            return url
+        user = parts.username or "guest"
+        host = parts.hostname or "localhost"
+        netloc = f"{quote(user, safe='')}:{quote(password.get_secret_value(), safe='')}@{host}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
 
 # ---------------------------------------------------------------------------------------------

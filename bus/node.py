@@ -9,6 +9,8 @@ queue. ``start``/``stop`` bracket its life; ``gateway_http.create_app(node)`` se
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 
@@ -35,6 +37,18 @@ def _load_seal(settings: BusSettings, clock: Clock) -> Seal:
         for member in settings.node.hosts
     }
     return Seal(signers, trust, clock=clock)
+
+
+def _instance_name(name: str, url: str) -> str:
+    """The name this process answers to on the transport (its reply queue).
+
+    On a broker several processes may run with one config, so each gets its own reply queue
+    (``<name>.<host>.<pid>``; the broker deletes it some time after the process is gone). The
+    embedded transport belongs to one process, which keeps the configured name across restarts.
+    """
+    if url.startswith("embedded://"):
+        return name
+    return f"{name}.{socket.gethostname()}.{os.getpid()}"
 
 
 class Node:
@@ -68,9 +82,10 @@ class Node:
         if self.started:
             return
         if self._transport is None:
+            url = self.settings.transport_url()
             self._transport = open_transport(
-                self.settings.transport_url(),
-                node=self.name,
+                url,
+                node=_instance_name(self.name, url),
                 durable_sync=self.settings.transport.durable_sync,
             )
         self.exchanger = Exchanger(seal=self.seal, access=self.access, transport=self.transport)

@@ -48,6 +48,7 @@ def problem_response(
         body["instance"] = instance
     if error.message_id:
         body["message_id"] = error.message_id
+        headers = {**(headers or {}), "X-Bus-Message-Id": error.message_id}
     if error.service:
         body["service"] = error.service
     if error.errors:

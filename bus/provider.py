@@ -7,6 +7,12 @@ deadline, minimise the answer to the fields the right allows, sign last as the p
 and only then ack (``Delivery.process``). Every failure that can be answered is answered with a
 signed error envelope carrying the bus error code; only unreadable messages are dead-lettered.
 A request id answered before is answered again from memory, not re-executed.
+
+Two layers of retry, both from the service's ``retry`` settings: ``attempts`` adapter calls
+within one delivery (tenacity, short waits), then up to ``redeliveries`` trips through the
+transport's retry queues (``redelivery_delay_s``, doubling) while the deadline allows. A request
+still failing transiently after its redeliveries is answered with the error *and* dead-lettered
+with the error code as reason, so an operator can replay it once the agency is back.
 """
 
 from __future__ import annotations
@@ -25,10 +31,13 @@ from bus.access import AccessPolicy, minimise
 from bus.envelope import Envelope, Kind
 from bus.errors import (
     BusError,
+    BusUnavailable,
     DeadlineExceeded,
     Expired,
     MalformedRequest,
     ProviderInvalidAnswer,
+    ProviderTimeout,
+    ProviderUnavailable,
     SchemaInvalid,
     from_code,
 )
@@ -68,6 +77,18 @@ class _Answered:
                 self._items.popitem(last=False)
 
 
+class _TryLater(Exception):
+    """Hand the delivery back to the transport's retry queue for a later attempt."""
+
+    def __init__(self, error: BusError, delay_s: float) -> None:
+        super().__init__(error.code)
+        self.error = error
+        self.delay_s = delay_s
+
+
+_TRANSIENT_CODES = frozenset(c.code for c in (ProviderUnavailable, ProviderTimeout, BusUnavailable))
+
+
 class ProviderWorker:
     def __init__(
         self,
@@ -96,7 +117,12 @@ class ProviderWorker:
                 return
             request = Envelope.from_json(message.body)  # unreadable: dead-lettered by process()
             started = time.perf_counter()
-            reply = self._answer(request)
+            try:
+                reply = self._answer(request, delivery.attempt)
+            except _TryLater as later:
+                delivery.retry(later.delay_s, later.error.code)
+                self._log("retrying", request, later.error.code, delivery.attempt, started)
+                return
             signed = self.seal.sign(reply)
             out = Message(
                 body=signed.to_json(),
@@ -105,24 +131,39 @@ class ProviderWorker:
                 expires_at=request.expires_at.timestamp(),
             )
             self.transport.reply(message, out)
-            self._answered.put(message.message_id, request.expires_at.timestamp(), out)
-            outcome = reply.payload.get("code", "ok") if reply.kind is Kind.error else "ok"
-            log.info(
-                "answered",
-                extra={
-                    "bus": {
-                        "message_id": request.id,
-                        "correlation": request.correlation,
-                        "client": request.client,
-                        "service": request.service,
-                        "outcome": outcome,
-                        "attempt": delivery.attempt,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    }
-                },
-            )
+            outcome = str(reply.payload.get("code", "ok")) if reply.kind is Kind.error else "ok"
+            self._log("answered", request, outcome, delivery.attempt, started)
+            if reply.kind is Kind.error and self._exhausted(reply):
+                # The caller has its answer; the operator gets the request to replay, and a
+                # replay must reach the agency again, so this answer is not remembered.
+                delivery.dead_letter(outcome)
+            else:
+                self._answered.put(message.message_id, request.expires_at.timestamp(), out)
 
-    def _answer(self, request: Envelope) -> Envelope:
+    def _exhausted(self, reply: Envelope) -> bool:
+        """A transient failure that used up the service's redeliveries (if it has any)."""
+        policy = self.route.settings.retry
+        return policy.redeliveries > 0 and reply.payload.get("code") in _TRANSIENT_CODES
+
+    def _log(
+        self, what: str, request: Envelope, outcome: str, attempt: int, started: float
+    ) -> None:
+        log.info(
+            what,
+            extra={
+                "bus": {
+                    "message_id": request.id,
+                    "correlation": request.correlation,
+                    "client": request.client,
+                    "service": request.service,
+                    "outcome": outcome,
+                    "attempt": attempt,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                }
+            },
+        )
+
+    def _answer(self, request: Envelope, attempt: int = 1) -> Envelope:
         try:
             return request.reply(Kind.response, self._serve(request), now=self.seal.clock())
         except Expired:
@@ -132,6 +173,12 @@ class ProviderWorker:
                 Kind.error, _error_payload(Expired("issued in the future")), now=self.seal.clock()
             )
         except BusError as exc:
+            policy = self.route.settings.retry
+            if exc.transient and attempt <= policy.redeliveries:
+                delay = policy.redelivery_delay_s * 2 ** (attempt - 1)
+                now = self.seal.clock()
+                if (request.expires_at - now).total_seconds() > delay + _REPLY_MARGIN_S:
+                    raise _TryLater(exc, delay) from exc
             return request.reply(Kind.error, _error_payload(exc), now=self.seal.clock())
 
     def _serve(self, request: Envelope) -> dict[str, Any]:

@@ -482,3 +482,21 @@ def test_absolute_paths_and_broker_urls_are_kept(
     assert settings.transport_url() == "embedded:///srv/bus/queues.db"
     monkeypatch.setenv("BUS_TRANSPORT__URL", "amqps://u:p@mq/vh")
     assert load_settings(write(cfg_dir, text)).transport_url() == "amqps://u:p@mq/vh"
+
+
+def test_broker_password_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bus.config import BusSettings
+
+    monkeypatch.setenv("BUS_TRANSPORT__URL", "amqp://bus@rabbit:5673/bus")
+    monkeypatch.setenv("BUS_TRANSPORT__PASSWORD", "p@ss/w:rd")
+    settings = BusSettings()
+    assert settings.transport_url() == "amqp://bus:p%40ss%2Fw%3Ard@rabbit:5673/bus"
+    assert "p@ss" not in repr(settings)  # secrets stay out of reprs and logs
+
+
+def test_a_password_in_the_url_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bus.config import BusSettings
+
+    monkeypatch.setenv("BUS_TRANSPORT__PASSWORD", "other")
+    settings = BusSettings(transport={"url": "amqp://u:x@rabbit/bus"})
+    assert settings.transport_url() == "amqp://u:x@rabbit/bus"
