@@ -26,3 +26,43 @@ def portal(demo_stack: DemoStack) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {demo_stack.token}", "X-Bus-User": "officer-17"}
     with httpx.Client(base_url=demo_stack.gateway.url, headers=headers, timeout=10) as client:
         yield client
+
+
+# Queues that tests create on the shared broker, deleted when the session ends: every quorum
+# queue holds broker file handles, and leftovers from many runs exhaust them.
+_TEST_QUEUE_PREFIXES = ("test-", "test.", "reply.test-", "svc.test.", "reply.retry-test-")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    ran_rabbitmq = any(item.get_closest_marker("rabbitmq") for item in session.items)
+    if not ran_rabbitmq:
+        return
+    import shutil
+    import subprocess
+
+    import pika
+
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        return
+    listed = subprocess.run(
+        [rabbitmqctl, "-q", "list_queues", "name", "--no-table-headers"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    names = [
+        n.strip() for n in listed.stdout.splitlines() if n.strip().startswith(_TEST_QUEUE_PREFIXES)
+    ]
+    if not names:
+        return
+    connection = pika.BlockingConnection(
+        pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2F")
+    )
+    try:
+        channel = connection.channel()
+        for name in names:
+            channel.queue_delete(name)
+    finally:
+        connection.close()
