@@ -30,7 +30,7 @@ __all__ = ["app", "console", "load_or_exit"]
 # Wide enough for the demo's table when the output is a pipe or a CI log, not a terminal.
 log = logging.getLogger("bus.cli")
 console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,

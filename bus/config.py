@@ -12,6 +12,7 @@ Nothing else in the bus reads ``os.environ``.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,16 +333,19 @@ def load_settings(path: Path | str, *, check_references: bool = True) -> BusSett
 
 
 def _resolve_paths(settings: BusSettings, base: Path) -> None:
+    def under(path: Path | str) -> Path:
+        return Path(os.path.normpath(base / path))
+
     if not settings.node.keys_dir.is_absolute():
-        settings.node.keys_dir = base / settings.node.keys_dir
+        settings.node.keys_dir = under(settings.node.keys_dir)
     for member in settings.members.values():
         if not member.public_key.is_absolute():
-            member.public_key = base / member.public_key
+            member.public_key = under(member.public_key)
     url = settings.transport_url()
     if url.startswith("embedded://"):
         rest = url.removeprefix("embedded://")
         if not rest.startswith("/"):
-            settings.transport.url = SecretStr("embedded://" + str(base / rest))
+            settings.transport.url = SecretStr(f"embedded://{under(rest)}")
 
 
 def _cross_check(settings: BusSettings) -> list[ConfigProblem]:
