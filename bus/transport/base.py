@@ -15,13 +15,16 @@ Semantics every implementation must honour (``tests/contract/test_transport.py``
   that completes with the message whose ``correlation_id`` is the request's ``message_id``;
   ``reply`` sends such an answer.
 * Consumers ack at one place: ``Delivery.process()`` (see there).
+* ``is_connected`` answers at once, without I/O: whether the transport can move messages now
+  (for readiness probes). ``stats`` counts what waits, for metrics: it may do I/O (callers
+  cache it and bound its time), and raises ``BusUnavailable`` when it cannot count.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -32,9 +35,11 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "Message",
+    "QueueStats",
     "Subscription",
     "Transport",
     "TransportClosed",
+    "TransportStats",
     "open_transport",
     "reply_queue",
     "service_queue",
@@ -75,6 +80,19 @@ class DeadLetter:
     reason: str
     attempts: int
     failed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    depth: int  # messages deliverable now (not those waiting out a retry delay)
+    consumers: int  # subscriptions attached (embedded: in this process; RabbitMQ: broker-wide)
+
+
+@dataclass(frozen=True, slots=True)
+class TransportStats:
+    queues: Mapping[str, QueueStats]  # the queues asked about that exist
+    dead_letters: int  # messages in the dead letters
+    retrying: int  # messages waiting out a retry delay (see each transport for its scope)
 
 
 class Delivery:
@@ -155,6 +173,14 @@ class Transport(Protocol):
     def replay(self, dead_letter_id: str) -> Message: ...
 
     def purge_dead_letters(self, dead_letter_id: str | None = None) -> int: ...
+
+    def is_connected(self) -> bool:
+        """Whether messages can move now; answered from local state, without I/O."""
+        ...
+
+    def stats(self, queues: Sequence[str]) -> TransportStats:
+        """Depth and consumers of ``queues``, dead letters and retrying messages (for metrics)."""
+        ...
 
     def close(self) -> None: ...
 

@@ -29,6 +29,8 @@ Guarantees:
   future completes or is cancelled, or, abandoned, once the request's ``expires_at`` passed
   (it then fails with ``DeadlineExceeded``); ``close`` fails the rest with ``TransportClosed``.
 * ``dead_letters`` lists oldest first; ``replay`` of an unknown id raises ``KeyError``.
+* ``stats``: a queue's depth counts its ready rows whose ``available_at`` has come; ``retrying``
+  the ready rows still waiting out a retry delay (``queue_depth`` counts both).
 * Threads share one connection behind a lock: one connection per thread measured slightly higher
   throughput but far worse tail latency (SQLite's busy-handler sleeps). ``sqlite3`` errors
   become ``BusUnavailable`` in ``_translated``; after ``close`` calls raise ``TransportClosed``.
@@ -45,7 +47,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import IO, Any
@@ -53,7 +55,16 @@ from typing import IO, Any
 import orjson
 
 from bus.errors import BusUnavailable, DeadlineExceeded
-from bus.transport.base import DeadLetter, Delivery, Handler, Message, TransportClosed, reply_queue
+from bus.transport.base import (
+    DeadLetter,
+    Delivery,
+    Handler,
+    Message,
+    QueueStats,
+    TransportClosed,
+    TransportStats,
+    reply_queue,
+)
 
 if sys.platform != "win32":
     import fcntl
@@ -426,6 +437,32 @@ class EmbeddedTransport:
                 "SELECT COUNT(*) FROM messages WHERE queue = ? AND state = 'ready'", (queue,)
             ).fetchone()
         return int(row[0])
+
+    def is_connected(self) -> bool:
+        return not self._closing and self._conn is not None
+
+    def stats(self, queues: Sequence[str]) -> TransportStats:
+        """Counted in this file; consumers are this process's subscriptions (the file's owner)."""
+        now = self._clock()
+        with self._db() as db:
+            depths = {
+                q: int(n)
+                for q, n in db.execute(
+                    "SELECT queue, COUNT(*) FROM messages"
+                    " WHERE state = 'ready' AND available_at <= ? GROUP BY queue",
+                    (now,),
+                )
+            }
+            (retrying,) = db.execute(
+                "SELECT COUNT(*) FROM messages WHERE state = 'ready' AND available_at > ?", (now,)
+            ).fetchone()
+            (dead,) = db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
+        live = [s.signal for s in list(self._subs) if not s.stopped]
+        stats = {
+            q: QueueStats(depths.get(q, 0), sum(sig is self._signals.get(q) for sig in live))
+            for q in queues
+        }
+        return TransportStats(stats, int(dead), int(retrying))
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._db() as db:

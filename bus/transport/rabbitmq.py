@@ -64,7 +64,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
 from typing import TypeVar
 
@@ -79,8 +79,10 @@ from bus.transport.base import (
     Delivery,
     Handler,
     Message,
+    QueueStats,
     Subscription,
     TransportClosed,
+    TransportStats,
     reply_queue,
 )
 from bus.transport.rabbitmq_consumer import RabbitSubscription
@@ -102,6 +104,7 @@ from bus.transport.rabbitmq_topology import (
     declare_work_queue,
     encode,
     retry_bucket_ms,
+    retry_queue,
     scan_dead_letters,
 )
 
@@ -204,6 +207,40 @@ class RabbitTransport:
             return int(channel.queue_declare(queue, passive=True).method.message_count)
 
         return self._admin(f"queue depth of {queue}", depth)
+
+    def is_connected(self) -> bool:
+        """The publisher and every subscription of this transport are connected now."""
+        if self._closed or not self._publisher.connected:
+            return False
+        with self._admin_lock:
+            subscriptions = [s for s in self._subscriptions if s.active]
+            if self._replies is not None and self._replies.active:
+                subscriptions.append(self._replies)
+        return all(s.connected for s in subscriptions)
+
+    def stats(self, queues: Sequence[str]) -> TransportStats:
+        """Passive declares on the admin connection. ``retrying`` counts the retry queues this
+        process has used (they are shared by all nodes and declared on first use)."""
+        if not self.is_connected():
+            raise BusUnavailable("RabbitMQ: not connected")
+
+        retry_queues = [retry_queue(ms) for ms in sorted(self._retry_queues)]  # one C-level copy
+
+        def count(channel: BlockingChannel) -> tuple[dict[str, QueueStats], int, int]:
+            found: dict[str, QueueStats] = {}
+            for name in [*queues, DLQ, *retry_queues]:
+                try:
+                    ok = channel.queue_declare(name, passive=True).method
+                except pika.exceptions.ChannelClosedByBroker:  # no such queue (404)
+                    channel = self._channel()
+                    continue
+                found[name] = QueueStats(int(ok.message_count), int(ok.consumer_count))
+            retrying = sum(found[q].depth for q in retry_queues if q in found)
+            dlq = found[DLQ].depth if DLQ in found else 0
+            return {q: found[q] for q in queues if q in found}, dlq, retrying
+
+        by_queue, dead, retrying = self._admin("count queues", count)
+        return TransportStats(by_queue, dead, retrying)
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         found: list[DeadLetter] = []

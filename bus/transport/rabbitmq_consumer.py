@@ -167,6 +167,13 @@ class RabbitSubscription:
     def active(self) -> bool:
         return not self._stopping.is_set()
 
+    @property
+    def connected(self) -> bool:
+        """Consuming on an open connection now (no I/O)."""
+        with self._lock:
+            connection = self._connection
+        return connection is not None and connection.is_open and self._ready.is_set()
+
     def start(self, *, timeout_s: float) -> None:
         """Start the threads; return once the consumer is registered with the broker."""
         self._io.start()

@@ -119,6 +119,13 @@ class ConfirmingPublisher:
         """Publish and wait for the broker's confirm."""
         self.wait(self.submit(exchange, routing_key, body, properties), timeout_s=timeout_s)
 
+    @property
+    def connected(self) -> bool:
+        """A connection is open and its channel confirms publishes (no I/O)."""
+        with self._lock:
+            connection = self._connection
+        return connection is not None and connection.is_open and self._channel is not None
+
     @staticmethod
     def wait(future: Future[None], *, timeout_s: float) -> None:
         try:

@@ -11,7 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bus.errors import ProviderRejected, ProviderUnavailable
-from bus.transport import DeadLetter, Delivery, Message, Transport, TransportClosed, reply_queue
+from bus.transport import (
+    DeadLetter,
+    Delivery,
+    Message,
+    QueueStats,
+    Transport,
+    TransportClosed,
+    reply_queue,
+)
 from tests.contract.conftest import Inbox, TransportOpener, eventually, message
 
 
@@ -367,3 +375,51 @@ def test_closed_transport_refuses_work(transport: Transport, queue: str) -> None
         transport.consume(queue, Inbox())
     with pytest.raises(TransportClosed):
         transport.request(queue, message())
+
+
+def test_is_connected_while_open_not_after_close(transport: Transport, queue: str) -> None:
+    transport.declare(queue)
+    sub = transport.consume(queue, Inbox())
+    eventually(transport.is_connected, timeout=5)
+    sub.cancel()
+    assert transport.is_connected()
+    transport.close()
+    assert not transport.is_connected()
+
+
+def test_stats_count_depth_consumers_retrying_and_dead_letters(
+    transport: Transport, queue: str
+) -> None:
+    transport.declare(queue)
+    for _ in range(3):
+        transport.publish(queue, message())
+    eventually(lambda: transport.stats([queue]).queues[queue] == QueueStats(3, 0))
+    before = transport.stats([queue])
+
+    def settle(delivery: Delivery) -> None:
+        if delivery.message.body == b"later":
+            delivery.retry(5.0, "later")
+        elif delivery.message.body == b"bad":
+            delivery.dead_letter("bad")
+        else:
+            delivery.ack()
+
+    inbox = Inbox(settle)
+    sub = transport.consume(queue, inbox)
+    inbox.wait_for(3)
+    transport.publish(queue, message(b"later"))
+    transport.publish(queue, message(b"bad"))
+    inbox.wait_for(5)
+
+    def settled() -> bool:
+        stats = transport.stats([queue])
+        return (
+            stats.queues[queue].depth == 0
+            and stats.queues[queue].consumers == 1
+            and stats.retrying >= before.retrying + 1
+            and stats.dead_letters >= before.dead_letters + 1
+        )
+
+    eventually(settled, timeout=5)
+    sub.cancel()
+    eventually(lambda: transport.stats([queue]).queues[queue].consumers == 0, timeout=5)
