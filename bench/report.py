@@ -60,6 +60,9 @@ class Result:
     p50_ms: float
     p99_ms: float
     first_error: str | None = None
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per exchange, per role
+    cores: float | None = None  # cores kept busy by the measured roles together
+    machine_cores: float | None = None  # cores kept busy by every process on the machine
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -70,8 +73,22 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-def summarise(cell: Cell, sample: Sample) -> Result:
+def summarise(
+    cell: Cell,
+    sample: Sample,
+    *,
+    cpu_s: dict[str, float] | None = None,
+    exchanges: int = 0,
+    wall_s: float = 0.0,
+) -> Result:
+    """``cpu_s``: CPU seconds per role over ``wall_s`` seconds in which ``exchanges`` were made
+    (warm-up included)."""
     values = sorted(sample.latencies)
+    roles = {r: s for r, s in (cpu_s or {}).items() if r != "machine"}
+    machine = (cpu_s or {}).get("machine")
+    cpu_ms = {r: s * 1000 / exchanges for r, s in roles.items()} if exchanges else {}
+    cores = sum(roles.values()) / wall_s if roles and wall_s > 0 else None
+    machine_cores = machine / wall_s if machine is not None and wall_s > 0 else None
     throughput = len(values) / sample.elapsed if sample.elapsed > 0 else 0.0
     return Result(
         cell,
@@ -82,6 +99,9 @@ def summarise(cell: Cell, sample: Sample) -> Result:
         p50_ms=percentile(values, 50) * 1000,
         p99_ms=percentile(values, 99) * 1000,
         first_error=sample.first_error,
+        cpu_ms=cpu_ms,
+        cores=cores,
+        machine_cores=machine_cores,
     )
 
 
@@ -93,6 +113,7 @@ def _baseline_of(result: Result, results: Iterable[Result]) -> Result | None:
             other.cell.system == result.cell.baseline
             and other.cell.concurrency == result.cell.concurrency
             and other.ok
+            and not other.errors  # a floor that failed is no baseline
         ):
             return other
     return None
@@ -122,7 +143,20 @@ _COLUMNS = (
     "baseline",
     "bus/floor",
     "added p50 ms",
+    "CPU ms/exch srv/cli/mq",
+    "cores ours/all",
 )
+
+
+def _cores(result: Result) -> str:
+    ours = "-" if result.cores is None else f"{result.cores:.2f}"
+    every = "-" if result.machine_cores is None else f"{result.machine_cores:.2f}"
+    return f"{ours}/{every}"
+
+
+def _cpu(result: Result) -> str:
+    parts = [result.cpu_ms.get(r) for r in ("server", "client", "broker")]
+    return "/".join("-" if p is None else f"{p:.2f}" for p in parts)
 
 
 def _row(result: Result, results: Sequence[Result]) -> list[str]:
@@ -139,6 +173,8 @@ def _row(result: Result, results: Sequence[Result]) -> list[str]:
         result.cell.baseline or "-",
         _ratio(result, base),
         _added(result, base),
+        _cpu(result),
+        _cores(result),
     ]
 
 
@@ -223,6 +259,7 @@ class Machine:
     kernel: str = field(default_factory=platform.release)
     versions: dict[str, str] = field(default_factory=dict)
     load_before: str = ""
+    load_after: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -255,7 +292,8 @@ def write_results(
         f"* machine: {machine.nproc} cores (`nproc`), {machine.cpu or 'CPU unknown'}, "
         f"Linux {machine.kernel}",
         f"* Python {machine.python}; {versions}",
-        f"* load average before the run: {machine.load_before}",
+        f"* load average (1, 5, 15 min) before the run: {machine.load_before}; after: "
+        f"{machine.load_after}",
         "",
         "## Method",
         "",
@@ -267,6 +305,10 @@ def write_results(
         "",
         "`bus/floor` is the bus's throughput as a share of its baseline floor's at the same",
         "number of clients; `added p50 ms` is the bus's median latency minus the floor's.",
+        "`CPU ms/exch srv/cli/mq`: CPU time (user + system, all threads, from `/proc`) per",
+        "exchange of the server process(es), the load generator and RabbitMQ, warm-up included;",
+        "`cores ours/all`: cores those kept busy during the cell, and cores every process on the",
+        "machine kept busy (the difference is other work on the machine).",
         "",
     ]
     errors = [r for r in results if r.first_error]
@@ -294,6 +336,7 @@ def print_result(console: Console, result: Result, results: Sequence[Result]) ->
     console.print(
         f"  {row['system']:<22} {row['clients']:>2} client(s): {row['exchanges/s']:>6}/s  "
         f"p50 {row['p50 ms']:>6} ms  p99 {row['p99 ms']:>7} ms  "
-        f"errors {row['errors']}  bus/floor {row['bus/floor']}{error}",
+        f"errors {row['errors']}  bus/floor {row['bus/floor']}  "
+        f"CPU ms {row['CPU ms/exch srv/cli/mq']}  cores {row['cores ours/all']}{error}",
         highlight=False,
     )

@@ -29,6 +29,7 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from bench.bus_run import (
     in_process_node,
     serve_nodes,
 )
+from bench.cpu import CpuMeter, broker_pid
 from bench.floor import Crypto, PikaRequester, http_floor_app, pika_floor
 from bench.loadgen import HttpCall, HttpJob, LoadGenerator, Mode, Sample, run_threads
 from bench.report import (
@@ -124,10 +126,23 @@ Runner = Callable[[int], Sample]
 
 
 @dataclass(frozen=True)
+class Target:
+    """A started system: ``run(c)`` measures one cell; the pids say whose CPU is whose."""
+
+    run: Runner
+    server: list[int]
+    client: list[int]
+
+
+def _here() -> list[int]:
+    return [os.getpid()]
+
+
+@dataclass(frozen=True)
 class System:
     name: str
     transport: str
-    start: Callable[[_Context], contextlib.AbstractContextManager[Runner]]
+    start: Callable[[_Context], contextlib.AbstractContextManager[Target]]
     baseline: str | None = None
     rabbit: bool = False
     levels: tuple[int, ...] | None = None  # None: the run's concurrency levels
@@ -145,23 +160,23 @@ FLOOR_CALL = [
 
 
 @contextlib.contextmanager
-def _floor_http(ctx: _Context) -> Iterator[Runner]:
+def _floor_http(ctx: _Context) -> Iterator[Target]:
     with serve_in_thread(http_floor_app(ctx.crypto)) as server:
-        yield lambda c: ctx.http([server.url], FLOOR_CALL, c)
+        yield Target(lambda c: ctx.http([server.url], FLOOR_CALL, c), _here(), [ctx.loadgen.pid])
 
 
 @contextlib.contextmanager
-def _floor_http_pika(ctx: _Context) -> Iterator[Runner]:
+def _floor_http_pika(ctx: _Context) -> Iterator[Target]:
     url = ctx.options.amqp_url
     with (
         pika_floor(url, ctx.crypto),
         serve_in_thread(http_floor_app(ctx.crypto, amqp_url=url)) as server,
     ):
-        yield lambda c: ctx.http([server.url], FLOOR_CALL, c)
+        yield Target(lambda c: ctx.http([server.url], FLOOR_CALL, c), _here(), [ctx.loadgen.pid])
 
 
 @contextlib.contextmanager
-def _floor_pika(ctx: _Context) -> Iterator[Runner]:
+def _floor_pika(ctx: _Context) -> Iterator[Target]:
     url, o = ctx.options.amqp_url, ctx.options
 
     def run(c: int) -> Sample:
@@ -174,44 +189,45 @@ def _floor_pika(ctx: _Context) -> Iterator[Runner]:
         )
 
     with pika_floor(url, ctx.crypto):
-        yield run
+        yield Target(run, _here(), [])  # its clients run in this process
 
 
 @contextlib.contextmanager
-def _bus_embedded(ctx: _Context) -> Iterator[Runner]:
+def _bus_embedded(ctx: _Context) -> Iterator[Target]:
     url = f"embedded://{ctx.deployment.state / 'queues.db'}"
     config = ctx.deployment.write_config(url, node_name="bench-embedded")
     calls = bus_calls(ctx.deployment.token)
     with in_process_node(config, url) as gateway:
-        yield lambda c: ctx.http([gateway], calls, c)
+        yield Target(lambda c: ctx.http([gateway], calls, c), _here(), [ctx.loadgen.pid])
 
 
 @contextlib.contextmanager
-def _bus_rabbitmq(ctx: _Context) -> Iterator[Runner]:
+def _bus_rabbitmq(ctx: _Context) -> Iterator[Target]:
     url = ctx.options.amqp_url
     config = ctx.deployment.write_config(url, node_name="bench-node-1")
     calls = bus_calls(ctx.deployment.token)
     with in_process_node(config, url) as gateway:
-        yield lambda c: ctx.http([gateway], calls, c)
+        yield Target(lambda c: ctx.http([gateway], calls, c), _here(), [ctx.loadgen.pid])
 
 
 @contextlib.contextmanager
-def _bus_rabbitmq_two_nodes(ctx: _Context) -> Iterator[Runner]:
+def _bus_rabbitmq_two_nodes(ctx: _Context) -> Iterator[Target]:
     url = ctx.options.amqp_url
     configs = [ctx.deployment.write_config(url, node_name=f"bench-node-{n}") for n in ("a", "b")]
     calls = bus_calls(ctx.deployment.token)
-    with serve_nodes(configs) as gateways:
-        yield lambda c: ctx.http(gateways, calls, c)
+    with serve_nodes(configs) as nodes:
+        urls, pids = [url for url, _ in nodes], [pid for _, pid in nodes]
+        yield Target(lambda c: ctx.http(urls, calls, c), pids, [ctx.loadgen.pid])
 
 
 @contextlib.contextmanager
-def _demo(ctx: _Context) -> Iterator[Runner]:
+def _demo(ctx: _Context) -> Iterator[Target]:
     with demo_stack(ctx.deployment.state / "demo") as stack:
         transport = stack.node.settings.transport_url()
         if not transport.startswith("embedded://"):
             ctx.notes.append(f"the demo row ran on {transport.split('://')[0]}, not embedded")
         calls = demo_calls(stack.token)
-        yield lambda c: ctx.http([stack.gateway.url], calls, c)
+        yield Target(lambda c: ctx.http([stack.gateway.url], calls, c), _here(), [ctx.loadgen.pid])
 
 
 SYSTEMS: tuple[System, ...] = (
@@ -373,6 +389,7 @@ def run_bench(options: BenchOptions, console: Console) -> list[Result]:
             cpu=_cpu_model(),
             versions=_versions(broker),
             load_before=load,
+            load_after=" ".join(f"{x:.2f}" for x in os.getloadavg()),
             notes=notes,
         )
         write_results(
@@ -388,10 +405,21 @@ def _run_system(ctx: _Context, system: System, results: list[Result]) -> None:
     try:
         with contextlib.ExitStack() as stack:
             status = stack.enter_context(console.status(f"starting {system.name}…"))
-            runner = stack.enter_context(system.start(ctx))
+            target = stack.enter_context(system.start(ctx))
+            roles = {"server": target.server, "client": target.client}
+            mq = broker_pid() if system.rabbit else None
+            if mq is not None:
+                roles["broker"] = [mq]
             for cell in cells:
                 status.update(f"{system.name}, {cell.concurrency} client(s)…")
-                result = summarise(cell, runner(cell.concurrency))
+                meter = CpuMeter({r: pids for r, pids in roles.items() if pids})
+                meter.start()
+                began = time.perf_counter()
+                sample = target.run(cell.concurrency)
+                wall = time.perf_counter() - began
+                used = meter.stop()
+                made = len(sample.latencies) + sample.errors + ctx.options.warmup * cell.concurrency
+                result = summarise(cell, sample, cpu_s=used, exchanges=made, wall_s=wall)
                 results.append(result)
                 print_result(console, result, results)
             status.update(f"stopping {system.name}…")
