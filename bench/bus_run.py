@@ -166,8 +166,8 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) 
 
 
 @contextlib.contextmanager
-def serve_nodes(configs: list[Path]) -> Iterator[list[str]]:
-    """One ``run_bus.py serve`` process per config; yields their gateway URLs once ready."""
+def serve_nodes(configs: list[Path]) -> Iterator[list[tuple[str, int]]]:
+    """One ``run_bus.py serve`` process per config; yields (gateway URL, pid) once ready."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUS_")}
     procs: list[tuple[subprocess.Popen[bytes], Any]] = []
     urls: list[str] = []
@@ -194,7 +194,7 @@ def serve_nodes(configs: list[Path]) -> Iterator[list[str]]:
             urls.append(f"http://127.0.0.1:{port}")
         for url, (proc, _) in zip(urls, procs, strict=True):
             _wait_ready(url, proc)
-        yield urls
+        yield [(url, proc.pid) for url, (proc, _) in zip(urls, procs, strict=True)]
     finally:
         for proc, _ in procs:
             proc.terminate()
