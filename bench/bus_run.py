@@ -13,6 +13,7 @@ validate, adapter, minimise, sign), the reply, and verification of the answer.
   turn an embedded cell into a RabbitMQ one;
 * ``serve_nodes`` starts ``n`` nodes as ``python run_bus.py serve`` processes (the deployment
   path; each has its own name, hence its own reply queue) and waits until they are ready;
+* ``queues_removed`` deletes the durable queues those nodes made on the (shared) broker;
 * ``demo_stack`` starts the demo's real path (``demo.scenario.start_stack``: a REST residence
   registry and an SQL cadastre on the embedded transport) and ``demo_calls`` asks both services
   in turn about people they know.
@@ -33,6 +34,8 @@ from typing import Any
 
 import httpx
 import orjson
+import pika
+import pika.exceptions
 import yaml
 
 from bench.loadgen import HttpCall
@@ -42,7 +45,7 @@ from bus.config import load_settings
 from bus.gateway_http import create_app
 from bus.logs import configure_logging
 from bus.node import Node
-from bus.transport import open_transport
+from bus.transport import open_transport, reply_queue, service_queue
 from demo.scenario import DemoStack, start_stack
 from demo.servers import serve_in_thread
 from signing import generate_member_key
@@ -53,6 +56,7 @@ __all__ = [
     "demo_calls",
     "demo_stack",
     "in_process_node",
+    "queues_removed",
     "serve_nodes",
 ]
 
@@ -144,6 +148,30 @@ def in_process_node(config: Path, transport_url: str) -> Iterator[str]:
         yield gateway.url
     finally:
         gateway.stop()
+
+
+@contextlib.contextmanager
+def queues_removed(url: str, node_names: list[str]) -> Iterator[None]:
+    """Delete, on the way out, the quorum queues the bench's nodes made on a shared broker.
+
+    The service's work queue and each node's reply queue are durable: left behind, every run
+    would leave queues (and their file handles) on the broker.
+    """
+    try:
+        yield
+    finally:
+        names = [service_queue(SERVICE), *(reply_queue(n) for n in node_names)]
+        with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+            connection = pika.BlockingConnection(pika.URLParameters(url))
+            try:
+                channel = connection.channel()
+                for name in names:
+                    with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):
+                        if channel.is_closed:
+                            channel = connection.channel()
+                        channel.queue_delete(name)
+            finally:
+                connection.close()
 
 
 def _free_port() -> int:

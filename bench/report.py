@@ -260,6 +260,7 @@ class Machine:
     versions: dict[str, str] = field(default_factory=dict)
     load_before: str = ""
     load_after: str = ""
+    code: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -292,6 +293,7 @@ def write_results(
         f"* machine: {machine.nproc} cores (`nproc`), {machine.cpu or 'CPU unknown'}, "
         f"Linux {machine.kernel}",
         f"* Python {machine.python}; {versions}",
+        f"* code: {machine.code or 'unknown'}",
         f"* load average (1, 5, 15 min) before the run: {machine.load_before}; after: "
         f"{machine.load_after}",
         "",

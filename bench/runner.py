@@ -28,6 +28,7 @@ import datetime as dt
 import os
 import platform
 import shutil
+import subprocess
 import tempfile
 import time
 import traceback
@@ -46,6 +47,7 @@ from bench.bus_run import (
     demo_calls,
     demo_stack,
     in_process_node,
+    queues_removed,
     serve_nodes,
 )
 from bench.cpu import CpuMeter, broker_pid
@@ -206,7 +208,7 @@ def _bus_rabbitmq(ctx: _Context) -> Iterator[Target]:
     url = ctx.options.amqp_url
     config = ctx.deployment.write_config(url, node_name="bench-node-1")
     calls = bus_calls(ctx.deployment.token)
-    with in_process_node(config, url) as gateway:
+    with queues_removed(url, ["bench-node-1"]), in_process_node(config, url) as gateway:
         yield Target(lambda c: ctx.http([gateway], calls, c), _here(), [ctx.loadgen.pid])
 
 
@@ -215,7 +217,7 @@ def _bus_rabbitmq_two_nodes(ctx: _Context) -> Iterator[Target]:
     url = ctx.options.amqp_url
     configs = [ctx.deployment.write_config(url, node_name=f"bench-node-{n}") for n in ("a", "b")]
     calls = bus_calls(ctx.deployment.token)
-    with serve_nodes(configs) as nodes:
+    with queues_removed(url, ["bench-node-a", "bench-node-b"]), serve_nodes(configs) as nodes:
         urls, pids = [url for url, _ in nodes], [pid for _, pid in nodes]
         yield Target(lambda c: ctx.http(urls, calls, c), pids, [ctx.loadgen.pid])
 
@@ -283,6 +285,28 @@ def _versions(broker: str) -> dict[str, str]:
     if broker:
         out["RabbitMQ"] = broker
     return out
+
+
+def _code_state() -> str:
+    """The commit measured, and whether the working tree had uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
+    except OSError:
+        return ""
+    if not head:
+        return ""
+    if not dirty:
+        return f"commit {head}, clean working tree"
+    return f"commit {head} plus uncommitted changes in {len(dirty)} tracked file(s)"
 
 
 def _cpu_model() -> str:
@@ -390,6 +414,7 @@ def run_bench(options: BenchOptions, console: Console) -> list[Result]:
             versions=_versions(broker),
             load_before=load,
             load_after=" ".join(f"{x:.2f}" for x in os.getloadavg()),
+            code=_code_state(),
             notes=notes,
         )
         write_results(
