@@ -108,7 +108,12 @@ class AdapterContext:
 
 
 class Adapter(Protocol):
-    """``call`` answers one request within ``deadline`` or raises an ``AdapterError``."""
+    """``call`` answers one request within ``deadline`` or raises an ``AdapterError``.
+
+    An adapter may also offer ``readiness_probe() -> Callable[[Deadline], None] | None``: the
+    check that its provider is reachable when one is configured (``None`` otherwise); the
+    check raises an ``AdapterError`` when it is not. The node's ``/health/ready`` runs it.
+    """
 
     kind: ClassVar[str]
     options_model: ClassVar[type[AdapterOptions]]

@@ -15,6 +15,8 @@ Options (the keys under ``adapter:`` with ``kind: rest``)::
     headers             {str: str}   default {}, sent with every call
     verify_tls          bool         default true
     max_response_bytes  int          default 1048576; a longer (decoded) body is an invalid answer
+    probe_path          str          default none; a path to GET for the node's readiness (e.g.
+                                     "/health"): an answer below 400 means the agency is reachable
 
 The mapping module (``map``) provides two functions::
 
@@ -84,6 +86,7 @@ class RestOptions(AdapterOptions):
     headers: dict[str, str] = {}
     verify_tls: bool = True
     max_response_bytes: int = Field(default=1_048_576, gt=0)
+    probe_path: str | None = Field(default=None, pattern=r"^/")
 
 
 class _BadStatus(Exception):
@@ -214,6 +217,23 @@ class RestAdapter:
                     raise ProviderTimeout(f"{self._what}: the deadline passed while reading")
                 chunks.append(chunk)
         return b"".join(chunks)
+
+    def readiness_probe(self) -> Callable[[Deadline], None] | None:
+        return None if self.options.probe_path is None else self._probe
+
+    def _probe(self, deadline: Deadline) -> None:
+        path = self.options.probe_path
+        assert path is not None
+        what = f"GET {path}"
+        try:
+            status = self._client.get(path, timeout=max(deadline.remaining(), 0.001)).status_code
+        except httpx.TimeoutException:
+            raise ProviderTimeout(f"{what}: timed out") from None
+        except httpx.TransportError as exc:
+            name = type(exc).__name__
+            raise ProviderUnavailable(f"{what}: cannot reach the provider ({name})") from None
+        if status >= 400:
+            raise ProviderUnavailable(f"{what}: {status} from the provider")
 
     def close(self) -> None:
         self._client.close()

@@ -16,6 +16,7 @@ Options (the keys under ``adapter:`` with ``kind: sql``)::
                                no rows is the mapping's to judge (an empty list, or raise NoData)
     pool_size           int    default 5
     connect_timeout_s   float  default 5; also the longest wait for a free pooled connection
+    probe               bool   default false; the node's readiness runs "SELECT 1" on the database
 
 Read-only, three times over: the query must be a single SELECT/WITH statement (checked when the
 config is loaded, after stripping comments; a ";" anywhere but at the end is refused, even inside
@@ -93,6 +94,7 @@ class SqlOptions(AdapterOptions):
     map: str = Field(pattern=r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+$")
     pool_size: int = Field(default=5, ge=1)
     connect_timeout_s: float = Field(default=5.0, gt=0)
+    probe: bool = False
 
     @field_validator("query")
     @classmethod
@@ -243,6 +245,22 @@ class SqlAdapter:
             return [dict(row._mapping) for row in conn.execute(self._statement, params)]
         finally:
             raw.set_progress_handler(None, 0)
+
+    def readiness_probe(self) -> Callable[[Deadline], None] | None:
+        return self._probe if self.options.probe else None
+
+    def _probe(self, deadline: Deadline) -> None:
+        try:
+            with self.engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    timeout_ms = max(1, int(deadline.remaining() * 1000))
+                    conn.execute(text(f"SET LOCAL statement_timeout = {timeout_ms}"))
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            error = _translate(exc, self.context.service)
+            if error is None:
+                raise
+            raise error from None
 
     def close(self) -> None:
         self.engine.dispose()

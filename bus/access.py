@@ -34,6 +34,7 @@ class AccessPolicy:
         raise AccessDenied(
             f"purpose {purpose!r} is not allowed for {client!r} on {service!r}"
             f" (allowed: {allowed})",
+            reason="purpose-not-allowed",
             **ctx,
         )
 

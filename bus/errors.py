@@ -99,15 +99,27 @@ class MalformedRequest(RequestRefused):
 
 
 class Unauthenticated(RequestRefused):
+    """``reason`` (a bounded metric label): missing-token, unknown-token, not-hosted."""
+
     code = "unauthenticated"
     status = 401
     title = "Missing or invalid API token"
 
+    def __init__(self, detail: str = "", *, reason: str = "unknown-token", **kw: object) -> None:
+        super().__init__(detail, **kw)  # type: ignore[arg-type]
+        self.reason = reason
+
 
 class AccessDenied(RequestRefused):
+    """``reason`` (a bounded metric label): no-right, purpose-not-allowed."""
+
     code = "access-denied"
     status = 403
     title = "Access denied"
+
+    def __init__(self, detail: str = "", *, reason: str = "no-right", **kw: object) -> None:
+        super().__init__(detail, **kw)  # type: ignore[arg-type]
+        self.reason = reason
 
 
 class UnknownService(RequestRefused):

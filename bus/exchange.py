@@ -3,7 +3,9 @@
 ``Exchanger.ask`` checks the access right, builds the request envelope, signs it as the client,
 publishes it to the service's queue and waits (without blocking the event loop) for the reply,
 which it verifies as the provider's before returning it. An error reply becomes the typed error
-the provider named; no reply before the deadline is ``DeadlineExceeded``.
+the provider named; no reply before the deadline is ``DeadlineExceeded``. The client-side stages
+(sign, transport, verify) and failed verifications go to ``bus.metrics``; the gateway logs the
+exchange (this module logs at debug level only).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from bus.envelope import Envelope, Kind, new_id
 from bus.errors import (
     BusError,
     DeadlineExceeded,
+    Expired,
     ProviderInvalidAnswer,
     SignatureInvalid,
     from_code,
 )
+from bus.metrics import BusMetrics
 from bus.router import Route
 from bus.seal import Seal
 from bus.transport import Message, Transport
@@ -44,10 +48,18 @@ class Outcome:
 
 
 class Exchanger:
-    def __init__(self, *, seal: Seal, access: AccessPolicy, transport: Transport) -> None:
+    def __init__(
+        self,
+        *,
+        seal: Seal,
+        access: AccessPolicy,
+        transport: Transport,
+        metrics: BusMetrics | None = None,
+    ) -> None:
         self.seal = seal
         self.access = access
         self.transport = transport
+        self.metrics = metrics if metrics is not None else BusMetrics()
 
     def build(
         self,
@@ -78,8 +90,11 @@ class Exchanger:
         )
 
     async def ask(self, route: Route, envelope: Envelope) -> Outcome:
+        stage = self.metrics.stage_seconds
         started = time.perf_counter()
         signed = self.seal.sign(envelope)
+        sent = time.perf_counter()
+        stage(route.service, "client", "sign").observe(sent - started)
         future = self.transport.request(
             route.queue,
             Message(
@@ -94,15 +109,21 @@ class Exchanger:
             reply = await asyncio.wait_for(asyncio.wrap_future(future), timeout=max(wait_s, 0.01))
         except TimeoutError:
             future.cancel()
+            stage(route.service, "client", "transport").observe(time.perf_counter() - sent)
             raise DeadlineExceeded(
                 f"no answer from {route.provider} within {route.timeout_s:g} s",
                 message_id=signed.id,
                 client=signed.client,
                 service=signed.service,
             ) from None
-        response = self.verify_reply(signed, Envelope.from_json(reply.body))
+        replied = time.perf_counter()
+        stage(route.service, "client", "transport").observe(replied - sent)
+        try:
+            response = self.verify_reply(signed, Envelope.from_json(reply.body))
+        finally:
+            stage(route.service, "client", "verify").observe(time.perf_counter() - replied)
         latency = time.perf_counter() - started
-        log.info(
+        log.debug(
             "exchanged",
             extra={
                 "bus": {
@@ -128,14 +149,18 @@ class Exchanger:
             raise ProviderInvalidAnswer("reply does not answer this request", **ctx)
         try:
             self.seal.verify(reply)
+        except Expired:
+            self.metrics.signature_failures("client", request.service, "expired").inc()
+            raise
         except SignatureInvalid as exc:
+            self.metrics.signature_failures("client", request.service, exc.reason).inc()
             raise ProviderInvalidAnswer(
                 f"the provider's signature does not verify ({exc.reason}): {exc.detail}", **ctx
             ) from exc
         if reply.kind is Kind.error:
             code = str(reply.payload.get("code", "bus-error"))
             error: BusError = from_code(code, str(reply.payload.get("detail", "")), **ctx)
-            log.info(
+            log.debug(
                 "refused",
                 extra={"bus": {**ctx, "correlation": request.correlation, "outcome": code}},
             )

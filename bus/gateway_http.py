@@ -6,18 +6,26 @@ access right requires) and ``X-Bus-User`` (the official or portal user on whose 
 answer is the provider's signed response envelope, byte for byte as verified; refusals are RFC
 9457 problem documents with a stable ``type`` per error. One route per configured service, so
 ``/docs`` shows each service's real request and response schemas.
+
+Operations: ``GET /metrics`` (Prometheus text format, ``bus.metrics``), ``GET /health/live``
+(the process answers) and ``GET /health/ready`` (200 when every readiness check of the node
+passes, else 503; the body lists the checks). ``Observe`` counts, times and logs every service
+request: one JSON log line per request with message id, correlation, client, service, outcome,
+status and duration, never the body or the user.
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations built below.
 
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,12 +33,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.errors import (
+    AccessDenied,
     BusError,
     BusUnavailable,
     MalformedRequest,
-    NoData,
     PayloadTooLarge,
-    RequestRefused,
     SchemaInvalid,
     Unauthenticated,
     UnknownService,
@@ -76,6 +83,77 @@ class SignedEnvelope(BaseModel, Generic[T]):
     signature: str
 
 
+# What a response means when no handler said (e.g. a 404 for a path no route matched).
+_OUTCOME_BY_STATUS = {
+    200: "ok",
+    400: MalformedRequest.code,
+    401: Unauthenticated.code,
+    403: AccessDenied.code,
+    404: UnknownService.code,
+    413: PayloadTooLarge.code,
+    422: SchemaInvalid.code,
+}
+_SERVICE_PREFIX = "/v1/services/"
+
+
+class Observe:
+    """Count, time and log each ``POST /v1/services/…``; the handlers below put what they know
+    into the ASGI scope (``bus.client``, ``bus.outcome``, ``bus.message_id``, ``bus.correlation``).
+    Labels are bounded: the service comes from the configured routes (``-`` for any other path).
+    """
+
+    def __init__(self, app: ASGIApp, node: Node) -> None:
+        self.app = app
+        self.metrics = node.metrics
+        self.services = {_SERVICE_PREFIX + r.service: r.service for r in node.router.routes()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(_SERVICE_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        service = self.services.get(scope["path"], "-")
+        status = 500
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        inflight = self.metrics.inflight(service)
+        inflight.inc()
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            elapsed = time.perf_counter() - started
+            inflight.dec()
+            self._record(scope, service, status, elapsed)
+
+    def _record(self, scope: Scope, service: str, status: int, elapsed: float) -> None:
+        outcome = scope.get("bus.outcome") or _OUTCOME_BY_STATUS.get(status, BusUnavailable.code)
+        client = scope.get("bus.client", "-")
+        message_id = scope.get("bus.message_id")
+        self.metrics.exchanges(client, service, outcome).inc()
+        if message_id is not None:  # it was sent to the provider
+            self.metrics.exchange_seconds(service).observe(elapsed)
+        log.log(
+            logging.INFO if status < 500 else logging.WARNING,
+            "exchange",
+            extra={
+                "bus": {
+                    "message_id": message_id,
+                    "correlation": scope.get("bus.correlation"),
+                    "client": client,
+                    "service": service,
+                    "outcome": outcome,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                }
+            },
+        )
+
+
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413, before they are read in full."""
 
@@ -119,6 +197,7 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLarge(f"request body larger than {self.limit} bytes")
+        scope["bus.outcome"] = error.code
         await problem_response(error, instance=scope.get("path"))(scope, receive, send)
 
 
@@ -130,21 +209,27 @@ def _authenticator(node: Node) -> Callable[..., Awaitable[str]]:
     }
 
     async def authenticate(
+        request: Request,
         authorization: Annotated[
             str | None, Header(description="Bearer <member API token>")
         ] = None,
     ) -> str:
         if not authorization or not authorization.startswith("Bearer "):
-            raise Unauthenticated("send Authorization: Bearer <member API token>")
+            raise Unauthenticated(
+                "send Authorization: Bearer <member API token>", reason="missing-token"
+            )
         digest = hashlib.sha256(authorization.removeprefix("Bearer ").strip().encode()).digest()
         member = None
         for known, code in tokens.items():
             if hmac.compare_digest(known, digest):
                 member = code
         if member is None:
-            raise Unauthenticated("unknown API token")
+            raise Unauthenticated("unknown API token", reason="unknown-token")
         if not node.seal.hosts(member):
-            raise Unauthenticated(f"member {member!r} is not served by this node")
+            raise Unauthenticated(
+                f"member {member!r} is not served by this node", reason="not-hosted"
+            )
+        request.scope["bus.client"] = member
         return member
 
     return authenticate
@@ -154,6 +239,7 @@ def _service_endpoint(node: Node, route: Route, auth: Callable[..., Awaitable[st
     request_model = route.request_model
 
     async def ask(
+        request: Request,
         body: request_model,  # type: ignore[valid-type]
         client: Annotated[str, Depends(auth)],
         purpose: Annotated[
@@ -180,6 +266,8 @@ def _service_endpoint(node: Node, route: Route, auth: Callable[..., Awaitable[st
         envelope = node.exchanger.build(
             route, body, client=client, purpose=purpose, user=user, correlation=correlation
         )
+        request.scope["bus.message_id"] = envelope.id
+        request.scope["bus.correlation"] = envelope.correlation
         outcome = await node.exchanger.ask(route, envelope)
         return Response(
             outcome.envelope.to_json(),
@@ -232,34 +320,40 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
 
+    services = {_SERVICE_PREFIX + r.service: r.service for r in node.router.routes()}
+
     @app.exception_handler(BusError)
     async def bus_error(request: Request, exc: BusError) -> Response:
-        level = logging.INFO if isinstance(exc, RequestRefused | NoData) else logging.WARNING
-        log.log(
-            level,
-            "refused" if level == logging.INFO else "failed",
-            extra={
-                "bus": {
-                    "message_id": exc.message_id,
-                    "client": exc.client,
-                    "service": exc.service,
-                    "outcome": exc.code,
-                }
-            },
-        )
+        scope = request.scope
+        scope["bus.outcome"] = exc.code  # Observe logs and counts it
+        if exc.message_id is not None:
+            scope.setdefault("bus.message_id", exc.message_id)
+        if isinstance(exc, Unauthenticated | AccessDenied):
+            node.metrics.access_refusals(
+                "client",
+                scope.get("bus.client", "-"),
+                services.get(scope["path"], "-"),
+                exc.reason,
+            ).inc()
         return problem_response(exc, instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        return _validation_problem(request, exc)
+        response = _validation_problem(request, exc)
+        request.scope["bus.outcome"] = (
+            MalformedRequest.code if response.status_code == 400 else SchemaInvalid.code
+        )
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
+            request.scope["bus.outcome"] = UnknownService.code
             return problem_response(
                 UnknownService(f"no route {request.url.path}"), instance=request.url.path
             )
         error = MalformedRequest(str(exc.detail))
+        request.scope["bus.outcome"] = error.code
         return problem_response(error, instance=request.url.path, status=exc.status_code)
 
     @app.exception_handler(Exception)
@@ -310,14 +404,28 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:
+        """The process answers (a Kubernetes liveness probe)."""
         return {"status": "ok"}
 
     @app.get("/health/ready", tags=["health"])
     async def ready() -> Response:
-        ok = node.started
+        """Every readiness check passes: 200, else 503 (a Kubernetes readiness probe)."""
+        results = await run_in_threadpool(node.readiness)
+        ok = bool(results) and all(r.ok for r in results)
         return JSONResponse(
-            {"status": "ready" if ok else "not-ready"}, status_code=200 if ok else 503
+            {
+                "status": "ready" if ok else "not-ready",
+                "checks": [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in results],
+            },
+            status_code=200 if ok else 503,
         )
 
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus metrics of this node (text exposition format)."""
+        body = await run_in_threadpool(generate_latest, node.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)
+    app.add_middleware(Observe, node=node)  # outermost: sees the 413s of BodyLimit too
     return app

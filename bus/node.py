@@ -4,6 +4,10 @@
 transport, and builds the router, access policy, the client-side ``Exchanger`` and, for each
 service whose provider it hosts, an adapter and a ``ProviderWorker`` consuming that service's
 queue. ``start``/``stop`` bracket its life; ``gateway_http.create_app(node)`` serves it.
+
+``metrics`` (``bus.metrics.BusMetrics``, a fresh registry by default) is handed to the
+exchanger and the workers; ``health`` holds the readiness checks ``start`` registers
+(``bus.health``), which ``/health/ready`` and ``/metrics`` report.
 """
 
 from __future__ import annotations
@@ -14,15 +18,17 @@ import socket
 import time
 from collections.abc import Callable
 
-from adapters import Adapter, AdapterContext, build_adapter
+from adapters import Adapter, AdapterContext, Deadline, build_adapter
 from bus.access import AccessPolicy
 from bus.config import BusSettings
 from bus.envelope import utcnow
 from bus.exchange import Exchanger
+from bus.health import Cached, CheckResult, Health
+from bus.metrics import BusMetrics
 from bus.provider import ProviderWorker
 from bus.router import Router
 from bus.seal import Clock, Seal
-from bus.transport import Subscription, Transport, open_transport
+from bus.transport import Subscription, Transport, TransportStats, open_transport
 from signing import JwsSigner, StaticTrustStore, load_private_key
 
 __all__ = ["Node"]
@@ -30,8 +36,15 @@ __all__ = ["Node"]
 log = logging.getLogger("bus.node")
 
 
-def _load_seal(settings: BusSettings, clock: Clock) -> Seal:
-    trust = StaticTrustStore.from_files({m: s.public_key for m, s in settings.members.items()})
+_PROBE_TIMEOUT_S = 2.0  # an adapter's readiness probe
+_STATS_TTL_S, _STATS_TIMEOUT_S, _STATS_MAX_AGE_S = 5.0, 1.0, 30.0  # transport numbers for /metrics
+
+
+def _load_trust(settings: BusSettings) -> StaticTrustStore:
+    return StaticTrustStore.from_files({m: s.public_key for m, s in settings.members.items()})
+
+
+def _load_seal(settings: BusSettings, trust: StaticTrustStore, clock: Clock) -> Seal:
     signers = {
         member: JwsSigner(member, load_private_key(settings.node.keys_dir / f"{member}.key"))
         for member in settings.node.hosts
@@ -59,10 +72,14 @@ class Node:
         transport: Transport | None = None,
         clock: Clock = utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: BusMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.name = settings.node.name
-        self.seal = _load_seal(settings, clock)
+        self.metrics = metrics if metrics is not None else BusMetrics()
+        self.health = Health()
+        self.trust = _load_trust(settings)
+        self.seal = _load_seal(settings, self.trust, clock)
         self.router = Router(settings)
         self.access = AccessPolicy(settings.access)
         self._transport = transport
@@ -88,9 +105,13 @@ class Node:
                 node=_instance_name(self.name, url),
                 durable_sync=self.settings.transport.durable_sync,
             )
-        self.exchanger = Exchanger(seal=self.seal, access=self.access, transport=self.transport)
+        self.exchanger = Exchanger(
+            seal=self.seal, access=self.access, transport=self.transport, metrics=self.metrics
+        )
         for route in self.router.routes():
             self.transport.declare(route.queue)
+        self.health.add("transport", self._check_transport)
+        self.health.add("trust-store", self._check_trust)
         for route in self.router.provided_by(self.settings.node.hosts):
             adapter = build_adapter(
                 route.settings.adapter.kind,
@@ -105,23 +126,83 @@ class Node:
                 access=self.access,
                 transport=self.transport,
                 sleep=self._sleep,
+                metrics=self.metrics,
             )
+            probe = getattr(adapter, "readiness_probe", lambda: None)()
+            if probe is not None:
+                self.health.add(f"provider:{route.service}", _probe_check(probe))
             self._subscriptions.append(
                 self.transport.consume(
                     route.queue, worker.handle, prefetch=self.settings.node.workers
                 )
             )
             log.info("serving", extra={"bus": {"service": route.service, "node": self.name}})
+        self._watch()
         self.started = True
 
+    def readiness(self) -> list[CheckResult]:
+        """The readiness checks' latest results (each at most ``Health.ttl`` old)."""
+        if not self.started:
+            return [CheckResult("node", False, "not started")]
+        return self.health.results()
+
+    def _check_transport(self) -> str:
+        transport = self._transport
+        if transport is None or not transport.is_connected():
+            raise ConnectionError("not connected")
+        return "connected"
+
+    def _check_trust(self) -> str:
+        missing = sorted(set(self.settings.members) - self.trust.members())
+        if missing:
+            raise LookupError(f"no trusted key for {', '.join(missing)}")
+        return f"{len(self.settings.members)} members"
+
+    def _watch(self) -> None:
+        """Point the scrape-time metrics at this node's transport and health."""
+        queues = {route.queue: route.service for route in self.router.routes()}
+        transport = self.transport
+
+        def count() -> TransportStats:
+            try:
+                return transport.stats(list(queues))
+            except Exception:
+                self.metrics.transport_stats_errors.inc()
+                raise
+
+        cached = Cached(count, ttl=_STATS_TTL_S, timeout=_STATS_TIMEOUT_S, name="transport-stats")
+
+        def stats() -> TransportStats | None:
+            value, _, age = cached.get()
+            return value if age <= _STATS_MAX_AGE_S else None
+
+        url = self.settings.transport_url()
+        self.metrics.watch(
+            node=self.name,
+            transport="embedded" if url.startswith("embedded://") else "rabbitmq",
+            stats=stats,
+            connected=lambda: self.started and transport.is_connected(),
+            readiness=self.readiness,
+            queues=queues,
+        )
+
     def stop(self) -> None:
+        self.started = False  # not ready from the moment it starts stopping
         for sub in self._subscriptions:
             sub.cancel()
         self._subscriptions.clear()
         for adapter in self._adapters:
             adapter.close()
         self._adapters.clear()
+        self.health.clear()
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-        self.started = False
+
+
+def _probe_check(probe: Callable[[Deadline], None]) -> Callable[[], str]:
+    def check() -> str:
+        probe(Deadline.after(_PROBE_TIMEOUT_S))
+        return "reachable"
+
+    return check

@@ -13,6 +13,10 @@ within one delivery (tenacity, short waits), then up to ``redeliveries`` trips t
 transport's retry queues (``redelivery_delay_s``, doubling) while the deadline allows. A request
 still failing transiently after its redeliveries is answered with the error *and* dead-lettered
 with the error code as reason, so an operator can replay it once the agency is back.
+
+Metrics (``bus.metrics``): the provider-side stages (verify, validate, adapter, sign), each
+adapter attempt and its retries, redeliveries, dead letters, verification failures and access
+refusals; the children of this worker's service are bound once, in the constructor.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from adapters import Adapter, AdapterError, Deadline
 from bus.access import AccessPolicy, minimise
 from bus.envelope import Envelope, Kind
 from bus.errors import (
+    AccessDenied,
     BusError,
     BusUnavailable,
     DeadlineExceeded,
@@ -39,12 +44,15 @@ from bus.errors import (
     ProviderTimeout,
     ProviderUnavailable,
     SchemaInvalid,
+    SignatureInvalid,
     from_code,
 )
+from bus.metrics import BusMetrics
 from bus.retry import retrying
 from bus.router import Route
 from bus.seal import Seal
 from bus.transport import Delivery, Message, Transport
+from schemas import SharedRequest, SharedResponse
 
 __all__ = ["ProviderWorker"]
 
@@ -99,6 +107,7 @@ class ProviderWorker:
         access: AccessPolicy,
         transport: Transport,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: BusMetrics | None = None,
     ) -> None:
         self.route = route
         self.adapter = adapter
@@ -107,38 +116,73 @@ class ProviderWorker:
         self.transport = transport
         self.sleep = sleep
         self._answered = _Answered()
+        m = self.metrics = metrics if metrics is not None else BusMetrics()
+        service, provider = route.service, route.provider
+        self._inflight = m.provider_inflight(service)
+        self._verify_s = m.stage_seconds(service, "provider", "verify")
+        self._validate_s = m.stage_seconds(service, "provider", "validate")
+        self._adapter_s = m.stage_seconds(service, "provider", "adapter")
+        self._sign_s = m.stage_seconds(service, "provider", "sign")
+        self._answered_ok = m.provider_requests(service, "ok")
+        self._adapter_ok = m.adapter_calls(provider, service, "ok")
 
     def handle(self, delivery: Delivery) -> None:
-        with delivery.process():
-            message = delivery.message
-            cached = self._answered.get(message.message_id)
-            if cached is not None:
-                self.transport.reply(message, cached)
-                return
-            request = Envelope.from_json(message.body)  # unreadable: dead-lettered by process()
-            started = time.perf_counter()
-            try:
-                reply = self._answer(request, delivery.attempt)
-            except _TryLater as later:
-                delivery.retry(later.delay_s, later.error.code)
-                self._log("retrying", request, later.error.code, delivery.attempt, started)
-                return
-            signed = self.seal.sign(reply)
-            out = Message(
-                body=signed.to_json(),
-                message_id=signed.id,
-                correlation_id=message.message_id,
-                expires_at=request.expires_at.timestamp(),
-            )
-            self.transport.reply(message, out)
-            outcome = str(reply.payload.get("code", "ok")) if reply.kind is Kind.error else "ok"
-            self._log("answered", request, outcome, delivery.attempt, started)
-            if reply.kind is Kind.error and self._exhausted(reply):
-                # The caller has its answer; the operator gets the request to replay, and a
-                # replay must reach the agency again, so this answer is not remembered.
-                delivery.dead_letter(outcome)
-            else:
-                self._answered.put(message.message_id, request.expires_at.timestamp(), out)
+        self._inflight.inc()
+        try:
+            with delivery.process():
+                try:
+                    self._handle(delivery)
+                except Exception as exc:
+                    if not delivery.settled:  # process() dead-letters it
+                        code = exc.code if isinstance(exc, BusError) else "internal-error"
+                        self.metrics.dead_lettered(self.route.service, code).inc()
+                        self.metrics.provider_requests(self.route.service, "unanswered").inc()
+                    raise
+        finally:
+            self._inflight.dec()
+
+    def _handle(self, delivery: Delivery) -> None:
+        message = delivery.message
+        service = self.route.service
+        cached = self._answered.get(message.message_id)
+        if cached is not None:
+            self.transport.reply(message, cached)
+            self.metrics.provider_requests(service, "duplicate").inc()
+            return
+        request = Envelope.from_json(message.body)  # unreadable: dead-lettered by process()
+        started = time.perf_counter()
+        try:
+            reply = self._answer(request, delivery.attempt)
+        except _TryLater as later:
+            delivery.retry(later.delay_s, later.error.code)
+            self.metrics.redeliveries(service, later.error.code).inc()
+            self.metrics.provider_requests(service, "retry-later").inc()
+            self._log("retrying", request, later.error.code, delivery.attempt, started)
+            return
+        signing = time.perf_counter()
+        signed = self.seal.sign(reply)
+        self._sign_s.observe(time.perf_counter() - signing)
+        out = Message(
+            body=signed.to_json(),
+            message_id=signed.id,
+            correlation_id=message.message_id,
+            expires_at=request.expires_at.timestamp(),
+        )
+        self.transport.reply(message, out)
+        if reply.kind is Kind.error:
+            outcome = str(reply.payload.get("code"))  # set by _error_payload: a known code
+            self.metrics.provider_requests(service, outcome).inc()
+        else:
+            outcome = "ok"
+            self._answered_ok.inc()
+        self._log("answered", request, outcome, delivery.attempt, started)
+        if reply.kind is Kind.error and self._exhausted(reply):
+            # The caller has its answer; the operator gets the request to replay, and a
+            # replay must reach the agency again, so this answer is not remembered.
+            delivery.dead_letter(outcome)
+            self.metrics.dead_lettered(service, outcome).inc()
+        else:
+            self._answered.put(message.message_id, request.expires_at.timestamp(), out)
 
     def _exhausted(self, reply: Envelope) -> bool:
         """A transient failure that used up the service's redeliveries (if it has any)."""
@@ -187,31 +231,79 @@ class ProviderWorker:
             "client": request.client,
             "service": request.service,
         }
-        self.seal.verify(request)
-        if request.kind is not Kind.request or request.service != self.route.service:
-            raise MalformedRequest(f"this worker serves requests for {self.route.service}", **ctx)
-        right = self.access.check(request.client, request.service, request.purpose)
+        service = self.route.service
+        started = time.perf_counter()
+        try:
+            self.seal.verify(request)
+        except SignatureInvalid as exc:
+            self.metrics.signature_failures("provider", service, exc.reason).inc()
+            raise
+        except Expired:
+            self.metrics.signature_failures("provider", service, "expired").inc()
+            raise
+        finally:
+            self._verify_s.observe(time.perf_counter() - started)
+        if request.kind is not Kind.request or request.service != service:
+            raise MalformedRequest(f"this worker serves requests for {service}", **ctx)
+        try:
+            right = self.access.check(request.client, request.service, request.purpose)
+        except AccessDenied as exc:  # the client is a verified member: a bounded label
+            self.metrics.access_refusals("provider", request.client, service, exc.reason).inc()
+            raise
+        started = time.perf_counter()
         try:
             shared_request = self.route.request_model.model_validate(request.payload)
         except ValidationError as exc:
             raise SchemaInvalid(f"{exc.error_count()} field(s) invalid", **ctx) from None
+        finally:
+            self._validate_s.observe(time.perf_counter() - started)
         remaining = (request.expires_at - self.seal.clock()).total_seconds() - _REPLY_MARGIN_S
         if remaining <= 0:
             raise DeadlineExceeded("no time left to call the provider", **ctx)
         deadline = Deadline.after(remaining)
+        policy = self.route.settings.retry
+        started = time.perf_counter()
         try:
-            for attempt in retrying(self.route.settings.retry, deadline, sleep=self.sleep):
+            for attempt in retrying(policy, deadline, sleep=self.sleep, on_retry=self._retried):
                 with attempt:
-                    response = self.adapter.call(shared_request, deadline)
+                    response = self._call(shared_request, deadline, ctx)
         except AdapterError as exc:
             raise from_code(exc.code, str(exc), **ctx) from exc
-        if not isinstance(response, self.route.response_model):
+        finally:
+            self._adapter_s.observe(time.perf_counter() - started)
+        return minimise(response.model_dump(mode="json"), right.fields)
+
+    def _call(
+        self, request: SharedRequest, deadline: Deadline, ctx: dict[str, Any]
+    ) -> SharedResponse:
+        """One adapter attempt, counted by outcome."""
+        route, m = self.route, self.metrics
+        try:
+            response = self.adapter.call(request, deadline)
+        except AdapterError as exc:
+            m.adapter_calls(route.provider, route.service, exc.code).inc()
+            if exc.code != "no-data":
+                m.adapter_errors(route.provider, route.service, exc.code).inc()
+            raise
+        except Exception:
+            m.adapter_calls(route.provider, route.service, "internal-error").inc()
+            m.adapter_errors(route.provider, route.service, "internal-error").inc()
+            raise
+        if not isinstance(response, route.response_model):
+            code = ProviderInvalidAnswer.code
+            m.adapter_calls(route.provider, route.service, code).inc()
+            m.adapter_errors(route.provider, route.service, code).inc()
             raise ProviderInvalidAnswer(
                 f"adapter returned {type(response).__name__},"
-                f" not {self.route.response_model.__name__}",
+                f" not {route.response_model.__name__}",
                 **ctx,
             )
-        return minimise(response.model_dump(mode="json"), right.fields)
+        self._adapter_ok.inc()
+        return response
+
+    def _retried(self, exc: BaseException) -> None:
+        kind = exc.code if isinstance(exc, AdapterError | BusError) else "internal-error"
+        self.metrics.adapter_retries(self.route.provider, self.route.service, kind).inc()
 
 
 def _error_payload(exc: BusError) -> dict[str, Any]:
