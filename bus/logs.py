@@ -2,6 +2,10 @@
 
 Callers log with ``extra={"bus": {...}}`` carrying message_id, correlation, client, service,
 outcome and duration_ms. Payloads, secrets and personal identifiers are never passed here.
+
+``configure_logging`` sends the ``bus`` and ``uvicorn`` loggers there, at the configured level
+(``log_level``). Other libraries' loggers are left alone on purpose: httpx, for one, logs each
+request's URL at INFO, and an adapter's URL may hold a personal identifier.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 import orjson
 
 __all__ = ["JsonFormatter", "configure_logging"]
+
+_LOGGERS = ("bus", "uvicorn")
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,7 +40,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", *, stream: Any = None, path: Path | None = None) -> None:
-    """Send the ``bus`` loggers' records as JSON lines to ``path``, ``stream`` or stderr."""
+    """Send the ``bus`` and ``uvicorn`` loggers' records as JSON lines to ``path``, ``stream``
+    or stderr."""
     handler: logging.Handler = (
         logging.FileHandler(path, encoding="utf-8")
         if path
@@ -43,9 +50,11 @@ def configure_logging(level: str = "INFO", *, stream: Any = None, path: Path | N
     formatter = JsonFormatter()
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
-    root = logging.getLogger("bus")
-    for old in root.handlers:
-        old.close()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        for old in logger.handlers:
+            if old is not handler:
+                old.close()
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False

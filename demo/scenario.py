@@ -201,7 +201,7 @@ def _summary(service: str, payload: dict[str, Any]) -> str:
 def run_demo(console: Console, *, keep: bool = False, state_dir: Path | None = None) -> int:
     with console.status("starting demo agencies and a bus node…"):
         stack = start_stack(state_dir)
-    configure_logging("INFO", path=stack.state / "node.log")
+    configure_logging(stack.node.settings.log_level, path=stack.state / "node.log")
     try:
         console.print(f"residence registry (REST/JSON agency) at {stack.residence.url}")
         console.print(f"cadastre database at {stack.state / 'cadastre.db'} (read-only SQL adapter)")
