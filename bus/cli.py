@@ -19,7 +19,6 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from bus.cli_keys import register as register_ca_commands
 from bus.config import BusSettings, ConfigError, load_settings
 from bus.dead_letters import describe
 from bus.logs import configure_logging
@@ -38,13 +37,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Interagency data-exchange bus: run a node, a demo, or manage keys.",
 )
-keys_app = typer.Typer(
-    no_args_is_help=True, help="Member keys, the bus CA and its certificates, API tokens."
-)
+keys_app = typer.Typer(no_args_is_help=True, help="Member keys and API tokens.")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, replay, purge.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Shared schemas.")
 app.add_typer(keys_app, name="keys")
-register_ca_commands(keys_app)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
 
