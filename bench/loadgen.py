@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
@@ -141,10 +143,19 @@ class HttpJob:
     expect: list[int] = field(default_factory=lambda: [200])
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process: httpx builds one per client otherwise (about 24 ms of CPU
+    each, which would be charged to the cell; the servers are plain HTTP anyway)."""
+    return ssl.create_default_context()
+
+
 class _HttpClient:
     def __init__(self, job: HttpJob, i: int) -> None:
         self._job = job
-        self._client = httpx.Client(base_url=job.bases[i % len(job.bases)], timeout=30.0)
+        self._client = httpx.Client(
+            base_url=job.bases[i % len(job.bases)], timeout=30.0, verify=_tls_context()
+        )
         self._calls = [(c.path, c.headers, c.body.encode()) for c in job.calls]
 
     def __enter__(self) -> _HttpClient:
@@ -175,7 +186,10 @@ async def _run_http_asyncio(job: HttpJob) -> Sample:
     limits = httpx.Limits(
         max_connections=job.concurrency, max_keepalive_connections=job.concurrency
     )
-    clients = [httpx.AsyncClient(base_url=base, timeout=30.0, limits=limits) for base in job.bases]
+    clients = [
+        httpx.AsyncClient(base_url=base, timeout=30.0, limits=limits, verify=_tls_context())
+        for base in job.bases
+    ]
     counter = itertools.count()
     latencies: list[float] = []
     errors = 0
@@ -237,7 +251,10 @@ async def _run_http_asyncio(job: HttpJob) -> Sample:
 
 
 def _serve_jobs(stdin: IO[str], stdout: IO[str]) -> None:
-    """The load generator process: one JSON job per line in, one JSON sample per line out."""
+    """The load generator process: one JSON job per line in, one JSON sample per line out
+    (after a first line saying it has started)."""
+    stdout.write("ready\n")
+    stdout.flush()
     for line in stdin:
         if not line.strip():
             continue
@@ -254,44 +271,110 @@ def _serve_jobs(stdin: IO[str], stdout: IO[str]) -> None:
         stdout.flush()
 
 
-class LoadGenerator:
-    """A load generator process; ``run(job)`` returns its ``Sample``. Close it when done."""
+class _Worker:
+    """One load generator process: JSON jobs in, JSON samples out."""
 
-    def __init__(self, log_path: Path | None = None) -> None:
-        self._log: IO[bytes] | None = log_path.open("ab") if log_path else None
-        self._proc = subprocess.Popen(
+    def __init__(self, log: IO[bytes] | None) -> None:
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.loadgen"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=self._log,
+            stderr=log,
             text=True,
             bufsize=1,
         )
+        self._started = False
 
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
+    def started(self) -> None:
+        """Wait until the process has imported what it needs (so that is not charged to a cell)."""
+        if not self._started:
+            assert self.proc.stdout is not None
+            if self.proc.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"load generator did not start ({self.proc.poll()})")
+            self._started = True
 
-    def run(self, job: HttpJob) -> Sample:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(json.dumps(asdict(job)) + "\n")
-        self._proc.stdin.flush()
-        line = self._proc.stdout.readline()
+    def send(self, job: HttpJob) -> None:
+        self.started()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(asdict(job)) + "\n")
+        self.proc.stdin.flush()
+
+    def receive(self) -> Sample:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"load generator exited with {self._proc.wait()}")
+            raise RuntimeError(f"load generator exited with {self.proc.wait()}")
         data: dict[str, Any] = json.loads(line)
         return Sample(**data)
 
     def close(self) -> None:
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
         try:
-            self._proc.wait(10)
+            self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+class LoadGenerator:
+    """Load generator processes; ``run(job)`` returns the ``Sample``. Close it when done.
+
+    A job's clients are spread over ``processes_for(concurrency)`` processes, at most
+    ``clients_per_process`` threads each (one process up to that many clients): many client
+    threads in one interpreter spend their CPU fighting over its lock (32 threads cost about
+    three times the CPU per exchange of 8), CPU the servers under test then do not get. The
+    processes start their timed phase independently (within milliseconds of each other); the
+    cell's wall time is the longest of theirs.
+    """
+
+    def __init__(self, log_path: Path | None = None, *, clients_per_process: int = 8) -> None:
+        self._log: IO[bytes] | None = log_path.open("ab") if log_path else None
+        self._per_process = max(1, clients_per_process)
+        self._workers: list[_Worker] = [_Worker(self._log)]
+
+    @property
+    def pid(self) -> int:
+        """The first process's pid (see ``pids`` for all of them)."""
+        return self._workers[0].proc.pid
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.proc.pid for w in self._workers]
+
+    def processes_for(self, concurrency: int) -> int:
+        return max(1, -(-concurrency // self._per_process))
+
+    def prepare(self, concurrency: int) -> list[int]:
+        """Start the processes a job of ``concurrency`` clients needs; return their pids."""
+        n = min(self.processes_for(concurrency), concurrency)
+        while len(self._workers) < n:
+            self._workers.append(_Worker(self._log))
+        for worker in self._workers[:n]:
+            worker.started()
+        return [w.proc.pid for w in self._workers[:n]]
+
+    def run(self, job: HttpJob) -> Sample:
+        n = len(self.prepare(job.concurrency))
+        shares = [job.concurrency // n + (1 if i < job.concurrency % n else 0) for i in range(n)]
+        for i, (worker, clients) in enumerate(zip(self._workers, shares, strict=False)):
+            requests = job.requests * clients // job.concurrency
+            bases = job.bases[i % len(job.bases) :] + job.bases[: i % len(job.bases)]
+            worker.send(replace(job, bases=bases, concurrency=clients, requests=requests))
+        samples = [worker.receive() for worker in self._workers[:n]]
+        errors = [s.first_error for s in samples if s.first_error]
+        return Sample(
+            [x for s in samples for x in s.latencies],
+            sum(s.errors for s in samples),
+            max(s.elapsed for s in samples),
+            errors[0] if errors else None,
+        )
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.close()
         if self._log is not None:
             self._log.close()
 

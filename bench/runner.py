@@ -109,18 +109,29 @@ class _Context:
     crypto: Crypto
     notes: list[str] = field(default_factory=list)
 
-    def http(self, bases: list[str], calls: list[HttpCall], concurrency: int) -> Sample:
+    def http(
+        self, bases: list[str], calls: list[HttpCall], concurrency: int, *, prime: bool = False
+    ) -> Sample:
+        """One cell of HTTP load; ``prime``: one untimed exchange per client and nothing else
+        (the load generator's processes pay their first-use costs outside the cell)."""
         o = self.options
         return self.loadgen.run(
             HttpJob(
                 bases=bases,
                 calls=calls,
                 concurrency=concurrency,
-                requests=o.per_cell,
-                warmup=o.warmup,
+                requests=0 if prime else o.per_cell,
+                warmup=1 if prime else o.warmup,
                 max_seconds=o.max_seconds,
                 mode=o.mode,
             )
+        )
+
+    def http_target(self, bases: list[str], calls: list[HttpCall], server: list[int]) -> Target:
+        return Target(
+            lambda c: self.http(bases, calls, c),
+            server,
+            prime=lambda c: self.http(bases, calls, c, prime=True),
         )
 
 
@@ -133,7 +144,8 @@ class Target:
 
     run: Runner
     server: list[int]
-    client: list[int]
+    http: bool = True  # clients from the load generator (else they run in ``server``)
+    prime: Callable[[int], object] | None = None  # untimed, unmetered, before each cell
 
 
 def _here() -> list[int]:
@@ -164,7 +176,7 @@ FLOOR_CALL = [
 @contextlib.contextmanager
 def _floor_http(ctx: _Context) -> Iterator[Target]:
     with serve_in_thread(http_floor_app(ctx.crypto)) as server:
-        yield Target(lambda c: ctx.http([server.url], FLOOR_CALL, c), _here(), [ctx.loadgen.pid])
+        yield ctx.http_target([server.url], FLOOR_CALL, _here())
 
 
 @contextlib.contextmanager
@@ -174,7 +186,7 @@ def _floor_http_pika(ctx: _Context) -> Iterator[Target]:
         pika_floor(url, ctx.crypto),
         serve_in_thread(http_floor_app(ctx.crypto, amqp_url=url)) as server,
     ):
-        yield Target(lambda c: ctx.http([server.url], FLOOR_CALL, c), _here(), [ctx.loadgen.pid])
+        yield ctx.http_target([server.url], FLOOR_CALL, _here())
 
 
 @contextlib.contextmanager
@@ -191,7 +203,7 @@ def _floor_pika(ctx: _Context) -> Iterator[Target]:
         )
 
     with pika_floor(url, ctx.crypto):
-        yield Target(run, _here(), [])  # its clients run in this process
+        yield Target(run, _here(), http=False)  # its clients run in this process
 
 
 @contextlib.contextmanager
@@ -200,7 +212,7 @@ def _bus_embedded(ctx: _Context) -> Iterator[Target]:
     config = ctx.deployment.write_config(url, node_name="bench-embedded")
     calls = bus_calls(ctx.deployment.token)
     with in_process_node(config, url) as gateway:
-        yield Target(lambda c: ctx.http([gateway], calls, c), _here(), [ctx.loadgen.pid])
+        yield ctx.http_target([gateway], calls, _here())
 
 
 @contextlib.contextmanager
@@ -209,7 +221,7 @@ def _bus_rabbitmq(ctx: _Context) -> Iterator[Target]:
     config = ctx.deployment.write_config(url, node_name="bench-node-1")
     calls = bus_calls(ctx.deployment.token)
     with queues_removed(url, ["bench-node-1"]), in_process_node(config, url) as gateway:
-        yield Target(lambda c: ctx.http([gateway], calls, c), _here(), [ctx.loadgen.pid])
+        yield ctx.http_target([gateway], calls, _here())
 
 
 @contextlib.contextmanager
@@ -219,7 +231,7 @@ def _bus_rabbitmq_two_nodes(ctx: _Context) -> Iterator[Target]:
     calls = bus_calls(ctx.deployment.token)
     with queues_removed(url, ["bench-node-a", "bench-node-b"]), serve_nodes(configs) as nodes:
         urls, pids = [url for url, _ in nodes], [pid for _, pid in nodes]
-        yield Target(lambda c: ctx.http(urls, calls, c), pids, [ctx.loadgen.pid])
+        yield ctx.http_target(urls, calls, pids)
 
 
 @contextlib.contextmanager
@@ -229,7 +241,7 @@ def _demo(ctx: _Context) -> Iterator[Target]:
         if not transport.startswith("embedded://"):
             ctx.notes.append(f"the demo row ran on {transport.split('://')[0]}, not embedded")
         calls = demo_calls(stack.token)
-        yield Target(lambda c: ctx.http([stack.gateway.url], calls, c), _here(), [ctx.loadgen.pid])
+        yield ctx.http_target([stack.gateway.url], calls, _here())
 
 
 SYSTEMS: tuple[System, ...] = (
@@ -389,7 +401,7 @@ def run_bench(options: BenchOptions, console: Console) -> list[Result]:
             console.print(
                 f"benchmark: {options.per_cell} exchanges per cell (at most "
                 f"{options.max_seconds:g} s), clients {list(options.concurrency)}, "
-                f"load generator pid {loadgen.pid} ({options.mode}), state {state}"
+                f"load generator: {options.mode}, up to 8 clients per process; state {state}"
             )
             for system in systems:
                 if system.rabbit and problem:
@@ -431,13 +443,17 @@ def _run_system(ctx: _Context, system: System, results: list[Result]) -> None:
         with contextlib.ExitStack() as stack:
             status = stack.enter_context(console.status(f"starting {system.name}…"))
             target = stack.enter_context(system.start(ctx))
-            roles = {"server": target.server, "client": target.client}
             mq = broker_pid() if system.rabbit else None
-            if mq is not None:
-                roles["broker"] = [mq]
             for cell in cells:
                 status.update(f"{system.name}, {cell.concurrency} client(s)…")
-                meter = CpuMeter({r: pids for r, pids in roles.items() if pids})
+                if target.prime is not None:
+                    target.prime(cell.concurrency)
+                roles = {"server": target.server}
+                if target.http:
+                    roles["client"] = ctx.loadgen.prepare(cell.concurrency)
+                if mq is not None:
+                    roles["broker"] = [mq]
+                meter = CpuMeter(roles)
                 meter.start()
                 began = time.perf_counter()
                 sample = target.run(cell.concurrency)
