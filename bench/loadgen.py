@@ -7,12 +7,12 @@ Two parts:
   clients do more), stopping early after ``max_seconds``. It returns a ``Sample``: the latency of
   every successful exchange, the errors, and the wall time from the start signal to the last
   answer. The in-process pika floor uses it directly.
-* ``LoadGenerator`` runs HTTP load from a **separate process** (``python -m bench.loadgen``,
-  jobs and results as JSON lines over its stdin/stdout), so the server under test has the
-  interpreter's lock of the benchmark process to itself and the clients' CPU shows up as what
-  it is on a real machine: a competitor for the same cores. Its ``mode`` is ``threads`` (one
-  ``httpx.Client`` per thread, the default: it loaded the servers best on this 2-core machine)
-  or ``asyncio`` (tasks sharing one ``httpx.AsyncClient``).
+* ``LoadGenerator`` runs HTTP load from **separate processes** (``python -m bench.loadgen``,
+  jobs and results as JSON lines over stdin/stdout; up to 8 clients per process), so the
+  server under test has the interpreter's lock of the benchmark process to itself and the
+  clients' CPU shows up as what it is on a real machine: a competitor for the same cores. Its
+  ``mode`` is ``threads`` (one ``httpx.Client`` per thread, the default: it loaded the servers
+  best on this 2-core machine) or ``asyncio`` (tasks sharing one ``httpx.AsyncClient``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ demo REST+SQL              embedded    the demo's real agencies, sequential, 1 c
 =========================  ==========  ======================================================
 
 Servers under test run in this process (uvicorn in a thread, as ``serve`` runs it: h11 and
-the asyncio loop), the HTTP load comes from one load-generator process (``bench.loadgen``).
+the asyncio loop), the HTTP load comes from load-generator processes (``bench.loadgen``).
+Before each cell the clients are primed (one untimed exchange each), then the cell is metered:
+CPU time per role from ``/proc`` (``bench.cpu``).
 RabbitMQ rows are left out, with the reason in the report, when the broker cannot be reached
 or ``bus.transport.rabbitmq`` cannot be imported.
 """
@@ -366,11 +368,15 @@ shared by all clients (or {options.max_seconds:g} s, whichever ends first); thro
 successful exchanges per second of wall time, latencies are per exchange as the client saw it
 (nearest-rank p50/p99). Nodes log every exchange as JSON lines to a file, as a deployed node does.
 
-Servers run in the benchmark process under uvicorn as `run_bus.py serve` runs them (h11 and the
-plain asyncio loop: neither httptools nor uvloop is installed). The HTTP load comes from one
-separate load-generator process ({client}), so on this machine **the load generator, the
+Servers run in the benchmark process under uvicorn as `run_bus.py serve` runs them (h11 and
+the plain asyncio loop: neither httptools nor uvloop is installed). The HTTP load comes from
+separate load-generator processes ({client}; up to 8 clients per process, so 32 clients are 4
+processes: 32 threads in one interpreter cost about three times the CPU per exchange). Threads
+loaded the servers best here: asyncio tasks on one `httpx.AsyncClient` reached about half the
+floor's throughput at 8 clients and less at 32. So on this machine **the load generator, the
 servers and RabbitMQ all compete for the same {_nproc()} cores**: every figure is a
-whole-machine figure, and the clients' own CPU (httpx is not cheap) is part of it. The pika
+whole-machine figure, the clients' own CPU (about 0.5-1 ms per exchange for httpx) is part of
+it, and so is whatever else runs on the machine (the `cores ours/all` column). The pika
 floor's clients run in the benchmark process itself."""
 
 
