@@ -370,14 +370,13 @@ successful exchanges per second of wall time, latencies are per exchange as the 
 
 Servers run in the benchmark process under uvicorn as `run_bus.py serve` runs them (h11 and
 the plain asyncio loop: neither httptools nor uvloop is installed). The HTTP load comes from
-separate load-generator processes ({client}; up to 8 clients per process, so 32 clients are 4
-processes: 32 threads in one interpreter cost about three times the CPU per exchange). Threads
-loaded the servers best here: asyncio tasks on one `httpx.AsyncClient` reached about half the
-floor's throughput at 8 clients and less at 32. So on this machine **the load generator, the
-servers and RabbitMQ all compete for the same {_nproc()} cores**: every figure is a
-whole-machine figure, the clients' own CPU (about 0.5-1 ms per exchange for httpx) is part of
-it, and so is whatever else runs on the machine (the `cores ours/all` column). The pika
-floor's clients run in the benchmark process itself."""
+a separate load-generator process ({client}; 32 threads in it cost no more CPU per exchange
+than 4 processes of 8 threads). Threads loaded the servers best here: asyncio tasks on one
+`httpx.AsyncClient` reached about half the floor's throughput at 8 clients and less at 32.
+So on this machine **the load generator, the servers and RabbitMQ all compete for the same
+{_nproc()} cores**: every figure is a whole-machine figure, the clients' own CPU (about 0.5-1 ms
+per exchange for httpx) is part of it, and so is whatever else runs on the machine (the
+`cores ours/all` column). The pika floor's clients run in the benchmark process itself."""
 
 
 def _nproc() -> int:
@@ -407,7 +406,7 @@ def run_bench(options: BenchOptions, console: Console) -> list[Result]:
             console.print(
                 f"benchmark: {options.per_cell} exchanges per cell (at most "
                 f"{options.max_seconds:g} s), clients {list(options.concurrency)}, "
-                f"load generator: {options.mode}, up to 8 clients per process; state {state}"
+                f"load generator: {options.mode}; state {state}"
             )
             for system in systems:
                 if system.rabbit and problem:
