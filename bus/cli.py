@@ -19,6 +19,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from bus.cli_keys import register as register_ca_commands
 from bus.config import BusSettings, ConfigError, load_settings
 from bus.dead_letters import describe
 from bus.logs import configure_logging
@@ -37,10 +38,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Interagency data-exchange bus: run a node, a demo, or manage keys.",
 )
-keys_app = typer.Typer(no_args_is_help=True, help="Member keys and API tokens.")
+keys_app = typer.Typer(
+    no_args_is_help=True, help="Member keys, the bus CA and its certificates, API tokens."
+)
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, replay, purge.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Shared schemas.")
 app.add_typer(keys_app, name="keys")
+register_ca_commands(keys_app)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
 
@@ -226,6 +230,32 @@ def dlq_purge(
         err_console.print(f"no dead letter {letter_id!r}")
         raise typer.Exit(1)
     console.print(f"purged {count} dead letter(s)")
+
+
+@app.command()
+def status(
+    url: Annotated[
+        str | None,
+        typer.Option(help="the node's base URL [default: http://<node.listen> of the config]"),
+    ] = None,
+    config: ConfigOption = Path("config/bus.yaml"),
+    interval: Annotated[
+        float, typer.Option(min=0, help="seconds between two scrapes, for rates (0: one)")
+    ] = 1.0,
+) -> None:
+    """A node's live picture from its /metrics: services, rates, errors, queues, breakers."""
+    import httpx
+
+    from bus.status import show
+
+    if url is None:
+        host, _, port = load_or_exit(config).node.listen.rpartition(":")
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"  # noqa: S104
+    try:
+        show(console, url, interval=interval)
+    except httpx.HTTPError as exc:
+        err_console.print(f"cannot read {url}/metrics: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

@@ -20,7 +20,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from adapters import AdapterConfigError, adapter_kind
@@ -37,6 +45,7 @@ __all__ = [
     "NodeSettings",
     "ServiceSettings",
     "TransportSettings",
+    "TrustSettings",
     "import_object",
     "load_settings",
 ]
@@ -53,6 +62,11 @@ class NodeSettings(BaseModel):
     default_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=262_144, gt=0, le=16_777_216)
     workers: int = Field(default=8, ge=1, le=256, description="provider worker threads")
+    key_passphrase: SecretStr | None = Field(
+        default=None,
+        description="passphrase of the hosted members' encrypted private keys "
+        "(set it from the environment: BUS_NODE__KEY_PASSPHRASE)",
+    )
 
     @field_validator("hosts")
     @classmethod
@@ -86,10 +100,42 @@ class TransportSettings(BaseModel):
 
 
 class MemberSettings(BaseModel):
+    """A member, trusted through its bare public key or through its certificates (one of both)."""
+
     model_config = _STRICT
-    public_key: Path
+    public_key: Path | None = Field(default=None, description="Ed25519 public key (PEM)")
+    certificate: Path | None = Field(
+        default=None,
+        description="certificates issued by the bus CA (PEM bundle: current first, then older "
+        "ones not yet expired)",
+    )
     api_token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way_of_trust(self) -> MemberSettings:
+        if (self.public_key is None) == (self.certificate is None):
+            raise ValueError("name either public_key or certificate (exactly one)")
+        return self
+
+
+class TrustSettings(BaseModel):
+    """How this node decides whom to trust (members' keys come from ``members``)."""
+
+    model_config = _STRICT
+    ca: Path | None = Field(default=None, description="the bus CA certificate (PEM)")
+    crl: Path | None = Field(
+        default=None, description="the bus CA's revocation list (PEM), re-read when it changes"
+    )
+    reload_s: float = Field(
+        default=5.0, gt=0, le=3600, description="how often certificate and CRL files are checked"
+    )
+    max_clock_skew_s: float = Field(
+        default=30.0, ge=0, le=600, description="how far in the future issued_at may be"
+    )
+    replay_window: int = Field(
+        default=100_000, ge=1_000, le=10_000_000, description="envelope ids remembered (replay)"
+    )
 
 
 class AdapterSettings(BaseModel):
@@ -171,6 +217,7 @@ class BusSettings(BaseSettings):
     members: dict[Annotated[str, Field(pattern=MEMBER_PATTERN)], MemberSettings] = Field(
         default_factory=dict
     )
+    trust: TrustSettings = Field(default_factory=TrustSettings)
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     access: list[AccessRight] = Field(default_factory=list)
 
@@ -339,13 +386,43 @@ def _resolve_paths(settings: BusSettings, base: Path) -> None:
     if not settings.node.keys_dir.is_absolute():
         settings.node.keys_dir = under(settings.node.keys_dir)
     for member in settings.members.values():
-        if not member.public_key.is_absolute():
+        if member.public_key is not None and not member.public_key.is_absolute():
             member.public_key = under(member.public_key)
+        if member.certificate is not None and not member.certificate.is_absolute():
+            member.certificate = under(member.certificate)
+    for name in ("ca", "crl"):
+        path = getattr(settings.trust, name)
+        if path is not None and not path.is_absolute():
+            setattr(settings.trust, name, under(path))
     url = settings.transport_url()
     if url.startswith("embedded://"):
         rest = url.removeprefix("embedded://")
         if not rest.startswith("/"):
             settings.transport.url = SecretStr(f"embedded://{under(rest)}")
+
+
+def _check_trust(settings: BusSettings) -> list[ConfigProblem]:
+    """Certificates need the CA certificate and its revocation list."""
+    problems: list[ConfigProblem] = []
+    certified = [code for code, m in settings.members.items() if m.certificate is not None]
+    for name in ("ca", "crl"):
+        path = getattr(settings.trust, name)
+        if path is None and certified:
+            problems.append(
+                ConfigProblem(
+                    f"trust.{name}",
+                    f"required when a member names a certificate ({', '.join(certified)})",
+                )
+            )
+        elif path is not None and not path.exists():
+            problems.append(
+                ConfigProblem(
+                    f"trust.{name}",
+                    f"file {path} does not exist"
+                    " (create the CA with: python run_bus.py keys ca init)",
+                )
+            )
+    return problems
 
 
 def _cross_check(settings: BusSettings) -> list[ConfigProblem]:
@@ -354,7 +431,7 @@ def _cross_check(settings: BusSettings) -> list[ConfigProblem]:
         if hosted not in settings.members:
             problems.append(ConfigProblem("node.hosts", f"member {hosted!r} is not under members"))
     for code, member in settings.members.items():
-        if not member.public_key.exists():
+        if member.public_key is not None and not member.public_key.exists():
             problems.append(
                 ConfigProblem(
                     f"members.{code}.public_key",
@@ -362,6 +439,15 @@ def _cross_check(settings: BusSettings) -> list[ConfigProblem]:
                     " (create keys with: python run_bus.py keys init DIR)",
                 )
             )
+        if member.certificate is not None and not member.certificate.exists():
+            problems.append(
+                ConfigProblem(
+                    f"members.{code}.certificate",
+                    f"file {member.certificate} does not exist"
+                    f" (issue one with: python run_bus.py keys issue {code})",
+                )
+            )
+    problems += _check_trust(settings)
     for sid, service in settings.services.items():
         if not re.match(SERVICE_PATTERN, sid):
             problems.append(

@@ -29,7 +29,7 @@ from bus.provider import ProviderWorker
 from bus.router import Router
 from bus.seal import Clock, Seal
 from bus.transport import Subscription, Transport, TransportStats, open_transport
-from signing import JwsSigner, StaticTrustStore, load_private_key
+from bus.trust import NodeTrust, load_signers, load_trust
 
 __all__ = ["Node"]
 
@@ -40,16 +40,8 @@ _PROBE_TIMEOUT_S = 2.0  # an adapter's readiness probe
 _STATS_TTL_S, _STATS_TIMEOUT_S, _STATS_MAX_AGE_S = 5.0, 1.0, 30.0  # transport numbers for /metrics
 
 
-def _load_trust(settings: BusSettings) -> StaticTrustStore:
-    return StaticTrustStore.from_files({m: s.public_key for m, s in settings.members.items()})
-
-
-def _load_seal(settings: BusSettings, trust: StaticTrustStore, clock: Clock) -> Seal:
-    signers = {
-        member: JwsSigner(member, load_private_key(settings.node.keys_dir / f"{member}.key"))
-        for member in settings.node.hosts
-    }
-    return Seal(signers, trust, clock=clock)
+def _load_seal(settings: BusSettings, trust: NodeTrust, clock: Clock) -> Seal:
+    return Seal(load_signers(settings, trust), trust, clock=clock)
 
 
 def _instance_name(name: str, url: str) -> str:
@@ -78,7 +70,7 @@ class Node:
         self.name = settings.node.name
         self.metrics = metrics if metrics is not None else BusMetrics()
         self.health = Health()
-        self.trust = _load_trust(settings)
+        self.trust = load_trust(settings, clock)
         self.seal = _load_seal(settings, self.trust, clock)
         self.router = Router(settings)
         self.access = AccessPolicy(settings.access)

@@ -10,12 +10,12 @@ error with a bounded ``reason``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bus.envelope import Envelope, utcnow
 from bus.errors import BusUnavailable, Expired, SignatureInvalid
-from signing import JwsSigner, JwsVerifier, SigningError, TrustStore
+from signing import JwsVerifier, Signer, SigningError, TrustStore
 
 __all__ = ["Clock", "Seal"]
 
@@ -25,7 +25,7 @@ Clock = Callable[[], dt.datetime]
 class Seal:
     def __init__(
         self,
-        signers: dict[str, JwsSigner],
+        signers: Mapping[str, Signer],
         trust: TrustStore,
         *,
         clock: Clock = utcnow,

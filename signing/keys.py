@@ -1,7 +1,13 @@
-"""Member keys: Ed25519 key pairs in PEM files, and their key ids.
+"""Member keys: key pairs in PEM files, and their key ids.
 
-A key id is ``<member>#<16 hex of SHA-256 of the raw public key>``: it names the member and pins
-the exact key, so a rotated key gets a new id while the old one can still be verified.
+Two kinds of member key: Ed25519 (the bare public keys of the skeleton, ``generate_member_key``)
+and ECDSA P-256 (the keys the bus CA certifies, ``generate_signing_key``; one key signs JWS as
+ES256 and XMLDSig as ecdsa-sha256, which Ed25519 cannot). Keys are loaded once into
+``cryptography`` objects.
+
+A key id is ``<member>#<16 hex of SHA-256 of the public key>`` (the raw 32 bytes for Ed25519,
+the DER SubjectPublicKeyInfo for P-256): it names the member and pins the exact key, so a rotated
+key gets a new id while the old one can still be verified.
 """
 
 from __future__ import annotations
@@ -11,16 +17,62 @@ import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from signing.errors import SigningError
 
-__all__ = ["generate_member_key", "key_id", "load_private_key", "load_public_key"]
+__all__ = [
+    "PrivateKey",
+    "PublicKey",
+    "generate_member_key",
+    "generate_signing_key",
+    "key_id",
+    "load_private_key",
+    "load_public_key",
+    "load_signing_key",
+    "write_private_key",
+]
+
+PublicKey = Ed25519PublicKey | ec.EllipticCurvePublicKey
+PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 
-def key_id(member: str, public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+def key_id(member: str, public_key: PublicKey) -> str:
+    if isinstance(public_key, Ed25519PublicKey):
+        raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    else:
+        raw = public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     return f"{member}#{hashlib.sha256(raw).hexdigest()[:16]}"
+
+
+def generate_signing_key() -> ec.EllipticCurvePrivateKey:
+    """A fresh ECDSA P-256 key (what the bus CA certifies)."""
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def write_private_key(path: Path, key: PrivateKey, passphrase: bytes | None) -> Path:
+    """Write ``key`` as PKCS#8 PEM (encrypted with ``passphrase`` if given), mode 0600.
+
+    The file is replaced atomically (a reader sees the old key or the new one, never half).
+    """
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    os.replace(temporary, path)
+    return path
 
 
 def generate_member_key(
@@ -32,17 +84,7 @@ def generate_member_key(
     if private_path.exists() and not overwrite:
         raise FileExistsError(f"{private_path} exists; refusing to overwrite a member key")
     key = Ed25519PrivateKey.generate()
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase)
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    )
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+    write_private_key(private_path, key, passphrase)
     public_path.write_bytes(
         key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -51,14 +93,38 @@ def generate_member_key(
     return private_path, public_path
 
 
-def load_private_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
+def _load_pem_private(path: Path, passphrase: bytes | None) -> object:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
+        return serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
     except (OSError, ValueError, TypeError) as exc:
         raise SigningError("key-error", f"cannot load private key {path}: {exc}") from exc
+
+
+def load_private_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
+    key = _load_pem_private(path, passphrase)
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningError("key-error", f"{path} is not an Ed25519 private key")
     return key
+
+
+def load_signing_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
+    """A member's private key of either kind: Ed25519, or ECDSA P-256 (certified members).
+
+    ``passphrase`` is used only if the file is encrypted, so one node-wide passphrase can sit
+    beside members whose keys are not encrypted.
+    """
+    try:
+        encrypted = b"ENCRYPTED" in path.read_bytes()[:64]
+    except OSError as exc:
+        raise SigningError("key-error", f"cannot load private key {path}: {exc}") from exc
+    if encrypted and not passphrase:
+        raise SigningError("key-error", f"{path} is encrypted and no passphrase was given")
+    key = _load_pem_private(path, passphrase if encrypted else None)
+    if isinstance(key, Ed25519PrivateKey):
+        return key
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
+        return key
+    raise SigningError("key-error", f"{path} is neither an Ed25519 nor an ECDSA P-256 key")
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:

@@ -1,29 +1,46 @@
 """The trust store: which key ids the bus trusts, and which member each belongs to.
 
-``TrustStore`` is the seam: the skeleton's ``StaticTrustStore`` is built from the members'
-public keys in the configuration; a certificate-backed store (bus CA, revocation) plugs in behind
-the same ``resolve``.
+``TrustStore`` is the seam. ``StaticTrustStore`` is built from the members' public keys in the
+configuration; ``signing.certificates.CertificateTrustStore`` (bus CA, revocation list) resolves
+key ids from member certificates behind the same ``resolve``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography import x509
 
 from signing.errors import SigningError
-from signing.keys import key_id, load_public_key
+from signing.keys import PublicKey, key_id, load_public_key
 
 __all__ = ["StaticTrustStore", "TrustStore", "TrustedKey"]
 
 
 @dataclass(frozen=True, slots=True)
 class TrustedKey:
+    """A key the bus trusts, the member it belongs to and, if certified, its certificate."""
+
     kid: str
     member: str
-    public_key: Ed25519PublicKey
+    public_key: PublicKey
+    certificate: x509.Certificate | None = None
+
+    @property
+    def not_before(self) -> dt.datetime | None:
+        return self.certificate.not_valid_before_utc if self.certificate else None
+
+    @property
+    def not_after(self) -> dt.datetime | None:
+        return self.certificate.not_valid_after_utc if self.certificate else None
+
+    @property
+    def serial(self) -> str | None:
+        """The certificate's serial number in hex, as ``keys list`` shows it."""
+        return f"{self.certificate.serial_number:X}" if self.certificate else None
 
 
 class TrustStore(Protocol):
@@ -38,7 +55,7 @@ class StaticTrustStore:
     def __init__(self, keys: dict[str, TrustedKey] | None = None) -> None:
         self._keys: dict[str, TrustedKey] = dict(keys or {})
 
-    def add(self, member: str, public_key: Ed25519PublicKey) -> TrustedKey:
+    def add(self, member: str, public_key: PublicKey) -> TrustedKey:
         trusted = TrustedKey(key_id(member, public_key), member, public_key)
         self._keys[trusted.kid] = trusted
         return trusted
