@@ -47,6 +47,7 @@ class Cell:
     transport: str
     concurrency: int
     baseline: str | None = None
+    shape: str | None = None  # the floor of the same shape (HTTP in front), if not the baseline
     note: str = ""
 
 
@@ -105,12 +106,16 @@ def summarise(
     )
 
 
-def _baseline_of(result: Result, results: Iterable[Result]) -> Result | None:
-    if result.cell.baseline is None:
+def _baseline_of(
+    result: Result, results: Iterable[Result], name: str | None = None
+) -> Result | None:
+    """The floor result ``result`` is compared with (its ``baseline``, or ``name``)."""
+    name = name or result.cell.baseline
+    if name is None:
         return None
     for other in results:
         if (
-            other.cell.system == result.cell.baseline
+            other.cell.system == name
             and other.cell.concurrency == result.cell.concurrency
             and other.ok
             and not other.errors  # a floor that failed is no baseline
@@ -143,9 +148,17 @@ _COLUMNS = (
     "baseline",
     "bus/floor",
     "added p50 ms",
+    "bus/same-shape floor",
     "CPU ms/exch srv/cli/mq",
     "cores ours/all",
 )
+
+
+def _same_shape(result: Result, results: Sequence[Result]) -> str:
+    if result.cell.shape is None:
+        return _ratio(result, _baseline_of(result, results))
+    floor = _baseline_of(result, results, result.cell.shape)
+    return _ratio(result, floor) + (f" ({result.cell.shape})" if floor else "")
 
 
 def _cores(result: Result) -> str:
@@ -173,6 +186,7 @@ def _row(result: Result, results: Sequence[Result]) -> list[str]:
         result.cell.baseline or "-",
         _ratio(result, base),
         _added(result, base),
+        _same_shape(result, results),
         _cpu(result),
         _cores(result),
     ]
@@ -216,11 +230,18 @@ def check_targets(results: Sequence[Result], targets: Targets = Targets()) -> li
             continue
         ratio = r.throughput / base.throughput
         verdict = "met" if ratio >= targets.min_ratio else "MISSED"
-        lines.append(
+        line = (
             f"bus ≥ {targets.min_ratio:.0%} of the floor — {r.cell.system} at "
             f"{r.cell.concurrency} client(s): {ratio:.0%} of {base.cell.system} "
             f"({r.throughput:.0f} vs {base.throughput:.0f}/s): {verdict}"
         )
+        shape = _baseline_of(r, results, r.cell.shape) if r.cell.shape else None
+        if shape is not None and shape.throughput:
+            line += (
+                f" (and {r.throughput / shape.throughput:.0%} of {shape.cell.system}, the floor"
+                " with HTTP in front)"
+            )
+        lines.append(line)
     two = [r for r in results if "2 nodes" in r.cell.system and r.ok]
     if two:
         best = max(two, key=lambda r: r.throughput)
@@ -306,7 +327,9 @@ def write_results(
         markdown_table(results),
         "",
         "`bus/floor` is the bus's throughput as a share of its baseline floor's at the same",
-        "number of clients; `added p50 ms` is the bus's median latency minus the floor's.",
+        "number of clients; `added p50 ms` is the bus's median latency minus the floor's;",
+        "`bus/same-shape floor` compares with the floor that has the bus's shape (HTTP in front",
+        "of the same transport: `floor http+pika` for RabbitMQ, `floor http` for embedded).",
         "`CPU ms/exch srv/cli/mq`: CPU time (user + system, all threads, from `/proc`) per",
         "exchange of the server process(es), the load generator and RabbitMQ, warm-up included;",
         "`cores ours/all`: cores those kept busy during the cell, and cores every process on the",
@@ -338,7 +361,8 @@ def print_result(console: Console, result: Result, results: Sequence[Result]) ->
     console.print(
         f"  {row['system']:<22} {row['clients']:>2} client(s): {row['exchanges/s']:>6}/s  "
         f"p50 {row['p50 ms']:>6} ms  p99 {row['p99 ms']:>7} ms  "
-        f"errors {row['errors']}  bus/floor {row['bus/floor']}  "
+        f"errors {row['errors']}  bus/floor {row['bus/floor']} "
+        f"(same shape {row['bus/same-shape floor']})  "
         f"CPU ms {row['CPU ms/exch srv/cli/mq']}  cores {row['cores ours/all']}{error}",
         highlight=False,
     )

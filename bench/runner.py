@@ -160,12 +160,13 @@ class System:
     transport: str
     start: Callable[[_Context], contextlib.AbstractContextManager[Target]]
     baseline: str | None = None
+    shape: str | None = None
     rabbit: bool = False
     levels: tuple[int, ...] | None = None  # None: the run's concurrency levels
 
     def cells(self, options: BenchOptions) -> list[Cell]:
         return [
-            Cell(self.name, self.transport, c, self.baseline)
+            Cell(self.name, self.transport, c, self.baseline, self.shape)
             for c in (self.levels or options.concurrency)
         ]
 
@@ -251,12 +252,20 @@ SYSTEMS: tuple[System, ...] = (
     System("bus embedded", "embedded", _bus_embedded, baseline="floor http"),
     System("floor pika", "rabbitmq", _floor_pika, rabbit=True),
     System("floor http+pika", "rabbitmq", _floor_http_pika, rabbit=True),
-    System("bus rabbitmq", "rabbitmq", _bus_rabbitmq, baseline="floor pika", rabbit=True),
+    System(
+        "bus rabbitmq",
+        "rabbitmq",
+        _bus_rabbitmq,
+        baseline="floor pika",
+        shape="floor http+pika",
+        rabbit=True,
+    ),
     System(
         "bus rabbitmq, 2 nodes",
         "rabbitmq",
         _bus_rabbitmq_two_nodes,
         baseline="floor pika",
+        shape="floor http+pika",
         rabbit=True,
     ),
     System("demo REST+SQL", "embedded", _demo, levels=(1,)),
