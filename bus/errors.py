@@ -9,7 +9,10 @@
     │   ├── PayloadTooLarge      413 payload-too-large
     │   ├── SchemaInvalid        422 schema-invalid
     │   ├── SignatureInvalid     403 signature-invalid   (reason: unknown-key, bad-signature, …)
-    │   └── Expired              403 expired
+    │   │   ├── CertificateUntrusted 403 certificate-untrusted (reason: unknown-issuer, expired, …)
+    │   │   └── CertificateRevoked   403 certificate-revoked   (reason: revoked)
+    │   ├── Replayed             409 replayed            (an envelope id already acted on)
+    │   └── Expired              403 expired             (reason: expired, issued-in-future, …)
     ├── ProviderError            the provider's fault: retried when ``transient``
     │   ├── ProviderUnavailable  502 provider-unavailable   (transient)
     │   ├── ProviderTimeout      504 provider-timeout       (transient)
@@ -33,6 +36,8 @@ __all__ = [
     "AccessDenied",
     "BusError",
     "BusUnavailable",
+    "CertificateRevoked",
+    "CertificateUntrusted",
     "DeadlineExceeded",
     "Expired",
     "MalformedRequest",
@@ -43,6 +48,7 @@ __all__ = [
     "ProviderRejected",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "Replayed",
     "RequestRefused",
     "SchemaInvalid",
     "SignatureInvalid",
@@ -152,10 +158,53 @@ class SignatureInvalid(RequestRefused):
         self.reason = reason
 
 
+class CertificateUntrusted(SignatureInvalid):
+    """The signer's certificate is not trusted: ``reason`` ``unknown-issuer`` (not the bus CA's),
+    ``wrong-member``, ``not-for-signing``, ``expired``, ``not-yet-valid`` (now), or
+    ``not-valid-when-signed`` (at the envelope's ``issued_at``)."""
+
+    code = "certificate-untrusted"
+    status = 403
+    title = "Signer's certificate not trusted"
+
+    def __init__(self, detail: str = "", *, reason: str = "unknown-issuer", **kw: object) -> None:
+        super().__init__(detail, reason=reason, **kw)
+
+
+class CertificateRevoked(SignatureInvalid):
+    """The signer's certificate is on the bus CA's revocation list (``reason`` ``revoked``)."""
+
+    code = "certificate-revoked"
+    status = 403
+    title = "Signer's certificate revoked"
+
+    def __init__(self, detail: str = "", *, reason: str = "revoked", **kw: object) -> None:
+        super().__init__(detail, reason=reason, **kw)
+
+
+class Replayed(RequestRefused):
+    """An envelope id already acted on within its lifetime, delivered again from elsewhere."""
+
+    code = "replayed"
+    status = 409
+    title = "Envelope replayed"
+
+    def __init__(self, detail: str = "", *, reason: str = "replayed", **kw: object) -> None:
+        super().__init__(detail, **kw)  # type: ignore[arg-type]
+        self.reason = reason
+
+
 class Expired(RequestRefused):
+    """Outside its time window: ``reason`` ``expired``, ``issued-in-future`` (beyond the clock
+    skew allowed) or ``inverted`` (expires before it was issued)."""
+
     code = "expired"
     status = 403
     title = "Envelope expired"
+
+    def __init__(self, detail: str = "", *, reason: str = "expired", **kw: object) -> None:
+        super().__init__(detail, **kw)  # type: ignore[arg-type]
+        self.reason = reason
 
 
 class ProviderError(BusError):

@@ -24,10 +24,12 @@ from bus.errors import (
     DeadlineExceeded,
     Expired,
     ProviderInvalidAnswer,
+    Replayed,
     SignatureInvalid,
     from_code,
 )
 from bus.metrics import BusMetrics
+from bus.replay import ReplayGuard
 from bus.router import Route
 from bus.seal import Seal
 from bus.transport import Message, Transport
@@ -55,8 +57,10 @@ class Exchanger:
         access: AccessPolicy,
         transport: Transport,
         metrics: BusMetrics | None = None,
+        replay: ReplayGuard | None = None,
     ) -> None:
         self.seal = seal
+        self.replay = replay if replay is not None else ReplayGuard(clock=seal.clock)
         self.access = access
         self.transport = transport
         self.metrics = metrics if metrics is not None else BusMetrics()
@@ -157,6 +161,11 @@ class Exchanger:
             raise ProviderInvalidAnswer(
                 f"the provider's signature does not verify ({exc.reason}): {exc.detail}", **ctx
             ) from exc
+        try:
+            self.replay.admit(reply, reply.signature or "")
+        except Replayed as exc:
+            self.metrics.signature_failures("client", request.service, "replayed").inc()
+            raise ProviderInvalidAnswer(f"the reply was replayed: {exc.detail}", **ctx) from exc
         if reply.kind is Kind.error:
             code = str(reply.payload.get("code", "bus-error"))
             error: BusError = from_code(code, str(reply.payload.get("detail", "")), **ctx)

@@ -62,7 +62,9 @@ Signatures
 ``bus_signature_failures_total`` counter [side, service, reason]
     Envelopes refused by verification. ``side=provider``: a request; ``side=client``: a reply.
     ``reason``: the signing layer's (``missing``, ``malformed``, ``unsupported-alg``,
-    ``unknown-key``, ``bad-signature`` …), ``wrong-signer``, or ``expired`` (time window).
+    ``unknown-key``, ``bad-signature`` …), ``wrong-signer``, the certificate's (``revoked``,
+    ``unknown-issuer``, ``wrong-member``, ``not-for-signing``, ``expired``, ``not-yet-valid``,
+    ``not-valid-when-signed``), ``expired`` (time window) or ``replayed``.
 
 Transport (collected when scraped, at most every 5 s, waiting at most 1 s for the broker;
 absent when the transport could not be asked)

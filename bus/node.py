@@ -12,6 +12,7 @@ exchanger and the workers; ``health`` holds the readiness checks ``start`` regis
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ from bus.exchange import Exchanger
 from bus.health import Cached, CheckResult, Health
 from bus.metrics import BusMetrics
 from bus.provider import ProviderWorker
+from bus.replay import ReplayGuard
 from bus.router import Router
 from bus.seal import Clock, Seal
 from bus.transport import Subscription, Transport, TransportStats, open_transport
@@ -41,7 +43,8 @@ _STATS_TTL_S, _STATS_TIMEOUT_S, _STATS_MAX_AGE_S = 5.0, 1.0, 30.0  # transport n
 
 
 def _load_seal(settings: BusSettings, trust: NodeTrust, clock: Clock) -> Seal:
-    return Seal(load_signers(settings, trust), trust, clock=clock)
+    skew = dt.timedelta(seconds=settings.trust.max_clock_skew_s)
+    return Seal(load_signers(settings, trust), trust, clock=clock, max_skew=skew)
 
 
 def _instance_name(name: str, url: str) -> str:
@@ -72,6 +75,7 @@ class Node:
         self.health = Health()
         self.trust = load_trust(settings, clock)
         self.seal = _load_seal(settings, self.trust, clock)
+        self.replay = ReplayGuard(settings.trust.replay_window, clock=clock)
         self.router = Router(settings)
         self.access = AccessPolicy(settings.access)
         self._transport = transport
@@ -98,7 +102,11 @@ class Node:
                 durable_sync=self.settings.transport.durable_sync,
             )
         self.exchanger = Exchanger(
-            seal=self.seal, access=self.access, transport=self.transport, metrics=self.metrics
+            seal=self.seal,
+            access=self.access,
+            transport=self.transport,
+            metrics=self.metrics,
+            replay=self.replay,
         )
         for route in self.router.routes():
             self.transport.declare(route.queue)
@@ -119,6 +127,7 @@ class Node:
                 transport=self.transport,
                 sleep=self._sleep,
                 metrics=self.metrics,
+                replay=self.replay,
             )
             probe = getattr(adapter, "readiness_probe", lambda: None)()
             if probe is not None:

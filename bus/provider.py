@@ -43,11 +43,13 @@ from bus.errors import (
     ProviderInvalidAnswer,
     ProviderTimeout,
     ProviderUnavailable,
+    Replayed,
     SchemaInvalid,
     SignatureInvalid,
     from_code,
 )
 from bus.metrics import BusMetrics
+from bus.replay import ReplayGuard, delivery_source
 from bus.retry import retrying
 from bus.router import Route
 from bus.seal import Seal
@@ -108,6 +110,7 @@ class ProviderWorker:
         transport: Transport,
         sleep: Callable[[float], None] = time.sleep,
         metrics: BusMetrics | None = None,
+        replay: ReplayGuard | None = None,
     ) -> None:
         self.route = route
         self.adapter = adapter
@@ -116,6 +119,7 @@ class ProviderWorker:
         self.transport = transport
         self.sleep = sleep
         self._answered = _Answered()
+        self.replay = replay if replay is not None else ReplayGuard(clock=seal.clock)
         m = self.metrics = metrics if metrics is not None else BusMetrics()
         service, provider = route.service, route.provider
         self._inflight = m.provider_inflight(service)
@@ -144,7 +148,11 @@ class ProviderWorker:
     def _handle(self, delivery: Delivery) -> None:
         message = delivery.message
         service = self.route.service
-        cached = self._answered.get(message.message_id)
+        # Answers are remembered per delivery source (exact bytes and reply address): a
+        # redelivery gets its answer again, a replay from elsewhere never gets another's.
+        source = delivery_source(message.body, message.reply_to)
+        remembered_as = f"{message.message_id}/{source}"
+        cached = self._answered.get(remembered_as)
         if cached is not None:
             self.transport.reply(message, cached)
             self.metrics.provider_requests(service, "duplicate").inc()
@@ -152,7 +160,7 @@ class ProviderWorker:
         request = Envelope.from_json(message.body)  # unreadable: dead-lettered by process()
         started = time.perf_counter()
         try:
-            reply = self._answer(request, delivery.attempt)
+            reply = self._answer(request, delivery.attempt, source)
         except _TryLater as later:
             delivery.retry(later.delay_s, later.error.code)
             self.metrics.redeliveries(service, later.error.code).inc()
@@ -182,7 +190,7 @@ class ProviderWorker:
             delivery.dead_letter(outcome)
             self.metrics.dead_lettered(service, outcome).inc()
         else:
-            self._answered.put(message.message_id, request.expires_at.timestamp(), out)
+            self._answered.put(remembered_as, request.expires_at.timestamp(), out)
 
     def _exhausted(self, reply: Envelope) -> bool:
         """A transient failure that used up the service's redeliveries (if it has any)."""
@@ -207,9 +215,11 @@ class ProviderWorker:
             },
         )
 
-    def _answer(self, request: Envelope, attempt: int = 1) -> Envelope:
+    def _answer(self, request: Envelope, attempt: int = 1, source: str = "") -> Envelope:
         try:
-            return request.reply(Kind.response, self._serve(request), now=self.seal.clock())
+            return request.reply(
+                Kind.response, self._serve(request, source), now=self.seal.clock()
+            )
         except Expired:
             if request.expires_at <= self.seal.clock():
                 raise  # nobody waits for an answer past the deadline: dead-letter as "expired"
@@ -225,7 +235,7 @@ class ProviderWorker:
                     raise _TryLater(exc, delay) from exc
             return request.reply(Kind.error, _error_payload(exc), now=self.seal.clock())
 
-    def _serve(self, request: Envelope) -> dict[str, Any]:
+    def _serve(self, request: Envelope, source: str = "") -> dict[str, Any]:
         ctx: dict[str, Any] = {
             "message_id": request.id,
             "client": request.client,
@@ -243,6 +253,11 @@ class ProviderWorker:
             raise
         finally:
             self._verify_s.observe(time.perf_counter() - started)
+        try:
+            self.replay.admit(request, source)  # after the signature: forgeries claim no id
+        except Replayed:
+            self.metrics.signature_failures("provider", service, "replayed").inc()
+            raise
         if request.kind is not Kind.request or request.service != service:
             raise MalformedRequest(f"this worker serves requests for {service}", **ctx)
         try:

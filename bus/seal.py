@@ -2,9 +2,12 @@
 
 ``Seal`` holds the signers of the members this node hosts (keys loaded once) and a verifier over
 the trust store. ``verify`` checks, in order: a signature is present and well formed, its key is
-trusted, it verifies over the canonical envelope, the key belongs to the member who must sign
-this kind of envelope, and the time window (with ``max_skew``) holds. Each refusal is a typed
-error with a bounded ``reason``.
+trusted (for a certificate: issued by the bus CA, not revoked, valid now), it verifies over the
+canonical envelope, the key belongs to the member who must sign this kind of envelope, a
+certificate was valid when the envelope was issued, and the time window (with ``max_skew``)
+holds. Each refusal is a typed error with a bounded ``reason``: ``SignatureInvalid``,
+``CertificateUntrusted``, ``CertificateRevoked``, ``Expired``. Replays are refused next to it
+(``bus.replay``), by the workers and the exchanger, which know where a message came from.
 """
 
 from __future__ import annotations
@@ -14,8 +17,22 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bus.envelope import Envelope, utcnow
-from bus.errors import BusUnavailable, Expired, SignatureInvalid
-from signing import JwsVerifier, Signer, SigningError, TrustStore
+from bus.errors import (
+    BusUnavailable,
+    CertificateRevoked,
+    CertificateUntrusted,
+    Expired,
+    SignatureInvalid,
+)
+from signing import (
+    CertificateRevokedError,
+    CertificateUntrustedError,
+    JwsVerifier,
+    Signer,
+    SigningError,
+    TrustedKey,
+    TrustStore,
+)
 
 __all__ = ["Clock", "Seal"]
 
@@ -32,6 +49,7 @@ class Seal:
         max_skew: dt.timedelta = dt.timedelta(seconds=30),
     ) -> None:
         self._signers = signers
+        self.trust = trust
         self._verifier = JwsVerifier(trust)
         self.clock = clock
         self.max_skew = max_skew
@@ -48,11 +66,39 @@ class Seal:
 
     def verify(self, envelope: Envelope) -> Envelope:
         """Return ``envelope`` if its signature, signer and time window hold; raise otherwise."""
-        ctx: dict[str, Any] = {
-            "message_id": envelope.id,
-            "client": envelope.client,
-            "service": envelope.service,
-        }
+        trusted = self._check_seal(envelope, self._verifier)
+        ctx = _ctx(envelope)
+        now = self.clock()
+        begins, ends = trusted.not_before, trusted.not_after
+        if begins and ends and not begins - self.max_skew <= envelope.issued_at <= ends:
+            raise CertificateUntrusted(
+                f"issued at {envelope.issued_at.isoformat()}, outside the validity of "
+                f"certificate {trusted.serial} of {trusted.member}",
+                reason="not-valid-when-signed",
+                **ctx,
+            )
+        if envelope.issued_at > now + self.max_skew:
+            raise Expired(
+                "envelope issued in the future (clock skew too large)",
+                reason="issued-in-future",
+                **ctx,
+            )
+        if envelope.expires_at <= envelope.issued_at:
+            raise Expired("envelope expires before it was issued", reason="inverted", **ctx)
+        if envelope.expires_at <= now:
+            raise Expired(f"envelope expired at {envelope.expires_at.isoformat()}", **ctx)
+        return envelope
+
+    def verify_issued(self, envelope: Envelope) -> TrustedKey:
+        """Whether a saved envelope still stands as signed: signature and signer as ``verify``,
+        the certificate valid when the envelope was issued and not revoked now; not its time
+        window (a document outlives its envelope's deadline). Returns the signer's key."""
+        at = getattr(self.trust, "at", None)
+        trust = at(envelope.issued_at) if callable(at) else self.trust
+        return self._check_seal(envelope, JwsVerifier(trust))
+
+    def _check_seal(self, envelope: Envelope, verifier: JwsVerifier) -> TrustedKey:
+        ctx = _ctx(envelope)
         if not envelope.signature:
             raise SignatureInvalid("envelope is not signed", reason="missing", **ctx)
         try:
@@ -62,7 +108,11 @@ class Seal:
                 "envelope has no canonical JSON form", reason="malformed", **ctx
             ) from None
         try:
-            trusted = self._verifier.verify(signed_bytes, envelope.signature)
+            trusted = verifier.verify(signed_bytes, envelope.signature)
+        except CertificateRevokedError as exc:
+            raise CertificateRevoked(exc.detail, **ctx) from None
+        except CertificateUntrustedError as exc:
+            raise CertificateUntrusted(exc.detail, reason=exc.reason, **ctx) from None
         except SigningError as exc:
             raise SignatureInvalid(exc.detail, reason=exc.reason, **ctx) from None
         if trusted.member != envelope.signer:
@@ -72,11 +122,8 @@ class Seal:
                 reason="wrong-signer",
                 **ctx,
             )
-        now = self.clock()
-        if envelope.issued_at > now + self.max_skew:
-            raise Expired("envelope issued in the future (clock skew too large)", **ctx)
-        if envelope.expires_at <= envelope.issued_at:
-            raise Expired("envelope expires before it was issued", **ctx)
-        if envelope.expires_at <= now:
-            raise Expired(f"envelope expired at {envelope.expires_at.isoformat()}", **ctx)
-        return envelope
+        return trusted
+
+
+def _ctx(envelope: Envelope) -> dict[str, Any]:
+    return {"message_id": envelope.id, "client": envelope.client, "service": envelope.service}

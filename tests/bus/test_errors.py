@@ -117,8 +117,12 @@ def test_the_tree_shape() -> None:
     assert set(tree(RequestRefused)) == {
         errors.RequestRefused, errors.MalformedRequest, errors.Unauthenticated,
         errors.AccessDenied, errors.UnknownService, errors.PayloadTooLarge,
-        errors.SchemaInvalid, errors.SignatureInvalid, errors.Expired,
+        errors.SchemaInvalid, errors.SignatureInvalid, errors.Expired, errors.Replayed,
+        errors.CertificateUntrusted, errors.CertificateRevoked,
     }
+    # certificate refusals are signature refusals (caught as such), with their own code
+    for cls in (errors.CertificateUntrusted, errors.CertificateRevoked):
+        assert cls.__bases__ == (SignatureInvalid,)
     assert set(tree(ProviderError)) == {
         errors.ProviderError, errors.ProviderUnavailable, errors.ProviderTimeout,
         errors.ProviderRejected, errors.ProviderInvalidAnswer, errors.NoData,

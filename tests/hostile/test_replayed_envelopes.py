@@ -1,0 +1,113 @@
+"""Replays on a service queue: a transport redelivery is answered again (from memory), while the
+same envelope id from another source — another reply address, or other bytes — is refused."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+from bus.envelope import Envelope, Kind
+from bus.transport import Delivery, Message, service_queue
+from demo.data import AZIZ
+from demo.scenario import RESIDENCE, DemoStack
+from schemas import ResidenceRegistrationRequest
+
+
+def _signed(stack: DemoStack, **changes: object) -> Envelope:
+    node = stack.node
+    assert node.exchanger is not None
+    envelope = node.exchanger.build(
+        node.router.route(RESIDENCE),
+        ResidenceRegistrationRequest(pinfl=AZIZ.pinfl),
+        client="portal",
+        purpose="child-benefit",
+        user="officer-17",
+    )
+    return node.seal.sign(envelope.model_copy(update=changes))
+
+
+def _ask(stack: DemoStack, envelope: Envelope) -> Envelope:
+    future = stack.node.transport.request(
+        service_queue(RESIDENCE),
+        Message(body=envelope.to_json(), message_id=envelope.id, expires_at=time.time() + 10),
+    )
+    reply = Envelope.from_json(future.result(timeout=10).body)
+    assert stack.node.seal.verify(reply) is reply
+    return reply
+
+
+def _ask_elsewhere(stack: DemoStack, body: bytes, message_id: str, reply_to: str) -> Envelope:
+    """Publish as someone whose answers go to ``reply_to``; return what arrives there."""
+    transport = stack.node.transport
+    transport.declare(reply_to)
+    arrived: queue.Queue[bytes] = queue.Queue()
+
+    def take(delivery: Delivery) -> None:
+        with delivery.process():
+            arrived.put(delivery.message.body)
+
+    subscription = transport.consume(reply_to, take)
+    try:
+        transport.publish(
+            service_queue(RESIDENCE),
+            Message(body=body, message_id=message_id, reply_to=reply_to,
+                    expires_at=time.time() + 10),
+        )
+        return Envelope.from_json(arrived.get(timeout=10))
+    finally:
+        subscription.cancel()
+
+
+def _lookups(stack: DemoStack) -> int:
+    return int(stack.residence.server.config.app.state.lookups)
+
+
+def test_a_redelivery_is_answered_again_without_calling_the_agency(demo_stack: DemoStack) -> None:
+    envelope = _signed(demo_stack)
+    before = _lookups(demo_stack)
+    first = _ask(demo_stack, envelope)
+    again = _ask(demo_stack, envelope)  # same bytes, same reply address: a redelivery
+    assert first.kind is Kind.response and again == first
+    assert _lookups(demo_stack) == before + 1
+
+
+def test_the_same_envelope_to_another_reply_address_is_refused(demo_stack: DemoStack) -> None:
+    envelope = _signed(demo_stack)
+    answered = _ask(demo_stack, envelope)
+    assert answered.kind is Kind.response
+    before = _lookups(demo_stack)
+    stolen = _ask_elsewhere(demo_stack, envelope.to_json(), envelope.id, "reply.test-attacker")
+    assert stolen.kind is Kind.error and stolen.payload["code"] == "replayed"
+    assert AZIZ.pinfl not in stolen.payload.values()  # the answer's data did not go there
+    assert "payload" not in stolen.payload and stolen.payload.keys() == {"code", "title", "detail"}
+    assert _lookups(demo_stack) == before
+
+
+def test_a_replay_first_to_arrive_elsewhere_does_not_get_the_answer_either(
+    demo_stack: DemoStack,
+) -> None:
+    """Whoever comes second from another source is refused, even before the first is answered."""
+    envelope = _signed(demo_stack)
+    first = _ask_elsewhere(demo_stack, envelope.to_json(), envelope.id, "reply.test-first")
+    assert first.kind is Kind.response  # (the first source is whoever it was)
+    second = _ask(demo_stack, envelope)
+    assert second.kind is Kind.error and second.payload["code"] == "replayed"
+
+
+def test_another_envelope_under_a_used_id_is_refused(demo_stack: DemoStack) -> None:
+    """Validly signed, same reply address, but other bytes under an id already acted on."""
+    envelope = _signed(demo_stack)
+    assert _ask(demo_stack, envelope).kind is Kind.response
+    other = demo_stack.node.seal.sign(envelope.model_copy(update={"user": "officer-99"}))
+    assert other.id == envelope.id and other.signature != envelope.signature
+    reply = _ask(demo_stack, other)
+    assert reply.kind is Kind.error and reply.payload["code"] == "replayed"
+
+
+def test_a_forged_copy_does_not_claim_the_id(demo_stack: DemoStack) -> None:
+    """A forgery arriving first is refused for its signature and reserves nothing."""
+    envelope = _signed(demo_stack)
+    forged = envelope.model_copy(update={"purpose": "social-assistance"})  # signature broken
+    refused = _ask_elsewhere(demo_stack, forged.to_json(), envelope.id, "reply.test-forger")
+    assert refused.payload["code"] == "signature-invalid"
+    assert _ask(demo_stack, envelope).kind is Kind.response
