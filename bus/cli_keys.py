@@ -135,8 +135,8 @@ def keys_rotate(
     )
     console.print(
         "Nodes trust the new certificate at once (and the old one until it expires); a node "
-        "hosting the member signs with the new key once restarted. Copy the .crt to other "
-        "nodes before the .key (use revoke, not rotate, for a compromised key)."
+        "hosting the member signs with the new key within a second, no restart. On other "
+        "machines copy the .crt before the .key (use revoke, not rotate, for a compromised key)."
     )
 
 

@@ -9,7 +9,10 @@ its member.
 
 Hosted members' private keys are ``<keys_dir>/<member>.key``, decrypted with
 ``node.key_passphrase`` when encrypted. A node refuses to start when a hosted member's own key
-is not trusted (unknown, revoked, expired): every signature it made would be refused.
+is not trusted (unknown, revoked, expired): every signature it made would be refused. Signers
+follow their key files (``signing.rotation.KeyFileSigner``, checked every second or every
+``trust.reload_s`` if shorter): after ``keys rotate`` the new key signs from then on, once the
+trust store can resolve it.
 """
 
 from __future__ import annotations
@@ -20,13 +23,12 @@ from collections.abc import Callable
 from bus.config import BusSettings
 from signing import (
     CertificateTrustStore,
-    JwsSigner,
+    KeyFileSigner,
     Signer,
     SigningError,
     StaticTrustStore,
     TrustedKey,
     TrustStore,
-    load_signing_key,
 )
 
 __all__ = ["NodeTrust", "load_signers", "load_trust"]
@@ -115,10 +117,19 @@ def load_signers(settings: BusSettings, trust: TrustStore) -> dict[str, Signer]:
     """The signers of the hosted members; refuses a member whose own key is not trusted now."""
     passphrase = settings.node.key_passphrase
     secret = passphrase.get_secret_value().encode() if passphrase is not None else None
+    check_s = min(1.0, settings.trust.reload_s)
+
+    def trusted(kid: str) -> bool:
+        try:
+            trust.resolve(kid)
+        except SigningError:
+            return False
+        return True
+
     signers: dict[str, Signer] = {}
     for member in settings.node.hosts:
-        key = load_signing_key(settings.node.keys_dir / f"{member}.key", secret)
-        signer = JwsSigner(member, key)
+        path = settings.node.keys_dir / f"{member}.key"
+        signer = KeyFileSigner(member, path, secret, check_s=check_s, accept=trusted)
         _check_own_key(trust, signer)
         signers[member] = signer
     return signers

@@ -24,6 +24,7 @@ from signing.keys import (
     load_public_key,
     load_signing_key,
 )
+from signing.rotation import KeyFileSigner
 from signing.truststore import StaticTrustStore, TrustedKey, TrustStore
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "CertificateUntrustedError",
     "JwsSigner",
     "JwsVerifier",
+    "KeyFileSigner",
     "PrivateKey",
     "PublicKey",
     "Signer",
