@@ -21,11 +21,14 @@ from bus.cli import app, console
 def demo(
     keep: Annotated[bool, typer.Option(help="leave everything running and print URLs")] = False,
     state_dir: Annotated[Path | None, typer.Option(help="where keys and databases go")] = None,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="the node's gateway port (0: any free one)")
+    ] = 0,
 ) -> None:
     """Start demo agencies and a node on the embedded transport, and make signed exchanges."""
     from demo.scenario import run_demo
 
-    raise typer.Exit(run_demo(console, keep=keep, state_dir=state_dir))
+    raise typer.Exit(run_demo(console, keep=keep, state_dir=state_dir, port=port))
 
 
 app.command("bench")(bench_command)  # the same function as ``python -m bench``

@@ -84,7 +84,8 @@ def write_config(
     return path
 
 
-def start_stack(state_dir: Path | None = None) -> DemoStack:
+def start_stack(state_dir: Path | None = None, *, port: int = 0) -> DemoStack:
+    """Start the demo agencies and a node; its gateway listens on 127.0.0.1:``port`` (0: any)."""
     owns = state_dir is None
     state = state_dir or Path(tempfile.mkdtemp(prefix="bus-demo-"))
     state.mkdir(parents=True, exist_ok=True)
@@ -99,11 +100,15 @@ def start_stack(state_dir: Path | None = None) -> DemoStack:
     if not cadastre_db.exists():
         cadastre.create_database(cadastre_db)
     config_path = write_config(
-        state, residence_url=residence.url, cadastre_db=cadastre_db, token_sha256=digest
+        state,
+        residence_url=residence.url,
+        cadastre_db=cadastre_db,
+        token_sha256=digest,
+        listen=f"127.0.0.1:{port}",
     )
     node = Node(load_settings(config_path))
     try:
-        gateway = serve_in_thread(create_gateway(node))
+        gateway = serve_in_thread(create_gateway(node), port=port)
     except BaseException:
         residence.stop()
         raise
@@ -198,9 +203,11 @@ def _summary(service: str, payload: dict[str, Any]) -> str:
     return f"{payload.get('kind', '?')}, {address.get('region', '?')}"
 
 
-def run_demo(console: Console, *, keep: bool = False, state_dir: Path | None = None) -> int:
+def run_demo(
+    console: Console, *, keep: bool = False, state_dir: Path | None = None, port: int = 0
+) -> int:
     with console.status("starting demo agencies and a bus node…"):
-        stack = start_stack(state_dir)
+        stack = start_stack(state_dir, port=port)
     configure_logging(stack.node.settings.log_level, path=stack.state / "node.log")
     try:
         console.print(f"residence registry (REST/JSON agency) at {stack.residence.url}")
@@ -226,6 +233,10 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
     pinfl = PEOPLE[0].pinfl
     console.print(
         f"\nOpenAPI: {stack.gateway.url}/docs    residence registry: {stack.residence.url}/docs"
+    )
+    console.print(
+        f"Metrics: {stack.gateway.url}/metrics    readiness: {stack.gateway.url}/health/ready"
+        f"    live view: python run_bus.py status --url {stack.gateway.url}"
     )
     console.print("Try (the token is this run's portal token):")
     console.print(
