@@ -40,6 +40,13 @@ __all__ = ["HttpCall", "HttpJob", "LoadGenerator", "Sample", "run_threads"]
 Mode = Literal["threads", "asyncio"]
 
 
+class UnexpectedAnswer(Exception):
+    """The server answered with a status the job did not expect (the first such is reported)."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body[:300]}")
+
+
 @dataclass
 class Sample:
     """What one cell measured (seconds)."""
@@ -168,7 +175,9 @@ class _HttpClient:
         path, headers, body = self._calls[n % len(self._calls)]
         r = self._client.post(path, content=body, headers=headers)
         r.read()
-        return r.status_code in self._job.expect
+        if r.status_code not in self._job.expect:
+            raise UnexpectedAnswer(r.status_code, r.text)
+        return True
 
 
 def _run_http_threads(job: HttpJob) -> Sample:
@@ -202,7 +211,9 @@ async def _run_http_asyncio(job: HttpJob) -> Sample:
     async def one(client: httpx.AsyncClient, n: int) -> bool:
         path, headers, body = calls[n % len(calls)]
         r = await client.post(path, content=body, headers=headers)
-        return r.status_code in job.expect
+        if r.status_code not in job.expect:
+            raise UnexpectedAnswer(r.status_code, r.text)
+        return True
 
     async def task(i: int) -> None:
         nonlocal errors, last, ready
@@ -222,7 +233,7 @@ async def _run_http_asyncio(job: HttpJob) -> Sample:
             t0 = time.perf_counter()
             try:
                 ok = await one(client, n)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, UnexpectedAnswer) as exc:
                 ok = False
                 first_error.append(f"{type(exc).__name__}: {exc}")
             t1 = time.perf_counter()
