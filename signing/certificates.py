@@ -3,7 +3,8 @@
 A member certificate is issued by the bus CA (``signing.ca``) for one member's key: subject CN
 ``<member>`` and the SAN URI ``urn:bus:member:<member>``, which is what names the member;
 ``BasicConstraints(ca=False)`` and the ``digitalSignature`` key usage. Its key is ECDSA P-256
-(JWS ES256 and XMLDSig ecdsa-sha256) or Ed25519 (JWS only).
+(JWS ES256 and XMLDSig ecdsa-sha256; what the CA makes), Ed25519 (JWS only) or RSA of 2048 bits
+or more (XMLDSig rsa-sha256 only).
 
 ``CertificateTrustStore`` resolves a key id (``<member>#<fingerprint>``, as for bare keys) from
 the certificate files of the members in the configuration (one PEM bundle per member: the
@@ -27,11 +28,11 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from signing.errors import CertificateRevokedError, CertificateUntrustedError, SigningError
-from signing.keys import PublicKey, key_id
+from signing.keys import MIN_RSA_BITS, PublicKey, key_id
 from signing.revocation import RevocationList, file_stamp
 from signing.truststore import TrustedKey, TrustStore
 
@@ -122,9 +123,13 @@ def check_member_certificate(
             "not-for-signing", f"certificate {serial} lacks basic constraints or key usage"
         ) from None
     public_key = certificate.public_key()
-    supported = isinstance(public_key, Ed25519PublicKey) or (
-        isinstance(public_key, ec.EllipticCurvePublicKey)
-        and isinstance(public_key.curve, ec.SECP256R1)
+    supported = (
+        isinstance(public_key, Ed25519PublicKey)
+        or (
+            isinstance(public_key, ec.EllipticCurvePublicKey)
+            and isinstance(public_key.curve, ec.SECP256R1)
+        )
+        or (isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size >= MIN_RSA_BITS)
     )
     if constraints.ca or not usage.digital_signature or not supported:
         raise CertificateUntrustedError(

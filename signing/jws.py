@@ -54,9 +54,11 @@ def canonical_json(obj: Any) -> bytes:
 def _alg_of(key: PrivateKey | PublicKey) -> str:
     if isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
         return "EdDSA"
-    if isinstance(key.curve, ec.SECP256R1):
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and isinstance(
+        key.curve, ec.SECP256R1
+    ):
         return "ES256"
-    raise SigningError("unsupported-alg", f"no JWS algorithm for a {key.curve.name} key")
+    raise SigningError("unsupported-alg", f"no JWS algorithm for a {type(key).__name__}")
 
 
 class Signer(Protocol):
@@ -90,6 +92,7 @@ class JwsSigner:
         if isinstance(self._key, Ed25519PrivateKey):
             signature = self._key.sign(data)
         else:
+            assert isinstance(self._key, ec.EllipticCurvePrivateKey)  # _alg_of checked it
             r, s = decode_dss_signature(self._key.sign(data, _ECDSA))
             signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
         return (self._header_b64 + b".." + _b64e(signature)).decode("ascii")
@@ -125,7 +128,7 @@ def _verify(public_key: PublicKey, signature: bytes, data: bytes) -> None:
     if isinstance(public_key, Ed25519PublicKey):
         public_key.verify(signature, data)
         return
-    if len(signature) != 64:
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or len(signature) != 64:
         raise InvalidSignature
     der = encode_dss_signature(
         int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")

@@ -2,11 +2,12 @@
 
 Two kinds of member key: Ed25519 (the bare public keys of the skeleton, ``generate_member_key``)
 and ECDSA P-256 (the keys the bus CA certifies, ``generate_signing_key``; one key signs JWS as
-ES256 and XMLDSig as ecdsa-sha256, which Ed25519 cannot). Keys are loaded once into
-``cryptography`` objects.
+ES256 and XMLDSig as ecdsa-sha256, which Ed25519 cannot). An agency's RSA key (2048 bits or
+more) can be certified for XMLDSig (rsa-sha256) only; JWS has no RSA here. Keys are loaded once
+into ``cryptography`` objects.
 
 A key id is ``<member>#<16 hex of SHA-256 of the public key>`` (the raw 32 bytes for Ed25519,
-the DER SubjectPublicKeyInfo for P-256): it names the member and pins the exact key, so a rotated
+the DER SubjectPublicKeyInfo otherwise): it names the member and pins the exact key, so a rotated
 key gets a new id while the old one can still be verified.
 """
 
@@ -17,7 +18,7 @@ import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from signing.errors import SigningError
@@ -34,8 +35,9 @@ __all__ = [
     "write_private_key",
 ]
 
-PublicKey = Ed25519PublicKey | ec.EllipticCurvePublicKey
-PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+MIN_RSA_BITS = 2048
 
 
 def key_id(member: str, public_key: PublicKey) -> str:
@@ -108,7 +110,7 @@ def load_private_key(path: Path, passphrase: bytes | None = None) -> Ed25519Priv
 
 
 def load_signing_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
-    """A member's private key of either kind: Ed25519, or ECDSA P-256 (certified members).
+    """A member's private key: Ed25519, ECDSA P-256 (certified members) or RSA (XML only).
 
     ``passphrase`` is used only if the file is encrypted, so one node-wide passphrase can sit
     beside members whose keys are not encrypted.
@@ -124,7 +126,9 @@ def load_signing_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
         return key
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
         return key
-    raise SigningError("key-error", f"{path} is neither an Ed25519 nor an ECDSA P-256 key")
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= MIN_RSA_BITS:
+        return key
+    raise SigningError("key-error", f"{path} is not an Ed25519, ECDSA P-256 or RSA-2048+ key")
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:

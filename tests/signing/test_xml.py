@@ -1,0 +1,249 @@
+"""XMLDSig on SOAP-shaped documents: round trips, tampering, signature wrapping, hostile XML."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from lxml import etree
+
+from signing import (
+    CertificateRevokedError,
+    CertificateUntrustedError,
+    SigningError,
+    load_certificates,
+    load_signing_key,
+)
+from signing.ca import write_certificates
+from signing.xml import DS, SOAP11, SOAP12, SoapSigner, SoapVerifier, parse_xml
+from tests.signing.pki import KEY_PASSPHRASE, Pki, make_pki
+
+CR = "urn:civil-registry:v1"
+ANSWER = f"""<soap:Envelope xmlns:soap="{SOAP11}" xmlns:cr="{CR}">
+  <soap:Header/>
+  <soap:Body>
+    <cr:GetBirthRecordResponse>
+      <cr:Record>
+        <cr:Number>I-TN 123456</cr:Number>
+        <cr:Child>Aziz Karimov</cr:Child>
+        <cr:Pinfl>31505861234567</cr:Pinfl>
+      </cr:Record>
+    </cr:GetBirthRecordResponse>
+  </soap:Body>
+</soap:Envelope>""".encode()
+NS = {"soap": SOAP11, "cr": CR, "ds": DS}
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    pki = make_pki(tmp_path)
+    pki.issue("civil-registry", "cadastre")
+    return pki
+
+
+def signer(pki: Pki, member: str = "civil-registry") -> SoapSigner:
+    return SoapSigner(member, load_signing_key(pki.keys / f"{member}.key", KEY_PASSPHRASE))
+
+
+def verifier(pki: Pki) -> SoapVerifier:
+    return SoapVerifier(pki.store("civil-registry", "cadastre"), clock=pki.clock)
+
+
+def reason(pki: Pki, data: bytes) -> str:
+    with pytest.raises(SigningError) as info:
+        verifier(pki).verify(data)
+    return info.value.reason
+
+
+def tree(data: bytes) -> etree._Element:
+    return parse_xml(data)
+
+
+def text(root: etree._Element) -> bytes:
+    return bytes(etree.tostring(root))
+
+
+# --- round trips ------------------------------------------------------------------------------
+
+
+def test_signed_body_verifies_and_names_the_signer(pki: Pki) -> None:
+    signed = signer(pki).sign(ANSWER)
+    result = verifier(pki).verify(signed, signer="civil-registry")
+    assert result.member == "civil-registry" and result.kid == signer(pki).kid
+    assert result.body.findtext(".//cr:Child", namespaces=NS) == "Aziz Karimov"
+    assert result.trusted.serial == pki.ca.find("civil-registry")[0].serial
+    root = tree(signed)
+    sig = root.find("soap:Header/ds:Signature", NS)
+    assert sig is not None
+    assert sig.find("ds:SignedInfo/ds:SignatureMethod", NS).get("Algorithm").endswith(  # type: ignore[union-attr]
+        "ecdsa-sha256"
+    )
+    assert sig.find("ds:SignedInfo/ds:CanonicalizationMethod", NS).get("Algorithm") == (  # type: ignore[union-attr]
+        "http://www.w3.org/2001/10/xml-exc-c14n#"
+    )
+    key_info = sig.find("ds:KeyInfo", NS)
+    assert [c.tag for c in key_info] == [f"{{{DS}}}KeyName"]  # type: ignore[union-attr]
+
+
+def test_soap12_and_an_envelope_without_header(pki: Pki) -> None:
+    doc = f'<e:Envelope xmlns:e="{SOAP12}"><e:Body><x xmlns="urn:x">1</x></e:Body></e:Envelope>'
+    signed = signer(pki).sign(doc.encode())
+    assert tree(signed)[0].tag == f"{{{SOAP12}}}Header"
+    assert verifier(pki).verify(signed).body.findtext("{urn:x}x") == "1"
+
+
+def test_rsa_keys_sign_rsa_sha256(pki: Pki) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    certificate = pki.ca.issue("cadastre", key.public_key())
+    write_certificates(pki.bundle("cadastre"), [certificate])
+    signed = SoapSigner("cadastre", key).sign(ANSWER)
+    assert b"rsa-sha256" in signed
+    assert verifier(pki).verify(signed).member == "cadastre"
+
+
+def test_ed25519_cannot_sign_xml() -> None:
+    with pytest.raises(SigningError) as info:
+        SoapSigner("portal", Ed25519PrivateKey.generate())
+    assert info.value.reason == "unsupported-alg"
+
+
+def test_comments_in_signed_text_are_not_what_is_returned(pki: Pki) -> None:
+    signed = signer(pki).sign(ANSWER)
+    sneaky = signed.replace(b"Aziz Karimov", b"Aziz<!-- -->Karimov")
+    # exclusive C14N without comments: the digest still matches, and the returned body is the
+    # canonical one, where the comment is gone and the text is whole (as signed)
+    with pytest.raises(SigningError):
+        verifier(pki).verify(sneaky)  # "AzizKarimov" != "Aziz Karimov": a changed text node
+    joined = signed.replace(b"Aziz Karimov", b"Aziz <!-- x -->Karimov")
+    body = verifier(pki).verify(joined).body
+    assert body.findtext(".//cr:Child", namespaces=NS) == "Aziz Karimov"
+
+
+# --- tampering --------------------------------------------------------------------------------
+
+
+def test_a_changed_element_is_refused(pki: Pki) -> None:
+    signed = signer(pki).sign(ANSWER)
+    assert reason(pki, signed.replace(b"31505861234567", b"42203902740025")) == "bad-signature"
+
+
+def test_an_added_element_in_the_body_is_refused(pki: Pki) -> None:
+    signed = signer(pki).sign(ANSWER)
+    added = signed.replace(b"</cr:Record>", b"<cr:Note>also this</cr:Note></cr:Record>")
+    assert reason(pki, added) == "bad-signature"
+
+
+def test_an_added_header_element_is_not_part_of_what_is_returned(pki: Pki) -> None:
+    root = tree(signer(pki).sign(ANSWER))
+    header = root.find("soap:Header", NS)
+    etree.SubElement(header, f"{{{CR}}}Injected").text = "unsigned"  # type: ignore[arg-type]
+    result = verifier(pki).verify(text(root))
+    assert b"Injected" not in etree.tostring(result.body)
+    assert result.body.tag == f"{{{SOAP11}}}Body"
+
+
+def test_a_second_body_is_refused(pki: Pki) -> None:
+    root = tree(signer(pki).sign(ANSWER))
+    root.append(etree.Element(f"{{{SOAP11}}}Body"))
+    assert reason(pki, text(root)) == "wrapped"
+
+
+def test_signature_wrapping_with_a_fake_body(pki: Pki) -> None:
+    """XSW: the signed Body is hidden in a Header wrapper; a forged Body takes its place."""
+    root = tree(signer(pki).sign(ANSWER))
+    body = root.find("soap:Body", NS)
+    header = root.find("soap:Header", NS)
+    assert body is not None and header is not None
+    wrapper = etree.SubElement(header, f"{{{CR}}}Wrapper")
+    root.remove(body)
+    wrapper.append(body)
+    fake = copy.deepcopy(body)
+    fake.find(".//cr:Pinfl", NS).text = "42203902740025"  # type: ignore[union-attr]
+    for name in list(fake.attrib):
+        del fake.attrib[name]  # the fake Body without the id ...
+    root.append(fake)
+    assert reason(pki, text(root)) == "wrapped"
+    fake.attrib.update(body.attrib)  # ... or with the same id (ambiguous)
+    assert reason(pki, text(root)) == "wrapped"
+
+
+def test_signature_elsewhere_or_twice_is_refused(pki: Pki) -> None:
+    root = tree(signer(pki).sign(ANSWER))
+    signature = root.find("soap:Header/ds:Signature", NS)
+    body = root.find("soap:Body", NS)
+    assert signature is not None and body is not None
+    body.append(copy.deepcopy(signature))
+    assert reason(pki, text(root)) == "wrapped"  # two signatures
+    root.find("soap:Header", NS).remove(signature)  # type: ignore[union-attr]
+    assert reason(pki, text(root)) == "wrapped"  # one, in the Body
+
+
+def test_keys_carried_in_the_message_are_refused(pki: Pki) -> None:
+    root = tree(signer(pki).sign(ANSWER))
+    key_info = root.find("soap:Header/ds:Signature/ds:KeyInfo", NS)
+    etree.SubElement(etree.SubElement(key_info, f"{{{DS}}}X509Data"), f"{{{DS}}}X509Certificate")  # type: ignore[arg-type]
+    assert reason(pki, text(root)) == "malformed"
+
+
+def test_a_reference_to_another_element_is_refused(pki: Pki) -> None:
+    signed = signer(pki).sign(ANSWER)
+    body_id = tree(signed).find("soap:Body", NS).attrib.values()[0]  # type: ignore[union-attr]
+    moved = signed.replace(f'URI="#{body_id}"'.encode(), b'URI="#elsewhere"')
+    assert reason(pki, moved) == "wrapped"
+
+
+# --- trust ------------------------------------------------------------------------------------
+
+
+def test_the_same_trust_store_decides(pki: Pki, tmp_path: Path) -> None:
+    signed = signer(pki).sign(ANSWER)
+    with pytest.raises(SigningError) as wrong:
+        verifier(pki).verify(signed, signer="cadastre")
+    assert wrong.value.reason == "wrong-signer"
+    pki.ca.revoke(pki.ca.find("civil-registry")[0].serial_number)
+    pki.ticker.t += 10
+    store = pki.store("civil-registry")
+    with pytest.raises(CertificateRevokedError):
+        SoapVerifier(store, clock=pki.clock).verify(signed)
+    other = make_pki(tmp_path / "rogue")
+    other.issue("cadastre")
+    rogue = signer(other, "cadastre").sign(ANSWER)
+    assert reason(pki, rogue) == "unknown-key"
+    write_certificates(pki.bundle("cadastre"), load_certificates(other.bundle("cadastre")))
+    with pytest.raises(CertificateUntrustedError) as info:
+        SoapVerifier(pki.store("cadastre"), clock=pki.clock).verify(rogue)
+    assert info.value.reason == "unknown-issuer"
+
+
+# --- hostile XML ------------------------------------------------------------------------------
+
+LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<lolz>&lol3;</lolz>"""
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><x>&xxe;</x>"""
+EXTERNAL_DTD = b"""<?xml version="1.0"?><!DOCTYPE x SYSTEM "http://evil.example/x.dtd"><x/>"""
+
+
+@pytest.mark.parametrize("data", [LAUGHS, XXE, EXTERNAL_DTD], ids=["laughs", "xxe", "dtd"])
+def test_dtds_and_entities_are_refused(pki: Pki, data: bytes) -> None:
+    with pytest.raises(SigningError) as info:
+        parse_xml(data)
+    assert info.value.reason == "malformed"
+    assert reason(pki, data) == "malformed"
+    with pytest.raises(SigningError):
+        signer(pki).sign(data)
+
+
+def test_size_and_depth_limits(pki: Pki) -> None:
+    with pytest.raises(SigningError, match="larger than"):
+        parse_xml(b"<x>" + b"a" * 2_000_000 + b"</x>")
+    deep = b"<a>" * 10_000 + b"</a>" * 10_000
+    with pytest.raises(SigningError):
+        parse_xml(deep)
+    assert reason(pki, b"not xml at all") == "malformed"
+    assert reason(pki, b"<x/>") == "malformed"  # not a SOAP envelope
