@@ -38,10 +38,11 @@ blip), and it must be consumed on the very channel that publishes, which the sha
 publisher cannot offer. It is faster: measured on one machine (RabbitMQ 3.10, pika, 512-byte
 bodies, confirmed persistent requests, one in flight) 534 round trips/s against 339/s with a
 quorum reply queue; through this transport 230/s one at a time and 1200/s from 16 threads.
-``request`` returns a future completed by the reply consumer; a future that is cancelled,
-dropped (futures are held weakly) or whose request expires (``DeadlineExceeded``) is
-forgotten. A reply nobody waits for (e.g. one for the process before a restart) is acked and
-dropped.
+``request`` returns at once (it does not wait for the confirm: the gateway calls it on its event
+loop) a future completed by the reply consumer, or failed by a refused publish; a future that is
+cancelled, dropped (futures are held weakly) or whose request expires (``DeadlineExceeded``) is
+forgotten, and its request withdrawn if it was not sent yet. A reply nobody waits for (e.g. one
+for the process before a restart) is acked and dropped.
 
 Threads: pika connections are not thread-safe, so each role has its own. The publisher has an
 I/O thread; each subscription has an I/O thread (its connection, channel and prefetch) and a
@@ -119,11 +120,11 @@ class RabbitTransport:
     """The RabbitMQ transport of node ``node``; ``url`` is an ``amqp://`` URL.
 
     ``publish_timeout_s``: how long ``publish`` waits for the broker's confirm (it keeps
-    waiting across a reconnect). ``connect_timeout_s``: how long start-up, ``consume`` and the
-    admin operations try to reach the broker. ``reply_queue_expires_s``: ``x-expires`` of
-    ``reply.<node>``. ``queue_expires_s``: ``x-expires`` of the queues ``declare`` creates;
-    only for tests and throw-away set-ups, as an expired queue's messages are gone. ``clock``:
-    unix time, for expiry.
+    waiting across a reconnect; ``request`` does not wait, see there). ``connect_timeout_s``:
+    how long start-up, ``consume`` and the admin operations try to reach the broker.
+    ``reply_queue_expires_s``: ``x-expires`` of ``reply.<node>``. ``queue_expires_s``:
+    ``x-expires`` of the queues ``declare`` creates; only for tests and throw-away set-ups, as
+    an expired queue's messages are gone. ``clock``: unix time, for expiry.
     """
 
     def __init__(
@@ -180,6 +181,11 @@ class RabbitTransport:
         return self._subscribe(queue, handler, prefetch=prefetch, role=f"consume:{queue}")
 
     def request(self, queue: str, message: Message) -> Future[Message]:
+        """Publish ``message`` and return the future of its reply without waiting for the
+        broker's confirm: callers run on event loops (the gateway), which must not stall while
+        the broker is away. The future fails with the publish's ``BusUnavailable`` if the
+        broker refuses the message; once the future is done (answered, cancelled, expired) a
+        message still waiting to be sent is withdrawn."""
         self._ensure_replies()
         message = dataclasses.replace(message, reply_to=reply_queue(self.node))
         future: Future[Message] = Future()
@@ -190,10 +196,23 @@ class RabbitTransport:
                 heapq.heappush(self._deadlines, (message.expires_at, key))
         future.add_done_callback(lambda done: self._forget(key, done))
         try:
-            self.publish(queue, message)
+            self._check_open()
+            published = self._publisher.submit(
+                REQUESTS_EXCHANGE, queue, message.body, encode(message, now=self._clock())
+            )
         except BaseException:
             future.cancel()
             raise
+        caller = weakref.ref(future)  # held weakly, as in _pending: the caller may drop it
+
+        def refused(done: Future[None]) -> None:
+            error = None if done.cancelled() else done.exception()
+            waiting = caller()
+            if isinstance(error, BusError) and waiting is not None:
+                _complete(waiting, error=error)
+
+        published.add_done_callback(refused)
+        future.add_done_callback(lambda _done: published.cancel())
         return future
 
     def reply(self, request: Message, message: Message) -> None:
