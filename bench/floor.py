@@ -149,8 +149,11 @@ class PikaResponders:
         ready.wait()
         try:
             channel.start_consuming()
+        except pika.exceptions.AMQPError:
+            return  # the broker went away: the cell's clients report it
         finally:
-            connection.close()
+            with contextlib.suppress(pika.exceptions.AMQPError):
+                connection.close()
 
     def stop(self) -> None:
         """Stop consuming (unacked requests go back to the queue) and close the connections."""
@@ -267,11 +270,17 @@ def pika_floor(url: str, crypto: Crypto) -> Iterator[PikaResponders]:
         channel = connection.channel()
         declare_floor_queue(channel)
         channel.queue_purge(FLOOR_QUEUE)
-        responders = PikaResponders(url, crypto)
-        try:
-            yield responders
-        finally:
-            responders.stop()
-            channel.queue_delete(FLOOR_QUEUE)
     finally:
-        connection.close()
+        with contextlib.suppress(pika.exceptions.AMQPError):
+            connection.close()
+    responders = PikaResponders(url, crypto)
+    try:
+        yield responders
+    finally:
+        responders.stop()
+        with contextlib.suppress(pika.exceptions.AMQPError, OSError):  # the broker may be gone
+            connection = _connect(url)
+            try:
+                connection.channel().queue_delete(FLOOR_QUEUE)
+            finally:
+                connection.close()

@@ -422,7 +422,15 @@ def run_bench(options: BenchOptions, console: Console) -> list[Result]:
                     notes.append(f"{system.name}: left out: {problem}")
                     console.print(f"[yellow]{system.name}: left out: {problem}[/yellow]")
                     continue
-                _run_system(ctx, system, results)
+                if _run_system(ctx, system, results) or not system.rabbit:
+                    continue
+                # Other work on the machine restarts the shared broker now and then (fault
+                # tests): measure such a system once more when the broker is back.
+                if _wait_for_broker(options.amqp_url):
+                    results[:] = [r for r in results if r.cell.system != system.name]
+                    notes.append(f"{system.name}: had errors or failed; measured again")
+                    console.print(f"[yellow]{system.name}: measuring again[/yellow]")
+                    _run_system(ctx, system, results)
     finally:
         if options.state_dir is None:
             shutil.rmtree(state, ignore_errors=True)
@@ -450,7 +458,8 @@ def run_bench(options: BenchOptions, console: Console) -> list[Result]:
     return results
 
 
-def _run_system(ctx: _Context, system: System, results: list[Result]) -> None:
+def _run_system(ctx: _Context, system: System, results: list[Result]) -> bool:
+    """Measure every cell of ``system`` into ``results``; True if nothing failed."""
     console = ctx.console
     cells = system.cells(ctx.options)
     try:
@@ -480,6 +489,17 @@ def _run_system(ctx: _Context, system: System, results: list[Result]) -> None:
             status.update(f"stopping {system.name}…")
     except Exception as exc:
         detail = f"{type(exc).__name__}: {exc}"
-        ctx.notes.append(f"{system.name}: failed and left out: {detail}")
+        ctx.notes.append(f"{system.name}: failed: {detail}")
         console.print(f"[red]{system.name} failed: {detail}[/red]")
         console.print(traceback.format_exc(limit=4), markup=False, highlight=False)
+        return False
+    return not any(r.errors for r in results if r.cell.system == system.name)
+
+
+def _wait_for_broker(url: str, timeout_s: float = 60.0) -> bool:
+    give_up = time.monotonic() + timeout_s
+    while time.monotonic() < give_up:
+        if rabbit_problem(url)[0] is None:
+            return True
+        time.sleep(2)
+    return False
