@@ -311,25 +311,27 @@ def _versions(broker: str) -> dict[str, str]:
 
 
 def _code_state() -> str:
-    """The commit measured, and whether the working tree had uncommitted changes."""
+    """The commit measured, and the source files that differed from it (others' work)."""
     root = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True
         ).stdout.splitlines()
     except OSError:
         return ""
     if not head:
         return ""
-    if not dirty:
-        return f"commit {head}, clean working tree"
-    return f"commit {head} plus uncommitted changes in {len(dirty)} tracked file(s)"
+    changed = sorted(
+        line[3:]
+        for line in status
+        if line[3:].endswith(".py") and not line[3:].startswith(("tests/", "bench/"))
+    )
+    if not changed:
+        return f"commit {head}"
+    return f"commit {head} with uncommitted changes to {', '.join(f'`{c}`' for c in changed)}"
 
 
 def _cpu_model() -> str:
