@@ -407,6 +407,8 @@ def run_bench(options: BenchOptions, console: Console) -> list[Result]:
     problem, broker = (None, "")
     if any(s.rabbit for s in systems):
         problem, broker = rabbit_problem(options.amqp_url)
+        if problem and _wait_for_broker(options.amqp_url, timeout_s=30.0):  # a restart?
+            problem, broker = rabbit_problem(options.amqp_url)
     results: list[Result] = []
     notes: list[str] = []
     try:
