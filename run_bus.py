@@ -24,11 +24,16 @@ def demo(
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="the node's gateway port (0: any free one)")
     ] = 0,
+    public_keys: Annotated[
+        bool, typer.Option(help="trust bare Ed25519 keys instead of a demo CA's certificates")
+    ] = False,
 ) -> None:
     """Start demo agencies and a node on the embedded transport, and make signed exchanges."""
     from demo.scenario import run_demo
 
-    raise typer.Exit(run_demo(console, keep=keep, state_dir=state_dir, port=port))
+    raise typer.Exit(
+        run_demo(console, keep=keep, state_dir=state_dir, port=port, pki=not public_keys)
+    )
 
 
 app.command("bench")(bench_command)  # the same function as ``python -m bench``

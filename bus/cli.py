@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bus.cli_keys import register as register_ca_commands
+from bus.cli_verify import verify_command
 from bus.config import BusSettings, ConfigError, load_settings
 from bus.dead_letters import describe
 from bus.logs import configure_logging
@@ -45,6 +46,7 @@ dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, repl
 schemas_app = typer.Typer(no_args_is_help=True, help="Shared schemas.")
 app.add_typer(keys_app, name="keys")
 register_ca_commands(keys_app)
+app.command("verify")(verify_command)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
 

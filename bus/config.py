@@ -41,6 +41,7 @@ __all__ = [
     "BusSettings",
     "ConfigError",
     "ConfigProblem",
+    "DocumentSettings",
     "MemberSettings",
     "NodeSettings",
     "ServiceSettings",
@@ -138,6 +139,28 @@ class TrustSettings(BaseModel):
     )
 
 
+class DocumentSettings(BaseModel):
+    """Request numbers and the documents a gateway node returned (``bus.documents``)."""
+
+    model_config = _STRICT
+    path: Path | None = Field(
+        default=None,
+        description="SQLite file of request numbers and documents; default: documents.db next "
+        "to the embedded queue file, or beside this config",
+    )
+    prefix: str = Field(
+        default="BUS",
+        pattern=r"^[A-Z]{2,8}$",
+        description="first part of request numbers; distinct per gateway node",
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="base URL printed in QR codes (GET {public_url}/verify/{number}); default: "
+        "the URL the document was asked on",
+    )
+
+
 class AdapterSettings(BaseModel):
     """``kind`` picks the adapter; every other key is an option of that kind (checked by it)."""
 
@@ -165,6 +188,14 @@ class RetrySettings(BaseModel):
     )
 
 
+class BreakerSettings(BaseModel):
+    model_config = _STRICT
+    failures: int = Field(
+        default=5, ge=0, le=1000, description="consecutive transient failures that open it; 0: off"
+    )
+    reset_s: float = Field(default=30.0, gt=0, le=3600, description="open this long, then probe")
+
+
 class ServiceSettings(BaseModel):
     model_config = _STRICT
     request: str
@@ -172,6 +203,7 @@ class ServiceSettings(BaseModel):
     adapter: AdapterSettings
     timeout_s: float = Field(default=5.0, gt=0, le=300)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     title: str | None = None
 
     @field_validator("request")
@@ -218,6 +250,7 @@ class BusSettings(BaseSettings):
         default_factory=dict
     )
     trust: TrustSettings = Field(default_factory=TrustSettings)
+    documents: DocumentSettings = Field(default_factory=DocumentSettings)
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     access: list[AccessRight] = Field(default_factory=list)
 
@@ -399,6 +432,16 @@ def _resolve_paths(settings: BusSettings, base: Path) -> None:
         rest = url.removeprefix("embedded://")
         if not rest.startswith("/"):
             settings.transport.url = SecretStr(f"embedded://{under(rest)}")
+    documents = settings.documents
+    if documents.path is not None and not documents.path.is_absolute():
+        documents.path = under(documents.path)
+    elif documents.path is None:
+        queue = settings.transport_url().removeprefix("embedded://")
+        documents.path = (
+            Path(queue).with_name("documents.db")
+            if settings.transport_url().startswith("embedded://")
+            else under("documents.db")
+        )
 
 
 def _check_trust(settings: BusSettings) -> list[ConfigProblem]:

@@ -6,6 +6,7 @@
     │   ├── Unauthenticated      401 unauthenticated
     │   ├── AccessDenied         403 access-denied
     │   ├── UnknownService       404 unknown-service
+    │   ├── UnknownDocument      404 unknown-document    (a request number not issued here)
     │   ├── PayloadTooLarge      413 payload-too-large
     │   ├── SchemaInvalid        422 schema-invalid
     │   ├── SignatureInvalid     403 signature-invalid   (reason: unknown-key, bad-signature, …)
@@ -15,6 +16,7 @@
     │   └── Expired              403 expired             (reason: expired, issued-in-future, …)
     ├── ProviderError            the provider's fault: retried when ``transient``
     │   ├── ProviderUnavailable  502 provider-unavailable   (transient)
+    │   │   └── CircuitOpen      503 circuit-open           (transient; the breaker is open)
     │   ├── ProviderTimeout      504 provider-timeout       (transient)
     │   ├── ProviderRejected     502 provider-rejected
     │   ├── ProviderInvalidAnswer 502 provider-invalid-answer
@@ -38,6 +40,7 @@ __all__ = [
     "BusUnavailable",
     "CertificateRevoked",
     "CertificateUntrusted",
+    "CircuitOpen",
     "DeadlineExceeded",
     "Expired",
     "MalformedRequest",
@@ -53,6 +56,7 @@ __all__ = [
     "SchemaInvalid",
     "SignatureInvalid",
     "Unauthenticated",
+    "UnknownDocument",
     "UnknownService",
     "from_code",
 ]
@@ -132,6 +136,12 @@ class UnknownService(RequestRefused):
     code = "unknown-service"
     status = 404
     title = "Unknown service"
+
+
+class UnknownDocument(RequestRefused):
+    code = "unknown-document"
+    status = 404
+    title = "Unknown document"
 
 
 class PayloadTooLarge(RequestRefused):
@@ -218,6 +228,14 @@ class ProviderUnavailable(ProviderError):
     status = 502
     title = "Provider unavailable"
     transient = True
+
+
+class CircuitOpen(ProviderUnavailable):
+    """The provider's circuit breaker is open: it was not called (see ``bus.breaker``)."""
+
+    code = "circuit-open"
+    status = 503
+    title = "Provider failing; calls paused by the circuit breaker"
 
 
 class ProviderTimeout(ProviderError):

@@ -3,9 +3,11 @@
 ``POST /v1/services/{member}/{service}/{version}`` with the shared-schema request as the JSON
 body, ``Authorization: Bearer <member API token>``, ``X-Bus-Purpose`` (the legal purpose the
 access right requires) and ``X-Bus-User`` (the official or portal user on whose behalf). The
-answer is the provider's signed response envelope, byte for byte as verified; refusals are RFC
-9457 problem documents with a stable ``type`` per error. One route per configured service, so
-``/docs`` shows each service's real request and response schemas.
+answer is the provider's signed response envelope, byte for byte as verified, with its request
+number in ``X-Bus-Request-Number`` (``bus.documents``: the answer is recorded under it, and
+``GET /verify/{number}`` and ``GET /v1/documents/{number}`` show it, ``bus.documents_http``);
+refusals are RFC 9457 problem documents with a stable ``type`` per error. One route per
+configured service, so ``/docs`` shows each service's real request and response schemas.
 
 Operations: ``GET /metrics`` (Prometheus text format, ``bus.metrics``), ``GET /health/live``
 (the process answers) and ``GET /health/ready`` (200 when every readiness check of the node
@@ -32,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bus.documents_http import document_routes
 from bus.errors import (
     AccessDenied,
     BusError,
@@ -269,10 +272,13 @@ def _service_endpoint(node: Node, route: Route, auth: Callable[..., Awaitable[st
         request.scope["bus.message_id"] = envelope.id
         request.scope["bus.correlation"] = envelope.correlation
         outcome = await node.exchanger.ask(route, envelope)
+        document = await run_in_threadpool(
+            node.documents.issue, outcome.envelope, message_id=envelope.id
+        )
         return Response(
-            outcome.envelope.to_json(),
+            document.envelope,  # the signed answer, byte for byte as recorded
             media_type="application/json",
-            headers={"X-Bus-Message-Id": envelope.id},
+            headers={"X-Bus-Message-Id": envelope.id, "X-Bus-Request-Number": document.number},
         )
 
     ask.__name__ = "ask_" + route.service.replace("/", "_").replace("-", "_")
@@ -373,6 +379,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             tags=[route.provider],
             responses={200: {"model": SignedEnvelope[route.response_model]}, **_PROBLEMS},  # type: ignore[name-defined]
         )(_service_endpoint(node, route, auth))
+
+    app.include_router(document_routes(node, auth))
 
     @app.post("/v1/services/{service:path}", include_in_schema=False)
     async def unknown(service: str, client: Annotated[str, Depends(auth)]) -> Response:

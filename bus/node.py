@@ -18,10 +18,13 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from adapters import Adapter, AdapterContext, Deadline, build_adapter
 from bus.access import AccessPolicy
+from bus.breaker import CircuitBreaker
 from bus.config import BusSettings
+from bus.documents import DocumentStore
 from bus.envelope import utcnow
 from bus.exchange import Exchanger
 from bus.health import Cached, CheckResult, Health
@@ -45,6 +48,16 @@ _STATS_TTL_S, _STATS_TIMEOUT_S, _STATS_MAX_AGE_S = 5.0, 1.0, 30.0  # transport n
 def _load_seal(settings: BusSettings, trust: NodeTrust, clock: Clock) -> Seal:
     skew = dt.timedelta(seconds=settings.trust.max_clock_skew_s)
     return Seal(load_signers(settings, trust), trust, clock=clock, max_skew=skew)
+
+
+def _documents_path(settings: BusSettings) -> Path:
+    """``documents.path`` (set by ``load_settings``), else next to the embedded queue file."""
+    if settings.documents.path is not None:
+        return settings.documents.path
+    url = settings.transport_url()
+    if url.startswith("embedded://"):
+        return Path(url.removeprefix("embedded://")).with_name("documents.db")
+    return Path("documents.db")
 
 
 def _instance_name(name: str, url: str) -> str:
@@ -76,6 +89,9 @@ class Node:
         self.trust = load_trust(settings, clock)
         self.seal = _load_seal(settings, self.trust, clock)
         self.replay = ReplayGuard(settings.trust.replay_window, clock=clock)
+        self.documents = DocumentStore(
+            _documents_path(settings), prefix=settings.documents.prefix, clock=clock
+        )
         self.router = Router(settings)
         self.access = AccessPolicy(settings.access)
         self._transport = transport
@@ -128,6 +144,11 @@ class Node:
                 sleep=self._sleep,
                 metrics=self.metrics,
                 replay=self.replay,
+                breaker=CircuitBreaker(
+                    route.settings.breaker,
+                    name=route.service,
+                    on_change=self.metrics.circuit_state(route.provider, route.service).set,
+                ),
             )
             probe = getattr(adapter, "readiness_probe", lambda: None)()
             if probe is not None:
@@ -196,6 +217,7 @@ class Node:
             adapter.close()
         self._adapters.clear()
         self.health.clear()
+        self.documents.close()
         if self._transport is not None:
             self._transport.close()
             self._transport = None

@@ -1,12 +1,18 @@
 """``run_bus.py demo``: stand-in agencies, one node on the embedded transport, real exchanges.
 
-What it does, in order: makes member keys and a portal API token in a state folder; seeds and
-starts the residence registry (a REST/JSON agency with its own SQLite database) on a loopback
-port; creates the cadastre's database; writes the node's configuration (``config/bus.yaml`` with
-this run's ports, paths and token) and validates it like ``serve`` would; starts the node's HTTP
-gateway; then asks services exactly as the portal would, verifies every answer's signature with
-the provider's public key alone, and prints a table. Exit status 0 when every exchange ended
-as expected.
+What it does, in order: makes a bus CA, member keys with their certificates and a portal API
+token in a state folder (``pki=False``: bare Ed25519 keys instead, what the tests' stack uses);
+seeds and starts the residence registry (a REST/JSON agency with its own SQLite database) on a
+loopback port; creates the cadastre's database; writes the node's configuration
+(``config/bus.yaml`` with this run's ports, paths and token) and validates it like ``serve``
+would; starts the node's HTTP gateway; then asks services exactly as the portal would, verifies
+every answer's signature with the CA certificate, the CRL and the provider's certificate alone
+(or its public key), prints a table with each answer's request number, and checks one number on
+the public ``/verify`` page. Exit status 0 when every exchange ended as expected.
+
+The demo's CA and key passphrases are fixed, demo-only values (``DEMO_CA_PASSPHRASE``,
+``DEMO_KEY_PASSPHRASE``): a real deployment sets ``BUS_CA_PASSPHRASE`` and
+``BUS_NODE__KEY_PASSPHRASE`` from its secrets.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -34,13 +41,24 @@ from demo import cadastre, residence_registry
 from demo.data import PEOPLE, UNKNOWN_PINFL
 from demo.servers import RunningServer, serve_in_thread
 from schemas import mask_identifier
-from signing import JwsVerifier, SigningError, StaticTrustStore, generate_member_key
+from signing import (
+    CertificateAuthority,
+    CertificateTrustStore,
+    JwsVerifier,
+    SigningError,
+    StaticTrustStore,
+    TrustStore,
+    generate_member_key,
+    issue_member,
+)
 
 __all__ = ["DemoStack", "run_demo", "start_stack"]
 
 CONFIG_TEMPLATE = Path(__file__).resolve().parent.parent / "config" / "bus.yaml"
 RESIDENCE = "residence-registry/residence-registration/v1"
 PROPERTY = "cadastre/property-ownership/v1"
+DEMO_CA_PASSPHRASE = "demo-only-ca-passphrase"
+DEMO_KEY_PASSPHRASE = "demo-only-key-passphrase"
 
 
 @dataclass
@@ -54,6 +72,19 @@ class DemoStack:
     gateway: RunningServer
     node: Node
     owns_state: bool
+    pki: bool = False
+    numbers: list[str] = field(default_factory=list)  # request numbers of the answers received
+
+    def trust_for(self, provider: str) -> TrustStore:
+        """What the portal needs to verify ``provider``'s answers, and nothing else."""
+        keys = self.state / "keys"
+        if self.pki:
+            return CertificateTrustStore.from_files(
+                self.state / "ca" / "ca.crt",
+                {provider: keys / f"{provider}.crt"},
+                self.state / "ca" / "crl.pem",
+            )
+        return StaticTrustStore.from_files({provider: keys / f"{provider}.pub"})
 
     def stop(self) -> None:
         self.gateway.stop()
@@ -69,13 +100,26 @@ def write_config(
     cadastre_db: Path,
     token_sha256: str,
     listen: str = "127.0.0.1:0",
+    pki: bool = False,
 ) -> Path:
-    """This run's configuration: the example config with the demo's ports, paths and token."""
+    """This run's configuration: the example config with the demo's ports, paths and token.
+
+    ``pki``: members named by their certificates (``state/keys/<member>.crt``) and the CA in
+    ``state/ca``; otherwise by their Ed25519 public keys (``state/keys/<member>.pub``).
+    """
     config: dict[str, Any] = yaml.safe_load(CONFIG_TEMPLATE.read_text())
     config["node"].update(keys_dir=str(state / "keys"), listen=listen)
     config["transport"] = {"url": f"embedded://{state / 'queues.db'}"}
+    config.pop("trust", None)
     for code, member in config["members"].items():
-        member["public_key"] = str(state / "keys" / f"{code}.pub")
+        member.pop("public_key", None)
+        member.pop("certificate", None)
+        if pki:
+            member["certificate"] = str(state / "keys" / f"{code}.crt")
+        else:
+            member["public_key"] = str(state / "keys" / f"{code}.pub")
+    if pki:
+        config["trust"] = {"ca": str(state / "ca" / "ca.crt"), "crl": str(state / "ca" / "crl.pem")}
     config["members"]["portal"]["api_token_sha256"] = token_sha256
     config["services"][RESIDENCE]["adapter"]["base_url"] = residence_url
     config["services"][PROPERTY]["adapter"]["url"] = f"sqlite:///{cadastre_db}"
@@ -84,14 +128,39 @@ def write_config(
     return path
 
 
-def start_stack(state_dir: Path | None = None, *, port: int = 0) -> DemoStack:
-    """Start the demo agencies and a node; its gateway listens on 127.0.0.1:``port`` (0: any)."""
+def _make_pki(state: Path) -> None:
+    """A demo CA in ``state/ca`` and a key and certificate per member (kept across runs)."""
+    ca_dir, keys = state / "ca", state / "keys"
+    passphrase = DEMO_CA_PASSPHRASE.encode()
+    if (ca_dir / "ca.key").exists():
+        ca = CertificateAuthority.open(ca_dir, passphrase)
+    else:
+        ca = CertificateAuthority.create(ca_dir, passphrase, name="Demo bus CA")
+    for member in DEMO_MEMBERS:
+        if not (keys / f"{member}.crt").exists():
+            (keys / f"{member}.key").unlink(missing_ok=True)  # a bare key from a run without PKI
+            issue_member(ca, keys, member, passphrase=DEMO_KEY_PASSPHRASE.encode())
+
+
+def _make_keys(state: Path) -> None:
+    for member in DEMO_MEMBERS:
+        if not (state / "keys" / f"{member}.pub").exists():
+            generate_member_key(state / "keys", member, overwrite=True)
+
+
+def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = False) -> DemoStack:
+    """Start the demo agencies and a node; its gateway listens on 127.0.0.1:``port`` (0: any).
+
+    ``pki``: trust through a demo CA and member certificates (``run_bus.py demo``); otherwise
+    through bare Ed25519 keys (the tests' ``demo_stack``).
+    """
     owns = state_dir is None
     state = state_dir or Path(tempfile.mkdtemp(prefix="bus-demo-"))
     state.mkdir(parents=True, exist_ok=True)
-    for member in DEMO_MEMBERS:
-        if not (state / "keys" / f"{member}.key").exists():
-            generate_member_key(state / "keys", member)
+    if pki:
+        _make_pki(state)
+    else:
+        _make_keys(state)
     token, digest = new_token()
     residence_db = state / "residence.db"
     residence_registry.seed(residence_db)
@@ -105,14 +174,18 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0) -> DemoStack:
         cadastre_db=cadastre_db,
         token_sha256=digest,
         listen=f"127.0.0.1:{port}",
+        pki=pki,
     )
-    node = Node(load_settings(config_path))
+    settings = load_settings(config_path)
+    if pki and settings.node.key_passphrase is None:  # as BUS_NODE__KEY_PASSPHRASE would
+        settings.node.key_passphrase = SecretStr(DEMO_KEY_PASSPHRASE)
+    node = Node(settings)
     try:
         gateway = serve_in_thread(create_gateway(node), port=port)
     except BaseException:
         residence.stop()
         raise
-    return DemoStack(state, config_path, token, residence, gateway, node, owns)
+    return DemoStack(state, config_path, token, residence, gateway, node, owns, pki)
 
 
 @dataclass(frozen=True)
@@ -139,9 +212,16 @@ def _scenario() -> list[Ask]:
     return asks
 
 
-def verify_answer(answer: dict[str, Any], provider_public_key: Path, provider: str) -> bool:
-    """Verify a signed answer as the portal would: the provider's public key and nothing else."""
-    trust = StaticTrustStore.from_files({provider: provider_public_key})
+def verify_answer(
+    answer: dict[str, Any], provider_key: Path | TrustStore, provider: str
+) -> bool:
+    """Verify a signed answer as the portal would: with the provider's public key (a path) or
+    a trust store of its certificate and the bus CA's, and nothing else."""
+    trust = (
+        StaticTrustStore.from_files({provider: provider_key})
+        if isinstance(provider_key, Path)
+        else provider_key
+    )
     unsigned = {k: v for k, v in answer.items() if k != "signature"}
     try:
         signer = JwsVerifier(trust).verify_json(unsigned, str(answer.get("signature", "")))
@@ -152,7 +232,8 @@ def verify_answer(answer: dict[str, Any], provider_public_key: Path, provider: s
 
 def exchange_all(stack: DemoStack) -> tuple[Table, bool]:
     table = Table(title="Exchanges through the bus (as the portal)", title_justify="left")
-    for column in ("#", "service", "subject", "purpose", "outcome", "latency", "signature"):
+    columns = ("#", "service", "subject", "purpose", "outcome", "latency", "signature", "number")
+    for column in columns:
         table.add_column(
             column,
             justify="right" if column in ("#", "latency") else "left",
@@ -172,13 +253,16 @@ def exchange_all(stack: DemoStack) -> tuple[Table, bool]:
             body = r.json()
             if r.status_code == 200:
                 provider = ask.service.split("/")[0]
-                ok = verify_answer(body, stack.state / "keys" / f"{provider}.pub", provider)
+                ok = verify_answer(body, stack.trust_for(provider), provider)
                 outcome = f"200 {_summary(ask.service, body['payload'])}"
                 signature = "[green]verified[/green]" if ok else "[red]INVALID[/red]"
+                number = r.headers.get("X-Bus-Request-Number", "")
+                ok &= bool(number)
+                stack.numbers.append(number)
             else:
                 ok = True
                 outcome = f"{r.status_code} {body.get('code')}"
-                signature = "-"
+                signature = number = "-"
             as_expected = ok and r.status_code == ask.expect
             all_as_expected &= as_expected
             style = "" if as_expected else "red"
@@ -190,6 +274,7 @@ def exchange_all(stack: DemoStack) -> tuple[Table, bool]:
                 outcome,
                 f"{latency_ms:.1f} ms",
                 signature,
+                number,
                 style=style,
             )
     return table, all_as_expected
@@ -203,19 +288,46 @@ def _summary(service: str, payload: dict[str, Any]) -> str:
     return f"{payload.get('kind', '?')}, {address.get('region', '?')}"
 
 
+def check_document(stack: DemoStack, number: str) -> tuple[bool, str]:
+    """Ask the public verification page about ``number`` as a QR scan would; (valid, line)."""
+    url = f"{stack.gateway.url}/verify/{number}"
+    r = httpx.get(url, headers={"Accept": "application/json"}, timeout=10)
+    if r.status_code != 200:
+        return False, f"{url}: {r.status_code}"
+    view = r.json()
+    signature = view["signature"]
+    valid = bool(signature["valid"])
+    state = "[green]valid[/green]" if valid else f"[red]{signature['state']}[/red]"
+    return valid, (
+        f"{number}: {view['service']} by {view['provider']}, issued {view['issued_at'][:19]}, "
+        f"signature {state}; verify at {url}"
+    )
+
+
 def run_demo(
-    console: Console, *, keep: bool = False, state_dir: Path | None = None, port: int = 0
+    console: Console,
+    *,
+    keep: bool = False,
+    state_dir: Path | None = None,
+    port: int = 0,
+    pki: bool = True,
 ) -> int:
     with console.status("starting demo agencies and a bus node…"):
-        stack = start_stack(state_dir, port=port)
+        stack = start_stack(state_dir, port=port, pki=pki)
     configure_logging(stack.node.settings.log_level, path=stack.state / "node.log")
     try:
         console.print(f"residence registry (REST/JSON agency) at {stack.residence.url}")
         console.print(f"cadastre database at {stack.state / 'cadastre.db'} (read-only SQL adapter)")
         console.print(f"bus node {stack.node.name} at {stack.gateway.url}, embedded transport")
         console.print(f"config {stack.config_path}, JSON log {stack.state / 'node.log'}")
+        if stack.pki:
+            console.print(f"trust: the demo CA in {stack.state / 'ca'}, member certificates")
         table, ok = exchange_all(stack)
         console.print(table)
+        if stack.numbers:
+            valid, line = check_document(stack, stack.numbers[0])
+            ok &= valid
+            console.print(f"document {line}", soft_wrap=True)
         console.print(
             "[green]every exchange ended as expected[/green]"
             if ok
@@ -238,6 +350,15 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
         f"Metrics: {stack.gateway.url}/metrics    readiness: {stack.gateway.url}/health/ready"
         f"    live view: python run_bus.py status --url {stack.gateway.url}"
     )
+    if stack.numbers:
+        number = stack.numbers[0]
+        console.print(
+            f"Document {number}: {stack.gateway.url}/verify/{number} (public) and "
+            f"{stack.gateway.url}/v1/documents/{number} (the portal's token; with "
+            "Accept: application/json the signed answer, to check offline with "
+            f"`python run_bus.py verify FILE --config {stack.config_path}`)",
+            soft_wrap=True,
+        )
     console.print("Try (the token is this run's portal token):")
     console.print(
         f"curl -s {stack.gateway.url}/v1/services/{PROPERTY} "

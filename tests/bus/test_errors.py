@@ -118,7 +118,7 @@ def test_the_tree_shape() -> None:
         errors.RequestRefused, errors.MalformedRequest, errors.Unauthenticated,
         errors.AccessDenied, errors.UnknownService, errors.PayloadTooLarge,
         errors.SchemaInvalid, errors.SignatureInvalid, errors.Expired, errors.Replayed,
-        errors.CertificateUntrusted, errors.CertificateRevoked,
+        errors.CertificateUntrusted, errors.CertificateRevoked, errors.UnknownDocument,
     }
     # certificate refusals are signature refusals (caught as such), with their own code
     for cls in (errors.CertificateUntrusted, errors.CertificateRevoked):
