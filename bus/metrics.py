@@ -91,11 +91,12 @@ Health (the checks of ``/health/ready``, cached 2 s)
 ``bus_provider_up`` gauge [provider, service]
     1 when the adapter's probe reached the provider; only services with a probe configured.
 
+``bus_circuit_state`` gauge [provider, service]
+    Circuit breaker of each service this node provides (``bus.breaker``): 0 closed,
+    1 half-open, 2 open.
+
 Features still to come (exported now, without samples, so dashboards and alerts exist)
 
-``bus_circuit_state`` gauge [provider]
-    Circuit breaker per provider: 0 closed, 1 half-open, 2 open. Stays empty until circuit
-    breakers are built.
 ``bus_audit_write_seconds`` histogram
     Time to write one audit record. Stays empty until the audit log is built.
 
@@ -325,10 +326,13 @@ class BusMetrics:
             "Times the transport could not be asked for its numbers",
             registry=r,
         )
-        # features still to come: declared so that dashboards and alerts can be built on them
         self.circuit_state = gauge(
-            "bus_circuit_state", "Circuit breaker: 0 closed, 1 half-open, 2 open", "provider"
+            "bus_circuit_state",
+            "Circuit breaker: 0 closed, 1 half-open, 2 open",
+            "provider",
+            "service",
         )
+        # still to come: declared so that dashboards and alerts can be built on it
         self.audit_write_seconds = Histogram(
             "bus_audit_write_seconds",
             "Time to write one audit record",

@@ -32,11 +32,13 @@ from pydantic import ValidationError
 
 from adapters import Adapter, AdapterError, Deadline
 from bus.access import AccessPolicy, minimise
+from bus.breaker import CircuitBreaker
 from bus.envelope import Envelope, Kind
 from bus.errors import (
     AccessDenied,
     BusError,
     BusUnavailable,
+    CircuitOpen,
     DeadlineExceeded,
     Expired,
     MalformedRequest,
@@ -96,7 +98,9 @@ class _TryLater(Exception):
         self.delay_s = delay_s
 
 
-_TRANSIENT_CODES = frozenset(c.code for c in (ProviderUnavailable, ProviderTimeout, BusUnavailable))
+_TRANSIENT_CODES = frozenset(
+    c.code for c in (ProviderUnavailable, ProviderTimeout, BusUnavailable, CircuitOpen)
+)
 
 
 class ProviderWorker:
@@ -111,6 +115,7 @@ class ProviderWorker:
         sleep: Callable[[float], None] = time.sleep,
         metrics: BusMetrics | None = None,
         replay: ReplayGuard | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.route = route
         self.adapter = adapter
@@ -119,6 +124,7 @@ class ProviderWorker:
         self.transport = transport
         self.sleep = sleep
         self._answered = _Answered()
+        self.breaker = breaker
         self.replay = replay if replay is not None else ReplayGuard(clock=seal.clock)
         m = self.metrics = metrics if metrics is not None else BusMetrics()
         service, provider = route.service, route.provider
@@ -217,9 +223,7 @@ class ProviderWorker:
 
     def _answer(self, request: Envelope, attempt: int = 1, source: str = "") -> Envelope:
         try:
-            return request.reply(
-                Kind.response, self._serve(request, source), now=self.seal.clock()
-            )
+            return request.reply(Kind.response, self._serve(request, source), now=self.seal.clock())
         except Expired:
             if request.expires_at <= self.seal.clock():
                 raise  # nobody waits for an answer past the deadline: dead-letter as "expired"
@@ -292,25 +296,33 @@ class ProviderWorker:
         self, request: SharedRequest, deadline: Deadline, ctx: dict[str, Any]
     ) -> SharedResponse:
         """One adapter attempt, counted by outcome."""
-        route, m = self.route, self.metrics
+        route, m, breaker = self.route, self.metrics, self.breaker
+        if breaker is not None:
+            breaker.before_call()
         try:
             response = self.adapter.call(request, deadline)
         except AdapterError as exc:
             m.adapter_calls(route.provider, route.service, exc.code).inc()
             if exc.code != "no-data":
                 m.adapter_errors(route.provider, route.service, exc.code).inc()
+            if breaker is not None:
+                # a client error (no data, rejected) shows the provider is up
+                (breaker.failure if exc.transient else breaker.success)()
             raise
         except Exception:
             m.adapter_calls(route.provider, route.service, "internal-error").inc()
             m.adapter_errors(route.provider, route.service, "internal-error").inc()
+            if breaker is not None:
+                breaker.failure()
             raise
+        if breaker is not None:
+            breaker.success()
         if not isinstance(response, route.response_model):
             code = ProviderInvalidAnswer.code
             m.adapter_calls(route.provider, route.service, code).inc()
             m.adapter_errors(route.provider, route.service, code).inc()
             raise ProviderInvalidAnswer(
-                f"adapter returned {type(response).__name__},"
-                f" not {route.response_model.__name__}",
+                f"adapter returned {type(response).__name__}, not {route.response_model.__name__}",
                 **ctx,
             )
         self._adapter_ok.inc()

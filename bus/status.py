@@ -121,8 +121,8 @@ def _count(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
-def _breaker(scrape: Scrape, provider: str) -> str:
-    state = scrape.value("bus_circuit_state", provider=provider)
+def _breaker(scrape: Scrape, service: str) -> str:
+    state = scrape.value("bus_circuit_state", service=service)
     return "-" if state is None else _BREAKER.get(int(state), f"{state:g}")
 
 
@@ -187,7 +187,7 @@ def _services(scrape: Scrape, before: Scrape | None) -> Table:
             _count(scrape.value("bus_inflight_requests", service=service)),
             _count(scrape.value("bus_queue_depth_messages", service=service)),
             Text(_count(consumers), "red" if consumers == 0 else ""),
-            _breaker(scrape, service.split("/")[0]) if service != "-" else "-",
+            _breaker(scrape, service) if service != "-" else "-",
         )
     return table
 
@@ -247,7 +247,7 @@ def _providers(scrape: Scrape, before: Scrape | None) -> Table | None:
             Text(", ".join(errors) or "0", "red" if errors else ""),
             f"{scrape.total('bus_adapter_retries_total', **match):g}",
             "-" if up is None else Text("up" if up == 1 else "DOWN", "green" if up == 1 else "red"),
-            _breaker(scrape, provider),
+            _breaker(scrape, service),
         )
     return table
 

@@ -110,7 +110,7 @@ def test_refusals_are_never_transient_and_are_4xx(cls: type[BusError]) -> None:
 
 def test_what_is_transient() -> None:
     transient = {cls.__name__ for cls in ALL if cls.transient}
-    assert transient == {"ProviderUnavailable", "ProviderTimeout", "BusUnavailable"}
+    assert transient == {"ProviderUnavailable", "ProviderTimeout", "BusUnavailable", "CircuitOpen"}
 
 
 def test_the_tree_shape() -> None:
@@ -125,7 +125,7 @@ def test_the_tree_shape() -> None:
         assert cls.__bases__ == (SignatureInvalid,)
     assert set(tree(ProviderError)) == {
         errors.ProviderError, errors.ProviderUnavailable, errors.ProviderTimeout,
-        errors.ProviderRejected, errors.ProviderInvalidAnswer, errors.NoData,
+        errors.ProviderRejected, errors.ProviderInvalidAnswer, errors.NoData, errors.CircuitOpen,
     }
     for cls in (errors.DeadlineExceeded, errors.BusUnavailable):
         assert cls.__bases__ == (BusError,)

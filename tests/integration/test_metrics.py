@@ -181,6 +181,7 @@ def probed(tmp_path: Path) -> Iterator[Probed]:
         config = yaml.safe_load(path.read_text())
         config["services"][RESIDENCE]["adapter"]["probe_path"] = "/health"
         config["services"][RESIDENCE]["retry"] = {"attempts": 3, "max_delay_s": 0.05}
+        config["services"][RESIDENCE]["breaker"] = {"failures": 4, "reset_s": 1.0}
         path.write_text(yaml.safe_dump(config))
         node = Node(load_settings(path))
         node.health.ttl = 0.0  # no caching: each probe asks again
@@ -231,12 +232,32 @@ def test_a_failing_agency_moves_the_error_counters_its_probe_and_readiness(
     assert probed.ask().status_code == 200
 
 
-@pytest.mark.skip(reason="pending: circuit breakers are not built yet (bus_circuit_state)")
-def test_a_failing_agency_opens_its_breaker(probed: Probed) -> None:
-    """Once breakers exist: failures past the threshold set bus_circuit_state{provider} to 2
-    (open), and it returns to 0 (closed) after a successful half-open call."""
+def test_a_failing_agency_opens_its_breaker_and_a_probe_closes_it(probed: Probed) -> None:
+    """Failures past the threshold open the breaker (bus_circuit_state 2): calls stop reaching
+    the agency and are answered 503 circuit-open at once; after reset_s one probe call goes
+    through, succeeds, and closes it (0)."""
+    url = probed.gateway.url
+    labels = {"provider": "residence-registry", "service": RESIDENCE}
+    assert probed.ask().status_code == 200
+    assert value(scrape(url), "bus_circuit_state", **labels) == 0
+
     probed.agency.down = True
-    for _ in range(10):
-        probed.ask()
-    after = scrape(probed.gateway.url)
-    assert value(after, "bus_circuit_state", provider="residence-registry") == 2
+    assert probed.ask().status_code == 502  # 3 attempts: 3 failures, threshold 4: still closed
+    assert value(scrape(url), "bus_circuit_state", **labels) == 0
+    r = probed.ask()  # the 4th failure opens it; the remaining attempts are refused
+    assert r.status_code == 503 and r.json()["code"] == "circuit-open", r.text
+    opened = scrape(url)
+    assert value(opened, "bus_circuit_state", **labels) == 2
+    calls = value(opened, "bus_adapter_calls_total", outcome="provider-unavailable", **labels)
+
+    probed.agency.down = False
+    r = probed.ask()  # still open: refused without calling the agency
+    assert r.status_code == 503 and r.json()["code"] == "circuit-open"
+    assert value(scrape(url), "bus_adapter_calls_total", outcome="ok", **labels) == 1
+    time.sleep(1.05)  # reset_s
+    assert probed.ask().status_code == 200  # the half-open probe succeeds
+    closed = scrape(url)
+    assert value(closed, "bus_circuit_state", **labels) == 0
+    assert (
+        value(closed, "bus_adapter_calls_total", outcome="provider-unavailable", **labels) == calls
+    )
