@@ -11,6 +11,7 @@ import logging
 import secrets
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -44,19 +45,21 @@ keys_app = typer.Typer(
 )
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, replay, purge.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Shared schemas.")
+access_app = typer.Typer(no_args_is_help=True, help="Access rights: explain a decision.")
 app.add_typer(keys_app, name="keys")
 register_ca_commands(keys_app)
 app.command("verify")(verify_command)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(access_app, name="access")
 
 DEMO_MEMBERS = ["portal", "residence-registry", "cadastre"]
 
 
-def load_or_exit(path: Path) -> BusSettings:
+def load_or_exit(path: Path, *, check_references: bool = True) -> BusSettings:
     """Load a config or print every problem (file:line: path: what) and exit 2."""
     try:
-        return load_settings(path)
+        return load_settings(path, check_references=check_references)
     except ConfigError as exc:
         err_console.print(f"[red]configuration {exc.file} is invalid:[/red]")
         for problem in exc.problems:
@@ -232,6 +235,28 @@ def dlq_purge(
         err_console.print(f"no dead letter {letter_id!r}")
         raise typer.Exit(1)
     console.print(f"purged {count} dead letter(s)")
+
+
+@access_app.command("check")
+def access_check(
+    client: Annotated[str, typer.Argument(help="the asking member's code")],
+    service: Annotated[str, typer.Argument(help="member/service/vN")],
+    purpose: Annotated[str, typer.Option("--purpose", "-p", help="the purpose code asked for")],
+    config: ConfigOption = Path("config/bus.yaml"),
+    at: Annotated[
+        datetime | None,
+        typer.Option(help="decide at this time (ISO 8601, UTC if no offset) [default: now]"),
+    ] = None,
+) -> None:
+    """Explain whether CLIENT may call SERVICE for a purpose, seeing which fields (exit 1: no)."""
+    from bus.access import AccessPolicy
+
+    settings = load_or_exit(config, check_references=False)  # no key files needed here
+    when = None if at is None else (at if at.tzinfo else at.replace(tzinfo=UTC))
+    allowed, text = AccessPolicy(settings.access).explain(client, service, purpose, at=when)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    if not allowed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -11,6 +11,7 @@ Nothing else in the bus reads ``os.environ``.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import os
 import re
@@ -21,6 +22,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -36,6 +38,8 @@ from bus.envelope import MEMBER_PATTERN, SERVICE_PATTERN, provider_of
 from schemas import SharedRequest, SharedResponse
 
 __all__ = [
+    "BUILTIN_SERVICES",
+    "CITIZEN_ACCESS_LOG",
     "AccessRight",
     "AdapterSettings",
     "BusSettings",
@@ -52,6 +56,11 @@ __all__ = [
 ]
 
 _STRICT = ConfigDict(extra="forbid")
+
+# The bus's own service: a citizen's "who read my data" report (``bus.audit_http``). It has no
+# provider member and no entry under ``services``; access rights name it like any other.
+CITIZEN_ACCESS_LOG = "bus/citizen-access-log/v1"
+BUILTIN_SERVICES = frozenset({CITIZEN_ACCESS_LOG})
 
 
 class NodeSettings(BaseModel):
@@ -233,6 +242,24 @@ class AccessRight(BaseModel):
     fields: list[str] | None = Field(
         default=None, description="response fields visible; all if absent"
     )
+    valid_from: AwareDatetime | None = Field(
+        default=None, description="the right applies from this time on (with a UTC offset)"
+    )
+    valid_until: AwareDatetime | None = Field(
+        default=None, description="the right applies until this time, excluded"
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> AccessRight:
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be later than valid_from")
+        return self
+
+    def valid_at(self, when: dt.datetime) -> bool:
+        """Whether ``when`` lies in the right's validity window."""
+        if self.valid_from is not None and when < self.valid_from:
+            return False
+        return self.valid_until is None or when < self.valid_until
 
 
 class BusSettings(BaseSettings):
@@ -518,7 +545,12 @@ def _cross_check(settings: BusSettings) -> list[ConfigProblem]:
     for i, right in enumerate(settings.access):
         if right.client not in settings.members:
             problems.append(ConfigProblem(f"access.{i}.client", f"unknown member {right.client!r}"))
-        if right.service not in settings.services:
+        if right.service in BUILTIN_SERVICES:
+            if right.fields is not None:
+                problems.append(
+                    ConfigProblem(f"access.{i}.fields", f"{right.service} has no fields to limit")
+                )
+        elif right.service not in settings.services:
             problems.append(
                 ConfigProblem(f"access.{i}.service", f"unknown service {right.service!r}")
             )

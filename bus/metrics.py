@@ -26,7 +26,8 @@ Gateway (the node a member calls; client side of an exchange)
 ``bus_access_refusals_total`` counter [side, client, service, reason]
     Requests refused for want of a right. ``side``: ``client`` (the gateway) or ``provider``
     (the provider's node re-checking). ``reason``: ``missing-token``, ``unknown-token``,
-    ``not-hosted`` (401), ``no-right``, ``purpose-not-allowed`` (403).
+    ``not-hosted`` (401), ``no-right``, ``purpose-not-allowed``, ``not-yet-valid``,
+    ``expired-right`` (403: a right outside its validity window).
 
 Stages of an exchange
 

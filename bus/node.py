@@ -93,7 +93,7 @@ class Node:
             _documents_path(settings), prefix=settings.documents.prefix, clock=clock
         )
         self.router = Router(settings)
-        self.access = AccessPolicy(settings.access)
+        self.access = AccessPolicy(settings.access, clock=clock)
         self._transport = transport
         self._sleep = sleep
         self._adapters: list[Adapter] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 
 import pytest
 
@@ -160,3 +161,75 @@ def test_policy_and_minimise_together(policy: AccessPolicy) -> None:
     assert minimise(PAYLOAD, granted.fields) == {
         "pinfl": "31505861234567", "registered_on": "2015-03-02"
     }
+
+
+# --- validity window ---------------------------------------------------------------------------
+
+T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def windowed(**window: dt.datetime) -> AccessPolicy:
+    return AccessPolicy(
+        [AccessRight(client="portal", service=RESIDENCE, purpose=["pension"], **window)],
+        clock=lambda: T0,
+    )
+
+
+def test_a_right_inside_its_window_applies() -> None:
+    policy = windowed(valid_from=T0 - dt.timedelta(days=1), valid_until=T0 + dt.timedelta(days=1))
+    assert policy.check("portal", RESIDENCE, "pension").purpose == ["pension"]
+
+
+def test_a_right_before_its_window_is_denied() -> None:
+    policy = windowed(valid_from=T0 + dt.timedelta(seconds=1))
+    error = denied(policy, "portal", RESIDENCE, "pension")
+    assert error.reason == "not-yet-valid"
+    assert "valid only from 2026-03-01T00:00:01+00:00" in error.detail
+
+
+def test_a_right_after_its_window_is_denied() -> None:
+    policy = windowed(valid_until=T0)  # the end is excluded
+    error = denied(policy, "portal", RESIDENCE, "pension")
+    assert error.reason == "expired-right"
+    assert "ended at 2026-03-01T00:00:00+00:00" in error.detail
+    # the same right, asked about at an earlier time
+    assert policy.check("portal", RESIDENCE, "pension", at=T0 - dt.timedelta(seconds=1))
+
+
+def test_an_expired_right_and_a_valid_one_for_the_same_purpose() -> None:
+    policy = AccessPolicy(
+        [
+            right("portal", RESIDENCE, ["pension"], ["pinfl"]).model_copy(
+                update={"valid_until": T0 - dt.timedelta(days=30)}
+            ),
+            right("portal", RESIDENCE, ["pension"], ["pinfl", "address"]).model_copy(
+                update={"valid_from": T0 - dt.timedelta(days=30)}
+            ),
+        ],
+        clock=lambda: T0,
+    )
+    assert policy.check("portal", RESIDENCE, "pension").fields == ["pinfl", "address"]
+
+
+def test_a_window_must_not_be_inverted() -> None:
+    with pytest.raises(ValueError, match="valid_until must be later than valid_from"):
+        AccessRight(
+            client="portal", service=RESIDENCE, purpose=["pension"],
+            valid_from=T0, valid_until=T0,
+        )
+
+
+def test_a_window_needs_a_time_zone() -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        AccessRight(
+            client="portal", service=RESIDENCE, purpose=["pension"],
+            valid_from=dt.datetime(2026, 1, 1),
+        )
+
+
+def test_explain_names_the_window() -> None:
+    policy = windowed(valid_until=T0 + dt.timedelta(days=1))
+    ok, text = policy.explain("portal", RESIDENCE, "pension")
+    assert ok and text.endswith("until 2026-03-02T00:00:00+00:00")
+    ok, text = policy.explain("portal", RESIDENCE, "pension", at=T0 + dt.timedelta(days=2))
+    assert not ok and "ended at" in text
