@@ -61,6 +61,7 @@ WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utilit
 DS = "http://www.w3.org/2000/09/xmldsig#"
 _ID = f"{{{WSU}}}Id"
 _C14N = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0
+_CARRIERS = "//*[@*[local-name() = 'Id' or local-name() = 'ID'] = $id]"
 _METHODS = frozenset({SignatureMethod.ECDSA_SHA256, SignatureMethod.RSA_SHA256})
 
 
@@ -197,14 +198,7 @@ class SoapVerifier:
         body_id = self._signed_id(signature)
         if (body.get(_ID) or body.get("Id") or body.get("ID")) != body_id:
             raise SigningError("wrapped", "the signature does not cover the SOAP Body")
-        carriers = [
-            e
-            for e in root.iter(etree.Element)
-            if any(
-                etree.QName(a).localname in ("Id", "ID") and v == body_id
-                for a, v in e.attrib.items()
-            )
-        ]
+        carriers = root.xpath(_CARRIERS, id=body_id)  # every element carrying that id
         if carriers != [body]:
             raise SigningError("wrapped", f"the id {body_id!r} is not the Body's alone")
         trusted = self._trust.resolve(kid)
