@@ -26,7 +26,7 @@ from bus.config import BusSettings, ConfigError, load_settings
 from bus.dead_letters import describe
 from bus.logs import configure_logging
 from bus.transport import Transport, open_transport
-from signing import generate_member_key
+from signing import SigningError, generate_member_key
 
 __all__ = ["app", "console", "load_or_exit"]
 
@@ -53,7 +53,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(access_app, name="access")
 
-DEMO_MEMBERS = ["portal", "residence-registry", "cadastre"]
+DEMO_MEMBERS = ["portal", "residence-registry", "cadastre", "civil-registry"]
 
 
 def load_or_exit(path: Path, *, check_references: bool = True) -> BusSettings:
@@ -92,7 +92,11 @@ def serve(
     settings = load_or_exit(config)
     configure_logging(settings.log_level)
     host, _, port = (listen or settings.node.listen).rpartition(":")
-    node = Node(settings)
+    try:
+        node = Node(settings)
+    except SigningError as exc:  # a key or certificate that cannot be used: say which, no trace
+        err_console.print(f"[red]cannot start[/red]: {exc.detail}", highlight=False)
+        raise typer.Exit(2) from None
     # uvicorn's own records (start-up, errors) go through the same JSON handler (log_config=None)
     uvicorn.run(create_app(node), host=host, port=int(port), log_config=None, access_log=False)
 
