@@ -19,7 +19,11 @@ from adapters.base import Adapter, AdapterConfigError, AdapterContext, AdapterOp
 __all__ = ["AdapterKind", "adapter_kind", "available_kinds", "build_adapter"]
 
 ENTRY_POINT_GROUP = "bus.adapters"
-_BUILTIN = {"rest": "adapters.rest:RestAdapter", "sql": "adapters.sql:SqlAdapter"}
+_BUILTIN = {
+    "rest": "adapters.rest:RestAdapter",
+    "soap": "adapters.soap:SoapAdapter",
+    "sql": "adapters.sql:SqlAdapter",
+}
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,17 @@ from typing import Literal
 
 from schemas import (
     Address,
+    BirthCertificate,
+    Child,
     OwnedProperty,
+    Parent,
     PropertyOwnership,
     ResidenceRegistration,
 )
 
 __all__ = [
     "AZIZ",
+    "BIRTHS",
     "BOBUR",
     "DILNOZA",
     "JASUR",
@@ -38,9 +42,13 @@ __all__ = [
     "NO_PROPERTY",
     "PEOPLE",
     "UNKNOWN_PINFL",
+    "Birth",
+    "BirthParent",
     "Holding",
     "Person",
     "Residence",
+    "birth",
+    "expected_birth_certificate",
     "expected_property",
     "expected_residence",
     "person",
@@ -169,4 +177,95 @@ def expected_property(pinfl: str) -> PropertyOwnership:
                           registered_on=h.registered_on)
             for h in (found.properties if found else ())
         ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The civil registry's births (the SOAP agency ``demo.civil_registry``)
+#
+# =================  ==============  ============  =================================  =========
+# child              PINFL           certificate   parents                             office
+# =================  ==============  ============  =================================  =========
+# Karimov Aziz       31505862740013  II-TN 0174581 both named, no PINFL (born 1986)   Yunusobod
+# Karimova Madina    61203186540019  I-TN 0451207  Aziz (father), Dilnoza (mother)    Yunusobod
+# Karimov Samandar   52509216540027  I-TN 0912233  Aziz (father), Dilnoza (mother)    Yunusobod
+# Toshmatova Sevara  60107236540031  I-SM 0030418  Jasur (father) only                Samarqand
+# =================  ==============  ============  =================================  =========
+
+
+@dataclass(frozen=True)
+class BirthParent:
+    role: Literal["mother", "father"]
+    full_name: str
+    pinfl: str | None
+
+
+@dataclass(frozen=True)
+class Birth:
+    """A birth registered by a civil registry office (FHDYO), with its certificate."""
+
+    series: str
+    number: str
+    pinfl: str
+    surname: str
+    given_name: str
+    patronymic: str
+    born_on: dt.date
+    sex: Literal["male", "female"]
+    place_of_birth: str
+    parents: tuple[BirthParent, ...]
+    registered_on: dt.date
+    office: str
+
+    @property
+    def certificate(self) -> str:
+        return f"{self.series} {self.number}"
+
+
+_YUNUSOBOD_FHDYO = "Toshkent shahri Yunusobod tumani FHDYO bo'limi"
+_KARIMOVS = (
+    BirthParent("father", AZIZ.full_name, AZIZ.pinfl),
+    BirthParent("mother", DILNOZA.full_name, DILNOZA.pinfl),
+)
+BIRTHS: tuple[Birth, ...] = (
+    Birth("II-TN", "0174581", AZIZ.pinfl, "Karimov", "Aziz", "Rustamovich",
+          dt.date(1986, 5, 15), "male", "Toshkent shahri",
+          (BirthParent("father", "Karimov Rustam Aliyevich", None),
+           BirthParent("mother", "Karimova Nodira Salimovna", None)),
+          dt.date(1986, 5, 27), _YUNUSOBOD_FHDYO),
+    Birth("I-TN", "0451207", "61203186540019", "Karimova", "Madina", "Azizovna",
+          dt.date(2018, 3, 12), "female", "Toshkent shahri", _KARIMOVS,
+          dt.date(2018, 3, 20), _YUNUSOBOD_FHDYO),
+    Birth("I-TN", "0912233", "52509216540027", "Karimov", "Samandar", "Azizovich",
+          dt.date(2021, 9, 25), "male", "Toshkent shahri", _KARIMOVS,
+          dt.date(2021, 10, 4), _YUNUSOBOD_FHDYO),
+    Birth("I-SM", "0030418", "60107236540031", "Toshmatova", "Sevara", "Jasurovna",
+          dt.date(2023, 7, 1), "female", "Samarqand shahri",
+          (BirthParent("father", JASUR.full_name, JASUR.pinfl),),
+          dt.date(2023, 7, 12), "Samarqand shahri FHDYO bo'limi"),
+)
+"""Births the civil registry holds; nobody else in ``PEOPLE`` has a certificate there."""
+
+
+def birth(pinfl: str) -> Birth | None:
+    return next((b for b in BIRTHS if b.pinfl == pinfl), None)
+
+
+def expected_birth_certificate(pinfl: str) -> BirthCertificate | None:
+    """What the bus should answer for the birth-certificate service (None: no data)."""
+    found = birth(pinfl)
+    if found is None:
+        return None
+    return BirthCertificate(
+        number=found.certificate,
+        child=Child(
+            pinfl=found.pinfl,
+            full_name=f"{found.surname} {found.given_name} {found.patronymic}",
+            born_on=found.born_on,
+            sex=found.sex,
+            place_of_birth=found.place_of_birth,
+        ),
+        parents=[Parent(role=p.role, full_name=p.full_name, pinfl=p.pinfl) for p in found.parents],
+        registered_on=found.registered_on,
+        registry_office=found.office,
     )

@@ -6,6 +6,7 @@ leaves the client's node.
 """
 
 from schemas.base import SharedRequest, SharedResponse, export_json_schemas
+from schemas.civil import BirthCertificate, BirthCertificateRequest, Child, Parent
 from schemas.identifiers import PINFL, STIR, mask_identifier
 from schemas.property import OwnedProperty, PropertyOwnership, PropertyOwnershipRequest
 from schemas.residence import Address, ResidenceRegistration, ResidenceRegistrationRequest
@@ -14,7 +15,11 @@ __all__ = [
     "PINFL",
     "STIR",
     "Address",
+    "BirthCertificate",
+    "BirthCertificateRequest",
+    "Child",
     "OwnedProperty",
+    "Parent",
     "PropertyOwnership",
     "PropertyOwnershipRequest",
     "ResidenceRegistration",

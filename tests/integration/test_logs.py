@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from demo.data import PEOPLE, UNKNOWN_PINFL
+from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
 from demo.scenario import run_demo
 
-PINFLS = sorted({p.pinfl for p in PEOPLE} | {UNKNOWN_PINFL})
+PINFLS = sorted({p.pinfl for p in PEOPLE} | {b.pinfl for b in BIRTHS} | {UNKNOWN_PINFL})
 
 
 @pytest.fixture
@@ -67,14 +67,14 @@ def test_each_exchange_is_one_json_line_with_its_context(
     entries, _ = demo_run
     assert any(e["level"] == "debug" for e in entries)  # the level came from the config
     exchanges = [e for e in entries if e["logger"] == "bus.gateway" and e["msg"] == "exchange"]
-    assert len(exchanges) == 7  # the demo's seven requests
+    assert len(exchanges) == 10  # the demo's ten requests
     for entry in exchanges:
         assert {"ts", "client", "service", "outcome", "status", "duration_ms"} <= set(entry)
         assert entry["client"] == "portal"
     sent = [e for e in exchanges if e["outcome"] != "access-denied"]
     assert all(e["message_id"] and e["correlation"] for e in sent)
     assert sorted(e["outcome"] for e in exchanges) == sorted(
-        ["ok"] * 5 + ["no-data", "access-denied"]
+        ["ok"] * 7 + ["no-data"] * 2 + ["access-denied"]
     )
     answered = [e for e in entries if e["logger"] == "bus.provider" and e["msg"] == "answered"]
     assert {e["message_id"] for e in answered} == {e["message_id"] for e in sent}
