@@ -112,6 +112,7 @@ class BenchDeployment:
                 }
             },
             "access": [{"client": CLIENT, "service": SERVICE, "purpose": [PURPOSE]}],
+            "audit": {"secret": "bench-only-audit-secret-0123456789"},
         }
         path = self.state / f"{node_name}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -42,6 +42,7 @@ __all__ = [
     "CITIZEN_ACCESS_LOG",
     "AccessRight",
     "AdapterSettings",
+    "AuditSettings",
     "BusSettings",
     "ConfigError",
     "ConfigProblem",
@@ -170,6 +171,41 @@ class DocumentSettings(BaseModel):
     )
 
 
+class AuditSettings(BaseModel):
+    """The audit log (``bus.audit``): where it is kept and the key of its subject hashes."""
+
+    model_config = _STRICT
+    url: SecretStr | None = Field(
+        default=None,
+        description="sqlite:///PATH (relative to this file; sqlite:////PATH absolute) or "
+        "postgresql://user:pass@host:5432/db; default: audit.db next to the embedded queue "
+        "file, or beside this config",
+    )
+    table: str = Field(
+        default="bus_audit",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$",
+        description="PostgreSQL table, [schema.]name (created if missing)",
+    )
+    secret: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="key of the HMAC under which subjects (PINFL, STIR) are stored; required "
+        "to run a node (set it from the environment: BUS_AUDIT__SECRET)",
+    )
+    batch_max: int = Field(
+        default=256, ge=1, le=10_000, description="entries written in one transaction at most"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith(
+            ("sqlite:///", "postgresql://", "postgres://")
+        ):
+            raise ValueError("audit url must start with sqlite:/// or postgresql://")
+        return v
+
+
 class AdapterSettings(BaseModel):
     """``kind`` picks the adapter; every other key is an option of that kind (checked by it)."""
 
@@ -278,6 +314,7 @@ class BusSettings(BaseSettings):
     )
     trust: TrustSettings = Field(default_factory=TrustSettings)
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     access: list[AccessRight] = Field(default_factory=list)
 
@@ -459,6 +496,17 @@ def _resolve_paths(settings: BusSettings, base: Path) -> None:
         rest = url.removeprefix("embedded://")
         if not rest.startswith("/"):
             settings.transport.url = SecretStr(f"embedded://{under(rest)}")
+    audit_url = None if settings.audit.url is None else settings.audit.url.get_secret_value()
+    if audit_url is None:
+        queue = settings.transport_url().removeprefix("embedded://")
+        where = (
+            Path(queue).with_name("audit.db")
+            if settings.transport_url().startswith("embedded://")
+            else under("audit.db")
+        )
+        settings.audit.url = SecretStr(f"sqlite:///{where}")
+    elif audit_url.startswith("sqlite:///") and not audit_url.startswith("sqlite:////"):
+        settings.audit.url = SecretStr(f"sqlite:///{under(audit_url.removeprefix('sqlite:///'))}")
     documents = settings.documents
     if documents.path is not None and not documents.path.is_absolute():
         documents.path = under(documents.path)

@@ -17,9 +17,11 @@ status and duration, never the body or the user.
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations built below.
 
+import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -34,13 +36,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bus.access import CITIZEN_ACCESS_LOG
+from bus.audit_http import CITIZEN_LOG_PATH
 from bus.documents_http import document_routes
+from bus.envelope import new_id
 from bus.errors import (
     AccessDenied,
     BusError,
     BusUnavailable,
+    DeadlineExceeded,
     MalformedRequest,
     PayloadTooLarge,
+    ProviderInvalidAnswer,
     SchemaInvalid,
     Unauthenticated,
     UnknownService,
@@ -97,6 +104,7 @@ _OUTCOME_BY_STATUS = {
     422: SchemaInvalid.code,
 }
 _SERVICE_PREFIX = "/v1/services/"
+_CORRELATION = re.compile(r"[0-9a-f-]{36}")
 
 
 class Observe:
@@ -266,12 +274,19 @@ def _service_endpoint(node: Node, route: Route, auth: Callable[..., Awaitable[st
         ] = None,
     ) -> Response:
         assert node.exchanger is not None
+        request.scope["bus.subject"] = body.subject()  # type: ignore[attr-defined]  # for the audit
         envelope = node.exchanger.build(
             route, body, client=client, purpose=purpose, user=user, correlation=correlation
         )
         request.scope["bus.message_id"] = envelope.id
         request.scope["bus.correlation"] = envelope.correlation
-        outcome = await node.exchanger.ask(route, envelope)
+        try:
+            outcome = await node.exchanger.ask(route, envelope)
+        except (DeadlineExceeded, ProviderInvalidAnswer):
+            raise  # the gateway's conclusion, no answer of the provider: recorded here
+        except BusError:
+            request.scope["bus.answered"] = True  # the provider answered it, and recorded it
+            raise
         document = await run_in_threadpool(
             node.documents.issue, outcome.envelope, message_id=envelope.id
         )
@@ -327,6 +342,35 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     )
 
     services = {_SERVICE_PREFIX + r.service: r.service for r in node.router.routes()}
+    audited = {**services, CITIZEN_LOG_PATH: CITIZEN_ACCESS_LOG}  # paths whose refusals count
+
+    async def record_refusal(request: Request, outcome: str) -> None:
+        """The audit entry of a request the gateway refused, durable before the answer."""
+        scope = request.scope
+        if scope.get("bus.answered") or scope["path"] not in audited:
+            return
+        headers = request.headers
+        message_id = scope.get("bus.message_id") or new_id()
+        asked = headers.get("x-bus-correlation", "")
+        correlation = scope.get("bus.correlation") or (
+            asked if _CORRELATION.fullmatch(asked) else None
+        )
+        record = node.audit.refusal(
+            message_id=message_id,
+            correlation=correlation,
+            client=scope.get("bus.client", "-"),
+            service=audited[scope["path"]],
+            user=headers.get("x-bus-user", "-")[:200],
+            purpose=headers.get("x-bus-purpose", "-")[:100],
+            subject=scope.get("bus.subject"),
+            outcome=outcome,
+            at=node.seal.clock(),
+        )
+        try:
+            await asyncio.wrap_future(node.audit.submit(record))
+        except Exception:  # a refusal releases nothing: it is still given, and logged
+            log.exception("audit entry of a refusal not written", extra={"bus": {
+                "message_id": message_id, "outcome": outcome}})
 
     @app.exception_handler(BusError)
     async def bus_error(request: Request, exc: BusError) -> Response:
@@ -334,6 +378,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         scope["bus.outcome"] = exc.code  # Observe logs and counts it
         if exc.message_id is not None:
             scope.setdefault("bus.message_id", exc.message_id)
+        await record_refusal(request, exc.code)
         if isinstance(exc, Unauthenticated | AccessDenied):
             node.metrics.access_refusals(
                 "client",
@@ -349,6 +394,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         request.scope["bus.outcome"] = (
             MalformedRequest.code if response.status_code == 400 else SchemaInvalid.code
         )
+        await record_refusal(request, request.scope["bus.outcome"])
         return response
 
     @app.exception_handler(StarletteHTTPException)

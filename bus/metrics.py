@@ -88,7 +88,8 @@ Health (the checks of ``/health/ready``, cached 2 s)
 ``bus_ready`` gauge
     1 when every readiness check passes, else 0.
 ``bus_readiness_check`` gauge [check]
-    1 per passing check, 0 per failing: ``transport``, ``trust-store``, ``provider:<service>``.
+    1 per passing check, 0 per failing: ``transport``, ``trust-store``, ``audit``,
+    ``provider:<service>``.
 ``bus_provider_up`` gauge [provider, service]
     1 when the adapter's probe reached the provider; only services with a probe configured.
 
@@ -96,10 +97,11 @@ Health (the checks of ``/health/ready``, cached 2 s)
     Circuit breaker of each service this node provides (``bus.breaker``): 0 closed,
     1 half-open, 2 open.
 
-Features still to come (exported now, without samples, so dashboards and alerts exist)
+Audit log (``bus.audit``)
 
 ``bus_audit_write_seconds`` histogram
-    Time to write one audit record. Stays empty until the audit log is built.
+    Time from handing one audit entry to the writer until it is durable (queueing for the
+    next group commit included): what an answer or a refusal waits for its entry.
 
 Build
 
@@ -333,10 +335,10 @@ class BusMetrics:
             "provider",
             "service",
         )
-        # still to come: declared so that dashboards and alerts can be built on it
+        # audit log
         self.audit_write_seconds = Histogram(
             "bus_audit_write_seconds",
-            "Time to write one audit record",
+            "Time until one audit entry is durable",
             buckets=AUDIT_BUCKETS,
             registry=r,
         )

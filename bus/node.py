@@ -22,6 +22,7 @@ from pathlib import Path
 
 from adapters import Adapter, AdapterContext, Deadline, build_adapter
 from bus.access import AccessPolicy
+from bus.audit import AuditLog, open_audit_store
 from bus.breaker import CircuitBreaker
 from bus.config import BusSettings
 from bus.documents import DocumentStore
@@ -60,6 +61,29 @@ def _documents_path(settings: BusSettings) -> Path:
     return Path("documents.db")
 
 
+def _open_audit(settings: BusSettings, clock: Clock, metrics: BusMetrics) -> AuditLog:
+    """The node's audit log; a node does not run without the key of its subject hashes."""
+    secret = settings.audit.secret
+    if secret is None:
+        raise ValueError(
+            "audit.secret is not set: the audit log needs the key of its subject hashes "
+            "(set BUS_AUDIT__SECRET, at least 16 characters, the same on every node)"
+        )
+    url = settings.audit.url
+    address = (
+        f"sqlite:///{_documents_path(settings).with_name('audit.db')}"
+        if url is None
+        else url.get_secret_value()
+    )
+    store = open_audit_store(address, table=settings.audit.table, clock=clock)
+    return AuditLog(
+        store,
+        secret=secret.get_secret_value().encode(),
+        batch_max=settings.audit.batch_max,
+        observe=metrics.audit_write_seconds.observe,
+    )
+
+
 def _instance_name(name: str, url: str) -> str:
     """The name this process answers to on the transport (its reply queue).
 
@@ -94,6 +118,7 @@ class Node:
         )
         self.router = Router(settings)
         self.access = AccessPolicy(settings.access, clock=clock)
+        self.audit = _open_audit(settings, clock, self.metrics)
         self._transport = transport
         self._sleep = sleep
         self._adapters: list[Adapter] = []
@@ -128,6 +153,7 @@ class Node:
             self.transport.declare(route.queue)
         self.health.add("transport", self._check_transport)
         self.health.add("trust-store", self._check_trust)
+        self.health.add("audit", self.audit.store.check)
         for route in self.router.provided_by(self.settings.node.hosts):
             adapter = build_adapter(
                 route.settings.adapter.kind,
@@ -144,6 +170,7 @@ class Node:
                 sleep=self._sleep,
                 metrics=self.metrics,
                 replay=self.replay,
+                audit=self.audit,
                 breaker=CircuitBreaker(
                     route.settings.breaker,
                     name=route.service,
@@ -221,6 +248,7 @@ class Node:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        self.audit.close()  # after the workers: what they queued is written first
 
 
 def _probe_check(probe: Callable[[Deadline], None]) -> Callable[[], str]:

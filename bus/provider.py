@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from adapters import Adapter, AdapterError, Deadline
 from bus.access import AccessPolicy, minimise
+from bus.audit import AuditLog
 from bus.breaker import CircuitBreaker
 from bus.envelope import Envelope, Kind
 from bus.errors import (
@@ -62,6 +63,7 @@ __all__ = ["ProviderWorker"]
 
 log = logging.getLogger("bus.provider")
 _REPLY_MARGIN_S = 0.05
+_AUDIT_RETRY_S = 0.5  # a request whose audit entry could not be written comes back this late
 
 
 class _Answered:
@@ -116,6 +118,7 @@ class ProviderWorker:
         metrics: BusMetrics | None = None,
         replay: ReplayGuard | None = None,
         breaker: CircuitBreaker | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.route = route
         self.adapter = adapter
@@ -125,6 +128,7 @@ class ProviderWorker:
         self.sleep = sleep
         self._answered = _Answered()
         self.breaker = breaker
+        self.audit = audit
         self.replay = replay if replay is not None else ReplayGuard(clock=seal.clock)
         m = self.metrics = metrics if metrics is not None else BusMetrics()
         service, provider = route.service, route.provider
@@ -182,12 +186,27 @@ class ProviderWorker:
             correlation_id=message.message_id,
             expires_at=request.expires_at.timestamp(),
         )
+        # an error's code is set by _error_payload: a known code
+        outcome = str(reply.payload.get("code")) if reply.kind is Kind.error else "ok"
+        if self.audit is not None:
+            # Durable first: nobody gets the answer before its audit entry is on disk.
+            try:
+                self.audit.write(
+                    self.audit.exchange(request, outcome=outcome, side="provider", answer=out.body)
+                )
+            except Exception as exc:
+                # Not answered, not acked: the transport delivers it again later (at-least-once,
+                # as after a crash); the caller's deadline bounds how long.
+                code = exc.code if isinstance(exc, BusError) else "internal-error"
+                log.error("audit write failed", extra={"bus": {"message_id": request.id}})
+                delivery.retry(_AUDIT_RETRY_S, "audit-unavailable")
+                self.metrics.provider_requests(service, "audit-unavailable").inc()
+                self._log("not answered", request, code, delivery.attempt, started)
+                return
         self.transport.reply(message, out)
         if reply.kind is Kind.error:
-            outcome = str(reply.payload.get("code"))  # set by _error_payload: a known code
             self.metrics.provider_requests(service, outcome).inc()
         else:
-            outcome = "ok"
             self._answered_ok.inc()
         self._log("answered", request, outcome, delivery.attempt, started)
         if reply.kind is Kind.error and self._exhausted(reply):
