@@ -2,8 +2,9 @@
 
 What it does, in order: makes a bus CA, member keys with their certificates and a portal API
 token in a state folder (``pki=False``: bare Ed25519 keys instead, what the tests' stack uses);
-seeds and starts the residence registry (a REST/JSON agency with its own SQLite database) on a
-loopback port; creates the cadastre's database; writes the node's configuration
+seeds and starts the residence registry (a REST/JSON agency with its own SQLite database) and
+the civil registry (a SOAP agency with its own SQLite database) on loopback ports; creates the
+cadastre's database; writes the node's configuration
 (``config/bus.yaml`` with this run's ports, paths and token) and validates it like ``serve``
 would; starts the node's HTTP gateway; then asks services exactly as the portal would, verifies
 every answer's signature with the CA certificate, the CRL and the provider's certificate alone
@@ -38,8 +39,8 @@ from bus.config import load_settings
 from bus.gateway_http import create_app as create_gateway
 from bus.logs import configure_logging
 from bus.node import Node
-from demo import cadastre, residence_registry
-from demo.data import PEOPLE, UNKNOWN_PINFL
+from demo import cadastre, civil_registry, residence_registry
+from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
 from demo.servers import RunningServer, serve_in_thread
 from schemas import mask_identifier
 from signing import (
@@ -53,11 +54,12 @@ from signing import (
     issue_member,
 )
 
-__all__ = ["DemoStack", "run_demo", "start_stack"]
+__all__ = ["CIVIL", "DemoStack", "run_demo", "start_stack"]
 
 CONFIG_TEMPLATE = Path(__file__).resolve().parent.parent / "config" / "bus.yaml"
 RESIDENCE = "residence-registry/residence-registration/v1"
 PROPERTY = "cadastre/property-ownership/v1"
+CIVIL = "civil-registry/birth-certificate/v1"
 DEMO_CA_PASSPHRASE = "demo-only-ca-passphrase"
 DEMO_KEY_PASSPHRASE = "demo-only-key-passphrase"
 
@@ -74,6 +76,7 @@ class DemoStack:
     node: Node
     owns_state: bool
     pki: bool = False
+    civil: RunningServer | None = None  # the SOAP civil registry
     numbers: list[str] = field(default_factory=list)  # request numbers of the answers received
 
     def trust_for(self, provider: str) -> TrustStore:
@@ -90,6 +93,8 @@ class DemoStack:
     def stop(self) -> None:
         self.gateway.stop()
         self.residence.stop()
+        if self.civil is not None:
+            self.civil.stop()
         if self.owns_state:
             shutil.rmtree(self.state, ignore_errors=True)
 
@@ -102,13 +107,20 @@ def write_config(
     token_sha256: str,
     listen: str = "127.0.0.1:0",
     pki: bool = False,
+    civil_wsdl: str | None = None,
 ) -> Path:
     """This run's configuration: the example config with the demo's ports, paths and token.
 
     ``pki``: members named by their certificates (``state/keys/<member>.crt``) and the CA in
     ``state/ca``; otherwise by their Ed25519 public keys (``state/keys/<member>.pub``).
+    ``civil_wsdl``: the civil registry's WSDL URL; without it the civil registry (member,
+    service, access rights) is left out of the configuration.
     """
     config: dict[str, Any] = yaml.safe_load(CONFIG_TEMPLATE.read_text())
+    if civil_wsdl is None:
+        _drop_member(config, CIVIL.split("/")[0])
+    else:
+        config["services"][CIVIL]["adapter"]["wsdl"] = civil_wsdl
     config["node"].update(keys_dir=str(state / "keys"), listen=listen)
     config["transport"] = {"url": f"embedded://{state / 'queues.db'}"}
     config.pop("trust", None)
@@ -128,6 +140,15 @@ def write_config(
     path = state / "bus.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def _drop_member(config: dict[str, Any], member: str) -> None:
+    config["members"].pop(member, None)
+    config["node"]["hosts"] = [m for m in config["node"]["hosts"] if m != member]
+    config["services"] = {
+        sid: svc for sid, svc in config["services"].items() if not sid.startswith(member + "/")
+    }
+    config["access"] = [r for r in config["access"] if not r["service"].startswith(member + "/")]
 
 
 def _audit_secret(state: Path) -> str:
@@ -177,6 +198,11 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
     residence_db = state / "residence.db"
     residence_registry.seed(residence_db)
     residence = serve_in_thread(residence_registry.create_app(residence_db))
+    try:
+        civil = serve_in_thread(civil_registry.create_app(state / "civil.db"))
+    except BaseException:
+        residence.stop()
+        raise
     cadastre_db = state / "cadastre.db"
     if not cadastre_db.exists():
         cadastre.create_database(cadastre_db)
@@ -187,6 +213,7 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         token_sha256=digest,
         listen=f"127.0.0.1:{port}",
         pki=pki,
+        civil_wsdl=f"{civil.url}{civil_registry.WSDL_PATH}?wsdl",
     )
     settings = load_settings(config_path)
     if pki and settings.node.key_passphrase is None:  # as BUS_NODE__KEY_PASSPHRASE would
@@ -196,8 +223,9 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         gateway = serve_in_thread(create_gateway(node), port=port)
     except BaseException:
         residence.stop()
+        civil.stop()
         raise
-    return DemoStack(state, config_path, token, residence, gateway, node, owns, pki)
+    return DemoStack(state, config_path, token, residence, gateway, node, owns, pki, civil)
 
 
 @dataclass(frozen=True)
@@ -207,6 +235,7 @@ class Ask:
     purpose: str
     expect: int
     note: str
+    body: dict[str, str] | None = None  # default {"pinfl": pinfl}
 
 
 def _scenario() -> list[Ask]:
@@ -219,7 +248,14 @@ def _scenario() -> list[Ask]:
     asks += [
         Ask(PROPERTY, p.pinfl, "housing-subsidy", 200, "owns nothing") for p in without_property[:1]
     ]
+    asks.append(Ask(CIVIL, BIRTHS[1].pinfl, "child-benefit", 200, "birth certificate (SOAP)"))
+    by_number = BIRTHS[2]
+    asks.append(
+        Ask(CIVIL, by_number.certificate, "child-benefit", 200, "certificate by its number",
+            body={"number": by_number.certificate})
+    )
     asks.append(Ask(RESIDENCE, UNKNOWN_PINFL, "child-benefit", 404, "unknown to the registry"))
+    asks.append(Ask(CIVIL, UNKNOWN_PINFL, "child-benefit", 404, "no birth record (SOAP Fault)"))
     asks.append(Ask(PROPERTY, PEOPLE[0].pinfl, "marketing", 403, "purpose not allowed"))
     return asks
 
@@ -258,7 +294,7 @@ def exchange_all(stack: DemoStack) -> tuple[Table, bool]:
             started = time.perf_counter()
             r = client.post(
                 f"/v1/services/{ask.service}",
-                json={"pinfl": ask.pinfl},
+                json=ask.body or {"pinfl": ask.pinfl},
                 headers={"X-Bus-Purpose": ask.purpose},
             )
             latency_ms = (time.perf_counter() - started) * 1000
@@ -293,6 +329,9 @@ def exchange_all(stack: DemoStack) -> tuple[Table, bool]:
 
 
 def _summary(service: str, payload: dict[str, Any]) -> str:
+    if service == CIVIL:
+        parents = len(payload.get("parents", []))
+        return f"{payload.get('number', '?')}, {parents} parent{'' if parents == 1 else 's'}"
     if service == PROPERTY:
         count = len(payload.get("properties", []))
         return f"{count} propert{'y' if count == 1 else 'ies'}"
@@ -329,6 +368,10 @@ def run_demo(
     configure_logging(stack.node.settings.log_level, path=stack.state / "node.log")
     try:
         console.print(f"residence registry (REST/JSON agency) at {stack.residence.url}")
+        if stack.civil is not None:
+            console.print(
+                f"civil registry (SOAP agency) at {stack.civil.url}{civil_registry.WSDL_PATH}?wsdl"
+            )
         console.print(f"cadastre database at {stack.state / 'cadastre.db'} (read-only SQL adapter)")
         console.print(f"bus node {stack.node.name} at {stack.gateway.url}, embedded transport")
         console.print(f"config {stack.config_path}, JSON log {stack.state / 'node.log'}")
