@@ -20,6 +20,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from bus.cli_adapters import adapters_command
 from bus.cli_keys import register as register_ca_commands
 from bus.cli_verify import verify_command
 from bus.config import BusSettings, ConfigError, load_settings
@@ -49,6 +50,7 @@ access_app = typer.Typer(no_args_is_help=True, help="Access rights: explain a de
 app.add_typer(keys_app, name="keys")
 register_ca_commands(keys_app)
 app.command("verify")(verify_command)
+app.command("adapters")(adapters_command)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(access_app, name="access")
