@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bus.cli_adapters import adapters_command
+from bus.cli_audit import register as register_audit_commands
 from bus.cli_keys import register as register_ca_commands
 from bus.cli_verify import verify_command
 from bus.config import BusSettings, ConfigError, load_settings
@@ -54,6 +55,7 @@ app.command("adapters")(adapters_command)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(access_app, name="access")
+register_audit_commands(app)
 
 DEMO_MEMBERS = ["portal", "residence-registry", "cadastre", "civil-registry"]
 
