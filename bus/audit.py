@@ -376,7 +376,8 @@ class AuditLog:
         outcome: str,
         at: dt.datetime,
     ) -> AuditRecord:
-        """The record of a request the gateway refused before any provider answered."""
+        """An entry the gateway writes itself: a request it refused before any provider
+        answered, or a citizen's report it gave (``bus.audit_http``, outcome ``ok``)."""
         return AuditRecord(
             message_id=message_id,
             correlation=correlation or message_id,

@@ -114,3 +114,54 @@ def register(app: typer.Typer) -> None:
                 out.close()
         if output is not None:
             typer.echo(f"{count} entries written to {output}")
+
+    @audit_app.command("subject")
+    def audit_subject(
+        pinfl: Annotated[str, typer.Argument(help="the person's PINFL")],
+        config: ConfigOption = Path("config/bus.yaml"),
+        limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 200,
+    ) -> None:
+        """Who obtained data about a person: when, which agency, which official, what for."""
+        import hashlib
+        import hmac
+
+        from rich.console import Console
+        from rich.table import Table
+
+        from bus.audit_http import report
+        from schemas import mask_identifier
+        from schemas.identifiers import validate_pinfl
+
+        try:
+            validate_pinfl(pinfl)
+        except ValueError as exc:
+            typer.echo(f"not a PINFL: {exc}", err=True)
+            raise typer.Exit(2) from None
+        settings = _settings(config)
+        secret = settings.audit.secret
+        if secret is None:
+            typer.echo("audit.secret is not set (BUS_AUDIT__SECRET)", err=True)
+            raise typer.Exit(2)
+        key = hmac.new(secret.get_secret_value().encode(), pinfl.encode(), hashlib.sha256)
+        store = _store(settings)
+        try:
+            found = report(store.entries(subject=key.hexdigest()), settings, limit)
+        finally:
+            store.close()
+        table = Table(
+            title=f"{len(found)} time(s) data about {mask_identifier(pinfl)} was obtained",
+            title_justify="left",
+        )
+        for column in ("when (UTC)", "agency", "official", "purpose", "service", "provider"):
+            table.add_column(column)
+        for item in found:
+            agency, provider = item["agency"], item["provider"]
+            table.add_row(
+                str(item["when"])[:19].replace("T", " "),
+                agency["name"] or agency["code"],
+                item["official"],
+                item["purpose"],
+                item["service_title"] or item["service"],
+                provider["name"] or provider["code"],
+            )
+        Console(width=None if sys.stdout.isatty() else 200).print(table)

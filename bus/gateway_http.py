@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.access import CITIZEN_ACCESS_LOG
-from bus.audit_http import CITIZEN_LOG_PATH
+from bus.audit_http import CITIZEN_LOG_PATH, citizen_routes
 from bus.documents_http import document_routes
 from bus.envelope import new_id
 from bus.errors import (
@@ -427,6 +427,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         )(_service_endpoint(node, route, auth))
 
     app.include_router(document_routes(node, auth))
+    app.include_router(citizen_routes(node, auth))
 
     @app.post("/v1/services/{service:path}", include_in_schema=False)
     async def unknown(service: str, client: Annotated[str, Depends(auth)]) -> Response:
