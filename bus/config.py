@@ -49,6 +49,7 @@ __all__ = [
     "DocumentSettings",
     "MemberSettings",
     "NodeSettings",
+    "RateLimitSettings",
     "ServiceSettings",
     "TransportSettings",
     "TrustSettings",
@@ -110,6 +111,14 @@ class TransportSettings(BaseModel):
         return v
 
 
+class RateLimitSettings(BaseModel):
+    """A token bucket per member and gateway node: ``per_second`` on average, ``burst`` at once."""
+
+    model_config = _STRICT
+    per_second: float = Field(gt=0, le=100_000, description="tokens added per second")
+    burst: int = Field(default=10, ge=1, le=100_000, description="bucket size")
+
+
 class MemberSettings(BaseModel):
     """A member, trusted through its bare public key or through its certificates (one of both)."""
 
@@ -122,6 +131,9 @@ class MemberSettings(BaseModel):
     )
     api_token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     name: str | None = None
+    rate_limit: RateLimitSettings | None = Field(
+        default=None, description="requests this member may make at a gateway; none: no limit"
+    )
 
     @model_validator(mode="after")
     def _one_way_of_trust(self) -> MemberSettings:

@@ -13,6 +13,7 @@
     │   │   ├── CertificateUntrusted 403 certificate-untrusted (reason: unknown-issuer, expired, …)
     │   │   └── CertificateRevoked   403 certificate-revoked   (reason: revoked)
     │   ├── Replayed             409 replayed            (an envelope id already acted on)
+    │   ├── RateLimited          429 rate-limited        (the member's rate limit; Retry-After)
     │   └── Expired              403 expired             (reason: expired, issued-in-future, …)
     ├── ProviderError            the provider's fault: retried when ``transient``
     │   ├── ProviderUnavailable  502 provider-unavailable   (transient)
@@ -51,6 +52,7 @@ __all__ = [
     "ProviderRejected",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "RateLimited",
     "Replayed",
     "RequestRefused",
     "SchemaInvalid",
@@ -202,6 +204,19 @@ class Replayed(RequestRefused):
     def __init__(self, detail: str = "", *, reason: str = "replayed", **kw: object) -> None:
         super().__init__(detail, **kw)  # type: ignore[arg-type]
         self.reason = reason
+
+
+class RateLimited(RequestRefused):
+    """The asking member used up its rate limit (``bus.ratelimit``); ``retry_after_s`` says
+    when a request will pass again (the ``Retry-After`` header)."""
+
+    code = "rate-limited"
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str = "", *, retry_after_s: float = 1.0, **kw: object) -> None:
+        super().__init__(detail, **kw)  # type: ignore[arg-type]
+        self.retry_after_s = retry_after_s
 
 
 class Expired(RequestRefused):

@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -48,12 +49,14 @@ from bus.errors import (
     MalformedRequest,
     PayloadTooLarge,
     ProviderInvalidAnswer,
+    RateLimited,
     SchemaInvalid,
     Unauthenticated,
     UnknownService,
 )
 from bus.node import Node
 from bus.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
+from bus.ratelimit import RateLimits
 from bus.router import Route
 
 __all__ = ["create_app"]
@@ -68,6 +71,7 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
         (401, "Missing or unknown API token"),
         (403, "No access right for this client, service and purpose"),
         (413, "Body too large"),
+        (429, "Over the member's rate limit (see Retry-After)"),
         (422, "Body does not match the service's request schema"),
         (502, "Provider unavailable or answered wrongly"),
         (504, "Deadline exceeded"),
@@ -218,6 +222,7 @@ def _authenticator(node: Node) -> Callable[..., Awaitable[str]]:
         for code, m in node.settings.members.items()
         if m.api_token_sha256
     }
+    limits = RateLimits(node.settings.members)
 
     async def authenticate(
         request: Request,
@@ -241,6 +246,7 @@ def _authenticator(node: Node) -> Callable[..., Awaitable[str]]:
                 f"member {member!r} is not served by this node", reason="not-hosted"
             )
         request.scope["bus.client"] = member
+        limits.check(member)  # 429 when the member is over its rate limit
         return member
 
     return authenticate
@@ -386,7 +392,12 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
                 services.get(scope["path"], "-"),
                 exc.reason,
             ).inc()
-        return problem_response(exc, instance=request.url.path)
+        headers = (
+            {"Retry-After": str(math.ceil(exc.retry_after_s))}
+            if isinstance(exc, RateLimited)
+            else None
+        )
+        return problem_response(exc, instance=request.url.path, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
