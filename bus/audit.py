@@ -46,6 +46,7 @@ __all__ = [
     "GENESIS",
     "AuditEntry",
     "AuditLog",
+    "AuditNotConfigured",
     "AuditRecord",
     "AuditStore",
     "Break",
@@ -58,6 +59,10 @@ __all__ = [
 
 log = logging.getLogger("bus.audit")
 GENESIS = "0" * 64  # prev_hash of the first entry
+
+
+class AuditNotConfigured(ValueError):
+    """A node cannot run without its audit log's settings (the subject key)."""
 
 
 @dataclass(frozen=True, slots=True)

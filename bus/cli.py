@@ -90,6 +90,10 @@ def serve(
     listen: Annotated[str | None, typer.Option(help="host:port, overrides node.listen")] = None,
 ) -> None:
     """Run a node for a real deployment: the HTTP gateway and the providers it hosts."""
+    from rich.markup import escape
+
+    from bus.audit import AuditNotConfigured
+    from bus.errors import BusUnavailable
     from bus.gateway_http import create_app
     from bus.node import Node
 
@@ -100,6 +104,10 @@ def serve(
         node = Node(settings)
     except SigningError as exc:  # a key or certificate that cannot be used: say which, no trace
         err_console.print(f"[red]cannot start[/red]: {exc.detail}", highlight=False)
+        raise typer.Exit(2) from None
+    except (AuditNotConfigured, BusUnavailable) as exc:  # no audit secret; audit store down
+        detail = exc.detail if isinstance(exc, BusUnavailable) else str(exc)
+        err_console.print(f"[red]cannot start[/red]: {escape(detail)}", highlight=False)
         raise typer.Exit(2) from None
     # uvicorn's own records (start-up, errors) go through the same JSON handler (log_config=None)
     uvicorn.run(create_app(node), host=host, port=int(port), log_config=None, access_log=False)

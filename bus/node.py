@@ -22,7 +22,7 @@ from pathlib import Path
 
 from adapters import Adapter, AdapterContext, Deadline, build_adapter
 from bus.access import AccessPolicy
-from bus.audit import AuditLog, open_audit_store
+from bus.audit import AuditLog, AuditNotConfigured, open_audit_store
 from bus.breaker import CircuitBreaker
 from bus.config import BusSettings
 from bus.documents import DocumentStore
@@ -65,7 +65,7 @@ def _open_audit(settings: BusSettings, clock: Clock, metrics: BusMetrics) -> Aud
     """The node's audit log; a node does not run without the key of its subject hashes."""
     secret = settings.audit.secret
     if secret is None:
-        raise ValueError(
+        raise AuditNotConfigured(
             "audit.secret is not set: the audit log needs the key of its subject hashes "
             "(set BUS_AUDIT__SECRET, at least 16 characters, the same on every node)"
         )

@@ -88,3 +88,24 @@ def test_export_since(tmp_path: Path) -> None:
     tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
     none = runner.invoke(app, ["audit", "export", "-c", str(config), "--since", tomorrow])
     assert none.exit_code == 0 and none.output == ""
+
+
+def test_serve_refuses_to_start_without_the_audit_secret(tmp_path: Path) -> None:
+    import yaml
+
+    from bus.cli import DEMO_MEMBERS
+    from demo.scenario import write_config
+    from signing import generate_member_key
+
+    for member in DEMO_MEMBERS:
+        generate_member_key(tmp_path / "keys", member)
+    path = write_config(
+        tmp_path, residence_url="http://127.0.0.1:9", cadastre_db=tmp_path / "c.db",
+        token_sha256="0" * 64,
+    )
+    config = yaml.safe_load(path.read_text())
+    del config["audit"]["secret"]
+    path.write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["serve", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "audit.secret is not set" in result.output and "BUS_AUDIT__SECRET" in result.output

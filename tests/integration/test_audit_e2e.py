@@ -5,13 +5,24 @@ node reports the audit store in its readiness and ``bus_audit_write_seconds``.""
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
+from pathlib import Path
 
 import httpx
+import pytest
+import yaml
 
 from bus.audit import verify
+from bus.cli import DEMO_MEMBERS, new_token
+from bus.config import load_settings
+from bus.gateway_http import create_app
+from bus.node import Node
+from demo import cadastre
 from demo.data import PEOPLE
-from demo.scenario import PROPERTY, RESIDENCE, DemoStack
+from demo.scenario import PROPERTY, RESIDENCE, DemoStack, write_config
+from demo.servers import serve_in_thread
+from signing import generate_member_key
 
 
 def _entries(stack: DemoStack, correlation: str) -> list[dict[str, object]]:
@@ -99,3 +110,53 @@ def test_the_chain_holds_and_the_node_reports_the_audit_store(
     metrics = httpx.get(f"{demo_stack.gateway.url}/metrics", timeout=5).text
     (line,) = [m for m in metrics.splitlines() if m.startswith("bus_audit_write_seconds_count")]
     assert float(line.split()[-1]) >= count
+
+
+@pytest.mark.postgres
+def test_a_node_with_its_audit_log_in_postgresql(tmp_path: Path) -> None:
+    import psycopg
+
+    pg = "postgresql://postgres@127.0.0.1:5432/test"
+    schema = f"audit_node_{uuid.uuid4().hex[:12]}"
+    for member in DEMO_MEMBERS:
+        generate_member_key(tmp_path / "keys", member)
+    token, digest = new_token()
+    path = write_config(
+        tmp_path,
+        residence_url="http://127.0.0.1:9",
+        cadastre_db=cadastre.create_database(tmp_path / "c.db"),
+        token_sha256=digest,
+    )
+    config = yaml.safe_load(path.read_text())
+    config["audit"] = {"url": pg, "table": f"{schema}.bus_audit", "secret": "s" * 32}
+    path.write_text(yaml.safe_dump(config))
+    try:
+        node = Node(load_settings(path))
+        with serve_in_thread(create_app(node)) as gateway:
+            r = httpx.post(
+                f"{gateway.url}/v1/services/{PROPERTY}",
+                json={"pinfl": PEOPLE[0].pinfl},
+                headers={"Authorization": f"Bearer {token}", "X-Bus-User": "officer-17",
+                         "X-Bus-Purpose": "housing-subsidy"},
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:  # the readiness checks run in the background
+                ready = httpx.get(f"{gateway.url}/health/ready", timeout=5).json()
+                if ready["status"] == "ready":
+                    break
+                time.sleep(0.1)
+            assert {"name": "audit", "ok": True, "detail": "postgresql writable"} in ready[
+                "checks"
+            ]
+        with psycopg.connect(pg) as db:
+            rows = db.execute(
+                f"SELECT message_id, outcome, side, response_digest FROM {schema}.bus_audit"
+            ).fetchall()
+        assert rows == [
+            (r.headers["X-Bus-Message-Id"], "ok", "provider", hashlib.sha256(r.content).hexdigest())
+        ]
+    finally:
+        with psycopg.connect(pg, autocommit=True) as db:
+            db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
