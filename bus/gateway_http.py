@@ -54,6 +54,7 @@ from bus.errors import (
     Unauthenticated,
     UnknownService,
 )
+from bus.gateway_soap import soap_routes
 from bus.node import Node
 from bus.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
 from bus.ratelimit import RateLimits
@@ -438,6 +439,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         )(_service_endpoint(node, route, auth))
 
     app.include_router(document_routes(node, auth))
+    app.include_router(soap_routes(node, auth))
     app.include_router(citizen_routes(node, auth))
 
     @app.post("/v1/services/{service:path}", include_in_schema=False)

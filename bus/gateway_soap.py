@@ -1,0 +1,401 @@
+"""The SOAP gateway of a node: agencies whose systems are SOAP clients ask services here.
+
+Every service has a WSDL generated from its shared schema, at a stable URL::
+
+    GET  /soap/{member}/{service}/{version}?wsdl     the WSDL (soap:address: this same URL)
+    POST /soap/{member}/{service}/{version}          SOAP 1.1, document/literal, wrapped
+
+One operation per service, ``Get<ResponseModel>`` (``GetBirthCertificate``): its input element
+carries the request model's fields, its output element ``Get<ResponseModel>Response`` holds
+the answer (``<ResponseModel>``), its request number, the message id, and ``SignedAnswer``: the
+provider's signed JSON envelope exactly as the HTTP gateway returns it, verifiable with the
+provider's certificate (JWS, see docs/architecture.md). Types come from the models' JSON Schema
+(string, date, dateTime, integer, decimal, boolean, enumerations, nested types, lists as
+repeated elements, optional fields as ``minOccurs="0"``); the patterns and lengths of the
+shared schema are checked by the bus, not written into the WSDL. Namespace:
+``urn:bus:service:<member>:<service>:<version>``.
+
+Who asks: ``Authorization: Bearer <member API token>`` (HTTP, as on the HTTP gateway). On whose
+behalf and why: the SOAP header ``BusContext`` (``Purpose``, ``User``, optional
+``Correlation``; namespace ``urn:bus:soap:v1``, declared in the WSDL), or else the HTTP headers
+``X-Bus-Purpose`` and ``X-Bus-User``. A request body signed with XMLDSig
+(``signing.xml.SoapVerifier``: a P-256 or RSA key certified by the bus CA) must be signed by
+the member the token names; an unsigned body is accepted (the token authenticates the client,
+and the bus signs the envelope as the client). Requests are read with the hardened parser
+(``signing.xml.parse_xml``), bodies are bounded by the gateway's body limit.
+
+Refusals are SOAP 1.1 Faults (HTTP 500): ``faultcode`` ``soap:Client.<code>`` for the caller's
+fault and ``soap:Server.<code>`` otherwise, where ``<code>`` is the bus error code (the same as
+the problem ``type`` of the HTTP gateway), ``faultstring`` the detail, and
+``detail/bus:Error`` with ``Code``, ``Status`` and ``Type``.
+"""
+# No "from __future__ import annotations": FastAPI reads the endpoint annotations.
+
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from lxml import etree
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from bus.errors import (
+    PROBLEM_TYPE_BASE,
+    BusError,
+    MalformedRequest,
+    RequestRefused,
+    SchemaInvalid,
+    SignatureInvalid,
+    UnknownService,
+)
+from bus.node import Node
+from bus.router import Route
+from signing import SigningError
+from signing.xml import SOAP11, SoapVerifier, parse_xml
+
+__all__ = ["BUS_NS", "SOAP_PREFIX", "operation_name", "service_namespace", "service_wsdl",
+           "soap_routes"]
+
+log = logging.getLogger("bus.gateway")
+SOAP_PREFIX = "/soap/"
+BUS_NS = "urn:bus:soap:v1"
+XSD = "http://www.w3.org/2001/XMLSchema"
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+_XML = "text/xml; charset=utf-8"
+_SCALARS = {"integer": "xsd:integer", "number": "xsd:decimal", "boolean": "xsd:boolean"}
+_FORMATS = {"date": "xsd:date", "date-time": "xsd:dateTime"}
+
+
+def service_namespace(service: str) -> str:
+    return "urn:bus:service:" + service.replace("/", ":")
+
+
+def operation_name(route: Route) -> str:
+    return "Get" + route.response_model.__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON Schema -> XSD, and data <-> XML along the same schema
+
+
+def _ref(schema: dict[str, Any]) -> str | None:
+    ref = schema.get("$ref")
+    return str(ref).rsplit("/", 1)[-1] if ref else None
+
+
+def _field(schema: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]:
+    """(the type's schema, optional, repeated) of a property's schema."""
+    optional = False
+    if "anyOf" in schema:
+        kinds = [s for s in schema["anyOf"] if s.get("type") != "null"]
+        optional = len(kinds) < len(schema["anyOf"])
+        if len(kinds) == 1:
+            schema = kinds[0]
+        elif any(s.get("type") == "number" for s in kinds):
+            schema = {"type": "number"}  # Decimal: number or numeric string
+        else:
+            schema = {"type": "string"}
+    if schema.get("type") == "array":
+        return schema.get("items", {}), True, True
+    return schema, optional, False
+
+
+def _xsd_type(schema: dict[str, Any], element: etree._Element) -> None:
+    """Give ``element`` (an xsd:element) the type of ``schema``: a name or an inline type."""
+    name = _ref(schema)
+    if name is not None:
+        element.set("type", f"t:{name}")
+        return
+    if "enum" in schema:
+        simple = etree.SubElement(element, f"{{{XSD}}}simpleType")
+        restriction = etree.SubElement(simple, f"{{{XSD}}}restriction", base="xsd:string")
+        for value in schema["enum"]:
+            etree.SubElement(restriction, f"{{{XSD}}}enumeration", value=str(value))
+        return
+    if schema.get("type") == "string":
+        element.set("type", _FORMATS.get(str(schema.get("format")), "xsd:string"))
+        return
+    element.set("type", _SCALARS.get(str(schema.get("type")), "xsd:string"))
+
+
+def _complex(
+    parent: etree._Element, schema: dict[str, Any], name: str | None, *, optional: bool = False
+) -> None:
+    """A complexType of ``schema``'s properties; ``optional``: every element may be absent (an
+    answer minimised to the fields of the client's access right)."""
+    complex_type = etree.SubElement(parent, f"{{{XSD}}}complexType")
+    if name is not None:
+        complex_type.set("name", name)
+    sequence = etree.SubElement(complex_type, f"{{{XSD}}}sequence")
+    required = set(schema.get("required", []))
+    for prop, prop_schema in schema.get("properties", {}).items():
+        inner, absent, repeated = _field(prop_schema)
+        element = etree.SubElement(sequence, f"{{{XSD}}}element", name=prop)
+        if repeated:
+            element.set("minOccurs", "0")
+            element.set("maxOccurs", "unbounded")
+        elif optional or absent or prop not in required:
+            element.set("minOccurs", "0")
+        _xsd_type(inner, element)
+
+
+def _to_data(element: etree._Element, schema: dict[str, Any], defs: dict[str, Any],
+             ns: str) -> dict[str, Any]:
+    props = schema.get("properties", {})
+    data: dict[str, Any] = {}
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue  # comments
+        qname = etree.QName(child)
+        if qname.namespace != ns or qname.localname not in props:
+            raise SchemaInvalid(f"unexpected element {qname.localname!r}")
+        name = qname.localname
+        inner, _, repeated = _field(props[name])
+        ref = _ref(inner)
+        value: Any = (
+            _to_data(child, defs[ref], defs, ns) if ref in defs and "properties" in defs[ref]
+            else (child.text or "")
+        )
+        if repeated:
+            data.setdefault(name, []).append(value)
+        elif name in data:
+            raise SchemaInvalid(f"element {name!r} given twice")
+        else:
+            data[name] = value
+    return data
+
+
+def _to_xml(parent: etree._Element, data: dict[str, Any], schema: dict[str, Any],
+            defs: dict[str, Any], ns: str) -> None:
+    for name, prop_schema in schema.get("properties", {}).items():
+        value = data.get(name)
+        if value is None:
+            continue
+        inner, _, repeated = _field(prop_schema)
+        ref = _ref(inner)
+        for item in value if repeated else [value]:
+            child = etree.SubElement(parent, f"{{{ns}}}{name}")
+            if isinstance(item, dict) and ref in defs:
+                _to_xml(child, item, defs[ref], defs, ns)
+            elif isinstance(item, bool):
+                child.text = "true" if item else "false"
+            else:
+                child.text = str(item)
+
+
+def _schema(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    schema = model.model_json_schema(ref_template="#/$defs/{model}")
+    return schema, schema.get("$defs", {})
+
+
+def service_wsdl(route: Route, address: str) -> bytes:
+    """The WSDL of ``route``'s service with ``address`` as its endpoint."""
+    ns = service_namespace(route.service)
+    op = operation_name(route)
+    answer = route.response_model.__name__
+    request_schema, request_defs = _schema(route.request_model)
+    response_schema, response_defs = _schema(route.response_model)
+    nsmap = {"wsdl": WSDL, "soap": WSDL_SOAP, "xsd": XSD, "t": ns, "bus": BUS_NS}
+    root = etree.Element(f"{{{WSDL}}}definitions", nsmap=nsmap, targetNamespace=ns,
+                         name=op + "Service")
+    types = etree.SubElement(root, f"{{{WSDL}}}types")
+    bus_xsd = etree.SubElement(types, f"{{{XSD}}}schema", targetNamespace=BUS_NS,
+                               elementFormDefault="qualified")
+    context = etree.SubElement(bus_xsd, f"{{{XSD}}}element", name="BusContext")
+    seq = etree.SubElement(etree.SubElement(context, f"{{{XSD}}}complexType"),
+                           f"{{{XSD}}}sequence")
+    for name, optional in (("Purpose", False), ("User", False), ("Correlation", True)):
+        el = etree.SubElement(seq, f"{{{XSD}}}element", name=name, type="xsd:string")
+        if optional:
+            el.set("minOccurs", "0")
+    xsd = etree.SubElement(types, f"{{{XSD}}}schema", targetNamespace=ns,
+                           elementFormDefault="qualified")
+    for name, schema in {**request_defs, **response_defs}.items():
+        if "properties" in schema:
+            _complex(xsd, schema, name)
+        else:  # an enumeration or a scalar given a name
+            simple = etree.SubElement(xsd, f"{{{XSD}}}element", name=f"_{name}")
+            _xsd_type(schema, simple)
+            xsd.remove(simple)
+    _complex(xsd, response_schema, answer, optional=True)
+    _complex(etree.SubElement(xsd, f"{{{XSD}}}element", name=op), request_schema, None)
+    out = etree.SubElement(etree.SubElement(xsd, f"{{{XSD}}}element", name=op + "Response"),
+                           f"{{{XSD}}}complexType")
+    out_seq = etree.SubElement(out, f"{{{XSD}}}sequence")
+    etree.SubElement(out_seq, f"{{{XSD}}}element", name=answer, type=f"t:{answer}")
+    for name in ("RequestNumber", "MessageId", "SignedAnswer"):
+        etree.SubElement(out_seq, f"{{{XSD}}}element", name=name, type="xsd:string")
+
+    def message(name: str, element: str) -> None:
+        msg = etree.SubElement(root, f"{{{WSDL}}}message", name=name)
+        etree.SubElement(msg, f"{{{WSDL}}}part", name="parameters" if element.startswith("t:")
+                         else "BusContext", element=element)
+
+    message(op + "Input", f"t:{op}")
+    message(op + "Output", f"t:{op}Response")
+    message("BusContextHeader", "bus:BusContext")
+    port_type = etree.SubElement(root, f"{{{WSDL}}}portType", name=op + "PortType")
+    operation = etree.SubElement(port_type, f"{{{WSDL}}}operation", name=op)
+    etree.SubElement(operation, f"{{{WSDL}}}input", message=f"t:{op}Input")
+    etree.SubElement(operation, f"{{{WSDL}}}output", message=f"t:{op}Output")
+    binding = etree.SubElement(root, f"{{{WSDL}}}binding", name=op + "Binding",
+                               type=f"t:{op}PortType")
+    etree.SubElement(binding, f"{{{WSDL_SOAP}}}binding", style="document",
+                     transport="http://schemas.xmlsoap.org/soap/http")
+    bound = etree.SubElement(binding, f"{{{WSDL}}}operation", name=op)
+    etree.SubElement(bound, f"{{{WSDL_SOAP}}}operation", soapAction=f"{ns}#{op}")
+    bound_in = etree.SubElement(bound, f"{{{WSDL}}}input")
+    etree.SubElement(bound_in, f"{{{WSDL_SOAP}}}header", message="t:BusContextHeader",
+                     part="BusContext", use="literal")
+    etree.SubElement(bound_in, f"{{{WSDL_SOAP}}}body", use="literal")
+    etree.SubElement(etree.SubElement(bound, f"{{{WSDL}}}output"), f"{{{WSDL_SOAP}}}body",
+                     use="literal")
+    service = etree.SubElement(root, f"{{{WSDL}}}service", name=op + "Service")
+    port = etree.SubElement(service, f"{{{WSDL}}}port", name=op + "Port", binding=f"t:{op}Binding")
+    etree.SubElement(port, f"{{{WSDL_SOAP}}}address", location=address)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# the endpoint
+
+
+def _envelope(body_child: etree._Element) -> bytes:
+    envelope = etree.Element(f"{{{SOAP11}}}Envelope", nsmap={"soap": SOAP11})
+    etree.SubElement(envelope, f"{{{SOAP11}}}Body").append(body_child)
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))
+
+
+def soap_fault(error: BusError) -> Response:
+    """A SOAP 1.1 Fault carrying the bus error code (see the module docstring)."""
+    side = "Client" if isinstance(error, RequestRefused) else "Server"
+    fault = etree.Element(f"{{{SOAP11}}}Fault", nsmap={"soap": SOAP11, "bus": BUS_NS})
+    etree.SubElement(fault, "faultcode").text = f"soap:{side}.{error.code}"
+    etree.SubElement(fault, "faultstring").text = error.detail
+    detail = etree.SubElement(etree.SubElement(fault, "detail"), f"{{{BUS_NS}}}Error")
+    etree.SubElement(detail, f"{{{BUS_NS}}}Code").text = error.code
+    etree.SubElement(detail, f"{{{BUS_NS}}}Status").text = str(error.status)
+    etree.SubElement(detail, f"{{{BUS_NS}}}Type").text = PROBLEM_TYPE_BASE + error.code
+    return Response(_envelope(fault), status_code=500, media_type=_XML)
+
+
+def _context(root: etree._Element, request: Request) -> tuple[str, str, str | None]:
+    """(purpose, user, correlation) from the BusContext header, else the HTTP headers."""
+    context = root.find(f"{{{SOAP11}}}Header/{{{BUS_NS}}}BusContext")
+    if context is not None:
+        purpose = context.findtext(f"{{{BUS_NS}}}Purpose")
+        user = context.findtext(f"{{{BUS_NS}}}User")
+        correlation = context.findtext(f"{{{BUS_NS}}}Correlation")
+    else:
+        purpose = request.headers.get("x-bus-purpose")
+        user = request.headers.get("x-bus-user")
+        correlation = request.headers.get("x-bus-correlation")
+    if not purpose or not user or len(purpose) > 100 or len(user) > 200:
+        raise MalformedRequest("BusContext (Purpose, User) or X-Bus-Purpose and X-Bus-User needed")
+    if correlation is not None and (len(correlation) != 36 or
+                                    not all(c in "0123456789abcdef-" for c in correlation)):
+        raise MalformedRequest("Correlation must be a UUID")
+    return purpose, user, correlation
+
+
+def soap_routes(node: Node, auth: Any) -> APIRouter:
+    """``GET …?wsdl`` and ``POST`` for every service of ``node``'s router."""
+    router = APIRouter(include_in_schema=False)
+    routes = {r.service: r for r in node.router.routes()}
+    verifier = SoapVerifier(node.trust, clock=node.seal.clock)
+
+    def route_of(service: str) -> Route:
+        route = routes.get(service)
+        if route is None:
+            raise UnknownService(f"no service {service!r} on this bus", service=service)
+        return route
+
+    @router.get(SOAP_PREFIX + "{service:path}")
+    async def wsdl(service: str, request: Request) -> Response:
+        try:
+            route = route_of(service)
+        except BusError as exc:
+            return soap_fault(exc)
+        address = str(request.url.replace(query=""))
+        return Response(service_wsdl(route, address), media_type=_XML)
+
+    @router.post(SOAP_PREFIX + "{service:path}")
+    async def ask(service: str, request: Request) -> Response:
+        started = time.perf_counter()
+        client = "-"
+        outcome = "ok"
+        try:
+            route = route_of(service)
+            client = await auth(request, request.headers.get("authorization"))
+            response = await _ask(node, verifier, route, client, request)
+            return response
+        except BusError as exc:
+            outcome = exc.code
+            return soap_fault(exc)
+        finally:
+            if service in routes:
+                node.metrics.exchanges(client, service, outcome).inc()
+            log.info("exchange", extra={"bus": {
+                "transport": "soap", "client": client, "service": service, "outcome": outcome,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2)}})
+
+    return router
+
+
+async def _ask(
+    node: Node, verifier: SoapVerifier, route: Route, client: str, request: Request
+) -> Response:
+    raw = await request.body()
+    try:
+        root = parse_xml(raw)
+    except SigningError as exc:
+        raise MalformedRequest(f"not a readable SOAP message ({exc.detail})") from None
+    if etree.QName(root).text != f"{{{SOAP11}}}Envelope":
+        raise MalformedRequest("not a SOAP 1.1 envelope")
+    body = root.find(f"{{{SOAP11}}}Body")
+    if root.find(f".//{{{DS}}}Signature") is not None:
+        try:
+            verified = await run_in_threadpool(verifier.verify, raw, signer=client)
+        except SigningError as exc:
+            raise SignatureInvalid(f"XML signature: {exc.detail}", reason=exc.reason) from None
+        body = verified.body
+    ns = service_namespace(route.service)
+    op = operation_name(route)
+    parts = [] if body is None else [c for c in body if isinstance(c.tag, str)]
+    if len(parts) != 1 or parts[0].tag != f"{{{ns}}}{op}":
+        raise MalformedRequest(f"the Body must hold one {op} element of {ns}")
+    purpose, user, correlation = _context(root, request)
+    schema, defs = _schema(route.request_model)
+    try:
+        shared = route.request_model.model_validate(_to_data(parts[0], schema, defs, ns))
+    except ValidationError as exc:
+        listed: list[dict[str, object]] = [
+            {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        raise SchemaInvalid(f"{exc.error_count()} field(s) do not match the schema",
+                            errors=listed) from None
+    assert node.exchanger is not None
+    envelope = node.exchanger.build(
+        route, shared, client=client, purpose=purpose, user=user, correlation=correlation
+    )
+    outcome = await node.exchanger.ask(route, envelope)
+    document = await run_in_threadpool(
+        node.documents.issue, outcome.envelope, message_id=envelope.id
+    )
+    payload = outcome.envelope.payload
+    answer = etree.Element(f"{{{ns}}}{op}Response", nsmap={None: ns})
+    name = route.response_model.__name__
+    response_schema, response_defs = _schema(route.response_model)
+    _to_xml(etree.SubElement(answer, f"{{{ns}}}{name}"), payload, response_schema,
+            response_defs, ns)
+    etree.SubElement(answer, f"{{{ns}}}RequestNumber").text = document.number
+    etree.SubElement(answer, f"{{{ns}}}MessageId").text = envelope.id
+    etree.SubElement(answer, f"{{{ns}}}SignedAnswer").text = document.envelope.decode()
+    return Response(_envelope(answer), media_type=_XML,
+                    headers={"X-Bus-Message-Id": envelope.id,
+                             "X-Bus-Request-Number": document.number})

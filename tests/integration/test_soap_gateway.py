@@ -1,0 +1,191 @@
+"""The SOAP gateway: a stock zeep client pointed at a service's generated WSDL, unchanged.
+
+The demo stack on its CA (members with P-256 certificates, so XMLDSig works), loopback only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+import requests
+import zeep
+import zeep.exceptions
+from lxml import etree
+
+from demo.data import AZIZ, BIRTHS, UNKNOWN_PINFL, expected_birth_certificate
+from demo.scenario import (
+    CIVIL,
+    DEMO_KEY_PASSPHRASE,
+    PROPERTY,
+    DemoStack,
+    start_stack,
+    verify_answer,
+)
+from signing import load_signing_key
+from signing.xml import SOAP11, SoapSigner
+
+pytestmark = pytest.mark.slow
+CONTEXT = {"BusContext": {"Purpose": "child-benefit", "User": "registry-clerk-4"}}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+    stack = start_stack(tmp_path_factory.mktemp("soap-gw"), pki=True)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def wsdl_url(stack: DemoStack, service: str = CIVIL) -> str:
+    return f"{stack.gateway.url}/soap/{service}?wsdl"
+
+
+def client(stack: DemoStack, service: str = CIVIL, token: str | None = None) -> zeep.Client:
+    """What an agency's developer writes: zeep, the WSDL URL, the token in a session header."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token or stack.token}"
+    return zeep.Client(wsdl_url(stack, service), transport=zeep.Transport(session=session))
+
+
+def fault_of(call: Any) -> zeep.exceptions.Fault:
+    with pytest.raises(zeep.exceptions.Fault) as info:
+        call()
+    return info.value
+
+
+def test_the_wsdl_is_published_at_a_stable_url_with_one_operation(stack: DemoStack) -> None:
+    r = httpx.get(wsdl_url(stack))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/xml")
+    assert httpx.get(wsdl_url(stack)).content == r.content  # stable
+    operations = client(stack).wsdl.bindings
+    names = [op for binding in operations.values() for op in binding._operations]
+    assert names == ["GetBirthCertificate"]
+    assert b'soap:address location="' + f"{stack.gateway.url}/soap/{CIVIL}".encode() in r.content
+
+
+def test_a_stock_zeep_client_gets_a_birth_certificate(stack: DemoStack) -> None:
+    birth = BIRTHS[1]
+    answer = client(stack).service.GetBirthCertificate(pinfl=birth.pinfl, _soapheaders=CONTEXT)
+    expected = expected_birth_certificate(birth.pinfl)
+    assert expected is not None
+    certificate = answer.BirthCertificate
+    assert certificate.number == expected.number
+    assert certificate.child.born_on == dt.date(2018, 3, 12)  # typed by the WSDL
+    assert [p.role for p in certificate.parents] == ["father", "mother"]
+    assert certificate.registry_office is None  # minimised: not in the portal's right
+    signed = __import__("json").loads(answer.SignedAnswer)
+    assert verify_answer(signed, stack.trust_for("civil-registry"), "civil-registry")
+    assert signed["payload"]["number"] == birth.certificate
+    view = httpx.get(f"{stack.gateway.url}/verify/{answer.RequestNumber}",
+                     headers={"Accept": "application/json"}).json()
+    assert view["signature"]["valid"] and view["service"] == CIVIL
+
+
+def test_by_number_and_another_service_with_decimals(stack: DemoStack) -> None:
+    by_number = client(stack).service.GetBirthCertificate(
+        number=BIRTHS[2].certificate, _soapheaders=CONTEXT
+    )
+    assert by_number.BirthCertificate.child.pinfl == BIRTHS[2].pinfl
+    owned = client(stack, PROPERTY).service.GetPropertyOwnership(
+        pinfl=AZIZ.pinfl,
+        _soapheaders={"BusContext": {"Purpose": "housing-subsidy", "User": "clerk"}},
+    )
+    flat = owned.PropertyOwnership.properties[0]
+    assert flat.area_m2 == Decimal("74.50") and flat.share == "1/2"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "headers", "code"),
+    [
+        ({"pinfl": UNKNOWN_PINFL}, CONTEXT, "soap:Server.no-data"),
+        ({"pinfl": AZIZ.pinfl, "number": BIRTHS[0].certificate}, CONTEXT,
+         "soap:Client.schema-invalid"),
+        ({"pinfl": "123"}, CONTEXT, "soap:Client.schema-invalid"),
+        ({"pinfl": AZIZ.pinfl}, {"BusContext": {"Purpose": "marketing", "User": "x"}},
+         "soap:Client.access-denied"),
+        ({"pinfl": AZIZ.pinfl}, None, "soap:Client.malformed-request"),
+    ],
+)
+def test_refusals_are_soap_faults_with_the_bus_code(
+    stack: DemoStack, kwargs: dict[str, str], headers: Any, code: str
+) -> None:
+    service = client(stack).service
+    fault = fault_of(lambda: service.GetBirthCertificate(**kwargs, _soapheaders=headers))
+    assert fault.code == code
+    detail = fault.detail
+    assert detail is not None
+    bus_code = detail.findtext("{urn:bus:soap:v1}Error/{urn:bus:soap:v1}Code")
+    assert bus_code == code.rsplit(".", 1)[1]
+
+
+def test_an_unknown_token_is_refused(stack: DemoStack) -> None:
+    service = client(stack, token="not-a-token").service
+    fault = fault_of(lambda: service.GetBirthCertificate(pinfl=AZIZ.pinfl, _soapheaders=CONTEXT))
+    assert fault.code == "soap:Client.unauthenticated"
+
+
+def _raw_request(pinfl: str) -> bytes:
+    ns = "urn:bus:service:" + CIVIL.replace("/", ":")
+    envelope = etree.Element(f"{{{SOAP11}}}Envelope", nsmap={"soap": SOAP11})
+    body = etree.SubElement(envelope, f"{{{SOAP11}}}Body")
+    op = etree.SubElement(body, f"{{{ns}}}GetBirthCertificate", nsmap={None: ns})
+    etree.SubElement(op, f"{{{ns}}}pinfl").text = pinfl
+    return bytes(etree.tostring(envelope))
+
+
+def _post(stack: DemoStack, data: bytes, **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{stack.gateway.url}/soap/{CIVIL}",
+        content=data,
+        headers={"Authorization": f"Bearer {stack.token}", "Content-Type": "text/xml",
+                 "X-Bus-Purpose": "child-benefit", "X-Bus-User": "clerk", **headers},
+    )
+
+
+def test_purpose_and_user_may_come_as_http_headers(stack: DemoStack) -> None:
+    r = _post(stack, _raw_request(BIRTHS[3].pinfl))
+    assert r.status_code == 200, r.text
+    assert r.headers["X-Bus-Request-Number"].startswith("BUS-")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"not xml", b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>',
+     b"<Envelope/>", b"x" * 300_000],
+)
+def test_hostile_or_broken_xml_is_a_client_fault(stack: DemoStack, data: bytes) -> None:
+    r = _post(stack, data)
+    assert r.status_code in (413, 500)
+    if r.status_code == 500:
+        assert b"soap:Client.malformed-request" in r.content
+
+
+def _key(stack: DemoStack, member: str) -> Any:
+    return load_signing_key(stack.state / "keys" / f"{member}.key", DEMO_KEY_PASSPHRASE.encode())
+
+
+def test_an_xmldsig_signed_request_from_the_token_holder_is_accepted(stack: DemoStack) -> None:
+    signed = SoapSigner("portal", _key(stack, "portal")).sign(_raw_request(BIRTHS[1].pinfl))
+    r = _post(stack, signed)
+    assert r.status_code == 200, r.text
+
+
+def test_a_request_signed_by_another_member_or_tampered_is_refused(stack: DemoStack) -> None:
+    other = SoapSigner("cadastre", _key(stack, "cadastre")).sign(_raw_request(BIRTHS[1].pinfl))
+    r = _post(stack, other)
+    assert r.status_code == 500 and b"soap:Client.signature-invalid" in r.content
+    signed = SoapSigner("portal", _key(stack, "portal")).sign(_raw_request(BIRTHS[1].pinfl))
+    tampered = signed.replace(BIRTHS[1].pinfl.encode(), BIRTHS[2].pinfl.encode())
+    r = _post(stack, tampered)
+    assert r.status_code == 500 and b"soap:Client.signature-invalid" in r.content
+
+
+def test_an_unknown_service_has_no_wsdl(stack: DemoStack) -> None:
+    r = httpx.get(f"{stack.gateway.url}/soap/nobody/nothing/v1?wsdl")
+    assert r.status_code == 500 and b"soap:Client.unknown-service" in r.content
