@@ -9,7 +9,9 @@ cadastre's database; writes the node's configuration
 would; starts the node's HTTP gateway; then asks services exactly as the portal would, verifies
 every answer's signature with the CA certificate, the CRL and the provider's certificate alone
 (or its public key), prints a table with each answer's request number, and checks one number on
-the public ``/verify`` page. Exit status 0 when every exchange ended as expected.
+the public ``/verify`` page; then verifies the audit log's chain and shows the first person's
+"who read my data" report as the portal would fetch it. Exit status 0 when every exchange ended
+as expected.
 
 The demo's CA and key passphrases are fixed, demo-only values (``DEMO_CA_PASSPHRASE``,
 ``DEMO_KEY_PASSPHRASE``): a real deployment sets ``BUS_CA_PASSPHRASE`` and
@@ -34,6 +36,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from bus.audit import verify
 from bus.cli import DEMO_MEMBERS, new_token
 from bus.config import load_settings
 from bus.gateway_http import create_app as create_gateway
@@ -383,6 +386,7 @@ def run_demo(
             valid, line = check_document(stack, stack.numbers[0])
             ok &= valid
             console.print(f"document {line}", soft_wrap=True)
+        ok &= show_audit(console, stack)
         console.print(
             "[green]every exchange ended as expected[/green]"
             if ok
@@ -394,6 +398,47 @@ def run_demo(
         return 0 if ok else 1
     finally:
         stack.stop()
+
+
+def show_audit(console: Console, stack: DemoStack) -> bool:
+    """The audit log's chain, and the first person's "who read my data" report as the portal
+    would fetch it; True when the chain holds and the report lists that person's answers."""
+    count, head, broken = verify(stack.node.audit.store.entries())
+    if broken is not None:
+        console.print(f"[red]audit log broken at entry {broken.seq}: {broken.detail}[/red]")
+        return False
+    console.print(f"audit log: {count} entries, chain verified, head {head[:16]}…")
+    person = PEOPLE[0]
+    r = httpx.get(
+        f"{stack.gateway.url}/v1/citizens/me/access-log",
+        headers={
+            "Authorization": f"Bearer {stack.token}",
+            "X-Bus-Subject": person.pinfl,
+            "X-Bus-Purpose": "citizen-request",
+            "X-Bus-User": "citizen-portal-session",
+        },
+        timeout=10,
+    )
+    if r.status_code != 200:
+        console.print(f"[red]citizen access log: {r.status_code}[/red]")
+        return False
+    report = r.json()
+    table = Table(
+        title=f"Who obtained data about {report['subject']} (GET /v1/citizens/me/access-log)",
+        title_justify="left",
+    )
+    for column in ("when (UTC)", "agency", "official", "purpose", "service"):
+        table.add_column(column, no_wrap=True)
+    for e in report["entries"]:
+        table.add_row(
+            e["when"][:19].replace("T", " "),
+            e["agency"]["name"] or e["agency"]["code"],
+            e["official"],
+            e["purpose"],
+            e["service_title"] or e["service"],
+        )
+    console.print(table)
+    return report["count"] > 0
 
 
 def _print_try_it(console: Console, stack: DemoStack) -> None:
@@ -414,6 +459,11 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
             f"`python run_bus.py verify FILE --config {stack.config_path}`)",
             soft_wrap=True,
         )
+    console.print(
+        f"Audit log: python run_bus.py audit verify --config {stack.config_path}  (also: audit "
+        "export --since …, audit subject PINFL)",
+        soft_wrap=True,
+    )
     console.print("Try (the token is this run's portal token):")
     console.print(
         f"curl -s {stack.gateway.url}/v1/services/{PROPERTY} "
