@@ -11,6 +11,10 @@ entries in all:
   commits what has gathered in one transaction.
 
 Prints entries per second and the latency a caller waits (p50, p99) as a Markdown table.
+
+``--exchanges N``: the demo stack in this process (embedded transport, SQLite audit log), N
+exchanges of the cadastre service from 1 and from 8 concurrent clients, once with the audit log
+and once with a store that chains but writes nothing: what the entries cost an exchange.
 """
 
 from __future__ import annotations
@@ -116,6 +120,71 @@ def measure(
     return rows
 
 
+class _NoWrite:
+    """Chains entries like a store, writes nothing (the baseline of ``--exchanges``)."""
+
+    def __init__(self) -> None:
+        self.seq, self.head = 0, "0" * 64
+
+    def append(self, records: list[AuditRecord]) -> list[object]:
+        from bus.audit import chain
+
+        entries = chain(records, after_seq=self.seq, after_hash=self.head, recorded_at="-")
+        self.seq, self.head = entries[-1].seq, entries[-1].hash
+        return list(entries)
+
+    def entries(self, **kw: object) -> list[object]:
+        return []
+
+    def check(self) -> str:
+        return "no-write"
+
+    def close(self) -> None:
+        pass
+
+
+def exchanges(n: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from demo.data import PEOPLE
+    from demo.scenario import PROPERTY, start_stack
+
+    stack = start_stack()
+    try:
+        headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "bench",
+                   "X-Bus-Purpose": "housing-subsidy"}
+        real = stack.node.audit.store
+        print("| audit store | clients | exchanges/s | p50 ms | p99 ms |")
+        print("|---|---|---|---|---|")
+        for label, store in (("SQLite FULL", real), ("none (chained, not written)", _NoWrite()),
+                             ("SQLite FULL", real)):
+            stack.node.audit.store = store  # type: ignore[assignment]
+            for clients in (1, 8):
+                with httpx.Client(base_url=stack.gateway.url, headers=headers,
+                                  timeout=30) as client:
+
+                    def one(i: int, client: httpx.Client = client) -> float:
+                        started = time.perf_counter()
+                        r = client.post(f"/v1/services/{PROPERTY}",
+                                        json={"pinfl": PEOPLE[i % 2].pinfl})
+                        assert r.status_code == 200, r.text
+                        return time.perf_counter() - started
+
+                    for i in range(20):
+                        one(i)  # warm up
+                    started = time.perf_counter()
+                    with ThreadPoolExecutor(clients) as pool:
+                        lat = sorted(pool.map(one, range(n)))
+                    rate = n / (time.perf_counter() - started)
+                print(f"| {label} | {clients} | {rate:.0f} | {statistics.median(lat) * 1000:.1f} "
+                      f"| {lat[int(n * 0.99) - 1] * 1000:.1f} |", flush=True)
+        stack.node.audit.store = real
+    finally:
+        stack.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=2000)
@@ -124,7 +193,11 @@ def main() -> None:
     parser.add_argument(
         "--dir", default=".", help="where the SQLite files go (a real disk: tmpfs has no fsync)"
     )
+    parser.add_argument("--exchanges", type=int, default=0, help="measure exchanges instead")
     args = parser.parse_args()
+    if args.exchanges:
+        exchanges(args.exchanges)
+        return
     threads = [int(t) for t in args.threads.split(",")]
     print(
         "| store | threads | single entries/s | single p50 ms | single p99 ms "
