@@ -26,9 +26,9 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
@@ -54,6 +54,7 @@ from bus.errors import (
     Unauthenticated,
     UnknownService,
 )
+from bus.gateway_async import AsyncRequests
 from bus.gateway_soap import soap_routes
 from bus.node import Node
 from bus.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
@@ -253,7 +254,12 @@ def _authenticator(node: Node) -> Callable[..., Awaitable[str]]:
     return authenticate
 
 
-def _service_endpoint(node: Node, route: Route, auth: Callable[..., Awaitable[str]]) -> Any:
+def _service_endpoint(
+    node: Node,
+    route: Route,
+    auth: Callable[..., Awaitable[str]],
+    asynchronous: AsyncRequests,
+) -> Any:
     request_model = route.request_model
 
     async def ask(
@@ -279,6 +285,10 @@ def _service_endpoint(node: Node, route: Route, auth: Callable[..., Awaitable[st
         correlation: Annotated[
             str | None, Header(alias="X-Bus-Correlation", pattern=r"^[0-9a-f-]{36}$")
         ] = None,
+        mode: Annotated[
+            Literal["sync", "async"],
+            Query(description="async: 202 at once, the result at /v1/messages/{id}"),
+        ] = "sync",
     ) -> Response:
         assert node.exchanger is not None
         request.scope["bus.subject"] = body.subject()  # type: ignore[attr-defined]  # for the audit
@@ -287,6 +297,9 @@ def _service_endpoint(node: Node, route: Route, auth: Callable[..., Awaitable[st
         )
         request.scope["bus.message_id"] = envelope.id
         request.scope["bus.correlation"] = envelope.correlation
+        if mode == "async":  # bus.gateway_async: 202 now, the result kept and pushed
+            callback = AsyncRequests.callback_of(request)
+            return await asynchronous.submit(route, envelope, client, callback)
         try:
             outcome = await node.exchanger.ask(route, envelope)
         except (DeadlineExceeded, ProviderInvalidAnswer):
@@ -338,6 +351,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         try:
             yield
         finally:
+            await asynchronous.close()
             if manage_node:
                 await run_in_threadpool(node.stop)
 
@@ -430,16 +444,18 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         )
 
     auth = _authenticator(node)
+    asynchronous = AsyncRequests(node)
     for route in node.router.routes():
         app.post(
             f"/v1/services/{route.service}",
             summary=route.settings.title or f"Ask {route.service}",
             tags=[route.provider],
             responses={200: {"model": SignedEnvelope[route.response_model]}, **_PROBLEMS},  # type: ignore[name-defined]
-        )(_service_endpoint(node, route, auth))
+        )(_service_endpoint(node, route, auth, asynchronous))
 
     app.include_router(document_routes(node, auth))
     app.include_router(soap_routes(node, auth))
+    app.include_router(asynchronous.routes(auth))
     app.include_router(citizen_routes(node, auth))
 
     @app.post("/v1/services/{service:path}", include_in_schema=False)
