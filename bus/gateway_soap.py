@@ -217,10 +217,17 @@ def service_wsdl(route: Route, address: str) -> bytes:
     for name, schema in {**request_defs, **response_defs}.items():
         if "properties" in schema:
             _complex(xsd, schema, name)
-        else:  # an enumeration or a scalar given a name
-            simple = etree.SubElement(xsd, f"{{{XSD}}}element", name=f"_{name}")
-            _xsd_type(schema, simple)
-            xsd.remove(simple)
+        else:  # an enumeration (a Python Enum) or a scalar given a name
+            simple = etree.SubElement(xsd, f"{{{XSD}}}simpleType", name=name)
+            restriction = etree.SubElement(simple, f"{{{XSD}}}restriction")
+            if "enum" in schema:
+                restriction.set("base", "xsd:string")
+                for value in schema["enum"]:
+                    etree.SubElement(restriction, f"{{{XSD}}}enumeration", value=str(value))
+            else:
+                probe = etree.Element("probe")
+                _xsd_type(schema, probe)
+                restriction.set("base", probe.get("type", "xsd:string"))
     _complex(xsd, response_schema, answer, optional=True)
     _complex(etree.SubElement(xsd, f"{{{XSD}}}element", name=op), request_schema, None)
     out = etree.SubElement(etree.SubElement(xsd, f"{{{XSD}}}element", name=op + "Response"),

@@ -189,3 +189,30 @@ def test_a_request_signed_by_another_member_or_tampered_is_refused(stack: DemoSt
 def test_an_unknown_service_has_no_wsdl(stack: DemoStack) -> None:
     r = httpx.get(f"{stack.gateway.url}/soap/nobody/nothing/v1?wsdl")
     assert r.status_code == 500 and b"soap:Client.unknown-service" in r.content
+
+
+def test_the_wsdl_of_a_schema_with_named_enumerations_loads_in_zeep(tmp_path: Any) -> None:
+    """A shared schema may use a Python Enum (a named JSON Schema definition)."""
+    import enum
+
+    from bus.gateway_soap import service_wsdl
+    from bus.router import Route
+    from schemas import SharedRequest, SharedResponse
+
+    class Colour(enum.Enum):
+        red = "red"
+        green = "green"
+
+    class Ask(SharedRequest):
+        pinfl: str
+        colour: Colour | None = None
+
+    class Answer(SharedResponse):
+        colour: Colour
+        tones: list[Colour] = []
+
+    route = Route("m/s/v1", "m", "svc.m.s.v1", Ask, Answer, 5, None)  # type: ignore[arg-type]
+    path = tmp_path / "s.wsdl"
+    path.write_bytes(service_wsdl(route, "http://127.0.0.1:9/soap/m/s/v1"))
+    operation = zeep.Client(str(path)).service._binding._operations["GetAnswer"]
+    assert operation.input.body.type.elements[1][0] == "colour"
