@@ -5,7 +5,8 @@ one transaction, under a transaction-level advisory lock so that several nodes w
 keep one chain; the commit returns once PostgreSQL has it durable (``synchronous_commit`` as the
 server has it, ``on`` by default). The table (``audit.table``, optionally ``schema.table``) is
 created if missing, with triggers that refuse UPDATE, DELETE and TRUNCATE. psycopg errors become
-``BusUnavailable`` here, and only here.
+``BusUnavailable`` here, and only here. A connection the server dropped (a restart) fails the
+batch in flight and is opened again for the next one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -101,6 +103,13 @@ class PostgresAuditStore:
                 ).format(sql.Identifier(f"{parts[-1]}_no_truncate"), t, trigger_fn)
             )
 
+    def _connection(self) -> psycopg.Connection[Any]:
+        """The writer's connection, opened again if the server dropped it (a restart)."""
+        if self._db.broken or self._db.closed:
+            self._db.close()
+            self._db = psycopg.connect(self.url, autocommit=False)
+        return self._db
+
     def _columns(self) -> sql.Composable:
         return sql.SQL(", ").join(sql.Identifier(f) for f in ENTRY_FIELDS)
 
@@ -113,7 +122,7 @@ class PostgresAuditStore:
             sql.SQL(", ").join(sql.Placeholder() * len(ENTRY_FIELDS)),
         )
         try:
-            with self._lock, self._db.transaction():
+            with self._lock, self._connection().transaction():
                 self._db.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
                 row = self._db.execute(
                     sql.SQL("SELECT seq, hash FROM {} ORDER BY seq DESC LIMIT 1").format(
@@ -157,7 +166,7 @@ class PostgresAuditStore:
 
     def check(self) -> str:
         try:
-            with self._lock, self._db.transaction():
+            with self._lock, self._connection().transaction():
                 row = self._db.execute(
                     "SELECT has_table_privilege(%s, 'INSERT')", (self._name,)
                 ).fetchone()

@@ -7,6 +7,7 @@ access to the database could do, and what ``verify`` must catch.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import sqlite3
@@ -336,3 +337,26 @@ def test_a_short_secret_is_refused(tmp_path: Path) -> None:
             AuditLog(store, secret=b"short")
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_reconnects_after_the_server_drops_the_connection() -> None:
+    import psycopg
+
+    gen = _postgres()  # a schema of its own, dropped when the generator finishes
+    backend = next(gen)
+    store = backend.open()
+    try:
+        store.append([record(1)])
+        pid = store._db.info.backend_pid  # type: ignore[attr-defined]
+        with psycopg.connect(PG, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(BusUnavailable):
+            store.append([record(2)])  # the batch in flight fails: its callers are told
+        store.append([record(3)])  # the next one reconnects
+        count, _, broken = verify(store.entries())
+        assert (count, broken) == (2, None)
+    finally:
+        store.close()
+        with contextlib.suppress(StopIteration):
+            next(gen)

@@ -102,6 +102,7 @@ def rabbit_node(tmp_path: Path) -> Iterator[RabbitNode]:
         },
         "services": {service: {**template["services"][PROPERTY], "adapter": adapter}},
         "access": [{"client": "portal", "service": service, "purpose": ["housing-subsidy"]}],
+        "audit": {"secret": "test-only-audit-secret-0123456789"},
     }
     path = tmp_path / "bus.yaml"
     path.write_text(yaml.safe_dump(config))
