@@ -454,7 +454,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         )(_service_endpoint(node, route, auth, asynchronous))
 
     app.include_router(document_routes(node, auth))
-    app.include_router(soap_routes(node, auth))
+    app.include_router(soap_routes(node, auth, asynchronous))
     app.include_router(asynchronous.routes(auth))
     app.include_router(citizen_routes(node, auth))
 

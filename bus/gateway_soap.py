@@ -24,6 +24,12 @@ the member the token names; an unsigned body is accepted (the token authenticate
 and the bus signs the envelope as the client). Requests are read with the hardened parser
 (``signing.xml.parse_xml``), bodies are bounded by the gateway's body limit.
 
+Asynchronous (``Mode`` ``async`` in ``BusContext``, or ``?mode=async`` with the HTTP headers):
+the answer comes at once with ``MessageId`` and ``State`` ``pending``; the second operation,
+``GetResult`` (``MessageId``), returns ``State`` ``pending`` or the same output as a
+synchronous call (or its Fault). Results are kept by ``bus.gateway_async`` (shared with the
+HTTP gateway's ``/v1/messages/{id}``), visible only to the client who asked.
+
 Refusals are SOAP 1.1 Faults (HTTP 500): ``faultcode`` ``soap:Client.<code>`` for the caller's
 fault and ``soap:Server.<code>`` otherwise, where ``<code>`` is the bus error code (the same as
 the problem ``type`` of the HTTP gateway), ``faultstring`` the detail, and
@@ -35,6 +41,7 @@ import logging
 import time
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from lxml import etree
 from pydantic import ValidationError
@@ -48,8 +55,11 @@ from bus.errors import (
     RequestRefused,
     SchemaInvalid,
     SignatureInvalid,
+    UnknownDocument,
     UnknownService,
+    from_code,
 )
+from bus.gateway_async import AsyncRequests
 from bus.node import Node
 from bus.router import Route
 from signing import SigningError
@@ -208,7 +218,8 @@ def service_wsdl(route: Route, address: str) -> bytes:
     context = etree.SubElement(bus_xsd, f"{{{XSD}}}element", name="BusContext")
     seq = etree.SubElement(etree.SubElement(context, f"{{{XSD}}}complexType"),
                            f"{{{XSD}}}sequence")
-    for name, optional in (("Purpose", False), ("User", False), ("Correlation", True)):
+    for name, optional in (("Purpose", False), ("User", False), ("Correlation", True),
+                           ("Mode", True)):
         el = etree.SubElement(seq, f"{{{XSD}}}element", name=name, type="xsd:string")
         if optional:
             el.set("minOccurs", "0")
@@ -233,9 +244,16 @@ def service_wsdl(route: Route, address: str) -> bytes:
     out = etree.SubElement(etree.SubElement(xsd, f"{{{XSD}}}element", name=op + "Response"),
                            f"{{{XSD}}}complexType")
     out_seq = etree.SubElement(out, f"{{{XSD}}}sequence")
-    etree.SubElement(out_seq, f"{{{XSD}}}element", name=answer, type=f"t:{answer}")
-    for name in ("RequestNumber", "MessageId", "SignedAnswer"):
-        etree.SubElement(out_seq, f"{{{XSD}}}element", name=name, type="xsd:string")
+    etree.SubElement(out_seq, f"{{{XSD}}}element", name=answer, type=f"t:{answer}",
+                     minOccurs="0")
+    for name in ("RequestNumber", "MessageId", "SignedAnswer", "State"):
+        etree.SubElement(out_seq, f"{{{XSD}}}element", name=name, type="xsd:string",
+                         minOccurs="0")
+    result = etree.SubElement(xsd, f"{{{XSD}}}element", name="GetResult")
+    etree.SubElement(
+        etree.SubElement(etree.SubElement(result, f"{{{XSD}}}complexType"), f"{{{XSD}}}sequence"),
+        f"{{{XSD}}}element", name="MessageId", type="xsd:string",
+    )
 
     def message(name: str, element: str) -> None:
         msg = etree.SubElement(root, f"{{{WSDL}}}message", name=name)
@@ -244,23 +262,26 @@ def service_wsdl(route: Route, address: str) -> bytes:
 
     message(op + "Input", f"t:{op}")
     message(op + "Output", f"t:{op}Response")
+    message("GetResultInput", "t:GetResult")
     message("BusContextHeader", "bus:BusContext")
     port_type = etree.SubElement(root, f"{{{WSDL}}}portType", name=op + "PortType")
-    operation = etree.SubElement(port_type, f"{{{WSDL}}}operation", name=op)
-    etree.SubElement(operation, f"{{{WSDL}}}input", message=f"t:{op}Input")
-    etree.SubElement(operation, f"{{{WSDL}}}output", message=f"t:{op}Output")
     binding = etree.SubElement(root, f"{{{WSDL}}}binding", name=op + "Binding",
                                type=f"t:{op}PortType")
     etree.SubElement(binding, f"{{{WSDL_SOAP}}}binding", style="document",
                      transport="http://schemas.xmlsoap.org/soap/http")
-    bound = etree.SubElement(binding, f"{{{WSDL}}}operation", name=op)
-    etree.SubElement(bound, f"{{{WSDL_SOAP}}}operation", soapAction=f"{ns}#{op}")
-    bound_in = etree.SubElement(bound, f"{{{WSDL}}}input")
-    etree.SubElement(bound_in, f"{{{WSDL_SOAP}}}header", message="t:BusContextHeader",
-                     part="BusContext", use="literal")
-    etree.SubElement(bound_in, f"{{{WSDL_SOAP}}}body", use="literal")
-    etree.SubElement(etree.SubElement(bound, f"{{{WSDL}}}output"), f"{{{WSDL_SOAP}}}body",
-                     use="literal")
+    for name, header in ((op, True), ("GetResult", False)):
+        operation = etree.SubElement(port_type, f"{{{WSDL}}}operation", name=name)
+        etree.SubElement(operation, f"{{{WSDL}}}input", message=f"t:{name}Input")
+        etree.SubElement(operation, f"{{{WSDL}}}output", message=f"t:{op}Output")
+        bound = etree.SubElement(binding, f"{{{WSDL}}}operation", name=name)
+        etree.SubElement(bound, f"{{{WSDL_SOAP}}}operation", soapAction=f"{ns}#{name}")
+        bound_in = etree.SubElement(bound, f"{{{WSDL}}}input")
+        if header:
+            etree.SubElement(bound_in, f"{{{WSDL_SOAP}}}header", message="t:BusContextHeader",
+                             part="BusContext", use="literal")
+        etree.SubElement(bound_in, f"{{{WSDL_SOAP}}}body", use="literal")
+        etree.SubElement(etree.SubElement(bound, f"{{{WSDL}}}output"), f"{{{WSDL_SOAP}}}body",
+                         use="literal")
     service = etree.SubElement(root, f"{{{WSDL}}}service", name=op + "Service")
     port = etree.SubElement(service, f"{{{WSDL}}}port", name=op + "Port", binding=f"t:{op}Binding")
     etree.SubElement(port, f"{{{WSDL_SOAP}}}address", location=address)
@@ -290,26 +311,30 @@ def soap_fault(error: BusError) -> Response:
     return Response(_envelope(fault), status_code=500, media_type=_XML)
 
 
-def _context(root: etree._Element, request: Request) -> tuple[str, str, str | None]:
-    """(purpose, user, correlation) from the BusContext header, else the HTTP headers."""
+def _context(root: etree._Element, request: Request) -> tuple[str, str, str | None, str]:
+    """(purpose, user, correlation, mode) from the BusContext header, else the HTTP headers."""
     context = root.find(f"{{{SOAP11}}}Header/{{{BUS_NS}}}BusContext")
     if context is not None:
         purpose = context.findtext(f"{{{BUS_NS}}}Purpose")
         user = context.findtext(f"{{{BUS_NS}}}User")
         correlation = context.findtext(f"{{{BUS_NS}}}Correlation")
+        mode = context.findtext(f"{{{BUS_NS}}}Mode") or "sync"
     else:
         purpose = request.headers.get("x-bus-purpose")
         user = request.headers.get("x-bus-user")
         correlation = request.headers.get("x-bus-correlation")
+        mode = request.query_params.get("mode", "sync")
+    if mode not in ("sync", "async"):
+        raise MalformedRequest("Mode must be sync or async")
     if not purpose or not user or len(purpose) > 100 or len(user) > 200:
         raise MalformedRequest("BusContext (Purpose, User) or X-Bus-Purpose and X-Bus-User needed")
     if correlation is not None and (len(correlation) != 36 or
                                     not all(c in "0123456789abcdef-" for c in correlation)):
         raise MalformedRequest("Correlation must be a UUID")
-    return purpose, user, correlation
+    return purpose, user, correlation, mode
 
 
-def soap_routes(node: Node, auth: Any) -> APIRouter:
+def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None) -> APIRouter:
     """``GET …?wsdl`` and ``POST`` for every service of ``node``'s router."""
     router = APIRouter(include_in_schema=False)
     routes = {r.service: r for r in node.router.routes()}
@@ -338,7 +363,7 @@ def soap_routes(node: Node, auth: Any) -> APIRouter:
         try:
             route = route_of(service)
             client = await auth(request, request.headers.get("authorization"))
-            response = await _ask(node, verifier, route, client, request)
+            response = await _ask(node, verifier, route, client, request, asynchronous)
             return response
         except BusError as exc:
             outcome = exc.code
@@ -353,8 +378,51 @@ def soap_routes(node: Node, auth: Any) -> APIRouter:
     return router
 
 
+def _answer(route: Route, message_id: str, *, payload: dict[str, Any] | None = None,
+            number: str | None = None, signed: bytes | None = None,
+            state: str = "done") -> Response:
+    ns = service_namespace(route.service)
+    answer = etree.Element(f"{{{ns}}}{operation_name(route)}Response", nsmap={None: ns})
+    if payload is not None:
+        schema, defs = _schema(route.response_model)
+        _to_xml(etree.SubElement(answer, f"{{{ns}}}{route.response_model.__name__}"), payload,
+                schema, defs, ns)
+    if number is not None:
+        etree.SubElement(answer, f"{{{ns}}}RequestNumber").text = number
+    etree.SubElement(answer, f"{{{ns}}}MessageId").text = message_id
+    if signed is not None:
+        etree.SubElement(answer, f"{{{ns}}}SignedAnswer").text = signed.decode()
+    etree.SubElement(answer, f"{{{ns}}}State").text = state
+    headers = {"X-Bus-Message-Id": message_id}
+    if number is not None:
+        headers["X-Bus-Request-Number"] = number
+    return Response(_envelope(answer), media_type=_XML, headers=headers)
+
+
+async def _result(node: Node, route: Route, client: str, element: etree._Element,
+                  asynchronous: AsyncRequests | None) -> Response:
+    """``GetResult``: the state or result of an asynchronous request of this client."""
+    message_id = (element.findtext(f"{{{service_namespace(route.service)}}}MessageId") or "")
+    record = None
+    if asynchronous is not None and message_id:
+        record = await run_in_threadpool(asynchronous.store.get, message_id.strip(), client)
+    if record is None or record.service != route.service:
+        raise UnknownDocument(f"no asynchronous request {message_id!r} of yours here")
+    if record.state == "pending":
+        return _answer(route, record.message_id, state="pending")
+    body = record.body or b"{}"
+    if record.status == 200:
+        signed = orjson.loads(body)
+        return _answer(route, record.message_id, payload=signed.get("payload"),
+                       number=record.number, signed=body)
+    problem = orjson.loads(body)
+    raise from_code(str(problem.get("code")), str(problem.get("detail", "")),
+                    message_id=record.message_id)
+
+
 async def _ask(
-    node: Node, verifier: SoapVerifier, route: Route, client: str, request: Request
+    node: Node, verifier: SoapVerifier, route: Route, client: str, request: Request,
+    asynchronous: AsyncRequests | None = None,
 ) -> Response:
     raw = await request.body()
     try:
@@ -373,9 +441,11 @@ async def _ask(
     ns = service_namespace(route.service)
     op = operation_name(route)
     parts = [] if body is None else [c for c in body if isinstance(c.tag, str)]
+    if len(parts) == 1 and parts[0].tag == f"{{{ns}}}GetResult":
+        return await _result(node, route, client, parts[0], asynchronous)
     if len(parts) != 1 or parts[0].tag != f"{{{ns}}}{op}":
-        raise MalformedRequest(f"the Body must hold one {op} element of {ns}")
-    purpose, user, correlation = _context(root, request)
+        raise MalformedRequest(f"the Body must hold one {op} or GetResult element of {ns}")
+    purpose, user, correlation, mode = _context(root, request)
     schema, defs = _schema(route.request_model)
     try:
         shared = route.request_model.model_validate(_to_data(parts[0], schema, defs, ns))
@@ -390,19 +460,14 @@ async def _ask(
     envelope = node.exchanger.build(
         route, shared, client=client, purpose=purpose, user=user, correlation=correlation
     )
+    if mode == "async":
+        if asynchronous is None:
+            raise MalformedRequest("this gateway has no asynchronous mode")
+        await asynchronous.submit(route, envelope, client, None)
+        return _answer(route, envelope.id, state="pending")
     outcome = await node.exchanger.ask(route, envelope)
     document = await run_in_threadpool(
         node.documents.issue, outcome.envelope, message_id=envelope.id
     )
-    payload = outcome.envelope.payload
-    answer = etree.Element(f"{{{ns}}}{op}Response", nsmap={None: ns})
-    name = route.response_model.__name__
-    response_schema, response_defs = _schema(route.response_model)
-    _to_xml(etree.SubElement(answer, f"{{{ns}}}{name}"), payload, response_schema,
-            response_defs, ns)
-    etree.SubElement(answer, f"{{{ns}}}RequestNumber").text = document.number
-    etree.SubElement(answer, f"{{{ns}}}MessageId").text = envelope.id
-    etree.SubElement(answer, f"{{{ns}}}SignedAnswer").text = document.envelope.decode()
-    return Response(_envelope(answer), media_type=_XML,
-                    headers={"X-Bus-Message-Id": envelope.id,
-                             "X-Bus-Request-Number": document.number})
+    return _answer(route, envelope.id, payload=outcome.envelope.payload,
+                   number=document.number, signed=document.envelope)

@@ -59,13 +59,13 @@ def fault_of(call: Any) -> zeep.exceptions.Fault:
     return info.value
 
 
-def test_the_wsdl_is_published_at_a_stable_url_with_one_operation(stack: DemoStack) -> None:
+def test_the_wsdl_is_published_at_a_stable_url_with_its_operations(stack: DemoStack) -> None:
     r = httpx.get(wsdl_url(stack))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/xml")
     assert httpx.get(wsdl_url(stack)).content == r.content  # stable
     operations = client(stack).wsdl.bindings
     names = [op for binding in operations.values() for op in binding._operations]
-    assert names == ["GetBirthCertificate"]
+    assert names == ["GetBirthCertificate", "GetResult"]
     assert b'soap:address location="' + f"{stack.gateway.url}/soap/{CIVIL}".encode() in r.content
 
 
@@ -216,3 +216,41 @@ def test_the_wsdl_of_a_schema_with_named_enumerations_loads_in_zeep(tmp_path: An
     path.write_bytes(service_wsdl(route, "http://127.0.0.1:9/soap/m/s/v1"))
     operation = zeep.Client(str(path)).service._binding._operations["GetAnswer"]
     assert operation.input.body.type.elements[1][0] == "colour"
+
+
+def test_async_mode_answers_at_once_and_get_result_gives_the_answer(stack: DemoStack) -> None:
+    service = client(stack).service
+    context = {"BusContext": {**CONTEXT["BusContext"], "Mode": "async"}}
+    accepted = service.GetBirthCertificate(pinfl=BIRTHS[2].pinfl, _soapheaders=context)
+    assert accepted.State == "pending" and accepted.BirthCertificate is None
+    for _ in range(200):
+        result = service.GetResult(MessageId=accepted.MessageId)
+        if result.State != "pending":
+            break
+        __import__("time").sleep(0.05)
+    assert result.State == "done" and result.MessageId == accepted.MessageId
+    assert result.BirthCertificate.number == BIRTHS[2].certificate
+    assert result.RequestNumber.startswith("BUS-")
+    signed = __import__("json").loads(result.SignedAnswer)
+    assert verify_answer(signed, stack.trust_for("civil-registry"), "civil-registry")
+    # the same result on the HTTP side, for the same client
+    polled = httpx.get(f"{stack.gateway.url}/v1/messages/{accepted.MessageId}",
+                       headers={"Authorization": f"Bearer {stack.token}"})
+    assert polled.status_code == 200 and polled.content == result.SignedAnswer.encode()
+
+
+def test_async_errors_come_back_as_faults_from_get_result(stack: DemoStack) -> None:
+    service = client(stack).service
+    context = {"BusContext": {**CONTEXT["BusContext"], "Mode": "async"}}
+    accepted = service.GetBirthCertificate(pinfl=UNKNOWN_PINFL, _soapheaders=context)
+    code = None
+    for _ in range(200):
+        try:
+            assert service.GetResult(MessageId=accepted.MessageId).State == "pending"
+        except zeep.exceptions.Fault as fault:
+            code = fault.code
+            break
+        __import__("time").sleep(0.05)
+    assert code == "soap:Server.no-data"
+    unknown = fault_of(lambda: service.GetResult(MessageId="nope"))
+    assert unknown.code == "soap:Client.unknown-document"
