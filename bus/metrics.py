@@ -13,7 +13,8 @@ Metrics (``[labels]``; counters carry ``_total``, histograms ``_bucket``/``_coun
 Gateway (the node a member calls; client side of an exchange)
 
 ``bus_exchanges_total`` counter [client, service, outcome]
-    Requests to ``/v1/services/…`` by how they ended: ``ok`` or the error code of
+    Requests to ``/v1/services/…`` by how they ended: ``ok``, ``accepted`` (an asynchronous
+    request taken, 202; its result is not counted here) or the error code of
     ``bus/errors.py`` (``access-denied``, ``provider-unavailable``, ``deadline-exceeded`` …).
     ``client`` is the authenticated member (``-`` when authentication failed), ``service`` the
     configured service id (``-`` when the path names none).

@@ -131,6 +131,8 @@ def test_async_answers_202_at_once_and_the_result_is_polled(bus: Bus) -> None:
     assert answer["payload"]["number"] == BIRTHS[1].certificate
     assert verify_answer(answer, bus.keys / "civil-registry.pub", "civil-registry")
     assert done.headers["X-Bus-Request-Number"].startswith("BUS-")
+    metrics = httpx.get(f"{bus.url}/metrics", timeout=5).text
+    assert f'bus_exchanges_total{{client="portal",outcome="accepted",service="{CIVIL}"}}' in metrics
 
 
 def test_an_error_is_kept_as_its_problem(bus: Bus) -> None:
