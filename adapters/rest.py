@@ -46,7 +46,6 @@ mapping failures do not chain the original exception (a pydantic error quotes th
 
 from __future__ import annotations
 
-import importlib
 import json
 import string
 from collections.abc import Callable, Iterator
@@ -55,7 +54,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from adapters.base import (
     AdapterConfigError,
@@ -69,13 +68,13 @@ from adapters.base import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from adapters.mapping import MAPPING_ERRORS, load_module, mapped_answer
 from schemas import SharedRequest, SharedResponse
 
 __all__ = ["RestAdapter", "RestOptions"]
 
 #: What decoding or a mapping function raises when the answer does not have the expected shape
 #: (RecursionError: JSON nested too deeply to decode).
-MAPPING_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError)
 
 
 class RestOptions(AdapterOptions):
@@ -120,27 +119,8 @@ def _translated(what: str) -> Iterator[None]:
     except httpx.TransportError as exc:
         name = type(exc).__name__
         raise ProviderUnavailable(f"{what}: cannot reach the provider ({name})") from exc
-    except ValidationError as exc:
-        where = sorted({".".join(map(str, e["loc"])) or "(root)" for e in exc.errors()})
-        raise InvalidAnswer(
-            f"{what}: the answer does not fit {exc.title} ({exc.error_count()} errors at "
-            f"{', '.join(where)})"
-        ) from None
-    except MAPPING_ERRORS as exc:
+    except MAPPING_ERRORS as exc:  # the answer is not JSON
         raise InvalidAnswer(f"{what}: the answer cannot be mapped ({type(exc).__name__})") from None
-
-
-def _load_mapping(dotted: str, service: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    try:
-        module = importlib.import_module(dotted)
-    except ImportError as exc:
-        raise AdapterConfigError(f"{service}: cannot import mapping {dotted!r}: {exc}") from exc
-    functions = tuple(getattr(module, name, None) for name in ("to_request", "to_response"))
-    if not all(callable(f) for f in functions):
-        raise AdapterConfigError(
-            f"{service}: mapping module {dotted!r} must define to_request() and to_response()"
-        )
-    return functions[0], functions[1]  # type: ignore[return-value]
 
 
 class RestAdapter:
@@ -160,7 +140,7 @@ class RestAdapter:
                 f"{context.service}: path {options.path!r} names {', '.join(unknown)}, which "
                 f"{context.request_model.__name__} does not have"
             )
-        self._to_request, self._to_response = _load_mapping(options.map, context.service)
+        self._to_request, self._to_response = load_module(options.map, context.service)
         self._client = httpx.Client(
             base_url=options.base_url,
             headers=options.headers,
@@ -184,13 +164,11 @@ class RestAdapter:
                 deadline=deadline,
             )
             native = json.loads(body)
-            answer = self._to_response(native, request)
-            model = self.context.response_model
-            return answer if isinstance(answer, model) else model.model_validate(answer)
+        return mapped_answer(
+            lambda: self._to_response(native, request), self.context.response_model, self._what
+        )
 
-    def _exchange(
-        self, url: str, params: Any, json_body: Any, deadline: Deadline
-    ) -> bytes:
+    def _exchange(self, url: str, params: Any, json_body: Any, deadline: Deadline) -> bytes:
         """Send the request; return the body of a 2xx answer, else raise ``_BadStatus``."""
         remaining = deadline.remaining()
         if remaining <= 0:

@@ -42,7 +42,6 @@ them are not chained), so no personal identifier reaches an exception or a log l
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
 import sqlite3
@@ -50,7 +49,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
@@ -61,20 +60,27 @@ from adapters.base import (
     AdapterError,
     AdapterOptions,
     Deadline,
-    InvalidAnswer,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
 )
+from adapters.mapping import load_function, mapped_answer
 from schemas import SharedRequest, SharedResponse
 
 __all__ = ["SqlAdapter", "SqlOptions", "check_read_only_query"]
 
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _READ_STATEMENT = re.compile(r"(SELECT|WITH)\b", re.IGNORECASE)
-_SQLITE_UNAVAILABLE = ("SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR",
-                       "SQLITE_NOTADB", "SQLITE_CORRUPT", "SQLITE_PERM", "SQLITE_AUTH")
-_MAPPING_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError)
+_SQLITE_UNAVAILABLE = (
+    "SQLITE_CANTOPEN",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_IOERR",
+    "SQLITE_NOTADB",
+    "SQLITE_CORRUPT",
+    "SQLITE_PERM",
+    "SQLITE_AUTH",
+)
 
 
 def check_read_only_query(query: str) -> str:
@@ -129,17 +135,6 @@ def _translate(exc: Exception, service: str) -> AdapterError | None:
     return None
 
 
-def _load_function(dotted: str, service: str) -> Callable[..., Any]:
-    module_name, _, attr = dotted.rpartition(".")
-    try:
-        function = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise AdapterConfigError(f"{service}: cannot load mapping {dotted!r}: {exc}") from exc
-    if not callable(function):
-        raise AdapterConfigError(f"{service}: mapping {dotted!r} is not a function")
-    return function
-
-
 def _make_engine(options: SqlOptions, service: str) -> Engine:
     url = make_url(options.url)
     common: dict[str, Any] = {
@@ -165,7 +160,8 @@ def _make_engine(options: SqlOptions, service: str) -> Engine:
         if url.get_driver_name() not in ("psycopg", "psycopg2"):
             url = url.set(drivername="postgresql+psycopg")
         pg_options = " ".join(
-            part for part in (url.query.get("options"), "-c default_transaction_read_only=on")
+            part
+            for part in (url.query.get("options"), "-c default_transaction_read_only=on")
             if isinstance(part, str)
         )
         url = url.difference_update_query(["options"])
@@ -194,7 +190,7 @@ class SqlAdapter:
                 f"{context.service}: the query's parameters {', '.join(unknown)} are not fields "
                 f"of {context.request_model.__name__}"
             )
-        self._map = _load_function(options.map, context.service)
+        self._map = load_function(options.map, context.service)
         self.engine: Engine = _make_engine(options, context.service)
 
     def call(self, request: SharedRequest, deadline: Deadline) -> SharedResponse:
@@ -211,21 +207,7 @@ class SqlAdapter:
             if isinstance(error, ProviderUnavailable | ProviderTimeout):
                 raise error from exc
             raise error from None
-        try:
-            answer = self._map(rows, request)
-            model = self.context.response_model
-            return answer if isinstance(answer, model) else model.model_validate(answer)
-        except AdapterError:
-            raise
-        except ValidationError as exc:
-            where = sorted({".".join(map(str, e["loc"])) or "(root)" for e in exc.errors()})
-            raise InvalidAnswer(
-                f"{service}: the answer does not fit {exc.title} ({exc.error_count()} errors at "
-                f"{', '.join(where)})"
-            ) from None
-        except _MAPPING_ERRORS as exc:
-            name = type(exc).__name__
-            raise InvalidAnswer(f"{service}: the rows cannot be mapped ({name})") from None
+        return mapped_answer(lambda: self._map(rows, request), self.context.response_model, service)
 
     def _query(
         self, conn: Connection, params: dict[str, Any], deadline: Deadline
