@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from demo.scenario import DemoStack, start_stack
+
+
+@pytest.fixture(autouse=True)
+def _restore_log_handlers() -> Iterator[None]:
+    """A test that configures logging (``serve``, ``demo`` through CliRunner) points the bus's
+    loggers at a stream that is closed after it; put the previous handlers back."""
+    from bus.logs import _LOGGERS
+
+    saved = {name: logging.getLogger(name) for name in _LOGGERS}
+    before = {name: (list(lg.handlers), lg.level, lg.propagate) for name, lg in saved.items()}
+    yield
+    for name, logger in saved.items():
+        handlers, level, propagate = before[name]
+        for handler in logger.handlers:
+            if handler not in handlers:
+                handler.close()
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @pytest.fixture(scope="module")
