@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-import traceback
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -139,18 +138,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer
 def bad_agency() -> Iterator[RunningServer]:
     with serve_in_thread(misbehaving_app()) as server:
         yield server
-
-
-@pytest.fixture
-def raised() -> Iterator[list[AdapterError]]:
-    """Every adapter error a test saw; none may quote a PINFL, not even in its causes."""
-    errors: list[AdapterError] = []
-    yield errors
-    for error in errors:
-        text = "".join(traceback.format_exception(error))
-        for pinfl in (AZIZ.pinfl, JASUR.pinfl, MALIKA.pinfl, NOT_IN_RESIDENCE_REGISTRY,
-                      UNKNOWN_PINFL):
-            assert pinfl not in text, text
 
 
 def make(base_url: str, path: str = PATH, **options: Any) -> Adapter:

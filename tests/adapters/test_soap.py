@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,6 @@ CONTEXT = AdapterContext(
     request_model=BirthCertificateRequest,
     response_model=BirthCertificate,
 )
-PINFLS = [b.pinfl for b in BIRTHS] + [UNKNOWN_PINFL]
 _XML = "text/xml; charset=utf-8"
 
 
@@ -110,17 +108,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer
 def bad_agency() -> Iterator[RunningServer]:
     with serve_in_thread(misbehaving_app(), timeout_graceful_shutdown=1) as server:
         yield server
-
-
-@pytest.fixture
-def raised() -> Iterator[list[AdapterError]]:
-    """Every adapter error a test saw; none may quote a PINFL, not even in its causes."""
-    errors: list[AdapterError] = []
-    yield errors
-    for error in errors:
-        text = "".join(traceback.format_exception(error))
-        for pinfl in PINFLS:
-            assert pinfl not in text, text
 
 
 def make(wsdl: str, **options: Any) -> Adapter:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import traceback
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,18 +80,6 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 @pytest.fixture
 def url(backend: tuple[str, str]) -> str:
     return backend[1]
-
-
-@pytest.fixture
-def raised() -> Iterator[list[AdapterError]]:
-    """Every adapter error a test saw; none may quote a PINFL, not even in its causes."""
-    errors: list[AdapterError] = []
-    yield errors
-    for error in errors:
-        printed = "".join(traceback.format_exception(error))
-        for who in (AZIZ, DILNOZA, JASUR, MALIKA, BOBUR):
-            assert who.pinfl not in printed, printed
-        assert UNKNOWN_PINFL not in printed, printed
 
 
 def make(url: str, query: str = QUERY, map: str = MAP, **options: Any) -> Adapter:
