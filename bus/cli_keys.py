@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,7 @@ from rich.table import Table
 
 from bus.envelope import MEMBER_PATTERN
 from signing import CertificateAuthority, SigningError, issue_member, rotate_member
+from signing.ca import MemberFiles
 
 __all__ = ["register"]
 
@@ -71,6 +73,28 @@ def _open(ca_dir: Path, passphrase: str) -> CertificateAuthority:
         raise typer.Exit(1) from None
 
 
+def _member_files(
+    operation: Callable[..., MemberFiles],
+    refused: type[OSError],
+    member: str,
+    ca_dir: Path,
+    keys_dir: Path,
+    days: int,
+    ca_passphrase: str,
+    key_passphrase: str,
+) -> MemberFiles:
+    """Open the CA and run ``operation`` (issue or rotate) for ``member``; ``refused`` (the
+    key exists / does not exist yet) is one line and exit 1."""
+    ca = _open(ca_dir, ca_passphrase)
+    secret = _need(key_passphrase, "BUS_NODE__KEY_PASSPHRASE")
+    try:
+        files: MemberFiles = operation(ca, keys_dir, _member(member), passphrase=secret, days=days)
+    except refused as exc:
+        err_console.print(f"[yellow]{exc}[/yellow]")
+        raise typer.Exit(1) from None
+    return files
+
+
 @ca_app.command("init")
 def ca_init(
     ca_dir: CaDir = Path("var/ca"),
@@ -100,13 +124,9 @@ def keys_issue(
     key_passphrase: KeyPassphrase = "",
 ) -> None:
     """Give a member its first key and certificate (<member>.key, <member>.crt)."""
-    ca = _open(ca_dir, ca_passphrase)
-    secret = _need(key_passphrase, "BUS_NODE__KEY_PASSPHRASE")
-    try:
-        files = issue_member(ca, keys_dir, _member(member), passphrase=secret, days=days)
-    except FileExistsError as exc:
-        err_console.print(f"[yellow]{exc}[/yellow]")
-        raise typer.Exit(1) from None
+    files = _member_files(
+        issue_member, FileExistsError, member, ca_dir, keys_dir, days, ca_passphrase, key_passphrase
+    )
     serial = f"{files.certificate.serial_number:X}"
     console.print(f"{member}: {files.key} (encrypted, 0600), {files.certificates}")
     console.print(f"certificate {serial}, valid until {files.certificate.not_valid_after_utc}")
@@ -122,13 +142,16 @@ def keys_rotate(
     key_passphrase: KeyPassphrase = "",
 ) -> None:
     """Give a member a new key at once; its older certificates stay valid until they expire."""
-    ca = _open(ca_dir, ca_passphrase)
-    secret = _need(key_passphrase, "BUS_NODE__KEY_PASSPHRASE")
-    try:
-        files = rotate_member(ca, keys_dir, _member(member), passphrase=secret, days=days)
-    except FileNotFoundError as exc:
-        err_console.print(f"[yellow]{exc}[/yellow]")
-        raise typer.Exit(1) from None
+    files = _member_files(
+        rotate_member,
+        FileNotFoundError,
+        member,
+        ca_dir,
+        keys_dir,
+        days,
+        ca_passphrase,
+        key_passphrase,
+    )
     console.print(
         f"{member}: new key {files.key}, certificate {files.certificate.serial_number:X} "
         f"first in {files.certificates}"
