@@ -41,7 +41,7 @@ import yaml
 from bench.loadgen import HttpCall
 from bench.workload import CLIENT, PROVIDER, PURPOSE, SERVICE, USER, request_body
 from bus.cli import new_token
-from bus.config import load_settings
+from bus.config_loader import load_settings
 from bus.gateway_http import create_app
 from bus.logs import configure_logging
 from bus.node import Node

@@ -24,7 +24,8 @@ from bus.cli_adapters import adapters_command
 from bus.cli_audit import register as register_audit_commands
 from bus.cli_keys import register as register_ca_commands
 from bus.cli_verify import verify_command
-from bus.config import BusSettings, ConfigError, load_settings
+from bus.config import BusSettings
+from bus.config_loader import ConfigError, load_settings
 from bus.dead_letters import describe
 from bus.logs import configure_logging
 from bus.transport import Transport, open_transport

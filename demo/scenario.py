@@ -38,7 +38,7 @@ from rich.table import Table
 
 from bus.audit import verify
 from bus.cli import DEMO_MEMBERS, new_token
-from bus.config import load_settings
+from bus.config_loader import load_settings
 from bus.gateway_http import create_app as create_gateway
 from bus.logs import configure_logging
 from bus.node import Node

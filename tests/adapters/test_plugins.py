@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from adapters import AdapterConfigError, adapter_kind, available_kinds
 from bus.cli import DEMO_MEMBERS, app, new_token
-from bus.config import load_settings
+from bus.config_loader import load_settings
 from bus.gateway_http import create_app
 from bus.node import Node
 from demo import cadastre

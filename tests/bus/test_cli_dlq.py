@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bus.cli import DEMO_MEMBERS, app, new_token
-from bus.config import load_settings
+from bus.config_loader import load_settings
 from bus.envelope import Envelope, Kind, new_id, utcnow
 from bus.transport import Delivery, Message, Transport, open_transport
 from demo.data import AZIZ

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bus.config import BusSettings, ConfigError, ConfigProblem, load_settings
+from bus.config import BusSettings
+from bus.config_loader import ConfigError, ConfigProblem, load_settings
 from schemas.residence import ResidenceRegistration, ResidenceRegistrationRequest
 from signing import generate_member_key
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.config import load_settings
+from bus.config_loader import load_settings
 from bus.envelope import Envelope, Kind, new_id
 from bus.errors import BusError, CertificateUntrusted
 from bus.seal import Seal

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bus.config import BusSettings, ConfigError, load_settings
+from bus.config import BusSettings
+from bus.config_loader import ConfigError, load_settings
 from bus.envelope import Envelope, Kind, new_id
 from bus.errors import SignatureInvalid
 from bus.seal import Seal

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.config import load_settings
+from bus.config_loader import load_settings
 from bus.envelope import Envelope
 from bus.errors import BusError
 from bus.exchange import Outcome

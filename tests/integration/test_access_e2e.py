@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from bus.cli import DEMO_MEMBERS, app, new_token
-from bus.config import load_settings
+from bus.config_loader import load_settings
 from bus.gateway_http import create_app
 from bus.node import Node
 from bus.transport import Message

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from bus.cli import DEMO_MEMBERS, new_token
-from bus.config import load_settings
+from bus.config_loader import load_settings
 from bus.gateway_http import create_app
 from bus.messages import MessageStore
 from bus.node import Node

@@ -13,7 +13,7 @@ import yaml
 from starlette.types import Receive, Scope, Send
 
 from bus.cli import DEMO_MEMBERS, new_token
-from bus.config import load_settings
+from bus.config_loader import load_settings
 from bus.gateway_http import create_app
 from bus.node import Node
 from demo import cadastre, residence_registry

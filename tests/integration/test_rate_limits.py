@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bus.cli import DEMO_MEMBERS, new_token
-from bus.config import load_settings
+from bus.config_loader import load_settings
 from bus.gateway_http import create_app
 from bus.node import Node
 from demo import cadastre

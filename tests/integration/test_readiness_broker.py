@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from bus.cli import new_token
-from bus.config import load_settings
+from bus.config_loader import load_settings
 from bus.gateway_http import create_app
 from bus.node import Node
 from bus.transport import service_queue
