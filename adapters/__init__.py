@@ -1,7 +1,8 @@
 """Adapters: turn shared-schema requests into calls to agency systems, and answers back.
 
 Kinds: ``rest`` (HTTP/JSON via httpx), ``soap`` (an operation of a WSDL, via zeep), ``sql``
-(read-only query via SQLAlchemy); more arrive as plugins through the ``bus.adapters``
+(read-only query via SQLAlchemy), ``manual`` (filed in an operator inbox, answered by a
+person: ``adapters.manual``); more arrive as plugins through the ``bus.adapters``
 entry-point group.
 """
 

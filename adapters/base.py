@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -105,6 +106,7 @@ class AdapterContext:
     request_model: type[SharedRequest]
     response_model: type[SharedResponse]
     extra: dict[str, Any] | None = None
+    data_dir: Path | None = None  # the node's folder for files it keeps (an inbox, say)
 
 
 class Adapter(Protocol):

@@ -23,6 +23,7 @@ _BUILTIN = {
     "rest": "adapters.rest:RestAdapter",
     "soap": "adapters.soap:SoapAdapter",
     "sql": "adapters.sql:SqlAdapter",
+    "manual": "adapters.manual:ManualAdapter",
 }
 
 

@@ -31,13 +31,16 @@ from schemas import SharedRequest, SharedResponse
 __all__ = [
     "BUILTIN_SERVICES",
     "CITIZEN_ACCESS_LOG",
+    "SYNC_TIMEOUT_MAX_S",
     "AccessRight",
     "AdapterSettings",
     "AuditSettings",
     "BusSettings",
     "DocumentSettings",
+    "InboxSettings",
     "MemberSettings",
     "NodeSettings",
+    "OperatorSettings",
     "RateLimitSettings",
     "ServiceSettings",
     "TransportSettings",
@@ -46,6 +49,9 @@ __all__ = [
 ]
 
 _STRICT = ConfigDict(extra="forbid")
+SYNC_TIMEOUT_MAX_S = 300.0  # longest a synchronous request may wait for its answer
+MAX_TIMEOUT_S = 30 * 86400.0  # longest any request waits (an operator's answer, say)
+_MANUAL_TIMEOUT_MIN_S = 600.0
 
 # The bus's own service: a citizen's "who read my data" report (``bus.audit_http``). It has no
 # provider member and no entry under ``services``; access rights name it like any other.
@@ -246,7 +252,13 @@ class ServiceSettings(BaseModel):
     request: str
     response: str
     adapter: AdapterSettings
-    timeout_s: float = Field(default=5.0, gt=0, le=300)
+    timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=MAX_TIMEOUT_S,
+        description="how long the asker waits for the answer; above "
+        f"{SYNC_TIMEOUT_MAX_S:g} s the service is asked only with ?mode=async",
+    )
     retry: RetrySettings = Field(default_factory=RetrySettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     title: str | None = None
@@ -263,11 +275,46 @@ class ServiceSettings(BaseModel):
         _import_model(v, SharedResponse)
         return v
 
+    @model_validator(mode="after")
+    def _operator_time(self) -> ServiceSettings:
+        if self.adapter.kind == "manual" and self.timeout_s < _MANUAL_TIMEOUT_MIN_S:
+            raise ValueError(
+                "a manual service waits for a person: give timeout_s in hours or days "
+                "(e.g. 259200 for 3 days)"
+            )
+        return self
+
+    @property
+    def async_only(self) -> bool:
+        """Answered later than a synchronous request may wait: asked only with ?mode=async."""
+        return self.adapter.kind == "manual" or self.timeout_s > SYNC_TIMEOUT_MAX_S
+
     def request_model(self) -> type[SharedRequest]:
         return _import_model(self.request, SharedRequest)  # type: ignore[return-value]
 
     def response_model(self) -> type[SharedResponse]:
         return _import_model(self.response, SharedResponse)  # type: ignore[return-value]
+
+
+class OperatorSettings(BaseModel):
+    """An official who answers the operator inbox of the members named (``bus.inbox``)."""
+
+    model_config = _STRICT
+    token_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex of the operator's password"
+    )
+    members: list[Annotated[str, Field(pattern=MEMBER_PATTERN)]] = Field(
+        min_length=1, description="the agencies whose tasks this operator answers"
+    )
+
+
+class InboxSettings(BaseModel):
+    """Who may answer the ``manual`` services' tasks on the node's ``/inbox`` page."""
+
+    model_config = _STRICT
+    operators: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")], OperatorSettings] = (
+        Field(default_factory=dict)
+    )
 
 
 class AccessRight(BaseModel):
@@ -317,6 +364,7 @@ class BusSettings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     access: list[AccessRight] = Field(default_factory=list)
+    inbox: InboxSettings = Field(default_factory=InboxSettings)
 
     @classmethod
     def settings_customise_sources(

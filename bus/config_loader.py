@@ -266,4 +266,10 @@ def _cross_check(settings: BusSettings) -> list[ConfigProblem]:
                             f"{f!r} is not a field of the response (one of {sorted(known)})",
                         )
                     )
+    for name, operator in settings.inbox.operators.items():
+        for code in operator.members:
+            if code not in settings.members:
+                problems.append(ConfigProblem(
+                    f"inbox.operators.{name}.members", f"unknown member {code!r}"
+                ))
     return problems

@@ -3,6 +3,7 @@
     BusError
     ├── RequestRefused           the caller's fault: 4xx / SOAP Client fault; never retried
     │   ├── MalformedRequest     400 malformed-request
+    │   ├── AsyncRequired        400 async-required      (a service answered later: ?mode=async)
     │   ├── Unauthenticated      401 unauthenticated
     │   ├── AccessDenied         403 access-denied
     │   ├── UnknownService       404 unknown-service
@@ -13,6 +14,7 @@
     │   │   ├── CertificateUntrusted 403 certificate-untrusted (reason: unknown-issuer, expired, …)
     │   │   └── CertificateRevoked   403 certificate-revoked   (reason: revoked)
     │   ├── Replayed             409 replayed            (an envelope id already acted on)
+    │   ├── TaskNotOpen          409 task-closed         (an operator task answered already)
     │   ├── RateLimited          429 rate-limited        (the member's rate limit; Retry-After)
     │   └── Expired              403 expired             (reason: expired, issued-in-future, …)
     ├── ProviderError            the provider's fault: retried when ``transient``
@@ -37,6 +39,7 @@ from typing import ClassVar
 __all__ = [
     "PROBLEM_TYPE_BASE",
     "AccessDenied",
+    "AsyncRequired",
     "BusError",
     "BusUnavailable",
     "CertificateRevoked",
@@ -57,6 +60,7 @@ __all__ = [
     "RequestRefused",
     "SchemaInvalid",
     "SignatureInvalid",
+    "TaskNotOpen",
     "Unauthenticated",
     "UnknownDocument",
     "UnknownService",
@@ -96,6 +100,10 @@ class BusError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.detail!r}, service={self.service!r})"
+
+    def envelope_payload(self) -> dict[str, str]:
+        """The payload of the signed error envelope that answers with this error."""
+        return {"code": self.code, "title": self.title, "detail": self.detail}
 
 
 class RequestRefused(BusError):
@@ -138,6 +146,22 @@ class UnknownService(RequestRefused):
     code = "unknown-service"
     status = 404
     title = "Unknown service"
+
+
+class AsyncRequired(RequestRefused):
+    """The service is answered later (by an operator, say): ask it with ``?mode=async``."""
+
+    code = "async-required"
+    status = 400
+    title = "This service answers asynchronously"
+
+
+class TaskNotOpen(RequestRefused):
+    """An operator task that was answered, rejected or expired already."""
+
+    code = "task-closed"
+    status = 409
+    title = "The task is closed"
 
 
 class UnknownDocument(RequestRefused):

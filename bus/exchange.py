@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from bus.access import AccessPolicy
 from bus.envelope import Envelope, Kind, new_id
@@ -35,10 +35,24 @@ from bus.seal import Seal
 from bus.transport import Message, Transport
 from schemas import SharedRequest
 
-__all__ = ["Exchanger", "Outcome"]
+__all__ = ["Asked", "Exchanger", "Outcome"]
 
 log = logging.getLogger("bus.exchange")
 _WAIT_GRACE_S = 0.25
+
+
+class Asked(Protocol):
+    """What a reply is checked against: the request it must answer (an ``Envelope``, or the
+    record of an asynchronous request kept by ``bus.messages``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def client(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def correlation(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -93,21 +107,35 @@ class Exchanger:
             payload=request.model_dump(mode="json"),
         )
 
+    def post(self, route: Route, envelope: Envelope, *, reply_to: str) -> Envelope:
+        """Sign ``envelope`` and publish it with its answer going to ``reply_to``; return it
+        as signed. Blocking (the publish is durable when it returns): call it off the event
+        loop. Whoever consumes ``reply_to`` checks the answer with ``verify_reply``."""
+        started = time.perf_counter()
+        signed = self.seal.sign(envelope)
+        self.metrics.stage_seconds(route.service, "client", "sign").observe(
+            time.perf_counter() - started
+        )
+        self.transport.publish(route.queue, self._message(signed, reply_to))
+        return signed
+
+    @staticmethod
+    def _message(signed: Envelope, reply_to: str | None = None) -> Message:
+        return Message(
+            body=signed.to_json(),
+            message_id=signed.id,
+            correlation_id=signed.correlation,
+            reply_to=reply_to,
+            expires_at=signed.expires_at.timestamp(),
+        )
+
     async def ask(self, route: Route, envelope: Envelope) -> Outcome:
         stage = self.metrics.stage_seconds
         started = time.perf_counter()
         signed = self.seal.sign(envelope)
         sent = time.perf_counter()
         stage(route.service, "client", "sign").observe(sent - started)
-        future = self.transport.request(
-            route.queue,
-            Message(
-                body=signed.to_json(),
-                message_id=signed.id,
-                correlation_id=signed.correlation,
-                expires_at=signed.expires_at.timestamp(),
-            ),
-        )
+        future = self.transport.request(route.queue, self._message(signed))
         wait_s = (signed.expires_at - self.seal.clock()).total_seconds() + _WAIT_GRACE_S
         try:
             reply = await asyncio.wait_for(asyncio.wrap_future(future), timeout=max(wait_s, 0.01))
@@ -142,7 +170,7 @@ class Exchanger:
         )
         return Outcome(response, latency)
 
-    def verify_reply(self, request: Envelope, reply: Envelope) -> Envelope:
+    def verify_reply(self, request: Asked, reply: Envelope) -> Envelope:
         """Verify a reply as the provider's answer to ``request``; raise its error if it is one."""
         ctx: dict[str, Any] = {
             "message_id": request.id,

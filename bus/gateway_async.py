@@ -1,9 +1,17 @@
 """Asynchronous requests on the HTTP gateway: ``?mode=async``, polling and callbacks.
 
 ``POST /v1/services/{service}?mode=async`` is checked exactly like a synchronous request (token,
-schema, purpose, access right) and then answered at once with ``202 Accepted``, the message id
-(body and ``X-Bus-Message-Id``) and ``Location: /v1/messages/{id}``; the exchange goes on in the
-background and its result is kept in ``bus.messages.MessageStore``.
+schema, purpose, access right), recorded in ``bus.messages.MessageStore``, signed and published
+with its answer going to this node's durable async reply queue ``reply.<node>.async``, and
+answered at once with ``202 Accepted``, the message id (body and ``X-Bus-Message-Id``) and
+``Location: /v1/messages/{id}``. A service that is answered later than a synchronous request
+may wait (a ``manual`` service, whose operator answers, or ``timeout_s`` above 300 s) is asked
+only this way (``async-required`` otherwise).
+
+The answer is taken from the async reply queue by whichever process of this node runs then —
+also one started after the node stopped (nothing is awaited in memory): it is verified as the
+provider's, recorded as a document, and stored with the row. A row whose deadline passed is
+finished as 504 ``deadline-exceeded`` (checked every ``SWEEP_S``).
 
 ``GET /v1/messages/{id}`` (the asking client's token; anyone else gets 404): ``202`` with
 ``{"message_id", "state": "pending"}`` while it runs, then the result as the synchronous call
@@ -14,13 +22,16 @@ problem document with its status.
 exactly as ``GET /v1/messages/{id}`` returns it (a 200 result is the provider's signed
 envelope, verifiable with its certificate), with ``X-Bus-Message-Id``, ``X-Bus-Status`` and
 ``X-Bus-Request-Number``. A delivery that fails (no connection, not 2xx) is retried with a
-doubling delay (``CALLBACK_DELAYS_S``), then given up (logged; the result stays pollable).
+doubling delay (``CALLBACK_DELAYS_S``), then given up (logged; the result stays pollable). A
+callback not delivered when the node stopped is delivered after it starts again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Coroutine
 from typing import Any
 
 import httpx
@@ -29,16 +40,25 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from bus.envelope import Envelope
-from bus.errors import BusError, BusUnavailable, MalformedRequest, UnknownDocument
+from bus.errors import (
+    BusError,
+    DeadlineExceeded,
+    MalformedRequest,
+    ProviderInvalidAnswer,
+    UnknownDocument,
+)
 from bus.messages import MessageStore
 from bus.node import Node
 from bus.problems import PROBLEM_MEDIA_TYPE, problem_response
 from bus.router import Route
+from bus.transport import Delivery, Message, Subscription
 
-__all__ = ["CALLBACK_DELAYS_S", "AsyncRequests"]
+__all__ = ["CALLBACK_DELAYS_S", "SWEEP_S", "AsyncRequests", "async_reply_queue"]
 
 log = logging.getLogger("bus.gateway")
 CALLBACK_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # waits between callback attempts
+SWEEP_S = 1.0  # how often overdue requests are looked for
+_WAIT_GRACE_S = 0.25  # an answer may still arrive this long after the deadline
 _MAX_CALLBACK_URL = 2000
 
 
@@ -47,8 +67,13 @@ def _problem(error: BusError) -> tuple[int, bytes]:
     return response.status_code, bytes(response.body)
 
 
+def async_reply_queue(node: str) -> str:
+    """Where the answers to a node's asynchronous requests wait (durable, across restarts)."""
+    return f"reply.{node}.async"
+
+
 class AsyncRequests:
-    """The asynchronous side of one gateway: its store, running exchanges and callbacks."""
+    """The asynchronous side of one gateway: its store, reply consumer, sweeper and callbacks."""
 
     def __init__(
         self,
@@ -59,19 +84,32 @@ class AsyncRequests:
     ) -> None:
         self.node = node
         self.callback_delays = callback_delays
+        self.queue = async_reply_queue(node.name)
         self._transport = transport
         self._store: MessageStore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._subscription: Subscription | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def store(self) -> MessageStore:
         if self._store is None:
-            self._store = MessageStore(self.node.documents.path.with_name("messages.db"))
-            _, body = _problem(BusUnavailable(
-                "the node restarted before the answer arrived; ask again"
-            ))
-            self._store.close_interrupted(body, PROBLEM_MEDIA_TYPE)
+            self._store = MessageStore(self.node.data_dir / "messages.db")
         return self._store
+
+    async def start(self) -> None:
+        """Take answers from the async reply queue, finish overdue rows, resume callbacks."""
+        if self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        transport = self.node.transport
+        await run_in_threadpool(transport.declare, self.queue)
+        self._subscription = await run_in_threadpool(
+            transport.consume, self.queue, self._on_reply, prefetch=4
+        )
+        for record in await run_in_threadpool(self.store.callbacks_due):
+            self._spawn(self._callback(record.message_id))
+        self._spawn(self._sweep())
 
     @staticmethod
     def callback_of(request: Request) -> str | None:
@@ -85,14 +123,21 @@ class AsyncRequests:
     async def submit(
         self, route: Route, envelope: Envelope, client: str, callback: str | None
     ) -> Response:
-        """Record the request, start the exchange, answer 202."""
+        """Record the request, publish it, answer 202."""
+        await self.start()
+        assert self.node.exchanger is not None
         await run_in_threadpool(
             self.store.create, envelope.id, client=client, service=route.service,
+            correlation=envelope.correlation, expires_at=envelope.expires_at.timestamp(),
             callback=callback,
         )
-        task = asyncio.create_task(self._complete(route, envelope, callback))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        try:
+            await run_in_threadpool(
+                self.node.exchanger.post, route, envelope, reply_to=self.queue
+            )
+        except BaseException:
+            await run_in_threadpool(self.store.delete, envelope.id)  # the client is told
+            raise
         location = f"/v1/messages/{envelope.id}"
         return JSONResponse(
             {"message_id": envelope.id, "state": "pending", "location": location},
@@ -100,34 +145,81 @@ class AsyncRequests:
             headers={"Location": location, "X-Bus-Message-Id": envelope.id},
         )
 
-    async def _complete(self, route: Route, envelope: Envelope, callback: str | None) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_reply(self, delivery: Delivery) -> None:
+        """An answer on the async reply queue (a transport thread): settle its request."""
+        with delivery.process():
+            message_id = self._settle(delivery.message)
+            if message_id is not None and self._loop is not None:
+                self._loop.call_soon_threadsafe(
+                    lambda: self._spawn(self._callback(message_id))
+                )
+
+    def _settle(self, message: Message) -> str | None:
+        """Finish the request ``message`` answers; its id if a callback is due, else None."""
+        record = self.store.pending(message.correlation_id or "")
+        if record is None:  # finished already (a duplicate, or overdue), or not ours
+            log.debug("async reply %s answers no pending request; dropped", message.message_id)
+            return None
+        exchanger = self.node.exchanger
+        assert exchanger is not None
         number: str | None = None
         try:
-            assert self.node.exchanger is not None
-            outcome = await self.node.exchanger.ask(route, envelope)
-            document = await run_in_threadpool(
-                self.node.documents.issue, outcome.envelope, message_id=envelope.id
-            )
+            try:
+                reply = Envelope.from_json(message.body)
+            except ValueError:
+                raise ProviderInvalidAnswer(
+                    "the answer is not a readable envelope", message_id=record.message_id
+                ) from None
+            answer = exchanger.verify_reply(record, reply)
+            document = self.node.documents.issue(answer, message_id=record.message_id)
             status, body, media_type = 200, document.envelope, "application/json"
             number = document.number
         except BusError as exc:
-            exc.message_id = exc.message_id or envelope.id
+            exc.message_id = exc.message_id or record.message_id
             status, body = _problem(exc)
             media_type = PROBLEM_MEDIA_TYPE
-        except Exception:
-            log.exception("asynchronous exchange failed", extra={"bus": {
-                "message_id": envelope.id, "service": route.service}})
-            _, body = _problem(BusUnavailable("internal error; see the node's log"))
-            media_type = PROBLEM_MEDIA_TYPE
-        await run_in_threadpool(
-            self.store.finish, envelope.id, status=status, media_type=media_type, body=body,
-            number=number,
+        finished = self.store.finish(
+            record.message_id, status=status, media_type=media_type, body=body, number=number
         )
-        if callback is not None:
-            await self._deliver(callback, envelope.id, status, media_type, body, number)
+        log.info("asynchronous request finished", extra={"bus": {
+            "message_id": record.message_id, "service": record.service, "status": status}})
+        return record.message_id if finished and record.callback else None
+
+    async def _sweep(self) -> None:
+        """Finish the rows whose deadline passed with no answer (504)."""
+        while True:
+            now = time.time() - _WAIT_GRACE_S
+            for record in await run_in_threadpool(self.store.overdue, now):
+                error = DeadlineExceeded(
+                    f"no answer from the provider of {record.service} before the deadline",
+                    message_id=record.message_id,
+                )
+                status, body = _problem(error)
+                finished = await run_in_threadpool(
+                    self.store.finish, record.message_id, status=status,
+                    media_type=PROBLEM_MEDIA_TYPE, body=body,
+                )
+                if finished and record.callback:
+                    self._spawn(self._callback(record.message_id))
+            await asyncio.sleep(SWEEP_S)
+
+    async def _callback(self, message_id: str) -> None:
+        record = await run_in_threadpool(self.store.find, message_id)
+        if record is None or record.callback is None or record.status is None:
+            return
+        delivered = await self._deliver(
+            record.callback, message_id, record.status, record.media_type or "",
+            record.body or b"", record.number,
+        )
+        await run_in_threadpool(self.store.callback_settled, message_id, delivered=delivered)
 
     async def _deliver(self, url: str, message_id: str, status: int, media_type: str,
-                       body: bytes, number: str | None) -> None:
+                       body: bytes, number: str | None) -> bool:
         headers = {"Content-Type": media_type, "X-Bus-Message-Id": message_id,
                    "X-Bus-Status": str(status)}
         if number is not None:
@@ -139,13 +231,14 @@ class AsyncRequests:
                 try:
                     r = await client.post(url, content=body, headers=headers)
                     if 200 <= r.status_code < 300:
-                        return
+                        return True
                     why = str(r.status_code)
                 except httpx.HTTPError as exc:
                     why = type(exc).__name__
                 log.warning("callback not delivered", extra={"bus": {
                     "message_id": message_id, "attempt": attempt, "outcome": why}})
         log.error("callback given up", extra={"bus": {"message_id": message_id}})
+        return False
 
     def routes(self, auth: Any) -> APIRouter:
         router = APIRouter(tags=["messages"])
@@ -169,6 +262,10 @@ class AsyncRequests:
         return router
 
     async def close(self) -> None:
+        if self._subscription is not None:
+            await run_in_threadpool(self._subscription.cancel)
+            self._subscription = None
+        self._loop = None
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -44,6 +44,7 @@ from bus.documents_http import document_routes
 from bus.envelope import new_id
 from bus.errors import (
     AccessDenied,
+    AsyncRequired,
     BusError,
     BusUnavailable,
     DeadlineExceeded,
@@ -245,6 +246,12 @@ def _service_endpoint(
         ] = "sync",
     ) -> Response:
         assert node.exchanger is not None
+        if mode == "sync" and route.settings.async_only:
+            raise AsyncRequired(
+                f"{route.service} is answered later than a request may wait "
+                f"(within {route.timeout_s:g} s): ask it with ?mode=async",
+                service=route.service,
+            )
         request.scope["bus.subject"] = body.subject()  # type: ignore[attr-defined]  # for the audit
         envelope = node.exchanger.build(
             route, body, client=client, purpose=purpose, user=user, correlation=correlation
@@ -303,6 +310,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if manage_node:
             await run_in_threadpool(node.start)
+        await asynchronous.start()
         try:
             yield
         finally:

@@ -50,6 +50,7 @@ from starlette.responses import Response
 
 from bus.errors import (
     PROBLEM_TYPE_BASE,
+    AsyncRequired,
     BusError,
     MalformedRequest,
     RequestRefused,
@@ -457,6 +458,8 @@ async def _ask(
         raise SchemaInvalid(f"{exc.error_count()} field(s) do not match the schema",
                             errors=listed) from None
     assert node.exchanger is not None
+    if mode != "async" and route.settings.async_only:
+        raise AsyncRequired(f"{route.service} is answered later: ask it with mode async")
     envelope = node.exchanger.build(
         route, shared, client=client, purpose=purpose, user=user, correlation=correlation
     )

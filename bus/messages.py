@@ -2,15 +2,16 @@
 
 ``MessageStore`` is a SQLite file on the gateway node (``messages.db`` beside the documents;
 mode 0600, since answers hold personal data): one row per asynchronous request — message id,
-client, service, state (``pending``, ``done``), the HTTP status and body of the result (the
-provider's signed answer, or a problem document), its request number, the callback URL. The
-client polls ``GET /v1/messages/{id}`` (only the client who asked sees it) or names a callback
-URL (``X-Bus-Callback``) that receives the result by ``POST``, retried with a doubling delay.
+client, service, correlation and deadline of the request, state (``pending``, ``done``), the
+HTTP status and body of the result (the provider's signed answer, or a problem document), its
+request number, the callback URL and whether it was delivered (``callback_state``: ``pending``,
+``delivered``, ``failed``). The client polls ``GET /v1/messages/{id}`` (only the client who
+asked sees it) or names a callback URL (``X-Bus-Callback``) that receives the result.
 
-A request still pending when the node stops cannot be finished by the next process (the reply
-is awaited in memory): at start such rows are closed with 503 ``bus-unavailable`` and a detail
-that says so, never left pending for ever; the client asks again (the provider's answer, if it
-came, is in the provider's audit log).
+Rows outlive the process: the reply of a pending row is taken from the node's durable async
+reply queue whenever it comes, also after a restart (``bus.gateway_async``); a row whose
+deadline passed is finished as 504; a callback not yet delivered is delivered again. ``finish``
+finishes a pending row once — a late duplicate reply changes nothing.
 """
 
 from __future__ import annotations
@@ -38,9 +39,17 @@ CREATE TABLE IF NOT EXISTS messages (
     number TEXT,
     callback TEXT,
     created_at REAL NOT NULL,
-    finished_at REAL
+    finished_at REAL,
+    correlation TEXT,
+    expires_at REAL,
+    callback_state TEXT
 )
 """
+_ADDED = (("correlation", "TEXT"), ("expires_at", "REAL"), ("callback_state", "TEXT"))
+_RECORD = (
+    "message_id, client, service, state, status, media_type, body, number, callback, "
+    "correlation, expires_at"
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,12 @@ class MessageRecord:
     body: bytes | None
     number: str | None
     callback: str | None
+    correlation: str | None = None
+    expires_at: float | None = None
+
+    @property
+    def id(self) -> str:  # with client, service and correlation: what the exchanger checks
+        return self.message_id
 
 
 class MessageStore:
@@ -68,41 +83,84 @@ class MessageStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(_SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+        for column, kind in _ADDED:  # a file written before these columns existed
+            if column not in have:
+                self._db.execute(f"ALTER TABLE messages ADD COLUMN {column} {kind}")
 
-    def close_interrupted(self, body: bytes, media_type: str) -> int:
-        """Close the rows a previous process left pending (see the module docstring)."""
-        with self._lock:
-            cursor = self._db.execute(
-                "UPDATE messages SET state = 'done', status = 503, media_type = ?, body = ?, "
-                "finished_at = ? WHERE state = 'pending'",
-                (media_type, body, self._clock()),
-            )
-            return cursor.rowcount
-
-    def create(self, message_id: str, *, client: str, service: str,
-               callback: str | None) -> None:
+    def create(self, message_id: str, *, client: str, service: str, correlation: str,
+               expires_at: float, callback: str | None) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT INTO messages (message_id, client, service, state, callback, created_at)"
-                " VALUES (?, ?, ?, 'pending', ?, ?)",
-                (message_id, client, service, callback, self._clock()),
+                "INSERT INTO messages (message_id, client, service, state, callback, "
+                "callback_state, created_at, correlation, expires_at)"
+                " VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                (message_id, client, service, callback, None if callback is None else "pending",
+                 self._clock(), correlation, expires_at),
             )
+
+    def delete(self, message_id: str) -> None:
+        """Forget a request that could not be sent (its client was told so)."""
+        with self._lock:
+            self._db.execute("DELETE FROM messages WHERE message_id = ?", (message_id,))
 
     def finish(self, message_id: str, *, status: int, media_type: str, body: bytes,
-               number: str | None = None) -> None:
+               number: str | None = None) -> bool:
+        """Record the result of a pending request; False if it was not pending (any more)."""
+        with self._lock:
+            return self._db.execute(
+                "UPDATE messages SET state = 'done', status = ?, media_type = ?, body = ?, "
+                "number = ?, finished_at = ? WHERE message_id = ? AND state = 'pending'",
+                (status, media_type, body, number, self._clock(), message_id),
+            ).rowcount == 1
+
+    def pending(self, message_id: str) -> MessageRecord | None:
+        """The record of ``message_id`` while it waits for its answer, else None."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_RECORD} FROM messages WHERE message_id = ? AND state = 'pending'",
+                (message_id,),
+            ).fetchone()
+        return None if row is None else MessageRecord(*row)
+
+    def overdue(self, now: float) -> list[MessageRecord]:
+        """Pending requests whose deadline passed before ``now``."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_RECORD} FROM messages WHERE state = 'pending' "
+                "AND (expires_at IS NULL OR expires_at < ?)",  # NULL: written before deadlines
+                (now,),
+            ).fetchall()
+        return [MessageRecord(*row) for row in rows]
+
+    def callbacks_due(self) -> list[MessageRecord]:
+        """Finished requests whose callback was not delivered yet."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_RECORD} FROM messages WHERE state = 'done' "
+                "AND callback_state = 'pending'",
+            ).fetchall()
+        return [MessageRecord(*row) for row in rows]
+
+    def callback_settled(self, message_id: str, *, delivered: bool) -> None:
         with self._lock:
             self._db.execute(
-                "UPDATE messages SET state = 'done', status = ?, media_type = ?, body = ?, "
-                "number = ?, finished_at = ? WHERE message_id = ?",
-                (status, media_type, body, number, self._clock(), message_id),
+                "UPDATE messages SET callback_state = ? WHERE message_id = ?",
+                ("delivered" if delivered else "failed", message_id),
             )
+
+    def find(self, message_id: str) -> MessageRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_RECORD} FROM messages WHERE message_id = ?", (message_id,)
+            ).fetchone()
+        return None if row is None else MessageRecord(*row)
 
     def get(self, message_id: str, client: str) -> MessageRecord | None:
         """The record of ``message_id`` if ``client`` asked it, else None."""
         with self._lock:
             row = self._db.execute(
-                "SELECT message_id, client, service, state, status, media_type, body, number, "
-                "callback FROM messages WHERE message_id = ? AND client = ?",
+                f"SELECT {_RECORD} FROM messages WHERE message_id = ? AND client = ?",
                 (message_id, client),
             ).fetchone()
         return None if row is None else MessageRecord(*row)

@@ -29,6 +29,7 @@ from bus.documents import DocumentStore
 from bus.envelope import utcnow
 from bus.exchange import Exchanger
 from bus.health import Cached, CheckResult, Health
+from bus.inbox import InboxDesk, manual_routes
 from bus.metrics import BusMetrics
 from bus.provider import ProviderWorker
 from bus.replay import ReplayGuard
@@ -124,6 +125,7 @@ class Node:
         self._adapters: list[Adapter] = []
         self._subscriptions: list[Subscription] = []
         self.exchanger: Exchanger | None = None
+        self.inbox: InboxDesk | None = None
         self.started = False
 
     @property
@@ -158,7 +160,12 @@ class Node:
             adapter = build_adapter(
                 route.settings.adapter.kind,
                 route.settings.adapter.options(),
-                AdapterContext(route.service, route.request_model, route.response_model),
+                AdapterContext(
+                    route.service,
+                    route.request_model,
+                    route.response_model,
+                    data_dir=self.data_dir,
+                ),
             )
             self._adapters.append(adapter)
             worker = ProviderWorker(
@@ -186,8 +193,28 @@ class Node:
                 )
             )
             log.info("serving", extra={"bus": {"service": route.service, "node": self.name}})
+        if manual_routes(self.router, self.settings.node.hosts):
+            self.inbox = self.open_inbox()
+            self.inbox.resend_unsent()  # answers an operator gave while no node was running
         self._watch()
         self.started = True
+
+    @property
+    def data_dir(self) -> Path:
+        """The folder of the node's own files (documents, audit, inbox, async results)."""
+        return self.documents.path.parent
+
+    def open_inbox(self) -> InboxDesk:
+        """The operator's desk for this node's ``manual`` services (``bus.inbox``)."""
+        return InboxDesk(
+            router=self.router,
+            hosts=self.settings.node.hosts,
+            data_dir=self.data_dir,
+            seal=self.seal,
+            access=self.access,
+            audit=self.audit,
+            transport=self.transport,
+        )
 
     def readiness(self) -> list[CheckResult]:
         """The readiness checks' latest results (each at most ``Health.ttl`` old)."""
@@ -243,6 +270,9 @@ class Node:
         for adapter in self._adapters:
             adapter.close()
         self._adapters.clear()
+        if self.inbox is not None:
+            self.inbox.close()
+            self.inbox = None
         self.health.clear()
         self.documents.close()
         if self._transport is not None:

@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters import Adapter, AdapterError, Deadline
+from adapters.manual import DeferringAdapter, Ticket
 from bus.access import AccessPolicy, minimise
 from bus.audit import AuditLog
 from bus.breaker import CircuitBreaker
@@ -170,12 +171,17 @@ class ProviderWorker:
         request = Envelope.from_json(message.body)  # unreadable: dead-lettered by process()
         started = time.perf_counter()
         try:
-            reply = self._answer(request, delivery.attempt, source)
+            reply = self._answer(request, delivery.attempt, source, message)
         except _TryLater as later:
             delivery.retry(later.delay_s, later.error.code)
             self.metrics.redeliveries(service, later.error.code).inc()
             self.metrics.provider_requests(service, "retry-later").inc()
             self._log("retrying", request, later.error.code, delivery.attempt, started)
+            return
+        if reply is None:  # filed for an operator, who answers it later (bus.inbox)
+            if self._audited(delivery, request, "filed", None, started):
+                self.metrics.provider_requests(service, "filed").inc()
+                self._log("filed for an operator", request, "filed", delivery.attempt, started)
             return
         signing = time.perf_counter()
         signed = self.seal.sign(reply)
@@ -186,23 +192,10 @@ class ProviderWorker:
             correlation_id=message.message_id,
             expires_at=request.expires_at.timestamp(),
         )
-        # an error's code is set by _error_payload: a known code
+        # an error's code is set by BusError.envelope_payload: a known code
         outcome = str(reply.payload.get("code")) if reply.kind is Kind.error else "ok"
-        if self.audit is not None:
-            # Durable first: nobody gets the answer before its audit entry is on disk.
-            try:
-                self.audit.write(
-                    self.audit.exchange(request, outcome=outcome, side="provider", answer=out.body)
-                )
-            except Exception as exc:
-                # Not answered, not acked: the transport delivers it again later (at-least-once,
-                # as after a crash); the caller's deadline bounds how long.
-                code = exc.code if isinstance(exc, BusError) else "internal-error"
-                log.error("audit write failed", extra={"bus": {"message_id": request.id}})
-                delivery.retry(_AUDIT_RETRY_S, "audit-unavailable")
-                self.metrics.provider_requests(service, "audit-unavailable").inc()
-                self._log("not answered", request, code, delivery.attempt, started)
-                return
+        if not self._audited(delivery, request, outcome, out.body, started):
+            return
         self.transport.reply(message, out)
         if reply.kind is Kind.error:
             self.metrics.provider_requests(service, outcome).inc()
@@ -216,6 +209,28 @@ class ProviderWorker:
             self.metrics.dead_lettered(service, outcome).inc()
         else:
             self._answered.put(remembered_as, request.expires_at.timestamp(), out)
+
+    def _audited(
+        self, delivery: Delivery, request: Envelope, outcome: str, answer: bytes | None,
+        started: float,
+    ) -> bool:
+        """Write the audit entry, durable before anyone gets the answer; False if it could not
+        be written: then the request is not answered, not acked, and the transport delivers it
+        again later (at-least-once, as after a crash; the caller's deadline bounds how long)."""
+        if self.audit is None:
+            return True
+        try:
+            self.audit.write(
+                self.audit.exchange(request, outcome=outcome, side="provider", answer=answer)
+            )
+        except Exception as exc:
+            code = exc.code if isinstance(exc, BusError) else "internal-error"
+            log.error("audit write failed", extra={"bus": {"message_id": request.id}})
+            delivery.retry(_AUDIT_RETRY_S, "audit-unavailable")
+            self.metrics.provider_requests(self.route.service, "audit-unavailable").inc()
+            self._log("not answered", request, code, delivery.attempt, started)
+            return False
+        return True
 
     def _exhausted(self, reply: Envelope) -> bool:
         """A transient failure that used up the service's redeliveries (if it has any)."""
@@ -240,15 +255,20 @@ class ProviderWorker:
             },
         )
 
-    def _answer(self, request: Envelope, attempt: int = 1, source: str = "") -> Envelope:
+    def _answer(
+        self, request: Envelope, attempt: int = 1, source: str = "", message: Message | None = None
+    ) -> Envelope | None:
+        """The answer to ``request``; None when it was filed to be answered later."""
         try:
-            return request.reply(Kind.response, self._serve(request, source), now=self.seal.clock())
+            payload = self._serve(request, source, message)
+            if payload is None:
+                return None
+            return request.reply(Kind.response, payload, now=self.seal.clock())
         except Expired:
             if request.expires_at <= self.seal.clock():
                 raise  # nobody waits for an answer past the deadline: dead-letter as "expired"
-            return request.reply(
-                Kind.error, _error_payload(Expired("issued in the future")), now=self.seal.clock()
-            )
+            early = Expired("issued in the future")
+            return request.reply(Kind.error, early.envelope_payload(), now=self.seal.clock())
         except BusError as exc:
             policy = self.route.settings.retry
             if exc.transient and attempt <= policy.redeliveries:
@@ -256,9 +276,11 @@ class ProviderWorker:
                 now = self.seal.clock()
                 if (request.expires_at - now).total_seconds() > delay + _REPLY_MARGIN_S:
                     raise _TryLater(exc, delay) from exc
-            return request.reply(Kind.error, _error_payload(exc), now=self.seal.clock())
+            return request.reply(Kind.error, exc.envelope_payload(), now=self.seal.clock())
 
-    def _serve(self, request: Envelope, source: str = "") -> dict[str, Any]:
+    def _serve(
+        self, request: Envelope, source: str = "", message: Message | None = None
+    ) -> dict[str, Any] | None:
         ctx: dict[str, Any] = {
             "message_id": request.id,
             "client": request.client,
@@ -295,6 +317,9 @@ class ProviderWorker:
             raise SchemaInvalid(f"{exc.error_count()} field(s) invalid", **ctx) from None
         finally:
             self._validate_s.observe(time.perf_counter() - started)
+        if isinstance(self.adapter, DeferringAdapter):
+            self._file(request, shared_request, message, ctx)
+            return None
         remaining = (request.expires_at - self.seal.clock()).total_seconds() - _REPLY_MARGIN_S
         if remaining <= 0:
             raise DeadlineExceeded("no time left to call the provider", **ctx)
@@ -310,6 +335,33 @@ class ProviderWorker:
         finally:
             self._adapter_s.observe(time.perf_counter() - started)
         return minimise(response.model_dump(mode="json"), right.fields)
+
+    def _file(
+        self,
+        request: Envelope,
+        shared_request: SharedRequest,
+        message: Message | None,
+        ctx: dict[str, Any],
+    ) -> None:
+        """Hand the request to a deferring adapter (the operator inbox) with where to answer."""
+        if message is None or not message.reply_to:
+            raise MalformedRequest("a request for an operator must name where to answer", **ctx)
+        assert isinstance(self.adapter, DeferringAdapter)
+        ticket = Ticket(
+            id=request.id,
+            service=request.service,
+            client=request.client,
+            purpose=request.purpose,
+            user=request.user,
+            subject=request.subject,
+            envelope=message.body,
+            reply_to=message.reply_to,
+            expires_at=request.expires_at.timestamp(),
+        )
+        try:
+            self.adapter.file(shared_request, ticket)
+        except AdapterError as exc:
+            raise from_code(exc.code, str(exc), **ctx) from exc
 
     def _call(
         self, request: SharedRequest, deadline: Deadline, ctx: dict[str, Any]
@@ -351,6 +403,3 @@ class ProviderWorker:
         kind = exc.code if isinstance(exc, AdapterError | BusError) else "internal-error"
         self.metrics.adapter_retries(self.route.provider, self.route.service, kind).inc()
 
-
-def _error_payload(exc: BusError) -> dict[str, Any]:
-    return {"code": exc.code, "title": exc.title, "detail": exc.detail}

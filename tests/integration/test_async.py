@@ -181,17 +181,46 @@ def test_the_signed_result_is_pushed_to_the_callback_with_retries(bus: Bus) -> N
     assert body == bus.get(r.headers["Location"]).content  # the same bytes as polled
 
 
-def test_a_request_pending_when_the_node_stopped_is_closed_at_the_next_start(
-    tmp_path: Path,
-) -> None:
+def test_an_answer_that_comes_after_the_node_restarted_is_kept(tmp_path: Path) -> None:
+    """The node stops while the agency is still answering; the next process finishes it."""
+    for member in DEMO_MEMBERS:
+        generate_member_key(tmp_path / "keys", member)
+    token, digest = new_token()
+    with serve_in_thread(SlowAgency(tmp_path / "civil.db", 1.0),
+                         timeout_graceful_shutdown=1) as agency:
+        path = write_config(
+            tmp_path,
+            residence_url="http://127.0.0.1:9",
+            cadastre_db=cadastre.create_database(tmp_path / "c.db"),
+            token_sha256=digest,
+            civil_wsdl=f"{agency.url}{civil_registry.WSDL_PATH}?wsdl",
+        )
+        with serve_in_thread(create_app(Node(load_settings(path)))) as node:
+            first = Bus(node.url, token, token, tmp_path / "keys")
+            r = first.post({"pinfl": BIRTHS[0].pinfl})
+            assert r.status_code == 202
+            location = r.headers["Location"]
+            assert first.get(location).status_code == 202
+        with serve_in_thread(create_app(Node(load_settings(path)))) as node:
+            again = Bus(node.url, token, token, tmp_path / "keys")
+            done = again.result(location, timeout=15)
+            assert done.status_code == 200, done.text
+            answer = done.json()
+            assert answer["payload"]["number"] == BIRTHS[0].certificate
+            assert verify_answer(answer, tmp_path / "keys" / "civil-registry.pub", "civil-registry")
+
+
+def test_a_row_left_pending_by_an_older_version_is_finished_as_overdue(tmp_path: Path) -> None:
     store = MessageStore(tmp_path / "messages.db")
-    store.create("m-1", client="portal", service=CIVIL, callback=None)
-    store.close()
-    again = MessageStore(tmp_path / "messages.db")
     try:
-        assert again.close_interrupted(b'{"code": "bus-unavailable"}', "application/json") == 1
-        record = again.get("m-1", "portal")
-        assert record is not None and (record.state, record.status) == ("done", 503)
-        assert again.get("m-1", "cadastre") is None
+        store.create("m-1", client="portal", service=CIVIL, correlation="m-1",
+                     expires_at=time.time() + 60, callback=None)
+        store._db.execute("UPDATE messages SET expires_at = NULL")  # as written before 2026-11
+        assert [r.message_id for r in store.overdue(time.time())] == ["m-1"]
+        assert store.finish("m-1", status=504, media_type="application/problem+json", body=b"{}")
+        assert not store.finish("m-1", status=200, media_type="application/json", body=b"{}")
+        record = store.get("m-1", "portal")
+        assert record is not None and (record.state, record.status) == ("done", 504)
+        assert store.get("m-1", "cadastre") is None
     finally:
-        again.close()
+        store.close()

@@ -1,0 +1,221 @@
+"""The operator's desk: the tasks of this node's ``manual`` services, answered by a person.
+
+A provider worker files each request of a ``manual`` service in the agency's operator inbox
+(``adapters.manual``) and acks it. ``InboxDesk`` is what an operator works with — the same for
+``run_bus.py inbox list|show|answer|reject`` (``bus.cli_inbox``) and the node's ``/inbox`` page
+(``bus.inbox_http``):
+
+* ``answer(id, data, operator=…)`` validates ``data`` against the service's shared response
+  schema (``SchemaInvalid`` names the fields, never their values), re-checks the asker's access
+  right and keeps only the fields it allows, signs the answer as the agency (its key on this
+  node) and delivers it to the asker's reply queue;
+* ``reject(id, code, detail, operator=…)`` answers with a signed error: ``no-data`` (nothing
+  about this person) or ``provider-rejected`` (the request cannot be served).
+
+Closing a task is one claim in the inbox (``open`` → ``sending`` with the signed answer, so two
+operators cannot both answer), then the audit entry (side ``operator:<name>``), then the
+publish, then ``answered``/``rejected``. If the audit entry cannot be written the claim is
+undone and the operator told; if the process stops before the publish, ``resend_unsent`` (run
+by the node at start, and by every desk command) delivers the stored answer, so nothing an
+operator answered is lost. The asker drops an answer it already has (at-least-once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from adapters.manual import ManualOptions, OperatorInbox, Task, TaskClosed, inbox_path
+from bus.access import AccessPolicy, minimise
+from bus.audit import AuditLog
+from bus.envelope import Envelope, Kind
+from bus.errors import (
+    AccessDenied,
+    BusError,
+    BusUnavailable,
+    NoData,
+    ProviderRejected,
+    SchemaInvalid,
+    TaskNotOpen,
+    UnknownDocument,
+)
+from bus.router import Route, Router
+from bus.seal import Seal
+from bus.transport import Message, Transport
+
+__all__ = ["REJECT_CODES", "InboxDesk", "expires_in", "manual_routes"]
+
+log = logging.getLogger("bus.inbox")
+REJECT_CODES: dict[str, type[BusError]] = {"no-data": NoData, "provider-rejected": ProviderRejected}
+
+
+def manual_routes(router: Router, hosts: list[str]) -> list[Route]:
+    """The routes of ``hosts`` whose adapter is the operator inbox."""
+    return [r for r in router.provided_by(hosts) if r.settings.adapter.kind == "manual"]
+
+
+@dataclass(frozen=True)
+class _Desk:
+    route: Route
+    inbox: OperatorInbox
+    instructions: str
+
+
+class InboxDesk:
+    def __init__(
+        self,
+        *,
+        router: Router,
+        hosts: list[str],
+        data_dir: Path,
+        seal: Seal,
+        access: AccessPolicy,
+        audit: AuditLog,
+        transport: Transport,
+    ) -> None:
+        self.seal, self.access, self.audit, self.transport = seal, access, audit, transport
+        inboxes: dict[Path, OperatorInbox] = {}
+        self._desks: dict[str, _Desk] = {}
+        for route in manual_routes(router, hosts):
+            options = ManualOptions.model_validate(route.settings.adapter.options())
+            path = inbox_path(options, data_dir)
+            inbox = inboxes.get(path) or inboxes.setdefault(path, OperatorInbox(path))
+            self._desks[route.service] = _Desk(route, inbox, options.instructions)
+        self._inboxes = list(inboxes.values())
+
+    @property
+    def services(self) -> list[str]:
+        return sorted(self._desks)
+
+    def instructions(self, service: str) -> str:
+        return self._desks[service].instructions if service in self._desks else ""
+
+    def route(self, service: str) -> Route:
+        return self._desks[service].route
+
+    def tasks(self, *, states: tuple[str, ...] = ("open",), service: str | None = None,
+              limit: int = 200) -> list[Task]:
+        """Tasks in ``states``, oldest first, of one service or of all this desk serves."""
+        services = [service] if service is not None else self.services
+        out: list[Task] = []
+        for inbox in self._inboxes:
+            mine = [s for s in services if self._desks[s].inbox is inbox]
+            if mine:
+                out += inbox.tasks(states=states, services=mine, limit=limit)
+        return sorted(out, key=lambda t: t.filed_at)[:limit]
+
+    def task(self, task_id: str) -> Task:
+        for inbox in self._inboxes:
+            task = inbox.get(task_id)
+            if task is not None and task.service in self._desks:
+                return task
+        raise UnknownDocument(f"no task {task_id!r} in the inboxes of this node")
+
+    def answer(self, task_id: str, data: dict[str, Any], *, operator: str) -> Envelope:
+        """Validate, minimise, sign and deliver the operator's answer to the task."""
+        task = self._open(task_id)
+        route = self._desks[task.service].route
+        try:
+            response = route.response_model.model_validate(data)
+        except ValidationError as exc:
+            problems = exc.errors(include_url=False, include_input=False)
+            where = [".".join(str(p) for p in e["loc"]) or "(answer)" for e in problems]
+            errors: list[dict[str, object]] = [
+                {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in problems
+            ]
+            raise SchemaInvalid(
+                f"{len(errors)} field(s) do not match {route.response_model.__name__}: "
+                + ", ".join(where),
+                errors=errors,
+            ) from None
+        request = Envelope.from_json(task.envelope)
+        try:  # the right may have been withdrawn while the task waited
+            right = self.access.check(request.client, request.service, request.purpose)
+        except AccessDenied as exc:
+            return self._close(task, request, Kind.error, exc.envelope_payload(), operator)
+        payload = minimise(response.model_dump(mode="json"), right.fields)
+        return self._close(task, request, Kind.response, payload, operator)
+
+    def reject(
+        self,
+        task_id: str,
+        *,
+        operator: str,
+        code: Literal["no-data", "provider-rejected"] = "no-data",
+        detail: str = "",
+    ) -> Envelope:
+        """Answer the task with a signed error (``no-data``: nothing about this person)."""
+        if code not in REJECT_CODES:
+            raise ValueError(f"reject code must be one of {', '.join(REJECT_CODES)}")
+        task = self._open(task_id)
+        error = REJECT_CODES[code](detail or "the agency's operator found nothing to answer with")
+        request = Envelope.from_json(task.envelope)
+        return self._close(task, request, Kind.error, error.envelope_payload(), operator)
+
+    def resend_unsent(self) -> int:
+        """Deliver answers stored but not known to be delivered; how many."""
+        count = 0
+        for task in self.tasks(states=("sending",)):
+            assert task.answer is not None
+            self._send(task, task.answer)
+            count += 1
+        if count:
+            log.info("resent operator answers", extra={"bus": {"count": count}})
+        return count
+
+    def close(self) -> None:
+        for inbox in self._inboxes:
+            inbox.close()
+
+    # -- closing a task ---------------------------------------------------------------------------
+
+    def _open(self, task_id: str) -> Task:
+        task = self.task(task_id)
+        if task.state != "open" or task.expires_at <= self.seal.clock().timestamp():
+            state = task.state if task.state != "open" else "expired"
+            raise TaskNotOpen(f"task {task_id} is {state}; it cannot be answered now")
+        return task
+
+    def _close(
+        self, task: Task, request: Envelope, kind: Kind, payload: dict[str, Any], operator: str
+    ) -> Envelope:
+        signed = self.seal.sign(request.reply(kind, payload, now=self.seal.clock()))
+        body = signed.to_json()
+        outcome = "ok" if kind is Kind.response else str(payload["code"])
+        inbox = self._desks[task.service].inbox
+        try:
+            inbox.close_task(task.id, operator=operator, outcome=outcome, answer=body)
+        except TaskClosed as exc:
+            raise TaskNotOpen(str(exc)) from None
+        try:
+            self.audit.write(self.audit.exchange(
+                request, outcome=outcome, side=f"operator:{operator}", answer=body
+            ))
+        except Exception as exc:
+            inbox.reopen(task.id)
+            raise BusUnavailable("the audit log cannot be written; the task stays open") from exc
+        self._send(task, body)
+        log.info("operator answered", extra={"bus": {
+            "message_id": task.id, "service": task.service, "client": task.client,
+            "outcome": outcome, "operator": operator}})
+        return signed
+
+    def _send(self, task: Task, body: bytes) -> None:
+        reply = Envelope.from_json(body)
+        self.transport.publish(
+            task.reply_to,
+            Message(body=body, message_id=reply.id, correlation_id=task.id,
+                    expires_at=task.expires_at),
+        )
+        self._desks[task.service].inbox.sent(task.id)
+
+
+def expires_in(task: Task, now: dt.datetime) -> dt.timedelta:
+    """How long the asker still waits for the answer to ``task``."""
+    return dt.timedelta(seconds=max(task.expires_at - now.timestamp(), 0.0))
