@@ -22,6 +22,7 @@ from rich.table import Table
 
 from bus.cli_adapters import adapters_command
 from bus.cli_audit import register as register_audit_commands
+from bus.cli_inbox import register as register_inbox_commands
 from bus.cli_keys import register as register_ca_commands
 from bus.cli_verify import verify_command
 from bus.config import BusSettings
@@ -57,8 +58,9 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(access_app, name="access")
 register_audit_commands(app)
+register_inbox_commands(app)
 
-DEMO_MEMBERS = ["portal", "residence-registry", "cadastre", "civil-registry"]
+DEMO_MEMBERS = ["portal", "residence-registry", "cadastre", "civil-registry", "state-archive"]
 
 
 def load_or_exit(path: Path, *, check_references: bool = True) -> BusSettings:

@@ -32,6 +32,7 @@ from schemas import (
 )
 
 __all__ = [
+    "ARCHIVE_BIRTHS",
     "AZIZ",
     "BIRTHS",
     "BOBUR",
@@ -47,7 +48,9 @@ __all__ = [
     "Holding",
     "Person",
     "Residence",
+    "archival_birth",
     "birth",
+    "birth_certificate",
     "expected_birth_certificate",
     "expected_property",
     "expected_residence",
@@ -246,6 +249,15 @@ BIRTHS: tuple[Birth, ...] = (
 )
 """Births the civil registry holds; nobody else in ``PEOPLE`` has a certificate there."""
 
+ARCHIVE_BIRTHS: tuple[Birth, ...] = (
+    Birth("III-TN", "0038215", DILNOZA.pinfl, "Yusupova", "Dilnoza", "Akmalovna",
+          dt.date(1990, 3, 22), "female", "Toshkent shahri",
+          (BirthParent("father", "Yusupov Akmal Karimovich", None),
+           BirthParent("mother", "Yusupova Gulnora Rashidovna", None)),
+          dt.date(1990, 4, 2), "Toshkent shahri Mirobod tumani FHDYO bo'limi"),
+)
+"""Births on paper only, in the state archive's books (before the registry was digitised)."""
+
 
 def birth(pinfl: str) -> Birth | None:
     return next((b for b in BIRTHS if b.pinfl == pinfl), None)
@@ -254,8 +266,15 @@ def birth(pinfl: str) -> Birth | None:
 def expected_birth_certificate(pinfl: str) -> BirthCertificate | None:
     """What the bus should answer for the birth-certificate service (None: no data)."""
     found = birth(pinfl)
-    if found is None:
-        return None
+    return None if found is None else birth_certificate(found)
+
+
+def archival_birth(pinfl: str) -> Birth | None:
+    """What an archivist finds in the books about ``pinfl`` (None: nothing)."""
+    return next((b for b in ARCHIVE_BIRTHS if b.pinfl == pinfl), None)
+
+
+def birth_certificate(found: Birth) -> BirthCertificate:
     return BirthCertificate(
         number=found.certificate,
         child=Child(

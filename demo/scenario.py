@@ -43,6 +43,7 @@ from bus.gateway_http import create_app as create_gateway
 from bus.logs import configure_logging
 from bus.node import Node
 from demo import cadastre, civil_registry, residence_registry
+from demo.archive import ARCHIVE, show_archive
 from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
 from demo.servers import RunningServer, serve_in_thread
 from schemas import mask_identifier
@@ -80,6 +81,7 @@ class DemoStack:
     owns_state: bool
     pki: bool = False
     civil: RunningServer | None = None  # the SOAP civil registry
+    archivist: str = ""  # the state archive's operator password for /inbox
     numbers: list[str] = field(default_factory=list)  # request numbers of the answers received
 
     def trust_for(self, provider: str) -> TrustStore:
@@ -111,6 +113,7 @@ def write_config(
     listen: str = "127.0.0.1:0",
     pki: bool = False,
     civil_wsdl: str | None = None,
+    archivist_sha256: str | None = None,
 ) -> Path:
     """This run's configuration: the example config with the demo's ports, paths and token.
 
@@ -137,6 +140,8 @@ def write_config(
     if pki:
         config["trust"] = {"ca": str(state / "ca" / "ca.crt"), "crl": str(state / "ca" / "crl.pem")}
     config["members"]["portal"]["api_token_sha256"] = token_sha256
+    if archivist_sha256 is not None:
+        config["inbox"]["operators"]["archivist"]["token_sha256"] = archivist_sha256
     config["audit"] = {"url": f"sqlite:///{state / 'audit.db'}", "secret": _audit_secret(state)}
     config["services"][RESIDENCE]["adapter"]["base_url"] = residence_url
     config["services"][PROPERTY]["adapter"]["url"] = f"sqlite:///{cadastre_db}"
@@ -198,6 +203,7 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
     else:
         _make_keys(state)
     token, digest = new_token()
+    archivist, archivist_digest = new_token()
     residence_db = state / "residence.db"
     residence_registry.seed(residence_db)
     residence = serve_in_thread(residence_registry.create_app(residence_db))
@@ -217,6 +223,7 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         listen=f"127.0.0.1:{port}",
         pki=pki,
         civil_wsdl=f"{civil.url}{civil_registry.WSDL_PATH}?wsdl",
+        archivist_sha256=archivist_digest,
     )
     settings = load_settings(config_path)
     if pki and settings.node.key_passphrase is None:  # as BUS_NODE__KEY_PASSPHRASE would
@@ -228,7 +235,9 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         residence.stop()
         civil.stop()
         raise
-    return DemoStack(state, config_path, token, residence, gateway, node, owns, pki, civil)
+    return DemoStack(
+        state, config_path, token, residence, gateway, node, owns, pki, civil, archivist
+    )
 
 
 @dataclass(frozen=True)
@@ -382,6 +391,7 @@ def run_demo(
             console.print(f"trust: the demo CA in {stack.state / 'ca'}, member certificates")
         table, ok = exchange_all(stack)
         console.print(table)
+        ok &= _show_archive(console, stack)
         if stack.numbers:
             valid, line = check_document(stack, stack.numbers[0])
             ok &= valid
@@ -398,6 +408,18 @@ def run_demo(
         return 0 if ok else 1
     finally:
         stack.stop()
+
+
+def _show_archive(console: Console, stack: DemoStack) -> bool:
+    """The operator fallback route (``demo.archive``), the demo playing the archivist."""
+    provider = ARCHIVE.split("/")[0]
+    trust = stack.trust_for(provider)
+    headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
+    assert stack.node.inbox is not None
+    with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
+        return show_archive(
+            console, client, stack.node.inbox, lambda answer: verify_answer(answer, trust, provider)
+        )
 
 
 def show_audit(console: Console, stack: DemoStack) -> bool:
