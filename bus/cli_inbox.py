@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import getpass
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,8 +39,9 @@ OperatorOption = Annotated[
     str | None,
     typer.Option("--operator", help="who answers (recorded in the audit log); default: you"),
 ]
-console = Console()
-err = Console(stderr=True)
+# wide enough for the tables when the output is a pipe, as bus.cli's console
+console = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ import base64
 import html
 import io
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import qrcode
@@ -29,23 +29,10 @@ from starlette.responses import Response
 
 from bus.documents import DocumentRecord, DocumentStatus, public_view, status
 from bus.errors import UnknownDocument
+from bus.html_pages import HEADERS, flatten, page, table
 from bus.node import Node
 
 __all__ = ["document_routes", "qr_png"]
-
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
-_STYLE = (
-    "body{font-family:sans-serif;max-width:46em;margin:2em auto;color:#222}"
-    "table{border-collapse:collapse}td,th{text-align:left;padding:.25em .8em;"
-    "border-bottom:1px solid #ddd;vertical-align:top}.ok{color:#176f2c}.bad{color:#b00020}"
-    "code{font-size:.9em;word-break:break-all}"
-)
-
 
 def qr_png(text: str) -> bytes:
     """A QR code of ``text`` as PNG bytes."""
@@ -63,30 +50,6 @@ def _wants_json(request: Request) -> bool:
 
 def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
-
-
-def _page(title: str, body: str, status_code: int = 200) -> Response:
-    text = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width"><title>{html.escape(title)}</title>'
-        f"<style>{_STYLE}</style></head><body>{body}</body></html>"
-    )
-    return Response(text, status_code, headers=_HEADERS, media_type="text/html; charset=utf-8")
-
-
-def _table(rows: list[tuple[str, str]]) -> str:
-    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
-    return f"<table>{cells}</table>"
-
-
-def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(value, dict):
-        return [r for k, v in value.items() for r in _flatten(v, f"{prefix}{k}.")]
-    if isinstance(value, list):
-        if not value:
-            return [(prefix.rstrip("."), "—")]
-        return [r for i, v in enumerate(value, 1) for r in _flatten(v, f"{prefix}{i}.")]
-    return [(prefix.rstrip("."), "—" if value is None else str(value))]
 
 
 def _signature_line(st: DocumentStatus) -> str:
@@ -129,11 +92,11 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
                 f"<h1>No such document</h1><p>{html.escape(exc.detail)}.</p>"
                 f"<p>Number asked: <code>{html.escape(number[:40])}</code></p>"
             )
-            return _page("No such document", body, 404)
+            return page("No such document", body, 404)
         st = await run_in_threadpool(status, node.seal, record)
         view = {**public_view(record, st), "names": names(record)}
         if _wants_json(request):
-            return Response(orjson.dumps(view), headers=_HEADERS, media_type="application/json")
+            return Response(orjson.dumps(view), headers=HEADERS, media_type="application/json")
         shown = names(record)
         rows = [
             ("Request number", f"<code>{html.escape(record.number)}</code>"),
@@ -147,12 +110,12 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
             ("Document fingerprint (SHA-256)", f"<code>{record.fingerprint}</code>"),
         ]  # fmt: skip
         body = (
-            f"<h1>Document {html.escape(record.number)}</h1>{_table(rows)}"
+            f"<h1>Document {html.escape(record.number)}</h1>{table(rows)}"
             "<p>This page shows who issued the document and whether its signature still "
             "verifies; the document's content is shown only to whom it was issued. Compare the "
             "fingerprint with the one printed on the document.</p>"
         )
-        return _page(f"Document {record.number}", body)
+        return page(f"Document {record.number}", body)
 
     @router.get("/v1/documents/{number}", summary="The document of an answer, for its client")
     async def document(
@@ -162,7 +125,7 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
         if record.client != client:
             raise UnknownDocument(f"no document {record.number} was issued to {client}")
         if _wants_json(request):
-            headers = {**_HEADERS, "X-Bus-Request-Number": record.number}
+            headers = {**HEADERS, "X-Bus-Request-Number": record.number}
             return Response(record.envelope, headers=headers, media_type="application/json")
         st = await run_in_threadpool(status, node.seal, record)
         url = verify_url(request, record.number)
@@ -175,19 +138,19 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
             ("Requested by", html.escape(shown["client"])),
             ("Issued at", html.escape(record.issued_at)),
         ]
-        data = [(k, html.escape(v)) for k, v in _flatten(payload)]
+        data = [(k, html.escape(v)) for k, v in flatten(payload)]
         foot = [
             ("Signature", _signature_line(st)),
             ("Fingerprint (SHA-256)", f"<code>{record.fingerprint}</code>"),
             ("Verify at", f"<code>{html.escape(url)}</code>"),
         ]
         body = (
-            f"<h1>{html.escape(shown['service'])}</h1>{_table(head)}<h2>Data</h2>{_table(data)}"
-            f"<h2>Verification</h2>{_table(foot)}"
+            f"<h1>{html.escape(shown['service'])}</h1>{table(head)}<h2>Data</h2>{table(data)}"
+            f"<h2>Verification</h2>{table(foot)}"
             f'<p><img alt="QR code: {html.escape(url)}" src="data:image/png;base64,{qr}"></p>'
             "<p>Issued through the interagency data-exchange bus with a digital signature "
             "instead of a seal. Scan the code or open the address to check it.</p>"
         )
-        return _page(f"{shown['service']} — {record.number}", body)
+        return page(f"{shown['service']} — {record.number}", body)
 
     return router

@@ -58,6 +58,7 @@ from bus.errors import (
 )
 from bus.gateway_async import AsyncRequests
 from bus.gateway_soap import soap_routes
+from bus.inbox_http import inbox_routes
 from bus.node import Node
 from bus.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
 from bus.ratelimit import RateLimits
@@ -420,6 +421,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     app.include_router(soap_routes(node, auth, asynchronous))
     app.include_router(asynchronous.routes(auth))
     app.include_router(citizen_routes(node, auth))
+    app.include_router(inbox_routes(node))
 
     @app.post("/v1/services/{service:path}", include_in_schema=False)
     async def unknown(service: str, client: Annotated[str, Depends(auth)]) -> Response:

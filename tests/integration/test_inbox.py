@@ -1,0 +1,263 @@
+"""The operator fallback route: a manual service's request filed in the agency's inbox, answered
+by an operator (CLI or the /inbox page), signed as the agency and delivered — across restarts."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from bus.audit import open_audit_store, verify
+from bus.cli import DEMO_MEMBERS, app, new_token
+from bus.config_loader import load_settings
+from bus.gateway_http import create_app
+from bus.inbox import InboxDesk
+from bus.node import Node
+from demo.archive import ARCHIVE
+from demo.data import ARCHIVE_BIRTHS, UNKNOWN_PINFL, birth_certificate
+from demo.scenario import verify_answer, write_config
+from demo.servers import serve_in_thread
+from signing import generate_member_key
+
+pytestmark = pytest.mark.slow
+
+AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
+ARCHIVIST = ("archivist", "change-me-demo-archivist")  # the example config's demo password
+RECORD = ARCHIVE_BIRTHS[0]
+runner = CliRunner()
+
+
+@dataclass
+class Setup:
+    config: Path
+    token: str
+    keys: Path
+
+    def node(self) -> Any:
+        return serve_in_thread(create_app(Node(load_settings(self.config))))
+
+
+@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+def setup(request: pytest.FixtureRequest, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> Setup:
+    for member in DEMO_MEMBERS:
+        generate_member_key(tmp_path / "keys", member)
+    token, digest = new_token()
+    path = write_config(tmp_path, residence_url="http://127.0.0.1:9",
+                        cadastre_db=tmp_path / "c.db", token_sha256=digest)
+    if request.param == "rabbitmq":
+        monkeypatch.setenv("BUS_TRANSPORT__URL", AMQP)
+        monkeypatch.setenv("BUS_NODE__NAME", f"test-inbox-{uuid.uuid4().hex[:8]}")
+    return Setup(path, token, tmp_path / "keys")
+
+
+def _client(url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=url, timeout=10, headers={
+        "Authorization": f"Bearer {token}", "X-Bus-User": "pension-officer-3",
+        "X-Bus-Purpose": "pension-assignment"})
+
+
+def _ask(client: httpx.Client, pinfl: str) -> tuple[str, str]:
+    r = client.post(f"/v1/services/{ARCHIVE}", params={"mode": "async"}, json={"pinfl": pinfl})
+    assert r.status_code == 202, r.text
+    return r.headers["X-Bus-Message-Id"], r.headers["Location"]
+
+
+def _result(client: httpx.Client, location: str, timeout: float = 15) -> httpx.Response:
+    give_up = time.monotonic() + timeout
+    while True:
+        r = client.get(location)
+        if r.status_code != 202 or time.monotonic() > give_up:
+            return r
+        time.sleep(0.05)
+
+
+def _inbox(config: Path, *args: str) -> Any:
+    return runner.invoke(app, ["inbox", *args, "--config", str(config)])
+
+
+def _wait_for_task(config: Path, task_id: str) -> None:
+    give_up = time.monotonic() + 10
+    while task_id not in _inbox(config, "list").output:
+        assert time.monotonic() < give_up, "the request never reached the inbox"
+        time.sleep(0.05)
+
+
+def test_a_manual_request_answered_while_the_node_was_down_is_delivered(setup: Setup) -> None:
+    with setup.node() as node, _client(node.url, setup.token) as portal:
+        task_id, location = _ask(portal, RECORD.pinfl)
+        _wait_for_task(setup.config, task_id)
+        assert portal.get(location).status_code == 202
+    # the node is down: the archivist answers from the terminal
+    shown = _inbox(setup.config, "show", task_id)
+    assert shown.exit_code == 0, shown.output
+    assert RECORD.pinfl in shown.output and "pension-assignment" in shown.output
+    answer = setup.config.parent / "answer.json"
+    answer.write_text(json.dumps(birth_certificate(RECORD).model_dump(mode="json")))
+    done = _inbox(setup.config, "answer", task_id, "--file", str(answer),
+                  "--operator", "a.karimova")
+    assert done.exit_code == 0, done.output
+    assert "answered" in done.output
+    with setup.node() as node, _client(node.url, setup.token) as portal:
+        r = _result(portal, location)
+        assert r.status_code == 200, r.text
+        signed = r.json()
+        assert signed["payload"]["number"] == RECORD.certificate
+        assert verify_answer(signed, setup.keys / "state-archive.pub", "state-archive")
+        assert r.headers["X-Bus-Request-Number"]
+    again = _inbox(setup.config, "answer", task_id, "--file", str(answer))
+    assert again.exit_code == 1 and "task-closed" in again.output
+    settings = load_settings(setup.config)
+    assert settings.audit.url is not None
+    store = open_audit_store(settings.audit.url.get_secret_value())
+    entries = [e for e in store.entries() if e.message_id == task_id]
+    assert [(e.side, e.outcome) for e in entries] == [
+        ("provider", "filed"), ("operator:a.karimova", "ok")]
+    assert verify(store.entries())[2] is None
+
+
+def test_an_answer_given_after_the_restart_and_a_rejection(setup: Setup) -> None:
+    with setup.node() as node, _client(node.url, setup.token) as portal:
+        found, found_at = _ask(portal, RECORD.pinfl)
+        nobody, nobody_at = _ask(portal, UNKNOWN_PINFL)
+        _wait_for_task(setup.config, nobody)
+    with setup.node() as node, _client(node.url, setup.token) as portal:
+        rejected = _inbox(setup.config, "reject", nobody, "--detail", "not in the 1990 books")
+        assert rejected.exit_code == 0, rejected.output
+        r = _result(portal, nobody_at)
+        assert r.status_code == 404 and r.json()["code"] == "no-data"
+        assert "1990 books" in r.json()["detail"]
+        record = birth_certificate(RECORD).model_dump(mode="json")
+        sets = [f"{k}={json.dumps(v)}" for k, v in record.items()]
+        answered = _inbox(setup.config, "answer", found, *[a for s in sets for a in ("--set", s)])
+        assert answered.exit_code == 0, answered.output
+        r = _result(portal, found_at)
+        assert r.status_code == 200 and r.json()["payload"]["child"]["pinfl"] == RECORD.pinfl
+
+
+def test_an_answer_stored_but_not_sent_is_sent_when_the_node_starts(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with setup.node() as node, _client(node.url, setup.token) as portal:
+        task_id, location = _ask(portal, RECORD.pinfl)
+        _wait_for_task(setup.config, task_id)
+    record = birth_certificate(RECORD).model_dump(mode="json")
+    answer = setup.config.parent / "answer.json"
+    answer.write_text(json.dumps(record))
+
+    def crash(*_: object) -> None:
+        raise SystemExit("killed between signing and publishing")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(InboxDesk, "_send", crash)
+        died = _inbox(setup.config, "answer", task_id, "--file", str(answer))
+    assert died.exit_code != 0
+    assert task_id not in _inbox(setup.config, "list").output  # claimed: not open any more
+    with setup.node() as node, _client(node.url, setup.token) as portal:
+        r = _result(portal, location)
+        assert r.status_code == 200 and r.json()["payload"]["number"] == RECORD.certificate
+    closed = _inbox(setup.config, "list", "--closed")
+    assert re.search(rf"{task_id}.*answered", closed.output.replace("\n", " "))
+
+
+def test_an_invalid_answer_names_its_fields_and_sends_nothing(setup: Setup) -> None:
+    with setup.node() as node, _client(node.url, setup.token) as portal:
+        task_id, location = _ask(portal, RECORD.pinfl)
+        _wait_for_task(setup.config, task_id)
+        bad = _inbox(setup.config, "answer", task_id, "--set", "number=12345",
+                     "--set", "registered_on=yesterday")
+        assert bad.exit_code == 1
+        for field in ("number", "registered_on", "child", "parents", "registry_office"):
+            assert field in bad.output
+        assert task_id in _inbox(setup.config, "list").output  # still open
+        assert portal.get(location).status_code == 202
+
+
+def test_a_manual_service_is_asked_only_asynchronously(setup: Setup) -> None:
+    with setup.node() as node, _client(node.url, setup.token) as portal:
+        r = portal.post(f"/v1/services/{ARCHIVE}", json={"pinfl": RECORD.pinfl})
+        assert r.status_code == 400
+        assert r.json()["code"] == "async-required" and "mode=async" in r.json()["detail"]
+
+
+# -- the /inbox page (embedded only: the page is the same whatever the transport) --------------
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[tuple[httpx.Client, httpx.Client, Setup]]:
+    for member in DEMO_MEMBERS:
+        generate_member_key(tmp_path / "keys", member)
+    token, digest = new_token()
+    path = write_config(tmp_path, residence_url="http://127.0.0.1:9",
+                        cadastre_db=tmp_path / "c.db", token_sha256=digest)
+    setup = Setup(path, token, tmp_path / "keys")
+    with setup.node() as node, _client(node.url, token) as portal, \
+            httpx.Client(base_url=node.url, auth=ARCHIVIST, timeout=10) as operator:
+        yield portal, operator, setup
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r"name='csrf' value='([0-9a-f]+)'", html)
+    assert found, html
+    return found.group(1)
+
+
+def test_the_inbox_page_asks_operators_to_sign_in(
+    page: tuple[httpx.Client, httpx.Client, Setup],
+) -> None:
+    portal, _, _ = page
+    for auth in (None, ("archivist", "wrong"), ("nobody", "change-me-demo-archivist")):
+        r = httpx.get(str(portal.base_url.join("/inbox")), auth=auth, timeout=5)
+        assert r.status_code == 401
+        assert r.headers["WWW-Authenticate"].startswith("Basic ")
+    # the portal's API token is no operator password
+    r = httpx.get(str(portal.base_url.join("/inbox")), timeout=5, headers={
+        "Authorization": "Basic " + base64.b64encode(b"portal:" + portal.headers[
+            "Authorization"].split()[1].encode()).decode()})
+    assert r.status_code == 401
+
+
+def test_an_operator_answers_on_the_page(
+    page: tuple[httpx.Client, httpx.Client, Setup],
+) -> None:
+    portal, operator, _ = page
+    task_id, location = _ask(portal, RECORD.pinfl)
+    give_up = time.monotonic() + 10
+    while task_id not in operator.get("/inbox").text:
+        assert time.monotonic() < give_up
+        time.sleep(0.05)
+    shown = operator.get(f"/inbox/{task_id}")
+    assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
+    assert RECORD.pinfl in shown.text and "registered_on" in shown.text
+    token = _csrf(shown.text)
+    record = birth_certificate(RECORD).model_dump(mode="json")
+    form = {"csrf": token, "number": record["number"], "registered_on": "not a date",
+            "registry_office": record["registry_office"],
+            "child": json.dumps(record["child"]), "parents": json.dumps(record["parents"])}
+    # no form token, or another site's form: refused, nothing sent
+    assert operator.post(f"/inbox/{task_id}/answer",
+                         data={**form, "csrf": "0" * 64}).status_code == 403
+    assert operator.post(f"/inbox/{task_id}/answer", data=form,
+                         headers={"Origin": "https://evil.example"}).status_code == 403
+    bad = operator.post(f"/inbox/{task_id}/answer", data=form)
+    assert bad.status_code == 422 and "registered_on" in bad.text
+    assert "not a date" in bad.text  # what was typed is kept
+    assert portal.get(location).status_code == 202
+    ok = operator.post(f"/inbox/{task_id}/answer",
+                       data={**form, "registered_on": record["registered_on"]},
+                       follow_redirects=False)
+    assert ok.status_code == 303, ok.text
+    r = _result(portal, location)
+    assert r.status_code == 200 and r.json()["payload"]["number"] == RECORD.certificate
+    closed = operator.get(f"/inbox/{task_id}")
+    assert "answered" in closed.text and "name='csrf'" not in closed.text
