@@ -10,18 +10,22 @@ carries the request model's fields, its output element ``Get<ResponseModel>Respo
 the answer (``<ResponseModel>``), its request number, the message id, and ``SignedAnswer``: the
 provider's signed JSON envelope exactly as the HTTP gateway returns it, verifiable with the
 provider's certificate (JWS, see docs/architecture.md). Types come from the models' JSON Schema
-(string, date, dateTime, integer, decimal, boolean, enumerations, nested types, lists as
-repeated elements, optional fields as ``minOccurs="0"``); the patterns and lengths of the
-shared schema are checked by the bus, not written into the WSDL. Namespace:
+(``bus.soap_wsdl``); the patterns and lengths of the shared schema are checked by the bus, not
+written into the WSDL. Namespace:
 ``urn:bus:service:<member>:<service>:<version>``.
 
 Who asks: ``Authorization: Bearer <member API token>`` (HTTP, as on the HTTP gateway). On whose
 behalf and why: the SOAP header ``BusContext`` (``Purpose``, ``User``, optional
 ``Correlation``; namespace ``urn:bus:soap:v1``, declared in the WSDL), or else the HTTP headers
-``X-Bus-Purpose`` and ``X-Bus-User``. A request body signed with XMLDSig
-(``signing.xml.SoapVerifier``: a P-256 or RSA key certified by the bus CA) must be signed by
-the member the token names; an unsigned body is accepted (the token authenticates the client,
-and the bus signs the envelope as the client). Requests are read with the hardened parser
+``X-Bus-Purpose`` and ``X-Bus-User``. An unsigned body is accepted (the token authenticates
+the client, and the bus signs the envelope as the client). A body signed with XMLDSig goes
+through ``bus.soap_signed.SignedRequests`` first: signed by the member the token names with a
+key certified by the bus CA (``signing.xml.SoapVerifier``), with a WS-Security
+``wsu:Timestamp`` signed too, whose ``Created`` is not beyond the node's clock skew
+(``trust.max_clock_skew_s``) ahead, whose ``Expires`` has not passed and is at most 5 minutes
+after ``Created`` (else ``expired``), and whose signed content was not received before, in
+the node's ``ReplayGuard`` until it expires (else ``replayed``); only the signed Body is read
+then. ``BusContext`` is outside the signature. Requests are read with the hardened parser
 (``signing.xml.parse_xml``), bodies are bounded by the gateway's body limit.
 
 Asynchronous (``Mode`` ``async`` in ``BusContext``, or ``?mode=async`` with the HTTP headers):
@@ -54,7 +58,6 @@ from bus.errors import (
     MalformedRequest,
     RequestRefused,
     SchemaInvalid,
-    SignatureInvalid,
     UnknownDocument,
     UnknownService,
     from_code,
@@ -62,6 +65,7 @@ from bus.errors import (
 from bus.gateway_async import AsyncRequests
 from bus.node import Node
 from bus.router import Route
+from bus.soap_signed import SignedRequests
 from bus.soap_wsdl import (
     BUS_NS,
     data_to_xml,
@@ -133,7 +137,10 @@ def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None
     """``GET …?wsdl`` and ``POST`` for every service of ``node``'s router."""
     router = APIRouter(include_in_schema=False)
     routes = {r.service: r for r in node.router.routes()}
-    verifier = SoapVerifier(node.trust, clock=node.seal.clock)
+    signed = SignedRequests(
+        SoapVerifier(node.trust, clock=node.seal.clock), node.replay,
+        clock=node.seal.clock, max_skew=node.seal.max_skew,
+    )
 
     def route_of(service: str) -> Route:
         route = routes.get(service)
@@ -158,7 +165,7 @@ def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None
         try:
             route = route_of(service)
             client = await auth(request, request.headers.get("authorization"))
-            response = await _ask(node, verifier, route, client, request, asynchronous)
+            response = await _ask(node, signed, route, client, request, asynchronous)
             return response
         except BusError as exc:
             outcome = exc.code
@@ -216,7 +223,7 @@ async def _result(node: Node, route: Route, client: str, element: etree._Element
 
 
 async def _ask(
-    node: Node, verifier: SoapVerifier, route: Route, client: str, request: Request,
+    node: Node, signed: SignedRequests, route: Route, client: str, request: Request,
     asynchronous: AsyncRequests | None = None,
 ) -> Response:
     raw = await request.body()
@@ -228,11 +235,7 @@ async def _ask(
         raise MalformedRequest("not a SOAP 1.1 envelope")
     body = root.find(f"{{{SOAP11}}}Body")
     if root.find(f".//{{{DS}}}Signature") is not None:
-        try:
-            verified = await run_in_threadpool(verifier.verify, raw, signer=client)
-        except SigningError as exc:
-            raise SignatureInvalid(f"XML signature: {exc.detail}", reason=exc.reason) from None
-        body = verified.body
+        body = await run_in_threadpool(signed.check, raw, client=client, service=route.service)
     ns = service_namespace(route.service)
     op = operation_name(route)
     parts = [] if body is None else [c for c in body if isinstance(c.tag, str)]

@@ -186,6 +186,39 @@ def test_a_request_signed_by_another_member_or_tampered_is_refused(stack: DemoSt
     assert r.status_code == 500 and b"soap:Client.signature-invalid" in r.content
 
 
+def _code(r: httpx.Response) -> str | None:
+    return etree.fromstring(r.content).findtext(".//{urn:bus:soap:v1}Code")
+
+
+def test_a_replayed_signed_request_is_refused_and_a_fresh_one_works(stack: DemoStack) -> None:
+    signer = SoapSigner("portal", _key(stack, "portal"))
+    signed = signer.sign(_raw_request(BIRTHS[2].pinfl))
+    first = _post(stack, signed)
+    assert first.status_code == 200, first.text
+    again = _post(stack, signed)
+    assert again.status_code == 500 and _code(again) == "replayed"
+    assert b"soap:Client.replayed" in again.content
+    fresh = _post(stack, signer.sign(_raw_request(BIRTHS[2].pinfl)))  # the same question
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.headers["X-Bus-Request-Number"] != first.headers["X-Bus-Request-Number"]
+
+
+def test_a_stale_or_unstamped_signed_request_is_refused(stack: DemoStack) -> None:
+    key = _key(stack, "portal")
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    stale = SoapSigner("portal", key, clock=lambda: past).sign(_raw_request(BIRTHS[1].pinfl))
+    r = _post(stack, stale)
+    assert r.status_code == 500 and _code(r) == "expired"
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+    ahead = SoapSigner("portal", key, clock=lambda: future).sign(_raw_request(BIRTHS[1].pinfl))
+    r = _post(stack, ahead)
+    assert r.status_code == 500 and _code(r) == "expired"
+    bare = SoapSigner("portal", key).sign(_raw_request(BIRTHS[1].pinfl), expires_in=None)
+    r = _post(stack, bare)
+    assert r.status_code == 500 and _code(r) == "signature-invalid"
+    assert b"wsu:Timestamp" in r.content
+
+
 def test_an_unknown_service_has_no_wsdl(stack: DemoStack) -> None:
     r = httpx.get(f"{stack.gateway.url}/soap/nobody/nothing/v1?wsdl")
     assert r.status_code == 500 and b"soap:Client.unknown-service" in r.content
