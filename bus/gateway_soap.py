@@ -37,12 +37,20 @@ HTTP gateway's ``/v1/messages/{id}``), visible only to the client who asked.
 Refusals are SOAP 1.1 Faults (HTTP 500): ``faultcode`` ``soap:Client.<code>`` for the caller's
 fault and ``soap:Server.<code>`` otherwise, where ``<code>`` is the bus error code (the same as
 the problem ``type`` of the HTTP gateway), ``faultstring`` the detail, and
-``detail/bus:Error`` with ``Code``, ``Status`` and ``Type``.
+``detail/bus:Error`` with ``Code``, ``Status`` and ``Type``. As on the HTTP gateway, each
+refusal of a request to a configured service is written to the audit log (``side``
+``gateway``, the error code as ``outcome``) and is durable before the Fault is sent: client
+(``-`` before the token is known), purpose and user (from ``BusContext`` or the HTTP headers,
+``-`` if not read yet), correlation, the subject as the audit log's keyed hash once the request
+was read, never the payload. Not recorded here: an error the provider answered (its node
+recorded it) and the Fault of ``GetResult`` (that request's entry exists already).
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations.
 
+import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -52,10 +60,13 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from bus.envelope import new_id
 from bus.errors import (
     PROBLEM_TYPE_BASE,
     BusError,
+    DeadlineExceeded,
     MalformedRequest,
+    ProviderInvalidAnswer,
     RequestRefused,
     SchemaInvalid,
     UnknownDocument,
@@ -110,7 +121,44 @@ def soap_fault(error: BusError) -> Response:
     return Response(_envelope(fault), status_code=500, media_type=_XML)
 
 
-def _context(root: etree._Element, request: Request) -> tuple[str, str, str | None, str]:
+@dataclass
+class _Asked:
+    """What the audit entry of a refused request may say, learnt as the request is read."""
+
+    client: str = "-"
+    purpose: str = "-"
+    user: str = "-"
+    correlation: str | None = None
+    subject: str | None = None  # the identifier, HMAC-ed by the audit log, never stored as is
+    message_id: str | None = None
+    audited: bool = True  # False when a refusal is not this gateway's to record
+
+    def heard(self, purpose: str | None, user: str | None) -> None:
+        self.purpose = (purpose or "-")[:100]
+        self.user = (user or "-")[:200]
+
+
+async def _audit_refusal(node: Node, service: str, asked: _Asked, outcome: str) -> None:
+    """The audit entry of a request the gateway refused, durable before the Fault is sent."""
+    message_id = asked.message_id or new_id()
+    record = node.audit.refusal(
+        message_id=message_id, correlation=asked.correlation, client=asked.client,
+        service=service, user=asked.user, purpose=asked.purpose, subject=asked.subject,
+        outcome=outcome, at=node.seal.clock(),
+    )
+    try:
+        await asyncio.wrap_future(node.audit.submit(record))
+    except Exception:  # a refusal releases nothing: it is still given, and logged
+        log.exception("audit entry of a refusal not written", extra={"bus": {
+            "transport": "soap", "message_id": message_id, "outcome": outcome}})
+
+
+def _is_correlation(value: str) -> bool:
+    return len(value) == 36 and all(c in "0123456789abcdef-" for c in value)
+
+
+def _context(root: etree._Element, request: Request,
+             asked: _Asked) -> tuple[str, str, str | None, str]:
     """(purpose, user, correlation, mode) from the BusContext header, else the HTTP headers."""
     context = root.find(f"{{{SOAP11}}}Header/{{{BUS_NS}}}BusContext")
     if context is not None:
@@ -123,13 +171,14 @@ def _context(root: etree._Element, request: Request) -> tuple[str, str, str | No
         user = request.headers.get("x-bus-user")
         correlation = request.headers.get("x-bus-correlation")
         mode = request.query_params.get("mode", "sync")
+    asked.heard(purpose, user)
     if mode not in ("sync", "async"):
         raise MalformedRequest("Mode must be sync or async")
     if not purpose or not user or len(purpose) > 100 or len(user) > 200:
         raise MalformedRequest("BusContext (Purpose, User) or X-Bus-Purpose and X-Bus-User needed")
-    if correlation is not None and (len(correlation) != 36 or
-                                    not all(c in "0123456789abcdef-" for c in correlation)):
+    if correlation is not None and not _is_correlation(correlation):
         raise MalformedRequest("Correlation must be a UUID")
+    asked.correlation = correlation
     return purpose, user, correlation, mode
 
 
@@ -160,21 +209,30 @@ def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None
     @router.post(SOAP_PREFIX + "{service:path}")
     async def ask(service: str, request: Request) -> Response:
         started = time.perf_counter()
-        client = "-"
+        asked = _Asked()
+        headers = request.headers
+        asked.heard(headers.get("x-bus-purpose"), headers.get("x-bus-user"))
+        if _is_correlation(headers.get("x-bus-correlation", "")):
+            asked.correlation = headers["x-bus-correlation"]
         outcome = "ok"
         try:
             route = route_of(service)
-            client = await auth(request, request.headers.get("authorization"))
-            response = await _ask(node, signed, route, client, request, asynchronous)
+            asked.client = await auth(request, request.headers.get("authorization"))
+            response = await _ask(node, signed, route, asked, request, asynchronous)
             return response
         except BusError as exc:
             outcome = exc.code
+            asked.client = request.scope.get("bus.client", asked.client)  # also when rate-limited
+            asked.message_id = asked.message_id or exc.message_id
+            if service in routes and asked.audited:
+                await _audit_refusal(node, service, asked, exc.code)
             return soap_fault(exc)
         finally:
             if service in routes:
-                node.metrics.exchanges(client, service, outcome).inc()
+                node.metrics.exchanges(asked.client, service, outcome).inc()
             log.info("exchange", extra={"bus": {
-                "transport": "soap", "client": client, "service": service, "outcome": outcome,
+                "transport": "soap", "client": asked.client, "service": service,
+                "outcome": outcome,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2)}})
 
     return router
@@ -223,9 +281,10 @@ async def _result(node: Node, route: Route, client: str, element: etree._Element
 
 
 async def _ask(
-    node: Node, signed: SignedRequests, route: Route, client: str, request: Request,
+    node: Node, signed: SignedRequests, route: Route, asked: _Asked, request: Request,
     asynchronous: AsyncRequests | None = None,
 ) -> Response:
+    client = asked.client
     raw = await request.body()
     try:
         root = parse_xml(raw)
@@ -240,10 +299,11 @@ async def _ask(
     op = operation_name(route)
     parts = [] if body is None else [c for c in body if isinstance(c.tag, str)]
     if len(parts) == 1 and parts[0].tag == f"{{{ns}}}GetResult":
+        asked.audited = False  # an earlier request's result: recorded when it was answered
         return await _result(node, route, client, parts[0], asynchronous)
     if len(parts) != 1 or parts[0].tag != f"{{{ns}}}{op}":
         raise MalformedRequest(f"the Body must hold one {op} or GetResult element of {ns}")
-    purpose, user, correlation, mode = _context(root, request)
+    purpose, user, correlation, mode = _context(root, request, asked)
     schema, defs = model_schema(route.request_model)
     try:
         shared = route.request_model.model_validate(xml_to_data(parts[0], schema, defs, ns))
@@ -254,16 +314,24 @@ async def _ask(
         ]
         raise SchemaInvalid(f"{exc.error_count()} field(s) do not match the schema",
                             errors=listed) from None
+    asked.subject = shared.subject()
     assert node.exchanger is not None
     envelope = node.exchanger.build(
         route, shared, client=client, purpose=purpose, user=user, correlation=correlation
     )
+    asked.message_id, asked.correlation = envelope.id, envelope.correlation
     if mode == "async":
         if asynchronous is None:
             raise MalformedRequest("this gateway has no asynchronous mode")
         await asynchronous.submit(route, envelope, client, None)
         return _answer(route, envelope.id, state="pending")
-    outcome = await node.exchanger.ask(route, envelope)
+    try:
+        outcome = await node.exchanger.ask(route, envelope)
+    except (DeadlineExceeded, ProviderInvalidAnswer):
+        raise  # the gateway's conclusion, no answer of the provider: recorded here
+    except BusError:
+        asked.audited = False  # the provider answered it, and recorded it
+        raise
     document = await run_in_threadpool(
         node.documents.issue, outcome.envelope, message_id=envelope.id
     )
