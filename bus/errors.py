@@ -245,7 +245,8 @@ class RateLimited(RequestRefused):
 
 class Expired(RequestRefused):
     """Outside its time window: ``reason`` ``expired``, ``issued-in-future`` (beyond the clock
-    skew allowed) or ``inverted`` (expires before it was issued)."""
+    skew allowed), ``inverted`` (expires before it was issued) or, for a signed SOAP request's
+    timestamp, ``too-long`` (valid for longer than the gateway allows)."""
 
     code = "expired"
     status = 403

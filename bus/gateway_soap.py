@@ -10,18 +10,22 @@ carries the request model's fields, its output element ``Get<ResponseModel>Respo
 the answer (``<ResponseModel>``), its request number, the message id, and ``SignedAnswer``: the
 provider's signed JSON envelope exactly as the HTTP gateway returns it, verifiable with the
 provider's certificate (JWS, see docs/architecture.md). Types come from the models' JSON Schema
-(string, date, dateTime, integer, decimal, boolean, enumerations, nested types, lists as
-repeated elements, optional fields as ``minOccurs="0"``); the patterns and lengths of the
-shared schema are checked by the bus, not written into the WSDL. Namespace:
+(``bus.soap_wsdl``); the patterns and lengths of the shared schema are checked by the bus, not
+written into the WSDL. Namespace:
 ``urn:bus:service:<member>:<service>:<version>``.
 
 Who asks: ``Authorization: Bearer <member API token>`` (HTTP, as on the HTTP gateway). On whose
 behalf and why: the SOAP header ``BusContext`` (``Purpose``, ``User``, optional
 ``Correlation``; namespace ``urn:bus:soap:v1``, declared in the WSDL), or else the HTTP headers
-``X-Bus-Purpose`` and ``X-Bus-User``. A request body signed with XMLDSig
-(``signing.xml.SoapVerifier``: a P-256 or RSA key certified by the bus CA) must be signed by
-the member the token names; an unsigned body is accepted (the token authenticates the client,
-and the bus signs the envelope as the client). Requests are read with the hardened parser
+``X-Bus-Purpose`` and ``X-Bus-User``. An unsigned body is accepted (the token authenticates
+the client, and the bus signs the envelope as the client). A body signed with XMLDSig goes
+through ``bus.soap_signed.SignedRequests`` first: signed by the member the token names with a
+key certified by the bus CA (``signing.xml.SoapVerifier``), with a WS-Security
+``wsu:Timestamp`` signed too, whose ``Created`` is not beyond the node's clock skew
+(``trust.max_clock_skew_s``) ahead, whose ``Expires`` has not passed and is at most 5 minutes
+after ``Created`` (else ``expired``), and whose signed content was not received before, in
+the node's ``ReplayGuard`` until it expires (else ``replayed``); only the signed Body is read
+then. ``BusContext`` is outside the signature. Requests are read with the hardened parser
 (``signing.xml.parse_xml``), bodies are bounded by the gateway's body limit.
 
 Asynchronous (``Mode`` ``async`` in ``BusContext``, or ``?mode=async`` with the HTTP headers):
@@ -33,12 +37,20 @@ HTTP gateway's ``/v1/messages/{id}``), visible only to the client who asked.
 Refusals are SOAP 1.1 Faults (HTTP 500): ``faultcode`` ``soap:Client.<code>`` for the caller's
 fault and ``soap:Server.<code>`` otherwise, where ``<code>`` is the bus error code (the same as
 the problem ``type`` of the HTTP gateway), ``faultstring`` the detail, and
-``detail/bus:Error`` with ``Code``, ``Status`` and ``Type``.
+``detail/bus:Error`` with ``Code``, ``Status`` and ``Type``. As on the HTTP gateway, each
+refusal of a request to a configured service is written to the audit log (``side``
+``gateway``, the error code as ``outcome``) and is durable before the Fault is sent: client
+(``-`` before the token is known), purpose and user (from ``BusContext`` or the HTTP headers,
+``-`` if not read yet), correlation, the subject as the audit log's keyed hash once the request
+was read, never the payload. Not recorded here: an error the provider answered (its node
+recorded it) and the Fault of ``GetResult`` (that request's entry exists already).
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations.
 
+import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -48,14 +60,16 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from bus.envelope import new_id
 from bus.errors import (
     PROBLEM_TYPE_BASE,
     AsyncRequired,
     BusError,
+    DeadlineExceeded,
     MalformedRequest,
+    ProviderInvalidAnswer,
     RequestRefused,
     SchemaInvalid,
-    SignatureInvalid,
     UnknownDocument,
     UnknownService,
     from_code,
@@ -63,6 +77,16 @@ from bus.errors import (
 from bus.gateway_async import AsyncRequests
 from bus.node import Node
 from bus.router import Route
+from bus.soap_signed import SignedRequests
+from bus.soap_wsdl import (
+    BUS_NS,
+    data_to_xml,
+    model_schema,
+    operation_name,
+    service_namespace,
+    service_wsdl,
+    xml_to_data,
+)
 from signing import SigningError
 from signing.xml import SOAP11, SoapVerifier, parse_xml
 
@@ -71,222 +95,8 @@ __all__ = ["BUS_NS", "SOAP_PREFIX", "operation_name", "service_namespace", "serv
 
 log = logging.getLogger("bus.gateway")
 SOAP_PREFIX = "/soap/"
-BUS_NS = "urn:bus:soap:v1"
-XSD = "http://www.w3.org/2001/XMLSchema"
-WSDL = "http://schemas.xmlsoap.org/wsdl/"
-WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 _XML = "text/xml; charset=utf-8"
-_SCALARS = {"integer": "xsd:integer", "number": "xsd:decimal", "boolean": "xsd:boolean"}
-_FORMATS = {"date": "xsd:date", "date-time": "xsd:dateTime"}
-
-
-def service_namespace(service: str) -> str:
-    return "urn:bus:service:" + service.replace("/", ":")
-
-
-def operation_name(route: Route) -> str:
-    return "Get" + route.response_model.__name__
-
-
-# ---------------------------------------------------------------------------------------------
-# JSON Schema -> XSD, and data <-> XML along the same schema
-
-
-def _ref(schema: dict[str, Any]) -> str | None:
-    ref = schema.get("$ref")
-    return str(ref).rsplit("/", 1)[-1] if ref else None
-
-
-def _field(schema: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]:
-    """(the type's schema, optional, repeated) of a property's schema."""
-    optional = False
-    if "anyOf" in schema:
-        kinds = [s for s in schema["anyOf"] if s.get("type") != "null"]
-        optional = len(kinds) < len(schema["anyOf"])
-        if len(kinds) == 1:
-            schema = kinds[0]
-        elif any(s.get("type") == "number" for s in kinds):
-            schema = {"type": "number"}  # Decimal: number or numeric string
-        else:
-            schema = {"type": "string"}
-    if schema.get("type") == "array":
-        return schema.get("items", {}), True, True
-    return schema, optional, False
-
-
-def _xsd_type(schema: dict[str, Any], element: etree._Element) -> None:
-    """Give ``element`` (an xsd:element) the type of ``schema``: a name or an inline type."""
-    name = _ref(schema)
-    if name is not None:
-        element.set("type", f"t:{name}")
-        return
-    if "enum" in schema:
-        simple = etree.SubElement(element, f"{{{XSD}}}simpleType")
-        restriction = etree.SubElement(simple, f"{{{XSD}}}restriction", base="xsd:string")
-        for value in schema["enum"]:
-            etree.SubElement(restriction, f"{{{XSD}}}enumeration", value=str(value))
-        return
-    if schema.get("type") == "string":
-        element.set("type", _FORMATS.get(str(schema.get("format")), "xsd:string"))
-        return
-    element.set("type", _SCALARS.get(str(schema.get("type")), "xsd:string"))
-
-
-def _complex(
-    parent: etree._Element, schema: dict[str, Any], name: str | None, *, optional: bool = False
-) -> None:
-    """A complexType of ``schema``'s properties; ``optional``: every element may be absent (an
-    answer minimised to the fields of the client's access right)."""
-    complex_type = etree.SubElement(parent, f"{{{XSD}}}complexType")
-    if name is not None:
-        complex_type.set("name", name)
-    sequence = etree.SubElement(complex_type, f"{{{XSD}}}sequence")
-    required = set(schema.get("required", []))
-    for prop, prop_schema in schema.get("properties", {}).items():
-        inner, absent, repeated = _field(prop_schema)
-        element = etree.SubElement(sequence, f"{{{XSD}}}element", name=prop)
-        if repeated:
-            element.set("minOccurs", "0")
-            element.set("maxOccurs", "unbounded")
-        elif optional or absent or prop not in required:
-            element.set("minOccurs", "0")
-        _xsd_type(inner, element)
-
-
-def _to_data(element: etree._Element, schema: dict[str, Any], defs: dict[str, Any],
-             ns: str) -> dict[str, Any]:
-    props = schema.get("properties", {})
-    data: dict[str, Any] = {}
-    for child in element:
-        if not isinstance(child.tag, str):
-            continue  # comments
-        qname = etree.QName(child)
-        if qname.namespace != ns or qname.localname not in props:
-            raise SchemaInvalid(f"unexpected element {qname.localname!r}")
-        name = qname.localname
-        inner, _, repeated = _field(props[name])
-        ref = _ref(inner)
-        value: Any = (
-            _to_data(child, defs[ref], defs, ns) if ref in defs and "properties" in defs[ref]
-            else (child.text or "")
-        )
-        if repeated:
-            data.setdefault(name, []).append(value)
-        elif name in data:
-            raise SchemaInvalid(f"element {name!r} given twice")
-        else:
-            data[name] = value
-    return data
-
-
-def _to_xml(parent: etree._Element, data: dict[str, Any], schema: dict[str, Any],
-            defs: dict[str, Any], ns: str) -> None:
-    for name, prop_schema in schema.get("properties", {}).items():
-        value = data.get(name)
-        if value is None:
-            continue
-        inner, _, repeated = _field(prop_schema)
-        ref = _ref(inner)
-        for item in value if repeated else [value]:
-            child = etree.SubElement(parent, f"{{{ns}}}{name}")
-            if isinstance(item, dict) and ref in defs:
-                _to_xml(child, item, defs[ref], defs, ns)
-            elif isinstance(item, bool):
-                child.text = "true" if item else "false"
-            else:
-                child.text = str(item)
-
-
-def _schema(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    schema = model.model_json_schema(ref_template="#/$defs/{model}")
-    return schema, schema.get("$defs", {})
-
-
-def service_wsdl(route: Route, address: str) -> bytes:
-    """The WSDL of ``route``'s service with ``address`` as its endpoint."""
-    ns = service_namespace(route.service)
-    op = operation_name(route)
-    answer = route.response_model.__name__
-    request_schema, request_defs = _schema(route.request_model)
-    response_schema, response_defs = _schema(route.response_model)
-    nsmap = {"wsdl": WSDL, "soap": WSDL_SOAP, "xsd": XSD, "t": ns, "bus": BUS_NS}
-    root = etree.Element(f"{{{WSDL}}}definitions", nsmap=nsmap, targetNamespace=ns,
-                         name=op + "Service")
-    types = etree.SubElement(root, f"{{{WSDL}}}types")
-    bus_xsd = etree.SubElement(types, f"{{{XSD}}}schema", targetNamespace=BUS_NS,
-                               elementFormDefault="qualified")
-    context = etree.SubElement(bus_xsd, f"{{{XSD}}}element", name="BusContext")
-    seq = etree.SubElement(etree.SubElement(context, f"{{{XSD}}}complexType"),
-                           f"{{{XSD}}}sequence")
-    for name, optional in (("Purpose", False), ("User", False), ("Correlation", True),
-                           ("Mode", True)):
-        el = etree.SubElement(seq, f"{{{XSD}}}element", name=name, type="xsd:string")
-        if optional:
-            el.set("minOccurs", "0")
-    xsd = etree.SubElement(types, f"{{{XSD}}}schema", targetNamespace=ns,
-                           elementFormDefault="qualified")
-    for name, schema in {**request_defs, **response_defs}.items():
-        if "properties" in schema:
-            _complex(xsd, schema, name)
-        else:  # an enumeration (a Python Enum) or a scalar given a name
-            simple = etree.SubElement(xsd, f"{{{XSD}}}simpleType", name=name)
-            restriction = etree.SubElement(simple, f"{{{XSD}}}restriction")
-            if "enum" in schema:
-                restriction.set("base", "xsd:string")
-                for value in schema["enum"]:
-                    etree.SubElement(restriction, f"{{{XSD}}}enumeration", value=str(value))
-            else:
-                probe = etree.Element("probe")
-                _xsd_type(schema, probe)
-                restriction.set("base", probe.get("type", "xsd:string"))
-    _complex(xsd, response_schema, answer, optional=True)
-    _complex(etree.SubElement(xsd, f"{{{XSD}}}element", name=op), request_schema, None)
-    out = etree.SubElement(etree.SubElement(xsd, f"{{{XSD}}}element", name=op + "Response"),
-                           f"{{{XSD}}}complexType")
-    out_seq = etree.SubElement(out, f"{{{XSD}}}sequence")
-    etree.SubElement(out_seq, f"{{{XSD}}}element", name=answer, type=f"t:{answer}",
-                     minOccurs="0")
-    for name in ("RequestNumber", "MessageId", "SignedAnswer", "State"):
-        etree.SubElement(out_seq, f"{{{XSD}}}element", name=name, type="xsd:string",
-                         minOccurs="0")
-    result = etree.SubElement(xsd, f"{{{XSD}}}element", name="GetResult")
-    etree.SubElement(
-        etree.SubElement(etree.SubElement(result, f"{{{XSD}}}complexType"), f"{{{XSD}}}sequence"),
-        f"{{{XSD}}}element", name="MessageId", type="xsd:string",
-    )
-
-    def message(name: str, element: str) -> None:
-        msg = etree.SubElement(root, f"{{{WSDL}}}message", name=name)
-        etree.SubElement(msg, f"{{{WSDL}}}part", name="parameters" if element.startswith("t:")
-                         else "BusContext", element=element)
-
-    message(op + "Input", f"t:{op}")
-    message(op + "Output", f"t:{op}Response")
-    message("GetResultInput", "t:GetResult")
-    message("BusContextHeader", "bus:BusContext")
-    port_type = etree.SubElement(root, f"{{{WSDL}}}portType", name=op + "PortType")
-    binding = etree.SubElement(root, f"{{{WSDL}}}binding", name=op + "Binding",
-                               type=f"t:{op}PortType")
-    etree.SubElement(binding, f"{{{WSDL_SOAP}}}binding", style="document",
-                     transport="http://schemas.xmlsoap.org/soap/http")
-    for name, header in ((op, True), ("GetResult", False)):
-        operation = etree.SubElement(port_type, f"{{{WSDL}}}operation", name=name)
-        etree.SubElement(operation, f"{{{WSDL}}}input", message=f"t:{name}Input")
-        etree.SubElement(operation, f"{{{WSDL}}}output", message=f"t:{op}Output")
-        bound = etree.SubElement(binding, f"{{{WSDL}}}operation", name=name)
-        etree.SubElement(bound, f"{{{WSDL_SOAP}}}operation", soapAction=f"{ns}#{name}")
-        bound_in = etree.SubElement(bound, f"{{{WSDL}}}input")
-        if header:
-            etree.SubElement(bound_in, f"{{{WSDL_SOAP}}}header", message="t:BusContextHeader",
-                             part="BusContext", use="literal")
-        etree.SubElement(bound_in, f"{{{WSDL_SOAP}}}body", use="literal")
-        etree.SubElement(etree.SubElement(bound, f"{{{WSDL}}}output"), f"{{{WSDL_SOAP}}}body",
-                         use="literal")
-    service = etree.SubElement(root, f"{{{WSDL}}}service", name=op + "Service")
-    port = etree.SubElement(service, f"{{{WSDL}}}port", name=op + "Port", binding=f"t:{op}Binding")
-    etree.SubElement(port, f"{{{WSDL_SOAP}}}address", location=address)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +122,44 @@ def soap_fault(error: BusError) -> Response:
     return Response(_envelope(fault), status_code=500, media_type=_XML)
 
 
-def _context(root: etree._Element, request: Request) -> tuple[str, str, str | None, str]:
+@dataclass
+class _Asked:
+    """What the audit entry of a refused request may say, learnt as the request is read."""
+
+    client: str = "-"
+    purpose: str = "-"
+    user: str = "-"
+    correlation: str | None = None
+    subject: str | None = None  # the identifier, HMAC-ed by the audit log, never stored as is
+    message_id: str | None = None
+    audited: bool = True  # False when a refusal is not this gateway's to record
+
+    def heard(self, purpose: str | None, user: str | None) -> None:
+        self.purpose = (purpose or "-")[:100]
+        self.user = (user or "-")[:200]
+
+
+async def _audit_refusal(node: Node, service: str, asked: _Asked, outcome: str) -> None:
+    """The audit entry of a request the gateway refused, durable before the Fault is sent."""
+    message_id = asked.message_id or new_id()
+    record = node.audit.refusal(
+        message_id=message_id, correlation=asked.correlation, client=asked.client,
+        service=service, user=asked.user, purpose=asked.purpose, subject=asked.subject,
+        outcome=outcome, at=node.seal.clock(),
+    )
+    try:
+        await asyncio.wrap_future(node.audit.submit(record))
+    except Exception:  # a refusal releases nothing: it is still given, and logged
+        log.exception("audit entry of a refusal not written", extra={"bus": {
+            "transport": "soap", "message_id": message_id, "outcome": outcome}})
+
+
+def _is_correlation(value: str) -> bool:
+    return len(value) == 36 and all(c in "0123456789abcdef-" for c in value)
+
+
+def _context(root: etree._Element, request: Request,
+             asked: _Asked) -> tuple[str, str, str | None, str]:
     """(purpose, user, correlation, mode) from the BusContext header, else the HTTP headers."""
     context = root.find(f"{{{SOAP11}}}Header/{{{BUS_NS}}}BusContext")
     if context is not None:
@@ -325,13 +172,14 @@ def _context(root: etree._Element, request: Request) -> tuple[str, str, str | No
         user = request.headers.get("x-bus-user")
         correlation = request.headers.get("x-bus-correlation")
         mode = request.query_params.get("mode", "sync")
+    asked.heard(purpose, user)
     if mode not in ("sync", "async"):
         raise MalformedRequest("Mode must be sync or async")
     if not purpose or not user or len(purpose) > 100 or len(user) > 200:
         raise MalformedRequest("BusContext (Purpose, User) or X-Bus-Purpose and X-Bus-User needed")
-    if correlation is not None and (len(correlation) != 36 or
-                                    not all(c in "0123456789abcdef-" for c in correlation)):
+    if correlation is not None and not _is_correlation(correlation):
         raise MalformedRequest("Correlation must be a UUID")
+    asked.correlation = correlation
     return purpose, user, correlation, mode
 
 
@@ -339,7 +187,10 @@ def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None
     """``GET …?wsdl`` and ``POST`` for every service of ``node``'s router."""
     router = APIRouter(include_in_schema=False)
     routes = {r.service: r for r in node.router.routes()}
-    verifier = SoapVerifier(node.trust, clock=node.seal.clock)
+    signed = SignedRequests(
+        SoapVerifier(node.trust, clock=node.seal.clock), node.replay,
+        clock=node.seal.clock, max_skew=node.seal.max_skew,
+    )
 
     def route_of(service: str) -> Route:
         route = routes.get(service)
@@ -359,21 +210,30 @@ def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None
     @router.post(SOAP_PREFIX + "{service:path}")
     async def ask(service: str, request: Request) -> Response:
         started = time.perf_counter()
-        client = "-"
+        asked = _Asked()
+        headers = request.headers
+        asked.heard(headers.get("x-bus-purpose"), headers.get("x-bus-user"))
+        if _is_correlation(headers.get("x-bus-correlation", "")):
+            asked.correlation = headers["x-bus-correlation"]
         outcome = "ok"
         try:
             route = route_of(service)
-            client = await auth(request, request.headers.get("authorization"))
-            response = await _ask(node, verifier, route, client, request, asynchronous)
+            asked.client = await auth(request, request.headers.get("authorization"))
+            response = await _ask(node, signed, route, asked, request, asynchronous)
             return response
         except BusError as exc:
             outcome = exc.code
+            asked.client = request.scope.get("bus.client", asked.client)  # also when rate-limited
+            asked.message_id = asked.message_id or exc.message_id
+            if service in routes and asked.audited:
+                await _audit_refusal(node, service, asked, exc.code)
             return soap_fault(exc)
         finally:
             if service in routes:
-                node.metrics.exchanges(client, service, outcome).inc()
+                node.metrics.exchanges(asked.client, service, outcome).inc()
             log.info("exchange", extra={"bus": {
-                "transport": "soap", "client": client, "service": service, "outcome": outcome,
+                "transport": "soap", "client": asked.client, "service": service,
+                "outcome": outcome,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2)}})
 
     return router
@@ -385,8 +245,8 @@ def _answer(route: Route, message_id: str, *, payload: dict[str, Any] | None = N
     ns = service_namespace(route.service)
     answer = etree.Element(f"{{{ns}}}{operation_name(route)}Response", nsmap={None: ns})
     if payload is not None:
-        schema, defs = _schema(route.response_model)
-        _to_xml(etree.SubElement(answer, f"{{{ns}}}{route.response_model.__name__}"), payload,
+        schema, defs = model_schema(route.response_model)
+        data_to_xml(etree.SubElement(answer, f"{{{ns}}}{route.response_model.__name__}"), payload,
                 schema, defs, ns)
     if number is not None:
         etree.SubElement(answer, f"{{{ns}}}RequestNumber").text = number
@@ -422,9 +282,10 @@ async def _result(node: Node, route: Route, client: str, element: etree._Element
 
 
 async def _ask(
-    node: Node, verifier: SoapVerifier, route: Route, client: str, request: Request,
+    node: Node, signed: SignedRequests, route: Route, asked: _Asked, request: Request,
     asynchronous: AsyncRequests | None = None,
 ) -> Response:
+    client = asked.client
     raw = await request.body()
     try:
         root = parse_xml(raw)
@@ -434,22 +295,19 @@ async def _ask(
         raise MalformedRequest("not a SOAP 1.1 envelope")
     body = root.find(f"{{{SOAP11}}}Body")
     if root.find(f".//{{{DS}}}Signature") is not None:
-        try:
-            verified = await run_in_threadpool(verifier.verify, raw, signer=client)
-        except SigningError as exc:
-            raise SignatureInvalid(f"XML signature: {exc.detail}", reason=exc.reason) from None
-        body = verified.body
+        body = await run_in_threadpool(signed.check, raw, client=client, service=route.service)
     ns = service_namespace(route.service)
     op = operation_name(route)
     parts = [] if body is None else [c for c in body if isinstance(c.tag, str)]
     if len(parts) == 1 and parts[0].tag == f"{{{ns}}}GetResult":
+        asked.audited = False  # an earlier request's result: recorded when it was answered
         return await _result(node, route, client, parts[0], asynchronous)
     if len(parts) != 1 or parts[0].tag != f"{{{ns}}}{op}":
         raise MalformedRequest(f"the Body must hold one {op} or GetResult element of {ns}")
-    purpose, user, correlation, mode = _context(root, request)
-    schema, defs = _schema(route.request_model)
+    purpose, user, correlation, mode = _context(root, request, asked)
+    schema, defs = model_schema(route.request_model)
     try:
-        shared = route.request_model.model_validate(_to_data(parts[0], schema, defs, ns))
+        shared = route.request_model.model_validate(xml_to_data(parts[0], schema, defs, ns))
     except ValidationError as exc:
         listed: list[dict[str, object]] = [
             {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
@@ -457,18 +315,26 @@ async def _ask(
         ]
         raise SchemaInvalid(f"{exc.error_count()} field(s) do not match the schema",
                             errors=listed) from None
+    asked.subject = shared.subject()
     assert node.exchanger is not None
     if mode != "async" and route.settings.async_only:
         raise AsyncRequired(f"{route.service} is answered later: ask it with mode async")
     envelope = node.exchanger.build(
         route, shared, client=client, purpose=purpose, user=user, correlation=correlation
     )
+    asked.message_id, asked.correlation = envelope.id, envelope.correlation
     if mode == "async":
         if asynchronous is None:
             raise MalformedRequest("this gateway has no asynchronous mode")
         await asynchronous.submit(route, envelope, client, None)
         return _answer(route, envelope.id, state="pending")
-    outcome = await node.exchanger.ask(route, envelope)
+    try:
+        outcome = await node.exchanger.ask(route, envelope)
+    except (DeadlineExceeded, ProviderInvalidAnswer):
+        raise  # the gateway's conclusion, no answer of the provider: recorded here
+    except BusError:
+        asked.audited = False  # the provider answered it, and recorded it
+        raise
     document = await run_in_threadpool(
         node.documents.issue, outcome.envelope, message_id=envelope.id
     )

@@ -18,6 +18,9 @@ What a source is decides what counts as a replay:
   from memory, to the original asker, who drops what it no longer waits for.
 * On the client side (the exchanger, for replies) the source is the reply's signature: a
   response envelope id seen before with another signature is refused.
+* At the SOAP gateway (``admit_once``) there are no redeliveries: a signed SOAP request is
+  remembered by the digest of what it signed until its timestamp expires, and any second use
+  is refused.
 
 The memory is per process and bounded (``limit`` ids): when it is full, the ids closest to
 expiry are forgotten first, so an overflow weakens protection only for the envelopes about to
@@ -66,27 +69,39 @@ class ReplayGuard:
 
     def admit(self, envelope: Envelope, source: str) -> None:
         """Remember ``envelope.id`` from ``source``; raise ``Replayed`` if seen from another."""
+        if not self._remember(envelope.id, envelope.expires_at, source):
+            raise Replayed(
+                f"envelope {envelope.id} was already received from another source",
+                message_id=envelope.id,
+                client=envelope.client,
+                service=envelope.service,
+            )
+
+    def admit_once(
+        self, key: str, expires_at: dt.datetime, *, client: str, service: str, what: str
+    ) -> None:
+        """Remember ``key`` until ``expires_at``; raise ``Replayed`` if it was seen at all
+        (``what`` names the message in the refusal)."""
+        if not self._remember(key, expires_at, None):
+            raise Replayed(f"{what} was already received", client=client, service=service)
+
+    def _remember(self, key: str, expires_at: dt.datetime, source: str | None) -> bool:
+        """False when ``key`` is known from another source (``None``: from any source)."""
         now = self._clock().timestamp()
-        expires = envelope.expires_at.timestamp()
+        expires = expires_at.timestamp()
         with self._lock:
             self._forget_until(now)
-            seen = self._seen.get(envelope.id)
+            seen = self._seen.get(key)
             if seen is not None:
-                if seen[1] == source:
-                    return  # a redelivery of the same message
-                raise Replayed(
-                    f"envelope {envelope.id} was already received from another source",
-                    message_id=envelope.id,
-                    client=envelope.client,
-                    service=envelope.service,
-                )
-            self._seen[envelope.id] = (expires, source)
-            heapq.heappush(self._expiry, (expires, envelope.id))
+                return source is not None and seen[1] == source  # a redelivery, or a replay
+            self._seen[key] = (expires, source or "")
+            heapq.heappush(self._expiry, (expires, key))
             while len(self._seen) > self._limit:
                 self._pop()
                 self.evicted += 1
                 if self.evicted in (1, 1000) or self.evicted % 100_000 == 0:
                     log.warning("replay memory full: %d ids forgotten before expiry", self.evicted)
+        return True
 
     def _pop(self) -> None:
         expires, message_id = heapq.heappop(self._expiry)

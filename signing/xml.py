@@ -4,25 +4,33 @@
 parser (``xml_parser``: no entity resolution, no network, no DTD loading, no huge trees), and a
 document with a DOCTYPE is refused outright.
 
-``SoapSigner`` signs the ``Body`` of a SOAP 1.1/1.2 envelope with ``signxml``: an enveloped
-signature in the ``Header``, exclusive C14N, SHA-256 digest, ``ecdsa-sha256`` (P-256 keys, what
-the bus CA certifies) or ``rsa-sha256`` (RSA keys of 2048 bits or more). The key is a
-``cryptography`` object loaded once (signxml given PEM bytes re-parses the key on every call).
-``KeyInfo`` holds only a ``KeyName``: the key id, as in JWS (``<member>#<fingerprint>``).
+``SoapSigner`` signs the ``Body`` of a SOAP 1.1/1.2 envelope with ``signxml``: exclusive C14N,
+SHA-256 digest, ``ecdsa-sha256`` (P-256 keys, what the bus CA certifies) or ``rsa-sha256`` (RSA
+keys of 2048 bits or more). The key is a ``cryptography`` object loaded once (signxml given PEM
+bytes re-parses the key on every call). ``KeyInfo`` holds only a ``KeyName``: the key id, as in
+JWS (``<member>#<fingerprint>``). By default (``expires_in``) it signs, as WS-Security does, a
+``wsu:Timestamp`` (``Created`` now, ``Expires``) besides the Body, both placed in a
+``wsse:Security`` header with the signature; with ``expires_in=None`` only the Body is signed
+and the signature sits in the ``Header`` itself.
 
 ``SoapVerifier`` checks a signed envelope against the same trust store as the JSON envelopes:
 the key id is resolved (certificate chained to the bus CA, not revoked, valid now) and the
 signature is verified with that certificate, never with a key or certificate carried in the
 message. Against signature wrapping, it requires: exactly one ``Envelope/Header`` and one
-``Envelope/Body``; exactly one ``ds:Signature``, in the Header; one reference, to the Body's id,
-which no other element carries; and it returns only what was signed (``signxml``'s
-``signed_xml``, re-parsed from the canonical bytes), never the received tree. Callers must
-consume ``VerifiedSoap.body`` and nothing else of the message.
+``Envelope/Body``; exactly one ``ds:Signature``, in the Header or in its one ``wsse:Security``;
+a reference to the Body's id and, only for a signature in ``wsse:Security``, at most one more,
+to the id of that header's one ``wsu:Timestamp``, each id carried by no other element; and it
+returns only what was signed (``signxml``'s ``signed_xml``, re-parsed from the canonical bytes),
+never the received tree. Callers must consume ``VerifiedSoap.body`` and ``timestamp`` (the
+signed ``Created`` and ``Expires``, or None when no timestamp was signed) and nothing else of
+the message; ``digest`` (SHA-256 of everything signed) is the same for every copy of a signed
+message whatever its signature bytes (ECDSA signatures are malleable), a key to remember it by.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +56,7 @@ __all__ = [
     "SOAP11",
     "SOAP12",
     "SoapSigner",
+    "SoapTimestamp",
     "SoapVerifier",
     "VerifiedSoap",
     "parse_xml",
@@ -58,11 +67,13 @@ MAX_XML_BYTES = 1_048_576
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecext-1.0.xsd"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 _ID = f"{{{WSU}}}Id"
 _C14N = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0
 _CARRIERS = "//*[@*[local-name() = 'Id' or local-name() = 'ID'] = $id]"
 _METHODS = frozenset({SignatureMethod.ECDSA_SHA256, SignatureMethod.RSA_SHA256})
+DEFAULT_EXPIRES_IN = dt.timedelta(minutes=5)  # WSS4J's default time to live of a Timestamp
 
 
 def _utcnow() -> dt.datetime:
@@ -119,10 +130,36 @@ def _xml_key(key: PrivateKey) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
     raise SigningError("unsupported-alg", "XMLDSig needs an ECDSA P-256 or RSA key (no Ed25519)")
 
 
+def _id_of(element: etree._Element) -> str | None:
+    return element.get(_ID) or element.get("Id") or element.get("ID")
+
+
+def _xsd_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _read_time(element: etree._Element, name: str) -> dt.datetime:
+    found = element.findall(f"{{{WSU}}}{name}")
+    text = found[0].text if len(found) == 1 else None
+    try:
+        moment = dt.datetime.fromisoformat((text or "").strip())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise SigningError("malformed", f"wsu:Timestamp needs one {name}, a dateTime with a zone")
+    return moment
+
+
 class SoapSigner:
     """Signs SOAP envelopes' Body as one member, with a key object loaded once."""
 
-    def __init__(self, member: str, private_key: PrivateKey) -> None:
+    def __init__(
+        self,
+        member: str,
+        private_key: PrivateKey,
+        *,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
         self.member = member
         self._key = _xml_key(private_key)
         self._method = (
@@ -131,21 +168,41 @@ class SoapSigner:
             else SignatureMethod.ECDSA_SHA256
         )
         self.kid = key_id(member, private_key.public_key())
+        self._clock = clock
 
-    def sign(self, data: bytes) -> bytes:
-        """The envelope ``data`` with an enveloped ds:Signature over its Body in the Header."""
+    def sign(
+        self, data: bytes, *, expires_in: dt.timedelta | None = DEFAULT_EXPIRES_IN
+    ) -> bytes:
+        """The envelope ``data`` with an enveloped ds:Signature over its Body: with a signed
+        ``wsu:Timestamp`` valid ``expires_in`` from now, both in ``wsse:Security``; without
+        (``None``), the signature in the Header and over the Body only."""
         root = parse_xml(data)
         ns, header, body = _soap_parts(root)
         if root.find(f".//{{{DS}}}Signature") is not None:
             raise SigningError("malformed", "the envelope is signed already")
-        body_id = body.get(_ID) or body.get("Id") or body.get("ID")
+        body_id = _id_of(body)
         if body_id is None:
             body_id = f"id-{uuid.uuid4().hex}"
             body.set(_ID, body_id)
         if header is None:
             header = etree.Element(f"{{{ns}}}Header")
             root.insert(0, header)
-        etree.SubElement(header, f"{{{DS}}}Signature", Id="placeholder")
+        references = [f"#{body_id}"]
+        parent = header
+        if expires_in is not None:
+            if header.find(f"{{{WSSE}}}Security") is not None:
+                raise SigningError("malformed", "the envelope has a wsse:Security header already")
+            parent = etree.SubElement(
+                header, f"{{{WSSE}}}Security", {f"{{{ns}}}mustUnderstand": "1"},
+                nsmap={"wsse": WSSE, "wsu": WSU},
+            )
+            stamp_id = f"ts-{uuid.uuid4().hex}"
+            stamp = etree.SubElement(parent, f"{{{WSU}}}Timestamp", {_ID: stamp_id})
+            created = self._clock()
+            etree.SubElement(stamp, f"{{{WSU}}}Created").text = _xsd_time(created)
+            etree.SubElement(stamp, f"{{{WSU}}}Expires").text = _xsd_time(created + expires_in)
+            references.append(f"#{stamp_id}")
+        etree.SubElement(parent, f"{{{DS}}}Signature", Id="placeholder", nsmap={"ds": DS})
         key_info = etree.Element(f"{{{DS}}}KeyInfo", nsmap={"ds": DS})
         etree.SubElement(key_info, f"{{{DS}}}KeyName").text = self.kid
         signer = XMLSigner(
@@ -155,7 +212,7 @@ class SoapSigner:
         )
         try:
             signed = signer.sign(
-                root, key=self._key, reference_uri=[f"#{body_id}"], key_info=key_info
+                root, key=self._key, reference_uri=references, key_info=key_info
             )
         except SignXMLException as exc:
             raise SigningError("malformed", f"cannot sign: {exc}") from None
@@ -163,14 +220,25 @@ class SoapSigner:
 
 
 @dataclass(frozen=True)
+class SoapTimestamp:
+    """The signed ``wsu:Timestamp`` of a message: when it was made and until when it holds."""
+
+    created: dt.datetime
+    expires: dt.datetime
+
+
+@dataclass(frozen=True)
 class VerifiedSoap:
-    """What a verified envelope says: who signed it, and the signed Body (the only safe part)."""
+    """What a verified envelope says: who signed it, the signed Body (the only safe part), the
+    signed timestamp if one was signed, and the digest of everything signed."""
 
     member: str
     kid: str
     trusted: TrustedKey
     body: etree._Element  # re-parsed from the signed canonical bytes
     signed_bytes: bytes  # the canonical Body as signed
+    timestamp: SoapTimestamp | None = None
+    digest: str = ""  # SHA-256 hex over the canonical bytes of every signed part, in order
 
 
 class SoapVerifier:
@@ -190,23 +258,27 @@ class SoapVerifier:
     def verify(self, data: bytes, *, signer: str | None = None) -> VerifiedSoap:
         root = parse_xml(data, max_bytes=self._max_bytes)
         ns, header, body = _soap_parts(root)
-        signatures = root.findall(f".//{{{DS}}}Signature")
-        if len(signatures) != 1 or header is None or signatures[0].getparent() is not header:
-            raise SigningError("wrapped", "exactly one ds:Signature, in the SOAP Header")
-        signature = signatures[0]
+        signature, location = self._placed(root, ns, header)
         kid = self._key_name(signature)
-        body_id = self._signed_id(signature)
-        if (body.get(_ID) or body.get("Id") or body.get("ID")) != body_id:
-            raise SigningError("wrapped", "the signature does not cover the SOAP Body")
-        carriers = root.xpath(_CARRIERS, id=body_id)  # every element carrying that id
-        if carriers != [body]:
-            raise SigningError("wrapped", f"the id {body_id!r} is not the Body's alone")
+        ids = self._signed_ids(signature)
+        if _id_of(body) != ids[0]:
+            raise SigningError("wrapped", "the signature does not cover the SOAP Body first")
+        signed_parts = [body]
+        if len(ids) == 2:
+            security = signature.getparent()
+            stamps = [] if security is header else security.findall(f"{{{WSU}}}Timestamp")
+            if len(stamps) != 1 or _id_of(stamps[0]) != ids[1]:
+                raise SigningError("wrapped", "the second reference must be the wsu:Timestamp")
+            signed_parts.append(stamps[0])
+        for part_id, part in zip(ids, signed_parts, strict=True):
+            if root.xpath(_CARRIERS, id=part_id) != [part]:  # every element carrying that id
+                raise SigningError("wrapped", f"the id {part_id!r} is not one element's alone")
         trusted = self._trust.resolve(kid)
         if trusted.certificate is None:
             raise SigningError("unsupported-alg", f"{kid} has no certificate for XMLDSig")
         config = SignatureConfiguration(
-            location=f"./{{{ns}}}Header/",
-            expect_references=1,
+            location=location,
+            expect_references=len(ids),
             signature_methods=_METHODS,
             digest_algorithms=frozenset({DigestAlgorithm.SHA256}),
             verification_time=self._clock(),
@@ -221,13 +293,41 @@ class SoapVerifier:
             ) from None
         except (SignXMLException, etree.DocumentInvalid, ValueError) as exc:
             raise SigningError("malformed", f"XML signature not acceptable: {exc}") from None
-        assert not isinstance(result, list)  # expect_references=1
-        signed = result.signed_xml
+        results = result if isinstance(result, list) else [result]
+        signed = results[0].signed_xml
         if signed is None or signed.tag != f"{{{ns}}}Body":
             raise SigningError("wrapped", "what was signed is not the SOAP Body")
+        timestamp = None
+        if len(results) == 2:
+            stamp = results[1].signed_xml
+            if stamp is None or stamp.tag != f"{{{WSU}}}Timestamp":
+                raise SigningError("wrapped", "what was signed is not the wsu:Timestamp")
+            timestamp = SoapTimestamp(_read_time(stamp, "Created"), _read_time(stamp, "Expires"))
         if signer is not None and trusted.member != signer:
             raise SigningError("wrong-signer", f"signed by {trusted.member!r}, expected {signer!r}")
-        return VerifiedSoap(trusted.member, kid, trusted, signed, result.signed_data)
+        digest = hashlib.sha256()
+        for part in results:
+            digest.update(hashlib.sha256(part.signed_data).digest())
+        return VerifiedSoap(trusted.member, kid, trusted, signed, results[0].signed_data,
+                            timestamp, digest.hexdigest())
+
+    @staticmethod
+    def _placed(
+        root: etree._Element, ns: str, header: etree._Element | None
+    ) -> tuple[etree._Element, str]:
+        """The one signature, and its location for signxml: in the Header or its one
+        ``wsse:Security``."""
+        signatures = root.findall(f".//{{{DS}}}Signature")
+        if len(signatures) == 1 and header is not None:
+            parent = signatures[0].getparent()
+            if parent is header:
+                return signatures[0], f"./{{{ns}}}Header/"
+            securities = header.findall(f"{{{WSSE}}}Security")
+            if securities == [parent]:
+                return signatures[0], f"./{{{ns}}}Header/{{{WSSE}}}Security/"
+        raise SigningError(
+            "wrapped", "exactly one ds:Signature, in the SOAP Header or its wsse:Security"
+        )
 
     @staticmethod
     def _key_name(signature: etree._Element) -> str:
@@ -239,9 +339,10 @@ class SoapVerifier:
         return children[0].text.strip()
 
     @staticmethod
-    def _signed_id(signature: etree._Element) -> str:
+    def _signed_ids(signature: etree._Element) -> list[str]:
+        """The ids referenced: the Body's, then perhaps the Timestamp's."""
         references = signature.findall(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
-        uri = references[0].get("URI", "") if len(references) == 1 else ""
-        if not uri.startswith("#") or len(uri) < 2:
-            raise SigningError("wrapped", "the signature must have one reference, to an id")
-        return uri[1:]
+        uris = [r.get("URI", "") for r in references]
+        if not 1 <= len(uris) <= 2 or any(not u.startswith("#") or len(u) < 2 for u in uris):
+            raise SigningError("wrapped", "the signature must have one or two references, to ids")
+        return [u[1:] for u in uris]

@@ -97,3 +97,23 @@ def test_delivery_source_is_the_bytes_and_the_reply_address() -> None:
     assert delivery_source(b"x", "reply.a") != delivery_source(b"x", "reply.b")
     assert delivery_source(b"x", "reply.a") != delivery_source(b"y", "reply.a")
     assert delivery_source(b"x", None) == delivery_source(b"x", "")
+
+
+def test_admit_once_refuses_any_second_use_until_expiry() -> None:
+    """The SOAP gateway's use: no redeliveries there, the same key twice is a replay."""
+    clock = Clock()
+    guard = ReplayGuard(clock=clock)
+    expires = T0 + dt.timedelta(seconds=5)
+    ask = {"client": "portal", "service": "civil-registry/birth/v1", "what": "this request"}
+    guard.admit_once("soap:k1", expires, **ask)
+    with pytest.raises(Replayed) as info:
+        guard.admit_once("soap:k1", expires, **ask)
+    assert info.value.code == "replayed" and info.value.client == "portal"
+    assert info.value.service == "civil-registry/birth/v1" and info.value.message_id is None
+    guard.admit_once("soap:k2", expires, **ask)  # other keys are not affected
+    clock.now = expires - dt.timedelta(microseconds=1)
+    with pytest.raises(Replayed):
+        guard.admit_once("soap:k1", expires, **ask)
+    clock.now = expires  # refused as expired by the gateway from here on: forgotten
+    guard.admit_once("soap:k3", expires + dt.timedelta(seconds=1), **ask)
+    assert len(guard) == 1

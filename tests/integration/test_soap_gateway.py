@@ -6,6 +6,8 @@ The demo stack on its CA (members with P-256 certificates, so XMLDSig works), lo
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -17,6 +19,7 @@ import zeep
 import zeep.exceptions
 from lxml import etree
 
+from bus.audit import verify
 from demo.data import AZIZ, BIRTHS, UNKNOWN_PINFL, expected_birth_certificate
 from demo.scenario import (
     CIVIL,
@@ -184,6 +187,106 @@ def test_a_request_signed_by_another_member_or_tampered_is_refused(stack: DemoSt
     tampered = signed.replace(BIRTHS[1].pinfl.encode(), BIRTHS[2].pinfl.encode())
     r = _post(stack, tampered)
     assert r.status_code == 500 and b"soap:Client.signature-invalid" in r.content
+
+
+def _code(r: httpx.Response) -> str | None:
+    return etree.fromstring(r.content).findtext(".//{urn:bus:soap:v1}Code")
+
+
+def test_a_replayed_signed_request_is_refused_and_a_fresh_one_works(stack: DemoStack) -> None:
+    signer = SoapSigner("portal", _key(stack, "portal"))
+    signed = signer.sign(_raw_request(BIRTHS[2].pinfl))
+    first = _post(stack, signed)
+    assert first.status_code == 200, first.text
+    again = _post(stack, signed)
+    assert again.status_code == 500 and _code(again) == "replayed"
+    assert b"soap:Client.replayed" in again.content
+    fresh = _post(stack, signer.sign(_raw_request(BIRTHS[2].pinfl)))  # the same question
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.headers["X-Bus-Request-Number"] != first.headers["X-Bus-Request-Number"]
+
+
+def test_a_stale_or_unstamped_signed_request_is_refused(stack: DemoStack) -> None:
+    key = _key(stack, "portal")
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    stale = SoapSigner("portal", key, clock=lambda: past).sign(_raw_request(BIRTHS[1].pinfl))
+    r = _post(stack, stale)
+    assert r.status_code == 500 and _code(r) == "expired"
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+    ahead = SoapSigner("portal", key, clock=lambda: future).sign(_raw_request(BIRTHS[1].pinfl))
+    r = _post(stack, ahead)
+    assert r.status_code == 500 and _code(r) == "expired"
+    bare = SoapSigner("portal", key).sign(_raw_request(BIRTHS[1].pinfl), expires_in=None)
+    r = _post(stack, bare)
+    assert r.status_code == 500 and _code(r) == "signature-invalid"
+    assert b"wsu:Timestamp" in r.content
+
+
+def _gateway_entries(stack: DemoStack, correlation: str) -> list[dict[str, object]]:
+    return [e.hashed_fields() for e in stack.node.audit.store.entries()
+            if e.correlation == correlation]
+
+
+def test_refusals_are_audited_before_the_fault_without_personal_data(
+    stack: DemoStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bus")
+    pinfl = BIRTHS[0].pinfl
+    # access denied, asked by zeep: context and subject known
+    c1 = str(uuid.uuid4())
+    marketing = {"BusContext": {"Purpose": "marketing", "User": "clerk-9", "Correlation": c1}}
+    service = client(stack).service
+    fault = fault_of(lambda: service.GetBirthCertificate(pinfl=pinfl, _soapheaders=marketing))
+    assert fault.code == "soap:Client.access-denied"
+    (entry,) = _gateway_entries(stack, c1)  # written before the Fault came back
+    assert (entry["side"], entry["outcome"]) == ("gateway", "access-denied")
+    assert entry["service"] == CIVIL
+    assert (entry["client"], entry["provider"]) == ("portal", "civil-registry")
+    assert (entry["purpose"], entry["user"]) == ("marketing", "clerk-9")
+    assert entry["subject"] == stack.node.audit.subject_key(pinfl)
+    assert entry["response_digest"] is None and pinfl not in str(entry)
+    # an unknown token, a signature of another member, a replay, a schema error
+    refused = {
+        "unauthenticated": lambda c: _post(stack, _raw_request(pinfl), **{
+            "Authorization": "Bearer not-a-token", "X-Bus-Correlation": c}),
+        "signature-invalid": lambda c: _post(stack, SoapSigner(
+            "cadastre", _key(stack, "cadastre")).sign(_raw_request(pinfl)), **{
+            "X-Bus-Correlation": c}),
+        "schema-invalid": lambda c: _post(stack, _raw_request("123"), **{
+            "X-Bus-Correlation": c}),
+    }
+    for code, ask in refused.items():
+        correlation = str(uuid.uuid4())
+        r = ask(correlation)
+        assert r.status_code == 500 and _code(r) == code
+        (entry,) = _gateway_entries(stack, correlation)
+        assert (entry["outcome"], entry["service"], entry["side"]) == (code, CIVIL, "gateway")
+        assert entry["client"] == ("-" if code == "unauthenticated" else "portal")
+        assert entry["subject"] is None  # not read: the request was refused before
+    signed = SoapSigner("portal", _key(stack, "portal")).sign(_raw_request(pinfl))
+    c2 = str(uuid.uuid4())
+    assert _post(stack, signed, **{"X-Bus-Correlation": c2}).status_code == 200
+    c3 = str(uuid.uuid4())
+    replayed = _post(stack, signed, **{"X-Bus-Correlation": c3})
+    assert _code(replayed) == "replayed"
+    (entry,) = _gateway_entries(stack, c3)
+    assert (entry["outcome"], entry["client"]) == ("replayed", "portal")
+    # the chain holds, and nothing the bus logged names the person
+    count, _, broken = verify(stack.node.audit.store.entries())
+    assert broken is None and count >= 6
+    logged = "\n".join(str(record.__dict__) for record in caplog.records)
+    assert "exchange" in logged and pinfl not in logged
+
+
+def test_a_provider_error_is_audited_once_by_the_provider(stack: DemoStack) -> None:
+    correlation = str(uuid.uuid4())
+    context = {"BusContext": {**CONTEXT["BusContext"], "Correlation": correlation}}
+    service = client(stack).service
+    fault = fault_of(lambda: service.GetBirthCertificate(pinfl=UNKNOWN_PINFL,
+                                                         _soapheaders=context))
+    assert fault.code == "soap:Server.no-data"
+    (entry,) = _gateway_entries(stack, correlation)
+    assert (entry["side"], entry["outcome"]) == ("provider", "no-data")
 
 
 def test_an_unknown_service_has_no_wsdl(stack: DemoStack) -> None:

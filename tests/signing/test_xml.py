@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from signing import (
     load_signing_key,
 )
 from signing.ca import write_certificates
-from signing.xml import DS, SOAP11, SOAP12, SoapSigner, SoapVerifier, parse_xml
+from signing.xml import DS, SOAP11, SOAP12, WSSE, WSU, SoapSigner, SoapVerifier, parse_xml
 from tests.signing.pki import KEY_PASSPHRASE, Pki, make_pki
 
 CR = "urn:civil-registry:v1"
@@ -34,7 +36,8 @@ ANSWER = f"""<soap:Envelope xmlns:soap="{SOAP11}" xmlns:cr="{CR}">
     </cr:GetBirthRecordResponse>
   </soap:Body>
 </soap:Envelope>""".encode()
-NS = {"soap": SOAP11, "cr": CR, "ds": DS}
+NS = {"soap": SOAP11, "cr": CR, "ds": DS, "wsse": WSSE, "wsu": WSU}
+SIGNATURE = "soap:Header/wsse:Security/ds:Signature"
 
 
 @pytest.fixture
@@ -45,7 +48,8 @@ def pki(tmp_path: Path) -> Pki:
 
 
 def signer(pki: Pki, member: str = "civil-registry") -> SoapSigner:
-    return SoapSigner(member, load_signing_key(pki.keys / f"{member}.key", KEY_PASSPHRASE))
+    key = load_signing_key(pki.keys / f"{member}.key", KEY_PASSPHRASE)
+    return SoapSigner(member, key, clock=pki.clock)
 
 
 def verifier(pki: Pki) -> SoapVerifier:
@@ -76,7 +80,7 @@ def test_signed_body_verifies_and_names_the_signer(pki: Pki) -> None:
     assert result.body.findtext(".//cr:Child", namespaces=NS) == "Aziz Karimov"
     assert result.trusted.serial == pki.ca.find("civil-registry")[0].serial
     root = tree(signed)
-    sig = root.find("soap:Header/ds:Signature", NS)
+    sig = root.find(SIGNATURE, NS)
     assert sig is not None
     assert sig.find("ds:SignedInfo/ds:SignatureMethod", NS).get("Algorithm").endswith(  # type: ignore[union-attr]
         "ecdsa-sha256"
@@ -120,6 +124,84 @@ def test_comments_in_signed_text_are_not_what_is_returned(pki: Pki) -> None:
     joined = signed.replace(b"Aziz Karimov", b"Aziz <!-- x -->Karimov")
     body = verifier(pki).verify(joined).body
     assert body.findtext(".//cr:Child", namespaces=NS) == "Aziz Karimov"
+
+
+# --- the signed timestamp (WS-Security) ------------------------------------------------------
+
+
+def test_a_timestamp_is_signed_with_the_body_by_default(pki: Pki) -> None:
+    signed = signer(pki).sign(ANSWER, expires_in=dt.timedelta(seconds=90))
+    root = tree(signed)
+    security = root.find("soap:Header/wsse:Security", NS)
+    assert security is not None and security.get(f"{{{SOAP11}}}mustUnderstand") == "1"
+    assert [etree.QName(c).localname for c in security] == ["Timestamp", "Signature"]
+    assert security.findtext("wsu:Timestamp/wsu:Created", namespaces=NS) == (
+        "2026-03-01T12:00:00.000000Z"
+    )
+    stamp = verifier(pki).verify(signed).timestamp
+    assert stamp is not None
+    now = pki.clock.now
+    assert (stamp.created, stamp.expires) == (now, now + dt.timedelta(seconds=90))
+
+
+def test_without_a_timestamp_only_the_body_is_signed_in_the_header(pki: Pki) -> None:
+    signed = signer(pki).sign(ANSWER, expires_in=None)
+    assert tree(signed).find("soap:Header/ds:Signature", NS) is not None
+    result = verifier(pki).verify(signed)
+    assert result.timestamp is None and result.digest
+
+
+def test_a_changed_timestamp_is_refused(pki: Pki) -> None:
+    signed = signer(pki).sign(ANSWER)
+    later = signed.replace(b"2026-03-01T12:05:00.000000Z", b"2026-03-01T13:05:00.000000Z")
+    assert later != signed and reason(pki, later) == "bad-signature"
+
+
+def test_an_unsigned_timestamp_is_not_reported(pki: Pki) -> None:
+    """A body-only signature placed in wsse:Security beside a Timestamp it does not cover."""
+    root = tree(signer(pki).sign(ANSWER, expires_in=None))
+    header = root.find("soap:Header", NS)
+    signature = root.find("soap:Header/ds:Signature", NS)
+    assert header is not None and signature is not None
+    security = etree.SubElement(header, f"{{{WSSE}}}Security")
+    stamp = etree.SubElement(security, f"{{{WSU}}}Timestamp")
+    etree.SubElement(stamp, f"{{{WSU}}}Created").text = "2026-03-01T12:00:00Z"
+    etree.SubElement(stamp, f"{{{WSU}}}Expires").text = "2099-01-01T00:00:00Z"
+    security.append(signature)
+    result = verifier(pki).verify(text(root))
+    assert result.timestamp is None
+
+
+def test_the_second_reference_must_be_the_timestamp_beside_the_signature(pki: Pki) -> None:
+    root = tree(signer(pki).sign(ANSWER))
+    stamp = root.find("soap:Header/wsse:Security/wsu:Timestamp", NS)
+    header = root.find("soap:Header", NS)
+    assert stamp is not None and header is not None
+    header.append(stamp)  # moved out of wsse:Security: not where the signature is
+    assert reason(pki, text(root)) == "wrapped"
+    root = tree(signer(pki).sign(ANSWER))
+    security = root.find("soap:Header/wsse:Security", NS)
+    assert security is not None
+    security.insert(0, copy.deepcopy(security[0]))  # two timestamps
+    assert reason(pki, text(root)) == "wrapped"
+
+
+def test_the_digest_is_the_same_for_a_malleated_ecdsa_signature(pki: Pki) -> None:
+    """(r, s) and (r, n - s) both verify: a replay check must not key on the signature bytes."""
+    signed = signer(pki).sign(ANSWER)
+    root = tree(signed)
+    value = root.find(SIGNATURE + "/ds:SignatureValue", NS)
+    assert value is not None and value.text
+    raw = base64.b64decode(value.text)
+    r, s = raw[:32], int.from_bytes(raw[32:], "big")
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256 order
+    value.text = base64.b64encode(r + (n - s).to_bytes(32, "big")).decode()
+    other = text(root)
+    assert other != signed
+    assert verifier(pki).verify(other).digest == verifier(pki).verify(signed).digest
+    assert verifier(pki).verify(signer(pki).sign(ANSWER)).digest != (
+        verifier(pki).verify(signed).digest  # signed anew: another Body id and Timestamp
+    )
 
 
 # --- tampering --------------------------------------------------------------------------------
@@ -172,18 +254,18 @@ def test_signature_wrapping_with_a_fake_body(pki: Pki) -> None:
 
 def test_signature_elsewhere_or_twice_is_refused(pki: Pki) -> None:
     root = tree(signer(pki).sign(ANSWER))
-    signature = root.find("soap:Header/ds:Signature", NS)
+    signature = root.find(SIGNATURE, NS)
     body = root.find("soap:Body", NS)
     assert signature is not None and body is not None
     body.append(copy.deepcopy(signature))
     assert reason(pki, text(root)) == "wrapped"  # two signatures
-    root.find("soap:Header", NS).remove(signature)  # type: ignore[union-attr]
+    signature.getparent().remove(signature)  # type: ignore[union-attr]
     assert reason(pki, text(root)) == "wrapped"  # one, in the Body
 
 
 def test_keys_carried_in_the_message_are_refused(pki: Pki) -> None:
     root = tree(signer(pki).sign(ANSWER))
-    key_info = root.find("soap:Header/ds:Signature/ds:KeyInfo", NS)
+    key_info = root.find(SIGNATURE + "/ds:KeyInfo", NS)
     etree.SubElement(etree.SubElement(key_info, f"{{{DS}}}X509Data"), f"{{{DS}}}X509Certificate")  # type: ignore[arg-type]
     assert reason(pki, text(root)) == "malformed"
 
