@@ -7,6 +7,7 @@
     │   ├── AccessDenied         403 access-denied
     │   ├── UnknownService       404 unknown-service
     │   ├── UnknownDocument      404 unknown-document    (a request number not issued here)
+    │   ├── CallbackRefused      422 callback-refused    (X-Bus-Callback not allowed; reason)
     │   ├── PayloadTooLarge      413 payload-too-large
     │   ├── SchemaInvalid        422 schema-invalid
     │   ├── SignatureInvalid     403 signature-invalid   (reason: unknown-key, bad-signature, …)
@@ -39,6 +40,7 @@ __all__ = [
     "AccessDenied",
     "BusError",
     "BusUnavailable",
+    "CallbackRefused",
     "CertificateRevoked",
     "CertificateUntrusted",
     "CircuitOpen",
@@ -144,6 +146,21 @@ class UnknownDocument(RequestRefused):
     code = "unknown-document"
     status = 404
     title = "Unknown document"
+
+
+class CallbackRefused(RequestRefused):
+    """An ``X-Bus-Callback`` URL the node's callback policy does not allow (``bus.callbacks``).
+    ``reason`` (a bounded label): ``host-not-allowed``, ``https-required``, ``address-refused``
+    (a non-public address), ``credentials``."""
+
+    code = "callback-refused"
+    status = 422
+    title = "Callback URL not allowed"
+
+    def __init__(self, detail: str = "", *, reason: str = "host-not-allowed", **kw: object
+                 ) -> None:
+        super().__init__(detail, **kw)  # type: ignore[arg-type]
+        self.reason = reason
 
 
 class PayloadTooLarge(RequestRefused):

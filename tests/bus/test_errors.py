@@ -119,7 +119,7 @@ def test_the_tree_shape() -> None:
         errors.AccessDenied, errors.UnknownService, errors.PayloadTooLarge,
         errors.SchemaInvalid, errors.SignatureInvalid, errors.Expired, errors.Replayed,
         errors.CertificateUntrusted, errors.CertificateRevoked, errors.UnknownDocument,
-        errors.RateLimited,
+        errors.RateLimited, errors.CallbackRefused,
     }
     # certificate refusals are signature refusals (caught as such), with their own code
     for cls in (errors.CertificateUntrusted, errors.CertificateRevoked):
