@@ -65,6 +65,13 @@ PROPERTY = "cadastre/property-ownership/v1"
 CIVIL = "civil-registry/birth-certificate/v1"
 DEMO_CA_PASSPHRASE = "demo-only-ca-passphrase"
 DEMO_KEY_PASSPHRASE = "demo-only-key-passphrase"
+# The demo's portal and agencies all run on this machine, so its callbacks may reach loopback
+# over http; a deployment names its members' hosts and keeps https (deploy/config/bus.yaml).
+DEMO_CALLBACKS: dict[str, Any] = {
+    "allowed_hosts": ["127.0.0.1", "localhost"],
+    "require_https": False,
+    "allowed_networks": ["127.0.0.0/8", "::1/128"],
+}
 
 
 @dataclass
@@ -138,6 +145,7 @@ def write_config(
         config["trust"] = {"ca": str(state / "ca" / "ca.crt"), "crl": str(state / "ca" / "crl.pem")}
     config["members"]["portal"]["api_token_sha256"] = token_sha256
     config["audit"] = {"url": f"sqlite:///{state / 'audit.db'}", "secret": _audit_secret(state)}
+    config["callbacks"] = DEMO_CALLBACKS
     config["services"][RESIDENCE]["adapter"]["base_url"] = residence_url
     config["services"][PROPERTY]["adapter"]["url"] = f"sqlite:///{cadastre_db}"
     path = state / "bus.yaml"
