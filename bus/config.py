@@ -40,6 +40,7 @@ __all__ = [
     "CallbackSettings",
     "DocumentSettings",
     "MemberSettings",
+    "MessageSettings",
     "NodeSettings",
     "RateLimitSettings",
     "ServiceSettings",
@@ -171,6 +172,26 @@ class DocumentSettings(BaseModel):
         pattern=r"^https?://[^\s]+$",
         description="base URL printed in QR codes (GET {public_url}/verify/{number}); default: "
         "the URL the document was asked on",
+    )
+    retention_days: int | None = Field(
+        default=365,
+        ge=1,
+        le=36_500,
+        description="days a signed answer (personal data) is kept after it was recorded; then "
+        "it is deleted and the number's public /verify view says so; null: kept for ever",
+    )
+
+
+class MessageSettings(BaseModel):
+    """Results of asynchronous requests (``bus.messages``), kept for the client to fetch."""
+
+    model_config = _STRICT
+    retention_days: int | None = Field(
+        default=7,
+        ge=1,
+        le=36_500,
+        description="days a finished asynchronous result is kept; at most documents."
+        "retention_days (a result holds the same signed answer); null: kept for ever",
     )
 
 
@@ -365,6 +386,7 @@ class BusSettings(BaseSettings):
     )
     trust: TrustSettings = Field(default_factory=TrustSettings)
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
+    messages: MessageSettings = Field(default_factory=MessageSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     services: dict[str, ServiceSettings] = Field(default_factory=dict)

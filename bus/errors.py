@@ -7,6 +7,7 @@
     │   ├── AccessDenied         403 access-denied
     │   ├── UnknownService       404 unknown-service
     │   ├── UnknownDocument      404 unknown-document    (a request number not issued here)
+    │   │   └── DocumentPurged   410 document-purged     (its signed answer is past retention)
     │   ├── CallbackRefused      422 callback-refused    (X-Bus-Callback not allowed; reason)
     │   ├── PayloadTooLarge      413 payload-too-large
     │   ├── SchemaInvalid        422 schema-invalid
@@ -45,6 +46,7 @@ __all__ = [
     "CertificateUntrusted",
     "CircuitOpen",
     "DeadlineExceeded",
+    "DocumentPurged",
     "Expired",
     "MalformedRequest",
     "NoData",
@@ -146,6 +148,15 @@ class UnknownDocument(RequestRefused):
     code = "unknown-document"
     status = 404
     title = "Unknown document"
+
+
+class DocumentPurged(UnknownDocument):
+    """The number was issued here, but its signed answer was deleted after the retention
+    period (``documents.retention_days``); ``/verify`` still shows what was issued."""
+
+    code = "document-purged"
+    status = 410
+    title = "Document deleted after its retention period"
 
 
 class CallbackRefused(RequestRefused):

@@ -119,8 +119,9 @@ def test_the_tree_shape() -> None:
         errors.AccessDenied, errors.UnknownService, errors.PayloadTooLarge,
         errors.SchemaInvalid, errors.SignatureInvalid, errors.Expired, errors.Replayed,
         errors.CertificateUntrusted, errors.CertificateRevoked, errors.UnknownDocument,
-        errors.RateLimited, errors.CallbackRefused,
+        errors.RateLimited, errors.DocumentPurged, errors.CallbackRefused,
     }
+    assert errors.DocumentPurged.__bases__ == (errors.UnknownDocument,)  # caught as unknown
     # certificate refusals are signature refusals (caught as such), with their own code
     for cls in (errors.CertificateUntrusted, errors.CertificateRevoked):
         assert cls.__bases__ == (SignatureInvalid,)
