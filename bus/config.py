@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     field_validator,
     model_validator,
@@ -36,9 +38,11 @@ __all__ = [
     "AdapterSettings",
     "AuditSettings",
     "BusSettings",
+    "CallbackSettings",
     "DocumentSettings",
     "InboxSettings",
     "MemberSettings",
+    "MessageSettings",
     "NodeSettings",
     "OperatorSettings",
     "RateLimitSettings",
@@ -175,6 +179,74 @@ class DocumentSettings(BaseModel):
         description="base URL printed in QR codes (GET {public_url}/verify/{number}); default: "
         "the URL the document was asked on",
     )
+    retention_days: int | None = Field(
+        default=365,
+        ge=1,
+        le=36_500,
+        description="days a signed answer (personal data) is kept after it was recorded; then "
+        "it is deleted and the number's public /verify view says so; null: kept for ever",
+    )
+
+
+class MessageSettings(BaseModel):
+    """Results of asynchronous requests (``bus.messages``), kept for the client to fetch."""
+
+    model_config = _STRICT
+    retention_days: int | None = Field(
+        default=7,
+        ge=1,
+        le=36_500,
+        description="days a finished asynchronous result is kept; at most documents."
+        "retention_days (a result holds the same signed answer); null: kept for ever",
+    )
+
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")  # a name, or *.domain
+
+
+class CallbackSettings(BaseModel):
+    """Where ``X-Bus-Callback`` may send asynchronous results (``bus.callbacks``).
+
+    Deny by default: with no ``allowed_hosts`` every callback is refused, only https is
+    accepted, and no callback reaches a loopback, private, link-local or other non-public
+    address (checked on the resolved addresses, at each delivery)."""
+
+    model_config = _STRICT
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts a callback may name: a name (hooks.portal.example.gov), every name "
+        "under a domain (*.portal.example.gov), or an IP address; none: callbacks refused",
+    )
+    require_https: bool = Field(default=True, description="refuse http:// callbacks")
+    allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="non-public networks callbacks may reach nevertheless (an interagency "
+        "network such as 10.20.0.0/16)",
+    )
+    allow_private: bool = Field(
+        default=False,
+        description="let callbacks reach any non-public address (loopback, private, "
+        "link-local): for development on one machine only",
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        out = []
+        for entry in v:
+            host = entry.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
+            try:
+                out.append(str(ipaddress.ip_address(host)))
+                continue
+            except ValueError:
+                pass
+            if not _HOST_NAME.match(host) or len(host) > 253:
+                raise ValueError(f"{entry!r} is not a host name, *.domain or IP address")
+            if host.startswith("*.") and "." not in host[2:]:
+                raise ValueError(f"{entry!r} is too wide: name a domain under a top-level one")
+            out.append(host)
+        return out
 
 
 class AuditSettings(BaseModel):
@@ -361,6 +433,8 @@ class BusSettings(BaseSettings):
     )
     trust: TrustSettings = Field(default_factory=TrustSettings)
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
+    messages: MessageSettings = Field(default_factory=MessageSettings)
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     access: list[AccessRight] = Field(default_factory=list)

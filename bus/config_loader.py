@@ -197,6 +197,20 @@ def _check_trust(settings: BusSettings) -> list[ConfigProblem]:
     return problems
 
 
+def _check_retention(settings: BusSettings) -> list[ConfigProblem]:
+    """An asynchronous result holds the same signed answer as its document: kept no longer."""
+    kept, results = settings.documents.retention_days, settings.messages.retention_days
+    if kept is not None and (results is None or results > kept):
+        return [
+            ConfigProblem(
+                "messages.retention_days",
+                f"must be at most documents.retention_days ({kept}): an asynchronous result "
+                "holds the same signed answer as its document",
+            )
+        ]
+    return []
+
+
 def _cross_check(settings: BusSettings) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     for hosted in settings.node.hosts:
@@ -220,6 +234,7 @@ def _cross_check(settings: BusSettings) -> list[ConfigProblem]:
                 )
             )
     problems += _check_trust(settings)
+    problems += _check_retention(settings)
     for sid, service in settings.services.items():
         if not re.match(SERVICE_PATTERN, sid):
             problems.append(

@@ -17,6 +17,16 @@ only the client who asked may read the document (``GET /v1/documents/{number}``)
 
 ``status`` re-verifies a stored envelope now (``Seal.verify_issued``: signature and signer, the
 certificate valid when issued and not revoked since).
+
+Retention (``documents.retention_days``, ``purge``): the signed answer holds personal data, so
+it is deleted once it has been kept that long after it was recorded. The row stays — number,
+service, provider, client, dates, message ids, the fingerprint and when it was purged — because
+it holds no personal data and the paper a citizen keeps points at ``/verify/{number}``: that
+page goes on saying what was issued, by whom and when, shows the fingerprint to compare with
+the paper, and says the answer is no longer kept (``status`` ``purged``: the signature can no
+longer be re-checked here; whoever holds the signed answer can, ``run_bus.py verify``). The
+client's ``GET /v1/documents/{number}`` answers 410 ``document-purged``. Freed pages are
+overwritten (``secure_delete``).
 """
 
 from __future__ import annotations
@@ -56,9 +66,19 @@ CREATE TABLE IF NOT EXISTS counters (year INTEGER PRIMARY KEY, last INTEGER NOT 
 CREATE TABLE IF NOT EXISTS documents (
     number TEXT PRIMARY KEY, service TEXT NOT NULL, provider TEXT NOT NULL,
     client TEXT NOT NULL, issued_at TEXT NOT NULL, recorded_at TEXT NOT NULL,
-    message_id TEXT NOT NULL, response_id TEXT NOT NULL, envelope BLOB NOT NULL
+    message_id TEXT NOT NULL, response_id TEXT NOT NULL, envelope BLOB NOT NULL,
+    fingerprint TEXT, purged_at TEXT
 );
 """
+# Files made before retention lack the last two columns; ``_open`` adds them.
+_ADDED = {"fingerprint": "TEXT", "purged_at": "TEXT"}
+_KEPT_INDEX = (
+    "CREATE INDEX IF NOT EXISTS documents_kept ON documents (recorded_at) WHERE purged_at IS NULL"
+)
+_COLUMNS = (
+    "number, service, provider, client, issued_at, recorded_at, message_id, response_id, "
+    "envelope, fingerprint, purged_at"
+)
 
 
 def check_digit(digits: str) -> str:
@@ -98,11 +118,19 @@ class DocumentRecord:
     recorded_at: str  # when this node received and recorded it
     message_id: str  # the request's id (X-Bus-Message-Id)
     response_id: str
-    envelope: bytes  # the signed response envelope, as returned to the client
+    envelope: bytes  # the signed response envelope, as returned to the client; b"" if purged
+    kept_fingerprint: str | None = None  # the envelope's fingerprint, kept when it is purged
+    purged_at: str | None = None  # when the envelope was deleted (retention)
+
+    @property
+    def purged(self) -> bool:
+        return self.purged_at is not None
 
     @property
     def fingerprint(self) -> str:
         """SHA-256 of the signed envelope: printed on the document, shown by /verify."""
+        if self.kept_fingerprint is not None:
+            return self.kept_fingerprint
         return hashlib.sha256(self.envelope).hexdigest()
 
 
@@ -125,6 +153,12 @@ class DocumentStatus:
 
 def status(seal: Seal, record: DocumentRecord) -> DocumentStatus:
     """Re-verify a stored document now against the node's trust store."""
+    if record.purged:
+        return DocumentStatus(
+            "purged",
+            f"the signed answer was deleted on {str(record.purged_at)[:10]} after the retention "
+            "period; its holder can still verify it (compare the fingerprint)",
+        )
     try:
         envelope = Envelope.from_json(record.envelope)
         trusted = seal.verify_issued(envelope)
@@ -151,6 +185,7 @@ def public_view(record: DocumentRecord, st: DocumentStatus) -> dict[str, Any]:
         "client": record.client,
         "issued_at": record.issued_at,
         "fingerprint": record.fingerprint,
+        "purged_at": record.purged_at,
         "signature": {
             "state": st.state,
             "valid": st.valid,
@@ -192,7 +227,13 @@ class DocumentStore:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA secure_delete=ON")  # purged answers do not linger in free pages
         db.executescript(_SCHEMA)
+        present = {row[1] for row in db.execute("PRAGMA table_info(documents)")}
+        for column, kind in _ADDED.items():
+            if column not in present:
+                db.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
+        db.execute(_KEPT_INDEX)
         return db
 
     def issue(self, envelope: Envelope, *, message_id: str) -> DocumentRecord:
@@ -219,7 +260,8 @@ class DocumentStore:
                     envelope=body,
                 )
                 db.execute(
-                    "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "NULL, NULL)",
                     (
                         record.number, record.service, record.provider, record.client,
                         record.issued_at, record.recorded_at, record.message_id,
@@ -238,9 +280,7 @@ class DocumentStore:
         canonical = format_number(prefix, year, sequence)
         with self._connection() as db:
             row = db.execute(
-                "SELECT number, service, provider, client, issued_at, recorded_at, message_id, "
-                "response_id, envelope FROM documents WHERE number = ?",
-                (canonical,),
+                f"SELECT {_COLUMNS} FROM documents WHERE number = ?", (canonical,)
             ).fetchone()
         if row is None:
             raise UnknownDocument(f"no document {canonical} was issued by this node")
@@ -250,7 +290,42 @@ class DocumentStore:
             message_id=row[6],
             response_id=row[7],
             envelope=bytes(row[8]),
+            kept_fingerprint=row[9],
+            purged_at=row[10],
         )
+
+    def purge(
+        self, before: dt.datetime, *, batch: int = 500, going: Callable[[], bool] = lambda: True
+    ) -> int:
+        """Delete the signed answers recorded before ``before``, keeping each row's public part
+        and fingerprint (see the module docstring); how many. In transactions of ``batch``
+        rows, so that issuing a number waits for one batch at most; ``going`` is asked before
+        each (a stopping node stops there)."""
+        cutoff = before.astimezone(dt.UTC).isoformat()  # recorded_at is UTC ISO 8601 text
+        total = 0
+        while going():
+            now = self._clock().isoformat()
+            with self._connection() as db:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = db.execute(
+                        "SELECT number, envelope FROM documents "
+                        "WHERE purged_at IS NULL AND recorded_at < ? LIMIT ?",
+                        (cutoff, batch),
+                    ).fetchall()
+                    db.executemany(
+                        "UPDATE documents SET envelope = X'', fingerprint = ?, purged_at = ? "
+                        "WHERE number = ?",
+                        [(hashlib.sha256(bytes(env)).hexdigest(), now, n) for n, env in rows],
+                    )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            total += len(rows)
+            if len(rows) < batch:
+                break
+        return total
 
     def close(self) -> None:
         with self._lock:

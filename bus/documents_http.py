@@ -11,6 +11,10 @@ not issued here is a 404 (problem+json, or an HTML page for browsers).
 with the data, the request number and an inline QR code (PNG data URI) that leads to
 ``{documents.public_url}/verify/{number}``; with ``Accept: application/json``, the signed answer
 itself, byte for byte (what ``run_bus.py verify FILE`` checks offline). Another member gets 404.
+
+After the retention period (``documents.retention_days``, ``bus.documents``) the signed answer
+is gone: ``/verify`` still shows what was issued, the fingerprint and that it is no longer
+kept; ``/v1/documents/{number}`` answers 410 ``document-purged``.
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations.
 
@@ -28,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from bus.documents import DocumentRecord, DocumentStatus, public_view, status
-from bus.errors import UnknownDocument
+from bus.errors import DocumentPurged, UnknownDocument
 from bus.html_pages import HEADERS, flatten, page, table
 from bus.node import Node
 
@@ -53,10 +57,13 @@ def _wants_html(request: Request) -> bool:
 
 
 def _signature_line(st: DocumentStatus) -> str:
-    css = "ok" if st.valid else "bad"
-    word = {"valid": "valid", "revoked": "REVOKED", "untrusted": "NOT TRUSTED"}.get(
-        st.state, "INVALID"
-    )
+    css = "ok" if st.valid else "gone" if st.state == "purged" else "bad"
+    word = {
+        "valid": "valid",
+        "revoked": "REVOKED",
+        "untrusted": "NOT TRUSTED",
+        "purged": "no longer kept",
+    }.get(st.state, "INVALID")
     return f'<b class="{css}">{word}</b> — {html.escape(st.detail)}'
 
 
@@ -124,6 +131,11 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
         record = await run_in_threadpool(node.documents.get, number)
         if record.client != client:
             raise UnknownDocument(f"no document {record.number} was issued to {client}")
+        if record.purged:
+            raise DocumentPurged(
+                f"the signed answer of {record.number} was deleted on "
+                f"{str(record.purged_at)[:10]} after the retention period"
+            )
         if _wants_json(request):
             headers = {**HEADERS, "X-Bus-Request-Number": record.number}
             return Response(record.envelope, headers=headers, media_type="application/json")

@@ -8,6 +8,8 @@
     │   ├── AccessDenied         403 access-denied
     │   ├── UnknownService       404 unknown-service
     │   ├── UnknownDocument      404 unknown-document    (a request number not issued here)
+    │   │   └── DocumentPurged   410 document-purged     (its signed answer is past retention)
+    │   ├── CallbackRefused      422 callback-refused    (X-Bus-Callback not allowed; reason)
     │   ├── PayloadTooLarge      413 payload-too-large
     │   ├── SchemaInvalid        422 schema-invalid
     │   ├── SignatureInvalid     403 signature-invalid   (reason: unknown-key, bad-signature, …)
@@ -42,10 +44,12 @@ __all__ = [
     "AsyncRequired",
     "BusError",
     "BusUnavailable",
+    "CallbackRefused",
     "CertificateRevoked",
     "CertificateUntrusted",
     "CircuitOpen",
     "DeadlineExceeded",
+    "DocumentPurged",
     "Expired",
     "MalformedRequest",
     "NoData",
@@ -168,6 +172,30 @@ class UnknownDocument(RequestRefused):
     code = "unknown-document"
     status = 404
     title = "Unknown document"
+
+
+class DocumentPurged(UnknownDocument):
+    """The number was issued here, but its signed answer was deleted after the retention
+    period (``documents.retention_days``); ``/verify`` still shows what was issued."""
+
+    code = "document-purged"
+    status = 410
+    title = "Document deleted after its retention period"
+
+
+class CallbackRefused(RequestRefused):
+    """An ``X-Bus-Callback`` URL the node's callback policy does not allow (``bus.callbacks``).
+    ``reason`` (a bounded label): ``host-not-allowed``, ``https-required``, ``address-refused``
+    (a non-public address), ``credentials``."""
+
+    code = "callback-refused"
+    status = 422
+    title = "Callback URL not allowed"
+
+    def __init__(self, detail: str = "", *, reason: str = "host-not-allowed", **kw: object
+                 ) -> None:
+        super().__init__(detail, **kw)  # type: ignore[arg-type]
+        self.reason = reason
 
 
 class PayloadTooLarge(RequestRefused):

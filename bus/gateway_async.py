@@ -23,7 +23,9 @@ exactly as ``GET /v1/messages/{id}`` returns it (a 200 result is the provider's 
 envelope, verifiable with its certificate), with ``X-Bus-Message-Id``, ``X-Bus-Status`` and
 ``X-Bus-Request-Number``. A delivery that fails (no connection, not 2xx) is retried with a
 doubling delay (``CALLBACK_DELAYS_S``), then given up (logged; the result stays pollable). A
-callback not delivered when the node stopped is delivered after it starts again.
+callback not delivered when the node stopped is delivered after it starts again. Only URLs the
+node's callback policy allows are taken, and each attempt connects only to an address the
+policy allows (``bus.callbacks``; settings ``callbacks:``).
 """
 
 from __future__ import annotations
@@ -39,17 +41,19 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from bus.callbacks import CallbackPolicy
 from bus.envelope import Envelope
 from bus.errors import (
     BusError,
+    CallbackRefused,
     DeadlineExceeded,
-    MalformedRequest,
     ProviderInvalidAnswer,
     UnknownDocument,
 )
 from bus.messages import MessageStore
 from bus.node import Node
 from bus.problems import PROBLEM_MEDIA_TYPE, problem_response
+from bus.retention import messages_path
 from bus.router import Route
 from bus.transport import Delivery, Message, Subscription
 
@@ -59,7 +63,6 @@ log = logging.getLogger("bus.gateway")
 CALLBACK_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # waits between callback attempts
 SWEEP_S = 1.0  # how often overdue requests are looked for
 _WAIT_GRACE_S = 0.25  # an answer may still arrive this long after the deadline
-_MAX_CALLBACK_URL = 2000
 
 
 def _problem(error: BusError) -> tuple[int, bytes]:
@@ -90,11 +93,12 @@ class AsyncRequests:
         self._tasks: set[asyncio.Task[None]] = set()
         self._subscription: Subscription | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.callbacks = CallbackPolicy(node.settings.callbacks)
 
     @property
     def store(self) -> MessageStore:
         if self._store is None:
-            self._store = MessageStore(self.node.data_dir / "messages.db")
+            self._store = MessageStore(messages_path(self.node.documents.path))
         return self._store
 
     async def start(self) -> None:
@@ -111,13 +115,12 @@ class AsyncRequests:
             self._spawn(self._callback(record.message_id))
         self._spawn(self._sweep())
 
-    @staticmethod
-    def callback_of(request: Request) -> str | None:
+    def callback_of(self, request: Request) -> str | None:
+        """``X-Bus-Callback`` if the node's callback policy allows it (``bus.callbacks``)."""
         url = request.headers.get("x-bus-callback")
         if url is None:
             return None
-        if not url.startswith(("http://", "https://")) or len(url) > _MAX_CALLBACK_URL:
-            raise MalformedRequest("X-Bus-Callback must be an http(s) URL")
+        self.callbacks.check(url)  # 400 malformed-request, 422 callback-refused
         return url
 
     async def submit(
@@ -228,12 +231,19 @@ class AsyncRequests:
                                      follow_redirects=False, timeout=10) as client:
             for attempt, delay in enumerate((0.0, *self.callback_delays), 1):
                 await asyncio.sleep(delay)
-                try:
-                    r = await client.post(url, content=body, headers=headers)
+                try:  # resolved and checked right before connecting, to the checked address
+                    target = await self.callbacks.target(url)
+                    r = await client.post(target.url, content=body,
+                                          headers={**headers, **target.headers},
+                                          extensions=target.extensions)
                     if 200 <= r.status_code < 300:
                         return True
                     why = str(r.status_code)
-                except httpx.HTTPError as exc:
+                except CallbackRefused as exc:  # the policy's answer will not change: stop
+                    log.error("callback refused", extra={"bus": {
+                        "message_id": message_id, "attempt": attempt, "outcome": exc.reason}})
+                    return False
+                except (httpx.HTTPError, OSError) as exc:  # OSError: the name did not resolve
                     why = type(exc).__name__
                 log.warning("callback not delivered", extra={"bus": {
                     "message_id": message_id, "attempt": attempt, "outcome": why}})

@@ -28,6 +28,7 @@ _STYLE = (
     "body{font-family:sans-serif;max-width:52em;margin:2em auto;color:#222}"
     "table{border-collapse:collapse}td,th{text-align:left;padding:.25em .8em;"
     "border-bottom:1px solid #ddd;vertical-align:top}.ok{color:#176f2c}.bad{color:#b00020}"
+    ".gone{color:#555}"
     "code{font-size:.9em;word-break:break-all}label{display:block;margin-top:.6em}"
     "input,select,textarea{font:inherit;width:100%;box-sizing:border-box}"
     "textarea{min-height:6em;font-family:monospace}button{margin-top:1em;font:inherit}"

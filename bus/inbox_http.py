@@ -36,7 +36,14 @@ from starlette.responses import RedirectResponse, Response
 
 from adapters.manual import Task
 from bus.config import OperatorSettings
-from bus.errors import BusError, SchemaInvalid, TaskNotOpen, UnknownDocument
+from bus.errors import (
+    AccessDenied,
+    BusError,
+    SchemaInvalid,
+    TaskNotOpen,
+    Unauthenticated,
+    UnknownDocument,
+)
 from bus.html_pages import flatten, page, table
 from bus.inbox import InboxDesk, expires_in
 from bus.node import Node
@@ -135,7 +142,7 @@ def inbox_routes(node: Node) -> APIRouter:
         try:
             return _operator(request, operators)
         except _SignIn:
-            raise _Challenge from None
+            raise Unauthenticated("sign in with your operator name and password") from None
 
     async def mine(task_id: str, members: list[str]) -> Task:
         task = await run_in_threadpool(desk().task, task_id)
@@ -205,13 +212,13 @@ def inbox_routes(node: Node) -> APIRouter:
         operator, members = signed_in(request)
         origin = request.headers.get("origin")
         if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-            raise _Forbidden("a form from another site")
+            raise AccessDenied("a form from another site", reason="form-refused")
         raw = await request.body()
         if len(raw) > _MAX_FORM:
-            raise _Forbidden("the form is too large")
+            raise AccessDenied("the form is too large", reason="form-refused")
         token = parse_qs(raw.decode("utf-8", "replace")).get("csrf", [""])[-1]
         if not hmac.compare_digest(token, csrf(operator, task_id)):
-            raise _Forbidden("the form has expired; open the task again")
+            raise AccessDenied("the form has expired; open the task again", reason="form-refused")
         return operator, await mine(task_id, members), raw
 
     @router.post("/inbox/{task_id}/answer")
@@ -253,18 +260,6 @@ def inbox_routes(node: Node) -> APIRouter:
         return RedirectResponse(f"/inbox?done={task.id}", status_code=303)
 
     return router
-
-
-class _Challenge(BusError):
-    code = "unauthenticated"
-    status = 401
-    title = "Sign in to the operator inbox"
-
-
-class _Forbidden(BusError):
-    code = "access-denied"
-    status = 403
-    title = "Form refused"
 
 
 def challenge_response(exc: BusError) -> Response:

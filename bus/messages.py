@@ -165,6 +165,16 @@ class MessageStore:
             ).fetchone()
         return None if row is None else MessageRecord(*row)
 
+    def purge(self, before: float) -> int:
+        """Delete the finished results that finished before ``before`` (a Unix time): retention
+        (``messages.retention_days``, run by ``bus.retention``). Pending rows stay. How many."""
+        with self._lock:
+            self._db.execute("PRAGMA secure_delete=ON")  # the bodies hold personal data
+            cursor = self._db.execute(
+                "DELETE FROM messages WHERE state = 'done' AND finished_at < ?", (before,)
+            )
+            return cursor.rowcount
+
     def close(self) -> None:
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.close()

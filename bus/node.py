@@ -8,6 +8,9 @@ queue. ``start``/``stop`` bracket its life; ``gateway_http.create_app(node)`` se
 ``metrics`` (``bus.metrics.BusMetrics``, a fresh registry by default) is handed to the
 exchanger and the workers; ``health`` holds the readiness checks ``start`` registers
 (``bus.health``), which ``/health/ready`` and ``/metrics`` report.
+
+``retention`` (``bus.retention.Retention``) deletes signed answers and asynchronous results
+past their retention period: a daemon thread from ``start`` (at once, then hourly) to ``stop``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from bus.inbox import InboxDesk, manual_routes
 from bus.metrics import BusMetrics
 from bus.provider import ProviderWorker
 from bus.replay import ReplayGuard
+from bus.retention import Retention
 from bus.router import Router
 from bus.seal import Clock, Seal
 from bus.transport import Subscription, Transport, TransportStats, open_transport
@@ -117,6 +121,7 @@ class Node:
         self.documents = DocumentStore(
             _documents_path(settings), prefix=settings.documents.prefix, clock=clock
         )
+        self.retention = Retention(settings, self.documents, clock=clock)
         self.router = Router(settings)
         self.access = AccessPolicy(settings.access, clock=clock)
         self.audit = _open_audit(settings, clock, self.metrics)
@@ -197,6 +202,7 @@ class Node:
             self.inbox = self.open_inbox()
             self.inbox.resend_unsent()  # answers an operator gave while no node was running
         self._watch()
+        self.retention.start()
         self.started = True
 
     @property
@@ -274,6 +280,7 @@ class Node:
             self.inbox.close()
             self.inbox = None
         self.health.clear()
+        self.retention.stop()  # before the store it purges is closed
         self.documents.close()
         if self._transport is not None:
             self._transport.close()

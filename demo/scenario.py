@@ -66,6 +66,13 @@ PROPERTY = "cadastre/property-ownership/v1"
 CIVIL = "civil-registry/birth-certificate/v1"
 DEMO_CA_PASSPHRASE = "demo-only-ca-passphrase"
 DEMO_KEY_PASSPHRASE = "demo-only-key-passphrase"
+# The demo's portal and agencies all run on this machine, so its callbacks may reach loopback
+# over http; a deployment names its members' hosts and keeps https (deploy/config/bus.yaml).
+DEMO_CALLBACKS: dict[str, Any] = {
+    "allowed_hosts": ["127.0.0.1", "localhost"],
+    "require_https": False,
+    "allowed_networks": ["127.0.0.0/8", "::1/128"],
+}
 
 
 @dataclass
@@ -143,6 +150,7 @@ def write_config(
     if archivist_sha256 is not None:
         config["inbox"]["operators"]["archivist"]["token_sha256"] = archivist_sha256
     config["audit"] = {"url": f"sqlite:///{state / 'audit.db'}", "secret": _audit_secret(state)}
+    config["callbacks"] = DEMO_CALLBACKS
     config["services"][RESIDENCE]["adapter"]["base_url"] = residence_url
     config["services"][PROPERTY]["adapter"]["url"] = f"sqlite:///{cadastre_db}"
     path = state / "bus.yaml"
@@ -157,6 +165,11 @@ def _drop_member(config: dict[str, Any], member: str) -> None:
         sid: svc for sid, svc in config["services"].items() if not sid.startswith(member + "/")
     }
     config["access"] = [r for r in config["access"] if not r["service"].startswith(member + "/")]
+    operators = config.get("inbox", {}).get("operators", {})
+    for name, operator in list(operators.items()):
+        operator["members"] = [m for m in operator["members"] if m != member]
+        if not operator["members"]:
+            del operators[name]
 
 
 def _audit_secret(state: Path) -> str:

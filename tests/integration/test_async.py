@@ -224,3 +224,61 @@ def test_a_row_left_pending_by_an_older_version_is_finished_as_overdue(tmp_path:
         assert store.get("m-1", "cadastre") is None
     finally:
         store.close()
+
+
+def test_callbacks_the_policy_does_not_allow_are_refused_at_once(bus: Bus) -> None:
+    for url in ("https://evil.example.org/hook", "http://10.0.0.1/hook",
+                "http://169.254.169.254/latest/meta-data"):
+        r = bus.post({"pinfl": BIRTHS[0].pinfl}, **{"X-Bus-Callback": url})
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "callback-refused"
+        assert "X-Bus-Callback" in r.json()["detail"]
+
+
+@dataclass
+class _Headers:
+    """What AsyncRequests.callback_of reads of a request."""
+
+    headers: dict[str, str]
+
+
+def _policy_node(**callbacks: Any) -> Any:
+    """What AsyncRequests reads of a node to deliver callbacks: its settings."""
+    from types import SimpleNamespace
+
+    from bus.config import BusSettings
+
+    return SimpleNamespace(name="n", settings=BusSettings(callbacks=callbacks))
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_a_callback_goes_to_the_checked_address_or_nowhere(reachable: bool) -> None:
+    """The name resolves to loopback (as a DNS rebinding would make it): delivered there only
+    when the policy allows loopback, with the name kept in Host; otherwise never connected."""
+    from bus.gateway_async import AsyncRequests
+
+    receiver = Receiver(fail_first=0)
+    networks = ["127.0.0.0/8"] if reachable else []
+    asynchronous = AsyncRequests(
+        _policy_node(allowed_hosts=["hooks.portal.example.gov"], require_https=False,
+                     allowed_networks=networks),
+        callback_delays=(0.05,),
+    )
+    asked: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    asynchronous.callbacks.resolve = resolve
+    with serve_in_thread(receiver.app()) as hook:
+        port = httpx.URL(hook.url).port
+        url = f"http://hooks.portal.example.gov:{port}/hook"
+        asynchronous.callback_of(_Headers({"x-bus-callback": url}))  # taken at submit time
+        asyncio.run(asynchronous._deliver(url, "m-1", 200, "application/json", b"{}", "N-1"))
+    assert asked == ["hooks.portal.example.gov"]  # resolved once: refused, or delivered at once
+    if reachable:
+        headers, body = receiver.seen[0]
+        assert headers["host"] == f"hooks.portal.example.gov:{port}" and body == b"{}"
+    else:
+        assert receiver.seen == []

@@ -6,6 +6,7 @@ provider, and ``run_bus.py verify FILE`` offline."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import re
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 
 from bus.cli import app
 from bus.documents import format_number
-from bus.envelope import Envelope, new_id
+from bus.envelope import Envelope, new_id, utcnow
 from demo.data import PEOPLE
 from demo.scenario import DEMO_CA_PASSPHRASE, PROPERTY, RESIDENCE, DemoStack, start_stack
 from signing import CertificateAuthority
@@ -186,3 +187,24 @@ def test_revocations_show_at_once(tmp_path: Path) -> None:
             assert problem["type"].endswith("/certificate-revoked")
     finally:
         stack.stop()
+
+
+def test_a_purged_document_stays_verifiable_by_its_number(
+    stack: DemoStack, portal: httpx.Client
+) -> None:
+    """Retention: the signed answer goes (410 for its client), /verify still says what was
+    issued, with the fingerprint printed on the paper. Last: it purges the shared stack."""
+    r = ask(portal)
+    number = r.headers["X-Bus-Request-Number"]
+    assert stack.node.documents.purge(utcnow() + dt.timedelta(seconds=1)) >= 1
+    with httpx.Client(base_url=stack.gateway.url, timeout=10) as anonymous:
+        view = anonymous.get(f"/verify/{number}", headers={"Accept": "application/json"}).json()
+        page = anonymous.get(f"/verify/{number}", headers={"Accept": "text/html"})
+    assert view["number"] == number and view["provider"] == "residence-registry"
+    assert view["fingerprint"] == hashlib.sha256(r.content).hexdigest() and view["purged_at"]
+    assert view["signature"]["state"] == "purged" and view["signature"]["valid"] is False
+    assert page.status_code == 200 and "no longer kept" in page.text
+    for accept in ("text/html", "application/json"):
+        gone = portal.get(f"/v1/documents/{number}", headers={"Accept": accept})
+        assert gone.status_code == 410 and gone.json()["code"] == "document-purged"
+        assert personal(gone.text) == []

@@ -67,14 +67,22 @@ def test_each_exchange_is_one_json_line_with_its_context(
     entries, _ = demo_run
     assert any(e["level"] == "debug" for e in entries)  # the level came from the config
     exchanges = [e for e in entries if e["logger"] == "bus.gateway" and e["msg"] == "exchange"]
-    assert len(exchanges) == 10  # the demo's ten requests
+    assert len(exchanges) == 12  # the demo's ten requests and its two to the archive
     for entry in exchanges:
         assert {"ts", "client", "service", "outcome", "status", "duration_ms"} <= set(entry)
         assert entry["client"] == "portal"
     sent = [e for e in exchanges if e["outcome"] != "access-denied"]
     assert all(e["message_id"] and e["correlation"] for e in sent)
     assert sorted(e["outcome"] for e in exchanges) == sorted(
-        ["ok"] * 7 + ["no-data"] * 2 + ["access-denied"]
+        ["ok"] * 7 + ["no-data"] * 2 + ["access-denied"] + ["accepted"] * 2
     )
     answered = [e for e in entries if e["logger"] == "bus.provider" and e["msg"] == "answered"]
-    assert {e["message_id"] for e in answered} == {e["message_id"] for e in sent}
+    filed = [e for e in entries
+             if e["logger"] == "bus.provider" and e["msg"] == "filed for an operator"]
+    accepted = {e["message_id"] for e in sent if e["outcome"] == "accepted"}
+    assert {e["message_id"] for e in answered} == {e["message_id"] for e in sent} - accepted
+    assert {e["message_id"] for e in filed} == accepted  # the archive's: answered by a person
+    by_operator = [
+        e for e in entries if e["logger"] == "bus.inbox" and e["msg"] == "operator answered"
+    ]
+    assert {e["message_id"] for e in by_operator} == accepted
