@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
 import orjson
+from pydantic import Field
 
 from adapters.base import AdapterContext, AdapterOptions, Deadline, ProviderUnavailable
 from schemas import SharedRequest, SharedResponse
@@ -235,8 +236,14 @@ class OperatorInbox:
 
 
 class ManualOptions(AdapterOptions):
-    inbox: Path | None = None
-    instructions: str = ""
+    inbox: Path | None = Field(
+        default=None,
+        description="the inbox file; default inbox.db in the node's data folder (shared by "
+        "the node's manual services)",
+    )
+    instructions: str = Field(
+        default="", max_length=2000, description="shown to the operator with each task"
+    )
 
 
 def inbox_path(options: ManualOptions, data_dir: Path | None) -> Path:
