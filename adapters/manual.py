@@ -224,6 +224,16 @@ class OperatorInbox:
                 (task_id,),
             )
 
+    def waiting(self) -> list[tuple[str, int, float, float]]:
+        """Per service with open tasks: (service, how many, oldest filed_at, first expires_at)."""
+        with self._conn() as db:
+            rows = db.execute(
+                "SELECT service, COUNT(*), MIN(filed_at), MIN(expires_at) FROM tasks "
+                "WHERE state = 'open' AND expires_at > ? GROUP BY service",
+                (self._clock(),),
+            ).fetchall()
+        return [(str(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in rows]
+
     def unsent(self) -> list[Task]:
         """Answers stored but not known to be delivered (a process stopped in between)."""
         return self.tasks(states=("sending",))

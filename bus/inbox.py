@@ -48,7 +48,7 @@ from bus.router import Route, Router
 from bus.seal import Seal
 from bus.transport import Message, Transport
 
-__all__ = ["REJECT_CODES", "InboxDesk", "expires_in", "manual_routes"]
+__all__ = ["REJECT_CODES", "InboxDesk", "Waiting", "expires_in", "manual_routes"]
 
 log = logging.getLogger("bus.inbox")
 REJECT_CODES: dict[str, type[BusError]] = {"no-data": NoData, "provider-rejected": ProviderRejected}
@@ -57,6 +57,14 @@ REJECT_CODES: dict[str, type[BusError]] = {"no-data": NoData, "provider-rejected
 def manual_routes(router: Router, hosts: list[str]) -> list[Route]:
     """The routes of ``hosts`` whose adapter is the operator inbox."""
     return [r for r in router.provided_by(hosts) if r.settings.adapter.kind == "manual"]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    service: str
+    open_tasks: int
+    oldest_s: float  # age of the oldest open task
+    time_left_s: float  # until the first open task expires
 
 
 @dataclass(frozen=True)
@@ -157,6 +165,16 @@ class InboxDesk:
         error = REJECT_CODES[code](detail or "the agency's operator found nothing to answer with")
         request = Envelope.from_json(task.envelope)
         return self._close(task, request, Kind.error, error.envelope_payload(), operator)
+
+    def waiting(self) -> list[Waiting]:
+        """What waits for an operator, per service of this desk (for ``bus.metrics``)."""
+        now = self.seal.clock().timestamp()
+        return [
+            Waiting(service, count, now - oldest, first_expiry - now)
+            for inbox in self._inboxes
+            for service, count, oldest, first_expiry in inbox.waiting()
+            if service in self._desks
+        ]
 
     def resend_unsent(self) -> int:
         """Deliver answers stored but not known to be delivered; how many."""

@@ -98,6 +98,16 @@ Health (the checks of ``/health/ready``, cached 2 s)
     Circuit breaker of each service this node provides (``bus.breaker``): 0 closed,
     1 half-open, 2 open.
 
+Operator inbox (``bus.inbox``; the node's ``manual`` services, read when scraped)
+
+``bus_inbox_open_tasks`` gauge [service]
+    Tasks waiting for an operator (filed, not answered, not expired).
+``bus_inbox_oldest_task_seconds`` gauge [service]
+    Age of the oldest open task.
+``bus_inbox_time_left_seconds`` gauge [service]
+    Time until the first open task expires (its asker stops waiting and it can no longer be
+    answered): the number an inbox alert watches.
+
 Audit log (``bus.audit``)
 
 ``bus_audit_write_seconds`` histogram
@@ -121,7 +131,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -140,6 +150,9 @@ from prometheus_client.registry import Collector
 from bus.envelope import provider_of
 from bus.health import CheckResult
 from bus.transport import TransportStats
+
+if TYPE_CHECKING:
+    from bus.inbox import Waiting
 
 __all__ = ["LATENCY_BUCKETS", "STAGE_BUCKETS", "BusMetrics", "Family"]
 
@@ -187,6 +200,7 @@ class _Live(Collector):
         self.connected: Callable[[], bool] = lambda: False
         self.readiness: Callable[[], Sequence[CheckResult]] = list
         self.queues: dict[str, str] = {}  # work queue -> service
+        self.inbox: Callable[[], Sequence[Waiting]] = list
 
     def describe(self) -> Iterator[Metric]:
         return iter(self._families())
@@ -213,10 +227,27 @@ class _Live(Collector):
                 "1 when the adapter's probe reached the provider",
                 labels=["provider", "service"],
             ),
+            GaugeMetricFamily(
+                "bus_inbox_open_tasks", "Tasks waiting for an operator", labels=["service"]
+            ),
+            GaugeMetricFamily(
+                "bus_inbox_oldest_task_seconds", "Age of the oldest open task", labels=["service"]
+            ),
+            GaugeMetricFamily(
+                "bus_inbox_time_left_seconds",
+                "Time until the first open task expires",
+                labels=["service"],
+            ),
         )
 
     def collect(self) -> Iterator[Metric]:
-        depth, consumers, retrying, dead, connected, ready, checks, up = self._families()
+        families = self._families()
+        depth, consumers, retrying, dead, connected, ready, checks, up = families[:8]
+        open_tasks, oldest, time_left = families[8:]
+        for waiting in self.inbox():
+            open_tasks.add_metric([waiting.service], waiting.open_tasks)
+            oldest.add_metric([waiting.service], waiting.oldest_s)
+            time_left.add_metric([waiting.service], waiting.time_left_s)
         connected.add_metric([], 1.0 if self.connected() else 0.0)
         stats = self.stats()
         if stats is not None:
@@ -234,7 +265,7 @@ class _Live(Collector):
             if r.name.startswith("provider:"):
                 service = r.name.removeprefix("provider:")
                 up.add_metric([provider_of(service), service], 1.0 if r.ok else 0.0)
-        yield from (depth, consumers, retrying, dead, connected, ready, checks, up)
+        yield from families
 
 
 def _version() -> str:
@@ -367,12 +398,14 @@ class BusMetrics:
         connected: Callable[[], bool],
         readiness: Callable[[], Sequence[CheckResult]],
         queues: dict[str, str],
+        inbox: Callable[[], Sequence[Waiting]] = list,
     ) -> None:
         """Where the scrape-time numbers come from (set by ``Node.start``)."""
         self._set_build(node=node, transport=transport)
         live = self._live
         live.stats, live.connected, live.readiness = stats, connected, readiness
         live.queues = dict(queues)
+        live.inbox = inbox
 
     def names(self) -> set[str]:
         """The metric names this registry exports (as in the exposition, with suffixes)."""

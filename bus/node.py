@@ -32,7 +32,7 @@ from bus.documents import DocumentStore
 from bus.envelope import utcnow
 from bus.exchange import Exchanger
 from bus.health import Cached, CheckResult, Health
-from bus.inbox import InboxDesk, manual_routes
+from bus.inbox import InboxDesk, Waiting, manual_routes
 from bus.metrics import BusMetrics
 from bus.provider import ProviderWorker
 from bus.replay import ReplayGuard
@@ -266,7 +266,18 @@ class Node:
             connected=lambda: self.started and transport.is_connected(),
             readiness=self.readiness,
             queues=queues,
+            inbox=self._inbox_waiting,
         )
+
+    def _inbox_waiting(self) -> list[Waiting]:
+        inbox = self.inbox
+        if inbox is None or not self.started:
+            return []
+        try:
+            return inbox.waiting()
+        except Exception:  # stopping meanwhile, or the file unreadable: no numbers this scrape
+            log.warning("operator inbox not readable for metrics", exc_info=True)
+            return []
 
     def stop(self) -> None:
         self.started = False  # not ready from the moment it starts stopping

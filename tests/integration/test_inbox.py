@@ -236,6 +236,10 @@ def test_an_operator_answers_on_the_page(
     while task_id not in operator.get("/inbox").text:
         assert time.monotonic() < give_up
         time.sleep(0.05)
+    metrics = portal.get("/metrics").text
+    assert f'bus_inbox_open_tasks{{service="{ARCHIVE}"}} 1.0' in metrics
+    left = re.search(rf'bus_inbox_time_left_seconds{{service="{ARCHIVE}"}} ([0-9.e+]+)', metrics)
+    assert left and 259000 < float(left.group(1)) <= 259200  # 3 days, minus a moment
     shown = operator.get(f"/inbox/{task_id}")
     assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
     assert RECORD.pinfl in shown.text and "registered_on" in shown.text
@@ -261,3 +265,4 @@ def test_an_operator_answers_on_the_page(
     assert r.status_code == 200 and r.json()["payload"]["number"] == RECORD.certificate
     closed = operator.get(f"/inbox/{task_id}")
     assert "answered" in closed.text and "name='csrf'" not in closed.text
+    assert "bus_inbox_open_tasks{" not in portal.get("/metrics").text
