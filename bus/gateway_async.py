@@ -21,7 +21,10 @@ problem document with its status.
 ``X-Bus-Callback: https://…`` on the POST: the result is also ``POST``ed there, the body
 exactly as ``GET /v1/messages/{id}`` returns it (a 200 result is the provider's signed
 envelope, verifiable with its certificate), with ``X-Bus-Message-Id``, ``X-Bus-Status`` and
-``X-Bus-Request-Number``. A delivery that fails (no connection, not 2xx) is retried with a
+``X-Bus-Request-Number``, and ``X-Bus-Signature``: a detached JWS (RFC 7797) over the body
+bytes by the client member the node acts for, so the receiver can check the callback came from
+its bus (verify it with its own certificate; error results are signed only this way). A
+delivery that fails (no connection, not 2xx) is retried with a
 doubling delay (``CALLBACK_DELAYS_S``), then given up (logged; the result stays pollable). A
 callback not delivered when the node stopped is delivered after it starts again. Only URLs the
 node's callback policy allows are taken, and each attempt connects only to an address the
@@ -215,18 +218,23 @@ class AsyncRequests:
         record = await run_in_threadpool(self.store.find, message_id)
         if record is None or record.callback is None or record.status is None:
             return
+        body = record.body or b""
+        # signed as the client the node acts for: the receiver checks it came from its bus
+        signature = self.node.seal.sign_detached(record.client, body)
         delivered = await self._deliver(
-            record.callback, message_id, record.status, record.media_type or "",
-            record.body or b"", record.number,
+            record.callback, message_id, record.status, record.media_type or "", body,
+            record.number, signature=signature,
         )
         await run_in_threadpool(self.store.callback_settled, message_id, delivered=delivered)
 
     async def _deliver(self, url: str, message_id: str, status: int, media_type: str,
-                       body: bytes, number: str | None) -> bool:
+                       body: bytes, number: str | None, *, signature: str | None = None) -> bool:
         headers = {"Content-Type": media_type, "X-Bus-Message-Id": message_id,
                    "X-Bus-Status": str(status)}
         if number is not None:
             headers["X-Bus-Request-Number"] = number
+        if signature is not None:
+            headers["X-Bus-Signature"] = signature
         async with httpx.AsyncClient(transport=self._transport, trust_env=False,
                                      follow_redirects=False, timeout=10) as client:
             for attempt, delay in enumerate((0.0, *self.callback_delays), 1):

@@ -64,6 +64,14 @@ class Seal:
             raise BusUnavailable(f"this node holds no key for member {envelope.signer!r}")
         return envelope.with_signature(signer.sign(envelope.signing_input()))
 
+    def sign_detached(self, member: str, payload: bytes) -> str:
+        """A detached JWS over ``payload`` by ``member`` (hosted here): for bytes that are not an
+        envelope, such as a callback's body."""
+        signer = self._signers.get(member)
+        if signer is None:
+            raise BusUnavailable(f"this node holds no key for member {member!r}")
+        return signer.sign(payload)
+
     def verify(self, envelope: Envelope) -> Envelope:
         """Return ``envelope`` if its signature, signer and time window hold; raise otherwise."""
         trusted = self._check_seal(envelope, self._verifier)

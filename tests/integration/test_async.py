@@ -27,7 +27,7 @@ from demo import cadastre, civil_registry
 from demo.data import BIRTHS, UNKNOWN_PINFL
 from demo.scenario import CIVIL, verify_answer, write_config
 from demo.servers import RunningServer, serve_in_thread
-from signing import generate_member_key
+from signing import JwsVerifier, SigningError, StaticTrustStore, generate_member_key
 
 pytestmark = pytest.mark.slow
 
@@ -178,6 +178,11 @@ def test_the_signed_result_is_pushed_to_the_callback_with_retries(bus: Bus) -> N
 
     answer: dict[str, Any] = json.loads(body)
     assert verify_answer(answer, bus.keys / "civil-registry.pub", "civil-registry")
+    # the delivery itself is signed by the portal's bus node, over the exact bytes
+    portal = JwsVerifier(StaticTrustStore.from_files({"portal": bus.keys / "portal.pub"}))
+    assert portal.verify(body, headers["x-bus-signature"]).member == "portal"
+    with pytest.raises(SigningError):
+        portal.verify(body + b" ", headers["x-bus-signature"])
     assert body == bus.get(r.headers["Location"]).content  # the same bytes as polled
 
 
