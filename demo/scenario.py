@@ -499,6 +499,12 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
         "export --since …, audit subject PINFL)",
         soft_wrap=True,
     )
+    console.print(
+        f"Operator inbox: {stack.gateway.url}/inbox (archivist / {stack.archivist}), or "
+        f"BUS_NODE__KEY_PASSPHRASE={DEMO_KEY_PASSPHRASE} python run_bus.py inbox list "
+        f"--config {stack.config_path}",
+        markup=False, highlight=False, soft_wrap=True,
+    )
     console.print("Try (the token is this run's portal token):")
     console.print(
         f"curl -s {stack.gateway.url}/v1/services/{PROPERTY} "

@@ -20,7 +20,16 @@ import zeep.exceptions
 from lxml import etree
 
 from bus.audit import verify
-from demo.data import AZIZ, BIRTHS, UNKNOWN_PINFL, expected_birth_certificate
+from demo.archive import ARCHIVE
+from demo.data import (
+    AZIZ,
+    BIRTHS,
+    DILNOZA,
+    UNKNOWN_PINFL,
+    archival_birth,
+    birth_certificate,
+    expected_birth_certificate,
+)
 from demo.scenario import (
     CIVIL,
     DEMO_KEY_PASSPHRASE,
@@ -357,3 +366,33 @@ def test_async_errors_come_back_as_faults_from_get_result(stack: DemoStack) -> N
     assert code == "soap:Server.no-data"
     unknown = fault_of(lambda: service.GetResult(MessageId="nope"))
     assert unknown.code == "soap:Client.unknown-document"
+
+
+def test_a_soap_client_asks_the_archive_and_an_archivist_answers(stack: DemoStack) -> None:
+    """A manual service over SOAP: refused synchronously, then async, answered from the inbox."""
+    service = client(stack, ARCHIVE).service
+    context = {"BusContext": {"Purpose": "pension-assignment", "User": "pension-clerk-2"}}
+    refused = fault_of(lambda: service.GetBirthCertificate(pinfl=DILNOZA.pinfl,
+                                                           _soapheaders=context))
+    assert refused.code == "soap:Client.async-required"
+    context["BusContext"]["Mode"] = "async"
+    accepted = service.GetBirthCertificate(pinfl=DILNOZA.pinfl, _soapheaders=context)
+    assert accepted.State == "pending"
+    desk = stack.node.inbox
+    assert desk is not None
+    for _ in range(200):
+        if any(t.id == accepted.MessageId for t in desk.tasks()):
+            break
+        __import__("time").sleep(0.05)
+    record = archival_birth(DILNOZA.pinfl)
+    assert record is not None
+    desk.answer(accepted.MessageId, birth_certificate(record).model_dump(mode="json"),
+                operator="archivist-1")
+    for _ in range(200):
+        result = service.GetResult(MessageId=accepted.MessageId)
+        if result.State != "pending":
+            break
+        __import__("time").sleep(0.05)
+    assert result.State == "done" and result.BirthCertificate.number == record.certificate
+    signed = __import__("json").loads(result.SignedAnswer)
+    assert verify_answer(signed, stack.trust_for("state-archive"), "state-archive")
