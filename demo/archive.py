@@ -22,7 +22,7 @@ from bus.inbox import InboxDesk
 from demo.data import PEOPLE, UNKNOWN_PINFL, archival_birth, birth_certificate
 from schemas import mask_identifier
 
-__all__ = ["ARCHIVE", "ArchiveResult", "ask_archive", "show_archive"]
+__all__ = ["ARCHIVE", "ArchiveResult", "ask_archive", "poll_result", "show_archive"]
 
 ARCHIVE = "state-archive/archival-birth-record/v1"
 ARCHIVIST = "archivist"
@@ -63,7 +63,7 @@ def ask_archive(
         message_id, location = r.headers["X-Bus-Message-Id"], r.headers["Location"]
         _wait_for_task(desk, message_id)
         act(desk, message_id)
-        result = _poll(client, location)
+        result = poll_result(client, location)
         results.append(ArchiveResult(pinfl, message_id, result.status_code, result.json(),
                                      time.perf_counter() - accepted))
     return results
@@ -77,7 +77,8 @@ def _wait_for_task(desk: InboxDesk, task_id: str, timeout_s: float = 10.0) -> No
         time.sleep(0.02)
 
 
-def _poll(client: httpx.Client, location: str, timeout_s: float = 10.0) -> httpx.Response:
+def poll_result(client: httpx.Client, location: str, timeout_s: float = 10.0) -> httpx.Response:
+    """``GET`` an asynchronous request's ``location`` until it is no longer pending (202)."""
     give_up = time.monotonic() + timeout_s
     while True:
         r = client.get(location)

@@ -23,7 +23,7 @@ from bus.config_loader import load_settings
 from bus.gateway_http import create_app
 from bus.inbox import InboxDesk
 from bus.node import Node
-from demo.archive import ARCHIVE
+from demo.archive import ARCHIVE, poll_result
 from demo.data import ARCHIVE_BIRTHS, UNKNOWN_PINFL, birth_certificate
 from demo.scenario import verify_answer, write_config
 from demo.servers import serve_in_thread
@@ -73,15 +73,6 @@ def _ask(client: httpx.Client, pinfl: str) -> tuple[str, str]:
     return r.headers["X-Bus-Message-Id"], r.headers["Location"]
 
 
-def _result(client: httpx.Client, location: str, timeout: float = 15) -> httpx.Response:
-    give_up = time.monotonic() + timeout
-    while True:
-        r = client.get(location)
-        if r.status_code != 202 or time.monotonic() > give_up:
-            return r
-        time.sleep(0.05)
-
-
 def _inbox(config: Path, *args: str) -> Any:
     return runner.invoke(app, ["inbox", *args, "--config", str(config)])
 
@@ -109,7 +100,7 @@ def test_a_manual_request_answered_while_the_node_was_down_is_delivered(setup: S
     assert done.exit_code == 0, done.output
     assert "answered" in done.output
     with setup.node() as node, _client(node.url, setup.token) as portal:
-        r = _result(portal, location)
+        r = poll_result(portal, location)
         assert r.status_code == 200, r.text
         signed = r.json()
         assert signed["payload"]["number"] == RECORD.certificate
@@ -134,14 +125,14 @@ def test_an_answer_given_after_the_restart_and_a_rejection(setup: Setup) -> None
     with setup.node() as node, _client(node.url, setup.token) as portal:
         rejected = _inbox(setup.config, "reject", nobody, "--detail", "not in the 1990 books")
         assert rejected.exit_code == 0, rejected.output
-        r = _result(portal, nobody_at)
+        r = poll_result(portal, nobody_at)
         assert r.status_code == 404 and r.json()["code"] == "no-data"
         assert "1990 books" in r.json()["detail"]
         record = birth_certificate(RECORD).model_dump(mode="json")
         sets = [f"{k}={json.dumps(v)}" for k, v in record.items()]
         answered = _inbox(setup.config, "answer", found, *[a for s in sets for a in ("--set", s)])
         assert answered.exit_code == 0, answered.output
-        r = _result(portal, found_at)
+        r = poll_result(portal, found_at)
         assert r.status_code == 200 and r.json()["payload"]["child"]["pinfl"] == RECORD.pinfl
 
 
@@ -164,7 +155,7 @@ def test_an_answer_stored_but_not_sent_is_sent_when_the_node_starts(
     assert died.exit_code != 0
     assert task_id not in _inbox(setup.config, "list").output  # claimed: not open any more
     with setup.node() as node, _client(node.url, setup.token) as portal:
-        r = _result(portal, location)
+        r = poll_result(portal, location)
         assert r.status_code == 200 and r.json()["payload"]["number"] == RECORD.certificate
     closed = _inbox(setup.config, "list", "--closed")
     assert re.search(rf"{task_id}.*answered", closed.output.replace("\n", " "))
@@ -261,7 +252,7 @@ def test_an_operator_answers_on_the_page(
                        data={**form, "registered_on": record["registered_on"]},
                        follow_redirects=False)
     assert ok.status_code == 303, ok.text
-    r = _result(portal, location)
+    r = poll_result(portal, location)
     assert r.status_code == 200 and r.json()["payload"]["number"] == RECORD.certificate
     closed = operator.get(f"/inbox/{task_id}")
     assert "answered" in closed.text and "name='csrf'" not in closed.text
