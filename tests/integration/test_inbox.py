@@ -257,3 +257,22 @@ def test_an_operator_answers_on_the_page(
     closed = operator.get(f"/inbox/{task_id}")
     assert "answered" in closed.text and "name='csrf'" not in closed.text
     assert "bus_inbox_open_tasks{" not in portal.get("/metrics").text
+
+
+def test_what_a_client_sent_is_shown_as_text_not_markup(
+    page: tuple[httpx.Client, httpx.Client, Setup],
+) -> None:
+    portal, operator, _ = page
+    script = "<script>alert('x')</script>"
+    r = portal.post(f"/v1/services/{ARCHIVE}", params={"mode": "async"},
+                    json={"pinfl": RECORD.pinfl}, headers={"X-Bus-User": script})
+    assert r.status_code == 202
+    task_id = r.headers["X-Bus-Message-Id"]
+    give_up = time.monotonic() + 10
+    while task_id not in operator.get("/inbox").text:
+        assert time.monotonic() < give_up
+        time.sleep(0.05)
+    shown = operator.get(f"/inbox/{task_id}")
+    assert script not in shown.text and "&lt;script&gt;" in shown.text
+    assert "default-src 'none'" in shown.headers["Content-Security-Policy"]
+    assert operator.get("/inbox/no-such-task").status_code == 404
