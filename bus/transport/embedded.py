@@ -8,7 +8,8 @@ Guarantees:
   killed, ``"full"`` also a power loss. ``publish`` returns after its COMMIT.
 * A claim (``BEGIN IMMEDIATE``) turns the oldest ready row of the queue whose ``available_at``
   has come ``inflight`` with ``attempts + 1``; expired rows met on the way are dead-lettered
-  with reason ``expired``. Only ``ack`` deletes a row; ``retry`` makes it ready again later.
+  with reason ``expired``, or deleted on a reply queue (``reply.*``: nobody waits for a late
+  reply). Otherwise only ``ack`` deletes a row; ``retry`` makes it ready again later.
 * A message its handler left unsettled stays in flight until this transport closes, which hands
   it back (``redelivered``). Rows left in flight by a process that died are handed back by the
   next open that finds no other live instance on the file (exclusive ``flock`` on
@@ -55,6 +56,7 @@ from bus.transport.base import (
     QueueStats,
     TransportClosed,
     TransportStats,
+    is_reply_queue,
     reply_queue,
 )
 
@@ -284,7 +286,8 @@ class EmbeddedTransport:
                 seq, *cols, attempts, again = rows[0]
                 message = sql.message_of(tuple(cols))
                 if message.expires_at is not None and message.expires_at < now:
-                    db.execute(sql.BURY, ("expired", now, seq))
+                    if not is_reply_queue(queue):  # a late reply is dropped (see base)
+                        db.execute(sql.BURY, ("expired", now, seq))
                     db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
                     log.info("message %s expired in %s", message.message_id, queue)
                     continue

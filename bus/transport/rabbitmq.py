@@ -6,8 +6,9 @@ Topology (declared idempotently at start-up, see ``rabbitmq_topology``):
   message for queue ``q`` is published to ``bus.requests`` with routing key ``q`` (mandatory:
   a message no queue takes fails the publish instead of vanishing).
 * work queues (``declare(q)``, e.g. ``svc.<member>.<service>.<version>``) and the node's reply
-  queue ``reply.<node>``: durable quorum queues with ``x-dead-letter-exchange=bus.dlx``,
-  ``x-dead-letter-strategy=at-least-once`` and ``x-overflow=reject-publish``.
+  queues ``reply.<node>`` and ``reply.<node>.async``: durable quorum queues with
+  ``x-dead-letter-exchange=bus.dlx``, ``x-dead-letter-strategy=at-least-once`` and
+  ``x-overflow=reject-publish``.
 * ``bus.retry``  headers exchange; ``bus.retry.<ms>``: quorum queues with ``x-message-ttl=<ms>``
   and ``x-dead-letter-exchange=bus.requests``, bound to ``bus.retry`` by the header
   ``bus-retry-delay-ms=<ms>``. ``Delivery.retry`` publishes a copy there under the work queue's
@@ -24,6 +25,8 @@ Messages are persistent (delivery mode 2) and carry ``message_id``, ``correlatio
 consumers. ``expires_at`` is also sent as the per-message TTL (``expiration``); as RabbitMQ only
 expires messages at the head of a queue and drops the TTL of what it dead-letters (a retried
 message), consumers check ``expires_at`` on delivery too and dead-letter with reason ``expired``.
+Messages to reply queues (``reply.*``) carry no TTL, and their consumer drops (acks) an expired
+one instead: a late reply does not belong in the dead letters (see ``rabbitmq_topology``).
 
 ``publish`` returns once the broker confirmed the message (publisher confirms; see
 ``rabbitmq_publisher``: one I/O thread, batched acks, unconfirmed messages resent after a
@@ -94,6 +97,7 @@ from bus.transport.rabbitmq_topology import (
     declare_retry_queue,
     declare_work_queue,
     encode,
+    expires_in_broker,
     retry_bucket_ms,
     retry_queue,
     scan_dead_letters,
@@ -161,7 +165,8 @@ class RabbitTransport:
         )
 
     def publish(self, queue: str, message: Message) -> None:
-        self._send(REQUESTS_EXCHANGE, queue, message, encode(message, now=self._clock()))
+        properties = encode(message, now=self._clock(), expire=expires_in_broker(queue))
+        self._send(REQUESTS_EXCHANGE, queue, message, properties)
 
     def consume(self, queue: str, handler: Handler, *, prefetch: int = 8) -> Subscription:
         return self._subscribe(queue, handler, prefetch=prefetch, role=f"consume:{queue}")
@@ -260,9 +265,10 @@ class RabbitTransport:
             if dead.id != dead_letter_id:
                 return None
             # The original message (same message id), as a fresh first attempt.
-            self._send(
-                REQUESTS_EXCHANGE, dead.queue, dead.message, encode(dead.message, now=self._clock())
+            properties = encode(
+                dead.message, now=self._clock(), expire=expires_in_broker(dead.queue)
             )
+            self._send(REQUESTS_EXCHANGE, dead.queue, dead.message, properties)
             replayed.append(dead.message)
             return True
 
@@ -304,8 +310,9 @@ class RabbitTransport:
 
     def publish_retry(self, queue: str, message: Message, *, attempt: int, delay_s: float) -> None:
         delay_ms = retry_bucket_ms(delay_s)
+        expire = expires_in_broker(queue)
         if delay_ms == 0:
-            properties = encode(message, now=self._clock(), attempt=attempt)
+            properties = encode(message, now=self._clock(), attempt=attempt, expire=expire)
             self._send(REQUESTS_EXCHANGE, queue, message, properties)
             return
         if delay_ms not in self._retry_queues:
@@ -315,7 +322,11 @@ class RabbitTransport:
             )
             self._retry_queues.add(delay_ms)
         properties = encode(
-            message, now=self._clock(), attempt=attempt, extra={H_RETRY_DELAY: str(delay_ms)}
+            message,
+            now=self._clock(),
+            attempt=attempt,
+            expire=expire,
+            extra={H_RETRY_DELAY: str(delay_ms)},
         )
         self._send(RETRY_EXCHANGE, queue, message, properties)
 
