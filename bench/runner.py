@@ -28,19 +28,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import platform
 import shutil
-import subprocess
 import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import orjson
-import pika
 from rich.console import Console
 
 from bench.bus_run import (
@@ -55,6 +51,14 @@ from bench.bus_run import (
 from bench.cpu import CpuMeter, broker_pid
 from bench.floor import Crypto, PikaRequester, http_floor_app, pika_floor
 from bench.loadgen import HttpCall, HttpJob, LoadGenerator, Mode, Sample, run_threads
+from bench.machine import (
+    code_state,
+    cpu_model,
+    nproc,
+    rabbit_problem,
+    versions,
+    wait_for_broker,
+)
 from bench.report import (
     Cell,
     Machine,
@@ -272,76 +276,6 @@ SYSTEMS: tuple[System, ...] = (
 )
 
 
-def rabbit_problem(url: str) -> tuple[str | None, str]:
-    """Why RabbitMQ rows cannot run (None if they can), and the broker's version."""
-    try:
-        import bus.transport.rabbitmq  # noqa: F401
-    except ImportError as exc:
-        return f"bus.transport.rabbitmq is not importable ({exc})", ""
-    params = pika.URLParameters(url)
-    params.socket_timeout = 5
-    params.stack_timeout = 10
-    params.blocked_connection_timeout = 5
-    try:
-        connection = pika.BlockingConnection(params)
-    except Exception as exc:
-        return f"RabbitMQ at {params.host}:{params.port} unusable: {type(exc).__name__}: {exc}", ""
-    try:
-        props = connection._impl.server_properties
-        raw = props.get("version", b"")
-        broker = raw.decode() if isinstance(raw, bytes) else str(raw)
-    finally:
-        connection.close()
-    return None, broker
-
-
-def _versions(broker: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for dist in ("fastapi", "uvicorn", "httpx", "pika", "pydantic", "cryptography", "rfc8785"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[dist] = version(dist)
-    for optional in ("uvloop", "httptools"):
-        try:
-            out[optional] = version(optional)
-        except PackageNotFoundError:
-            out[optional] = "not installed"
-    if broker:
-        out["RabbitMQ"] = broker
-    return out
-
-
-def _code_state() -> str:
-    """The commit measured, and the source files that differed from it (others' work)."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True
-        ).stdout.splitlines()
-    except OSError:
-        return ""
-    if not head:
-        return ""
-    changed = sorted(
-        line[3:]
-        for line in status
-        if line[3:].endswith(".py") and not line[3:].startswith(("tests/", "bench/"))
-    )
-    if not changed:
-        return f"commit {head}"
-    return f"commit {head} with uncommitted changes to {', '.join(f'`{c}`' for c in changed)}"
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def _selected(options: BenchOptions) -> list[System]:
     if not options.only:
         return list(SYSTEMS)
@@ -385,16 +319,9 @@ a separate load-generator process ({client}; 32 threads in it cost no more CPU p
 than 4 processes of 8 threads). Threads loaded the servers best here: asyncio tasks on one
 `httpx.AsyncClient` reached about half the floor's throughput at 8 clients and less at 32.
 So on this machine **the load generator, the servers and RabbitMQ all compete for the same
-{_nproc()} cores**: every figure is a whole-machine figure, the clients' own CPU (about 0.5-1 ms
+{nproc()} cores**: every figure is a whole-machine figure, the clients' own CPU (about 0.5-1 ms
 per exchange for httpx) is part of it, and so is whatever else runs on the machine (the
 `cores ours/all` column). The pika floor's clients run in the benchmark process itself."""
-
-
-def _nproc() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def run_bench(options: BenchOptions, console: Console) -> list[Result]:
@@ -407,7 +334,7 @@ def run_bench(options: BenchOptions, console: Console) -> list[Result]:
     problem, broker = (None, "")
     if any(s.rabbit for s in systems):
         problem, broker = rabbit_problem(options.amqp_url)
-        if problem and _wait_for_broker(options.amqp_url, timeout_s=30.0):  # a restart?
+        if problem and wait_for_broker(options.amqp_url, timeout_s=30.0):  # a restart?
             problem, broker = rabbit_problem(options.amqp_url)
     results: list[Result] = []
     notes: list[str] = []
@@ -430,7 +357,7 @@ def run_bench(options: BenchOptions, console: Console) -> list[Result]:
                     continue
                 # Other work on the machine restarts the shared broker now and then (fault
                 # tests): measure such a system once more when the broker is back.
-                if _wait_for_broker(options.amqp_url):
+                if wait_for_broker(options.amqp_url):
                     results[:] = [r for r in results if r.cell.system != system.name]
                     notes.append(f"{system.name}: had errors or failed; measured again")
                     console.print(f"[yellow]{system.name}: measuring again[/yellow]")
@@ -447,12 +374,12 @@ def run_bench(options: BenchOptions, console: Console) -> list[Result]:
         machine = Machine(
             command=options.command,
             date=started.strftime("%Y-%m-%d %H:%M UTC"),
-            nproc=_nproc(),
-            cpu=_cpu_model(),
-            versions=_versions(broker),
+            nproc=nproc(),
+            cpu=cpu_model(),
+            versions=versions(broker),
             load_before=load,
             load_after=" ".join(f"{x:.2f}" for x in os.getloadavg()),
-            code=_code_state(),
+            code=code_state(),
             notes=notes,
         )
         write_results(
@@ -498,12 +425,3 @@ def _run_system(ctx: _Context, system: System, results: list[Result]) -> bool:
         console.print(traceback.format_exc(limit=4), markup=False, highlight=False)
         return False
     return not any(r.errors for r in results if r.cell.system == system.name)
-
-
-def _wait_for_broker(url: str, timeout_s: float = 60.0) -> bool:
-    give_up = time.monotonic() + timeout_s
-    while time.monotonic() < give_up:
-        if rabbit_problem(url)[0] is None:
-            return True
-        time.sleep(2)
-    return False

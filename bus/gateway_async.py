@@ -58,7 +58,7 @@ from bus.node import Node
 from bus.problems import PROBLEM_MEDIA_TYPE, problem_response
 from bus.retention import messages_path
 from bus.router import Route
-from bus.transport import Delivery, Message, Subscription
+from bus.transport import Delivery, Message, Subscription, reply_queue
 
 __all__ = ["CALLBACK_DELAYS_S", "SWEEP_S", "AsyncRequests", "async_reply_queue"]
 
@@ -74,8 +74,11 @@ def _problem(error: BusError) -> tuple[int, bytes]:
 
 
 def async_reply_queue(node: str) -> str:
-    """Where the answers to a node's asynchronous requests wait (durable, across restarts)."""
-    return f"reply.{node}.async"
+    """Where the answers to a node's asynchronous requests wait (durable, across restarts).
+
+    A reply queue (``reply.<node>.async``): the transport drops an answer that arrives after its
+    request expired instead of dead-lettering it (``bus.transport.base.is_reply_queue``)."""
+    return f"{reply_queue(node)}.async"
 
 
 class AsyncRequests:

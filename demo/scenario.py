@@ -4,14 +4,13 @@ What it does, in order: makes a bus CA, member keys with their certificates and 
 token in a state folder (``pki=False``: bare Ed25519 keys instead, what the tests' stack uses);
 seeds and starts the residence registry (a REST/JSON agency with its own SQLite database) and
 the civil registry (a SOAP agency with its own SQLite database) on loopback ports; creates the
-cadastre's database; writes the node's configuration
-(``config/bus.yaml`` with this run's ports, paths and token) and validates it like ``serve``
-would; starts the node's HTTP gateway; then asks services exactly as the portal would, verifies
-every answer's signature with the CA certificate, the CRL and the provider's certificate alone
-(or its public key), prints a table with each answer's request number, and checks one number on
-the public ``/verify`` page; then verifies the audit log's chain and shows the first person's
-"who read my data" report as the portal would fetch it. Exit status 0 when every exchange ended
-as expected.
+cadastre's database; writes the node's configuration (``demo.node_config``: ``config/bus.yaml``
+with this run's ports, paths and token) and validates it like ``serve`` would; starts the node's
+HTTP gateway; then asks services exactly as the portal would, verifies every answer's signature
+with the CA certificate, the CRL and the provider's certificate alone (or its public key), prints
+a table with each answer's request number, and checks one number on the public ``/verify`` page;
+then verifies the audit log's chain and shows the first person's "who read my data" report as
+the portal would fetch it. Exit status 0 when every exchange ended as expected.
 
 The demo's CA and key passphrases are fixed, demo-only values (``DEMO_CA_PASSPHRASE``,
 ``DEMO_KEY_PASSPHRASE``): a real deployment sets ``BUS_CA_PASSPHRASE`` and
@@ -21,7 +20,6 @@ The demo's CA and key passphrases are fixed, demo-only values (``DEMO_CA_PASSPHR
 from __future__ import annotations
 
 import contextlib
-import secrets
 import shutil
 import tempfile
 import threading
@@ -31,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
@@ -45,6 +42,7 @@ from bus.node import Node
 from demo import cadastre, civil_registry, residence_registry
 from demo.archive import ARCHIVE, show_archive
 from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
+from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
 from demo.servers import RunningServer, serve_in_thread
 from schemas import mask_identifier
 from signing import (
@@ -58,21 +56,21 @@ from signing import (
     issue_member,
 )
 
-__all__ = ["CIVIL", "DemoStack", "run_demo", "start_stack"]
+# The services, CONFIG_TEMPLATE and write_config live in demo.node_config; they are
+# re-exported here for the code that has always found them in the scenario.
+__all__ = [
+    "CIVIL",
+    "CONFIG_TEMPLATE",
+    "PROPERTY",
+    "RESIDENCE",
+    "DemoStack",
+    "run_demo",
+    "start_stack",
+    "write_config",
+]
 
-CONFIG_TEMPLATE = Path(__file__).resolve().parent.parent / "config" / "bus.yaml"
-RESIDENCE = "residence-registry/residence-registration/v1"
-PROPERTY = "cadastre/property-ownership/v1"
-CIVIL = "civil-registry/birth-certificate/v1"
 DEMO_CA_PASSPHRASE = "demo-only-ca-passphrase"
 DEMO_KEY_PASSPHRASE = "demo-only-key-passphrase"
-# The demo's portal and agencies all run on this machine, so its callbacks may reach loopback
-# over http; a deployment names its members' hosts and keeps https (deploy/config/bus.yaml).
-DEMO_CALLBACKS: dict[str, Any] = {
-    "allowed_hosts": ["127.0.0.1", "localhost"],
-    "require_https": False,
-    "allowed_networks": ["127.0.0.0/8", "::1/128"],
-}
 
 
 @dataclass
@@ -109,77 +107,6 @@ class DemoStack:
             self.civil.stop()
         if self.owns_state:
             shutil.rmtree(self.state, ignore_errors=True)
-
-
-def write_config(
-    state: Path,
-    *,
-    residence_url: str,
-    cadastre_db: Path,
-    token_sha256: str,
-    listen: str = "127.0.0.1:0",
-    pki: bool = False,
-    civil_wsdl: str | None = None,
-    archivist_sha256: str | None = None,
-) -> Path:
-    """This run's configuration: the example config with the demo's ports, paths and token.
-
-    ``pki``: members named by their certificates (``state/keys/<member>.crt``) and the CA in
-    ``state/ca``; otherwise by their Ed25519 public keys (``state/keys/<member>.pub``).
-    ``civil_wsdl``: the civil registry's WSDL URL; without it the civil registry (member,
-    service, access rights) is left out of the configuration.
-    """
-    config: dict[str, Any] = yaml.safe_load(CONFIG_TEMPLATE.read_text())
-    if civil_wsdl is None:
-        _drop_member(config, CIVIL.split("/")[0])
-    else:
-        config["services"][CIVIL]["adapter"]["wsdl"] = civil_wsdl
-    config["node"].update(keys_dir=str(state / "keys"), listen=listen)
-    config["transport"] = {"url": f"embedded://{state / 'queues.db'}"}
-    config.pop("trust", None)
-    for code, member in config["members"].items():
-        member.pop("public_key", None)
-        member.pop("certificate", None)
-        if pki:
-            member["certificate"] = str(state / "keys" / f"{code}.crt")
-        else:
-            member["public_key"] = str(state / "keys" / f"{code}.pub")
-    if pki:
-        config["trust"] = {"ca": str(state / "ca" / "ca.crt"), "crl": str(state / "ca" / "crl.pem")}
-    config["members"]["portal"]["api_token_sha256"] = token_sha256
-    if archivist_sha256 is not None:
-        config["inbox"]["operators"]["archivist"]["token_sha256"] = archivist_sha256
-    config["audit"] = {"url": f"sqlite:///{state / 'audit.db'}", "secret": _audit_secret(state)}
-    config["callbacks"] = DEMO_CALLBACKS
-    config["services"][RESIDENCE]["adapter"]["base_url"] = residence_url
-    config["services"][PROPERTY]["adapter"]["url"] = f"sqlite:///{cadastre_db}"
-    path = state / "bus.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def _drop_member(config: dict[str, Any], member: str) -> None:
-    config["members"].pop(member, None)
-    config["node"]["hosts"] = [m for m in config["node"]["hosts"] if m != member]
-    config["services"] = {
-        sid: svc for sid, svc in config["services"].items() if not sid.startswith(member + "/")
-    }
-    config["access"] = [r for r in config["access"] if not r["service"].startswith(member + "/")]
-    operators = config.get("inbox", {}).get("operators", {})
-    for name, operator in list(operators.items()):
-        operator["members"] = [m for m in operator["members"] if m != member]
-        if not operator["members"]:
-            del operators[name]
-
-
-def _audit_secret(state: Path) -> str:
-    """The demo's key of the audit log's subject hashes, made once per state folder (a real
-    deployment sets BUS_AUDIT__SECRET from its secrets)."""
-    path = state / "audit.secret"
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32))
-    return path.read_text().strip()
 
 
 def _make_pki(state: Path) -> None:

@@ -7,8 +7,11 @@ Semantics every implementation must honour (``tests/contract/test_transport.py``
   was delivered but not acked when its consumer died is delivered again (``redelivered=True``,
   ``attempt`` incremented).
 * Per queue, messages are delivered in publish order (among those ready at the same time).
-* A message whose ``expires_at`` (unix seconds) has passed is not delivered; it is moved to the
-  dead letters with reason ``expired``.
+* A message whose ``expires_at`` (unix seconds) has passed is not delivered. On a reply queue
+  (``is_reply_queue``: ``reply.<node>``, ``reply.<node>.async``) it is dropped, logged without
+  its body: its request expired, nobody waits for the reply, and replaying it would answer no
+  one. On any other queue it is moved to the dead letters with reason ``expired``; the same
+  holds for ``Delivery.retry`` of a message that would expire before the delay ends.
 * ``Delivery.retry(delay_s, reason)`` puts the message back to be delivered again after the delay;
   ``Delivery.dead_letter(reason)`` moves it to the dead letters with the reason.
 * ``request`` publishes with ``reply_to`` set to this node's reply queue and returns a future
@@ -40,6 +43,7 @@ __all__ = [
     "Transport",
     "TransportClosed",
     "TransportStats",
+    "is_reply_queue",
     "open_transport",
     "reply_queue",
     "service_queue",
@@ -60,6 +64,12 @@ def service_queue(service: str) -> str:
 
 def reply_queue(node: str) -> str:
     return f"reply.{node}"
+
+
+def is_reply_queue(queue: str) -> bool:
+    """Whether ``queue`` holds replies (``reply.<node>`` and ``reply.<node>.async``): expired
+    messages there are dropped rather than dead-lettered."""
+    return queue.startswith("reply.")
 
 
 @dataclass(frozen=True, slots=True)

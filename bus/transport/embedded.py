@@ -1,14 +1,6 @@
 """The embedded transport: durable queues in one SQLite file, owned by the node on one machine.
 
-Schema (created on open; ``PRAGMA user_version`` = 1)::
-
-    messages      seq INTEGER PRIMARY KEY (publish order: the FIFO key), queue, message_id,
-                  body BLOB, correlation_id, reply_to, expires_at REAL (unix s), headers (JSON),
-                  attempts (deliveries so far), state ('ready' | 'inflight'),
-                  available_at (retry delay), redelivered (an unsettled delivery was taken back)
-                  INDEX messages_claim (queue, state, seq)
-    dead_letters  id INTEGER PRIMARY KEY, queue it left, the message columns,
-                  reason, attempts, failed_at
+The schema and the SQL are in ``embedded_sql``.
 
 Guarantees:
 
@@ -16,7 +8,8 @@ Guarantees:
   killed, ``"full"`` also a power loss. ``publish`` returns after its COMMIT.
 * A claim (``BEGIN IMMEDIATE``) turns the oldest ready row of the queue whose ``available_at``
   has come ``inflight`` with ``attempts + 1``; expired rows met on the way are dead-lettered
-  with reason ``expired``. Only ``ack`` deletes a row; ``retry`` makes it ready again later.
+  with reason ``expired``, or deleted on a reply queue (``reply.*``: nobody waits for a late
+  reply). Otherwise only ``ack`` deletes a row; ``retry`` makes it ready again later.
 * A message its handler left unsettled stays in flight until this transport closes, which hands
   it back (``redelivered``). Rows left in flight by a process that died are handed back by the
   next open that finds no other live instance on the file (exclusive ``flock`` on
@@ -33,7 +26,8 @@ Guarantees:
   the ready rows still waiting out a retry delay (``queue_depth`` counts both).
 * Threads share one connection behind a lock: one connection per thread measured slightly higher
   throughput but far worse tail latency (SQLite's busy-handler sleeps). ``sqlite3`` errors
-  become ``BusUnavailable`` in ``_translated``; after ``close`` calls raise ``TransportClosed``.
+  become ``BusUnavailable`` in ``embedded_sql.translated``; after ``close`` calls raise
+  ``TransportClosed``.
 """
 
 from __future__ import annotations
@@ -50,11 +44,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
-from typing import IO, Any
-
-import orjson
+from typing import IO
 
 from bus.errors import BusUnavailable, DeadlineExceeded
+from bus.transport import embedded_sql as sql
 from bus.transport.base import (
     DeadLetter,
     Delivery,
@@ -63,6 +56,7 @@ from bus.transport.base import (
     QueueStats,
     TransportClosed,
     TransportStats,
+    is_reply_queue,
     reply_queue,
 )
 
@@ -75,54 +69,6 @@ log = logging.getLogger("bus.transport.embedded")
 
 _SYNC = {"normal": "NORMAL", "full": "FULL"}
 _BACKSTOP_S = 1.0  # longest sleep of a worker without poll duty
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, message_id TEXT NOT NULL, body BLOB NOT NULL,
-    correlation_id TEXT, reply_to TEXT, expires_at REAL, headers TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'inflight')),
-    available_at REAL NOT NULL, redelivered INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS messages_claim ON messages (queue, state, seq);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY, queue TEXT NOT NULL, message_id TEXT NOT NULL, body BLOB NOT NULL,
-    correlation_id TEXT, reply_to TEXT, expires_at REAL, headers TEXT,
-    reason TEXT NOT NULL, attempts INTEGER NOT NULL, failed_at REAL NOT NULL);
-PRAGMA user_version = 1;
-"""
-_COLS = "message_id, body, correlation_id, reply_to, expires_at, headers"
-_INSERT = f"INSERT INTO messages (queue, {_COLS}, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-_CLAIM = (
-    f"SELECT seq, {_COLS}, attempts, redelivered FROM messages"
-    " WHERE queue = ? AND state = 'ready' AND available_at <= ? ORDER BY seq LIMIT 2"
-)
-_RETRY = "UPDATE messages SET state = 'ready', available_at = ?, redelivered = 0 WHERE seq = ?"
-_BURY = (
-    f"INSERT INTO dead_letters (queue, {_COLS}, reason, attempts, failed_at)"
-    f" SELECT queue, {_COLS}, ?, attempts, ? FROM messages WHERE seq = ?"
-)
-
-
-def _message(row: tuple[Any, ...]) -> Message:
-    """A ``Message`` from the six ``_COLS`` columns."""
-    mid, body, corr, reply_to, expires_at, headers = row
-    hdrs = orjson.loads(headers) if headers else {}
-    return Message(bytes(body), mid, corr, reply_to, expires_at, hdrs)
-
-
-def _params(message: Message) -> tuple[Any, ...]:
-    m = message
-    headers = orjson.dumps(dict(m.headers)).decode() if m.headers else None
-    return (m.message_id, m.body, m.correlation_id, m.reply_to, m.expires_at, headers)
-
-
-@contextlib.contextmanager
-def _translated(path: str) -> Iterator[None]:
-    """The one place ``sqlite3`` (and file system) errors become ``BusUnavailable``."""
-    try:
-        yield
-    except (sqlite3.Error, OSError) as exc:
-        raise BusUnavailable(f"embedded transport {path}: {exc}") from exc
 
 
 class _EmbeddedDelivery(Delivery):
@@ -198,7 +144,7 @@ class EmbeddedTransport:
         self._lock_file: IO[bytes] | None = None
         self._conn: sqlite3.Connection | None = None
         try:
-            with _translated(self.path):
+            with sql.translated(self.path):
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 owner = self._take_lock()
                 conn = self._conn = sqlite3.connect(
@@ -206,7 +152,7 @@ class EmbeddedTransport:
                 )
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA synchronous={_SYNC[durable_sync]}")
-                conn.executescript(_SCHEMA)
+                conn.executescript(sql.SCHEMA)
                 if owner:
                     n = conn.execute(
                         "UPDATE messages SET state = 'ready', redelivered = 1"
@@ -235,7 +181,7 @@ class EmbeddedTransport:
     @contextlib.contextmanager
     def _db(self, *, atomic: bool = False) -> Iterator[sqlite3.Connection]:
         """The connection under the lock; in ``BEGIN IMMEDIATE`` … ``COMMIT`` when ``atomic``."""
-        with self._lock, _translated(self.path):
+        with self._lock, sql.translated(self.path):
             db = self._conn
             if db is None:
                 raise TransportClosed(f"embedded transport {self.path} is closed")
@@ -261,7 +207,7 @@ class EmbeddedTransport:
     def publish(self, queue: str, message: Message) -> None:
         now = self._clock()
         with self._db() as db:
-            db.execute(_INSERT, (queue, *_params(message), now))
+            db.execute(sql.INSERT, (queue, *sql.params_of(message), now))
         self._notify(queue)
 
     def _signal(self, queue: str) -> _Signal:
@@ -334,13 +280,14 @@ class EmbeddedTransport:
         now = self._clock()
         with self._db(atomic=True) as db:
             while True:
-                rows = db.execute(_CLAIM, (queue, now)).fetchall()
+                rows = db.execute(sql.CLAIM, (queue, now)).fetchall()
                 if not rows:
                     return None, False
                 seq, *cols, attempts, again = rows[0]
-                message = _message(tuple(cols))
+                message = sql.message_of(tuple(cols))
                 if message.expires_at is not None and message.expires_at < now:
-                    db.execute(_BURY, ("expired", now, seq))
+                    if not is_reply_queue(queue):  # a late reply is dropped (see base)
+                        db.execute(sql.BURY, ("expired", now, seq))
                     db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
                     log.info("message %s expired in %s", message.message_id, queue)
                     continue
@@ -363,9 +310,9 @@ class EmbeddedTransport:
             if how == "ack":
                 db.execute("DELETE FROM messages WHERE seq = ?", (d.seq,))
             elif how == "retry":
-                db.execute(_RETRY, (now + max(delay_s, 0.0), d.seq))
+                db.execute(sql.RETRY, (now + max(delay_s, 0.0), d.seq))
             else:
-                db.execute(_BURY, (reason, now, d.seq))
+                db.execute(sql.BURY, (reason, now, d.seq))
                 db.execute("DELETE FROM messages WHERE seq = ?", (d.seq,))
             self._held.discard(d.seq)
         d.settled = True
@@ -467,11 +414,13 @@ class EmbeddedTransport:
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._db() as db:
             rows = db.execute(
-                f"SELECT id, queue, {_COLS}, reason, attempts, failed_at"
+                f"SELECT id, queue, {sql.COLS}, reason, attempts, failed_at"
                 " FROM dead_letters ORDER BY id LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [DeadLetter(str(r[0]), r[1], _message(r[2:8]), r[8], r[9], r[10]) for r in rows]
+        return [
+            DeadLetter(str(r[0]), r[1], sql.message_of(r[2:8]), r[8], r[9], r[10]) for r in rows
+        ]
 
     def replay(self, dead_letter_id: str) -> Message:
         """Put a dead letter back on its queue (same message id, attempts from zero)."""
@@ -482,14 +431,14 @@ class EmbeddedTransport:
         now = self._clock()
         with self._db(atomic=True) as db:
             row = db.execute(
-                f"SELECT queue, {_COLS} FROM dead_letters WHERE id = ?", (key,)
+                f"SELECT queue, {sql.COLS} FROM dead_letters WHERE id = ?", (key,)
             ).fetchone()
             if row is None:
                 raise KeyError(dead_letter_id)
-            db.execute(_INSERT, (*row, now))
+            db.execute(sql.INSERT, (*row, now))
             db.execute("DELETE FROM dead_letters WHERE id = ?", (key,))
         self._notify(row[0])
-        return _message(row[1:])
+        return sql.message_of(row[1:])
 
     def purge_dead_letters(self, dead_letter_id: str | None = None) -> int:
         with self._db() as db:

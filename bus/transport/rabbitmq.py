@@ -6,8 +6,9 @@ Topology (declared idempotently at start-up, see ``rabbitmq_topology``):
   message for queue ``q`` is published to ``bus.requests`` with routing key ``q`` (mandatory:
   a message no queue takes fails the publish instead of vanishing).
 * work queues (``declare(q)``, e.g. ``svc.<member>.<service>.<version>``) and the node's reply
-  queue ``reply.<node>``: durable quorum queues with ``x-dead-letter-exchange=bus.dlx``,
-  ``x-dead-letter-strategy=at-least-once`` and ``x-overflow=reject-publish``.
+  queues ``reply.<node>`` and ``reply.<node>.async``: durable quorum queues with
+  ``x-dead-letter-exchange=bus.dlx``, ``x-dead-letter-strategy=at-least-once`` and
+  ``x-overflow=reject-publish``.
 * ``bus.retry``  headers exchange; ``bus.retry.<ms>``: quorum queues with ``x-message-ttl=<ms>``
   and ``x-dead-letter-exchange=bus.requests``, bound to ``bus.retry`` by the header
   ``bus-retry-delay-ms=<ms>``. ``Delivery.retry`` publishes a copy there under the work queue's
@@ -24,6 +25,8 @@ Messages are persistent (delivery mode 2) and carry ``message_id``, ``correlatio
 consumers. ``expires_at`` is also sent as the per-message TTL (``expiration``); as RabbitMQ only
 expires messages at the head of a queue and drops the TTL of what it dead-letters (a retried
 message), consumers check ``expires_at`` on delivery too and dead-letter with reason ``expired``.
+Messages to reply queues (``reply.*``) carry no TTL, and their consumer drops (acks) an expired
+one instead: a late reply does not belong in the dead letters (see ``rabbitmq_topology``).
 
 ``publish`` returns once the broker confirmed the message (publisher confirms; see
 ``rabbitmq_publisher``: one I/O thread, batched acks, unconfirmed messages resent after a
@@ -31,18 +34,8 @@ reconnect). Consumers ack manually after the handler's work (``Delivery.process`
 bounded prefetch (``basic_qos``). ``Delivery.attempt`` is ``x-bus-attempt`` plus the quorum
 queue's ``x-delivery-count``, so it survives redelivery after a consumer died.
 
-Requests are answered on the durable per-node queue ``reply.<node>`` (``x-expires``: one hour
-unused by default) rather than RabbitMQ's direct reply-to (``amq.rabbitmq.reply-to``). Direct
-reply-to drops a reply sent while the asking connection is down (a broker restart, a network
-blip), and it must be consumed on the very channel that publishes, which the shared confirming
-publisher cannot offer. It is faster: measured on one machine (RabbitMQ 3.10, pika, 512-byte
-bodies, confirmed persistent requests, one in flight) 534 round trips/s against 339/s with a
-quorum reply queue; through this transport 230/s one at a time and 1200/s from 16 threads.
-``request`` returns at once (it does not wait for the confirm: the gateway calls it on its event
-loop) a future completed by the reply consumer, or failed by a refused publish; a future that is
-cancelled, dropped (futures are held weakly) or whose request expires (``DeadlineExceeded``) is
-forgotten, and its request withdrawn if it was not sent yet. A reply nobody waits for (e.g. one
-for the process before a restart) is acked and dropped.
+Requests are answered on the durable per-node queue ``reply.<node>``; why not direct reply-to,
+and how the futures of requests are kept, is in ``rabbitmq_replies``.
 
 Threads: pika connections are not thread-safe, so each role has its own. The publisher has an
 I/O thread; each subscription has an I/O thread (its connection, channel and prefetch) and a
@@ -60,13 +53,12 @@ the same way and ack only the one they act on. While a browse runs, another brow
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import logging
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from typing import TypeVar
 
 import pika
@@ -74,7 +66,7 @@ import pika.exceptions
 import tenacity
 from pika.adapters.blocking_connection import BlockingChannel
 
-from bus.errors import BusError, BusUnavailable, DeadlineExceeded
+from bus.errors import BusError, BusUnavailable
 from bus.transport.base import (
     DeadLetter,
     Delivery,
@@ -88,6 +80,7 @@ from bus.transport.base import (
 )
 from bus.transport.rabbitmq_consumer import RabbitSubscription
 from bus.transport.rabbitmq_publisher import ConfirmingPublisher, Unroutable
+from bus.transport.rabbitmq_replies import PendingReplies, complete
 from bus.transport.rabbitmq_topology import (
     DLQ,
     DLX,
@@ -104,6 +97,7 @@ from bus.transport.rabbitmq_topology import (
     declare_retry_queue,
     declare_work_queue,
     encode,
+    expires_in_broker,
     retry_bucket_ms,
     retry_queue,
     scan_dead_letters,
@@ -152,11 +146,7 @@ class RabbitTransport:
         self._retry_queues: set[int] = set()
         self._subscriptions: list[RabbitSubscription] = []
         self._replies: RabbitSubscription | None = None
-        self._pending_lock = threading.Lock()
-        self._pending: weakref.WeakValueDictionary[str, Future[Message]] = (
-            weakref.WeakValueDictionary()
-        )
-        self._deadlines: list[tuple[float, str]] = []
+        self._waiting = PendingReplies(clock)
         try:
             self._admin("declare the topology", self._declare_topology)
         except BaseException:
@@ -175,7 +165,8 @@ class RabbitTransport:
         )
 
     def publish(self, queue: str, message: Message) -> None:
-        self._send(REQUESTS_EXCHANGE, queue, message, encode(message, now=self._clock()))
+        properties = encode(message, now=self._clock(), expire=expires_in_broker(queue))
+        self._send(REQUESTS_EXCHANGE, queue, message, properties)
 
     def consume(self, queue: str, handler: Handler, *, prefetch: int = 8) -> Subscription:
         return self._subscribe(queue, handler, prefetch=prefetch, role=f"consume:{queue}")
@@ -189,12 +180,7 @@ class RabbitTransport:
         self._ensure_replies()
         message = dataclasses.replace(message, reply_to=reply_queue(self.node))
         future: Future[Message] = Future()
-        key = message.message_id
-        with self._pending_lock:
-            self._pending[key] = future
-            if message.expires_at is not None:
-                heapq.heappush(self._deadlines, (message.expires_at, key))
-        future.add_done_callback(lambda done: self._forget(key, done))
+        self._waiting.add(message.message_id, future, message.expires_at)
         try:
             self._check_open()
             published = self._publisher.submit(
@@ -203,13 +189,13 @@ class RabbitTransport:
         except BaseException:
             future.cancel()
             raise
-        caller = weakref.ref(future)  # held weakly, as in _pending: the caller may drop it
+        caller = weakref.ref(future)  # held weakly, as in PendingReplies: the caller may drop it
 
         def refused(done: Future[None]) -> None:
             error = None if done.cancelled() else done.exception()
             waiting = caller()
             if isinstance(error, BusError) and waiting is not None:
-                _complete(waiting, error=error)
+                complete(waiting, error=error)
 
         published.add_done_callback(refused)
         future.add_done_callback(lambda _done: published.cancel())
@@ -279,9 +265,10 @@ class RabbitTransport:
             if dead.id != dead_letter_id:
                 return None
             # The original message (same message id), as a fresh first attempt.
-            self._send(
-                REQUESTS_EXCHANGE, dead.queue, dead.message, encode(dead.message, now=self._clock())
+            properties = encode(
+                dead.message, now=self._clock(), expire=expires_in_broker(dead.queue)
             )
+            self._send(REQUESTS_EXCHANGE, dead.queue, dead.message, properties)
             replayed.append(dead.message)
             return True
 
@@ -308,12 +295,7 @@ class RabbitTransport:
             subscription.cancel()
         self._publisher.close()
         self._close_admin()
-        with self._pending_lock:
-            waiting = list(self._pending.values())
-            self._pending.clear()
-            self._deadlines.clear()
-        for future in waiting:
-            _complete(future, error=TransportClosed("the transport closed before the reply came"))
+        self._waiting.fail_all(TransportClosed("the transport closed before the reply came"))
 
     def __enter__(self) -> RabbitTransport:
         return self
@@ -328,8 +310,9 @@ class RabbitTransport:
 
     def publish_retry(self, queue: str, message: Message, *, attempt: int, delay_s: float) -> None:
         delay_ms = retry_bucket_ms(delay_s)
+        expire = expires_in_broker(queue)
         if delay_ms == 0:
-            properties = encode(message, now=self._clock(), attempt=attempt)
+            properties = encode(message, now=self._clock(), attempt=attempt, expire=expire)
             self._send(REQUESTS_EXCHANGE, queue, message, properties)
             return
         if delay_ms not in self._retry_queues:
@@ -339,7 +322,11 @@ class RabbitTransport:
             )
             self._retry_queues.add(delay_ms)
         properties = encode(
-            message, now=self._clock(), attempt=attempt, extra={H_RETRY_DELAY: str(delay_ms)}
+            message,
+            now=self._clock(),
+            attempt=attempt,
+            expire=expire,
+            extra={H_RETRY_DELAY: str(delay_ms)},
         )
         self._send(RETRY_EXCHANGE, queue, message, properties)
 
@@ -466,51 +453,13 @@ class RabbitTransport:
                 self._on_reply,
                 prefetch=8,
                 role="replies",
-                idle=self._expire_requests,
+                idle=self._waiting.expire,
                 prepare=self._declare_replies,  # again on each reconnect: it may have expired
             )
 
     def _on_reply(self, delivery: Delivery) -> None:
-        with delivery.process():
-            key = delivery.message.correlation_id
-            with self._pending_lock:
-                future = self._pending.pop(key, None) if key else None
-            if future is None:
-                log.info(
-                    "reply %s answers no waiting request; dropped", delivery.message.message_id
-                )
-            else:
-                _complete(future, result=delivery.message)
-
-    def _forget(self, key: str, future: Future[Message]) -> None:
-        with self._pending_lock:
-            if self._pending.get(key) is future:
-                del self._pending[key]
-
-    def _expire_requests(self) -> None:
-        now = self._clock()
-        expired: list[Future[Message]] = []
-        with self._pending_lock:
-            while self._deadlines and self._deadlines[0][0] <= now:
-                _, key = heapq.heappop(self._deadlines)
-                future = self._pending.pop(key, None)
-                if future is not None:
-                    expired.append(future)
-        for future in expired:
-            _complete(future, error=DeadlineExceeded("no reply before the request expired"))
+        self._waiting.answer(delivery)
 
 
 def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else int(seconds * 1000)
-
-
-def _complete(
-    future: Future[Message], *, result: Message | None = None, error: BusError | None = None
-) -> None:
-    try:
-        if error is not None:
-            future.set_exception(error)
-        elif result is not None:
-            future.set_result(result)
-    except InvalidStateError:  # cancelled by the caller meanwhile
-        pass

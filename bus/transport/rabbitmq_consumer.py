@@ -4,10 +4,11 @@ A ``RabbitSubscription`` owns one ``BlockingConnection`` on its I/O thread, with
 bounding the unacked messages to ``prefetch`` and a manual-ack consumer on the queue. The I/O
 thread only moves messages from the broker to ``prefetch`` worker threads (so up to ``prefetch``
 handlers run at once; with ``prefetch=1`` they run one by one, in queue order), which check
-``expires_at`` and run the handler; acks (from the worker or any other thread) go back to the
-I/O thread through ``add_callback_threadsafe``. When the connection is lost the I/O thread
-reconnects with backoff; deliveries from the lost connection are stale: settling them does
-nothing, as RabbitMQ delivers them again (``redelivered``, ``x-delivery-count`` + 1).
+``expires_at`` (an expired message is dead-lettered, or dropped on a reply queue: see
+``RabbitDelivery.expire``) and run the handler; acks (from the worker or any other thread) go
+back to the I/O thread through ``add_callback_threadsafe``. When the connection is lost the I/O
+thread reconnects with backoff; deliveries from the lost connection are stale: settling them
+does nothing, as RabbitMQ delivers them again (``redelivered``, ``x-delivery-count`` + 1).
 
 ``cancel()`` stops taking messages, lets the handler that is running finish and settle, and
 closes the connection (RabbitMQ requeues whatever was prefetched but not handled; a quorum queue
@@ -30,7 +31,7 @@ import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel
 
 from bus.errors import BusError, BusUnavailable
-from bus.transport.base import Delivery, Handler, Message
+from bus.transport.base import Delivery, Handler, Message, is_reply_queue
 from bus.transport.rabbitmq_topology import attempt_of, broker_errors, decode, reconnecting
 
 __all__ = ["RabbitDelivery", "RabbitSubscription"]
@@ -86,7 +87,7 @@ class RabbitDelivery(Delivery):
     def retry(self, delay_s: float, reason: str) -> None:
         expires_at = self.message.expires_at
         if expires_at is not None and expires_at <= self._subscription.host.now() + delay_s:
-            self.dead_letter("expired")  # nobody would work on it after the delay
+            self.expire()  # nobody would work on it after the delay
             return
         self._claim()
         log.info(
@@ -106,6 +107,15 @@ class RabbitDelivery(Delivery):
                 self.queue, self.message, attempts=self.attempt, reason=reason
             )
         )
+
+    def expire(self) -> None:
+        """Settle a message whose ``expires_at`` passed: dropped (acked) on a reply queue, where
+        nobody waits for a late reply any more; dead-lettered with reason ``expired`` elsewhere."""
+        if not is_reply_queue(self.queue):
+            self.dead_letter("expired")
+            return
+        log.info("message %s expired in %s", self.message.message_id, self.queue)
+        self.ack()
 
     def _claim(self) -> None:
         if self.settled:
@@ -317,7 +327,7 @@ class RabbitSubscription:
         message = delivery.message
         try:
             if message.expires_at is not None and message.expires_at <= self.host.now():
-                delivery.dead_letter("expired")
+                delivery.expire()
                 return
             self._handler(delivery)
         except BusUnavailable:

@@ -4,6 +4,14 @@ Everything the broker must hold is declared here, idempotently (re-declaring wit
 arguments is a no-op for RabbitMQ), by ``declare_base``, ``declare_work_queue`` and
 ``declare_retry_queue``. The topology itself is described in ``bus.transport.rabbitmq``.
 
+Reply queues (``reply.<node>``, ``reply.<node>.async``) are declared like work queues, with
+``x-dead-letter-exchange=bus.dlx``, but the messages published to them carry no per-message TTL
+(``expires_in_broker``): RabbitMQ would dead-letter an expired reply to ``bus.dlq`` itself, and a
+reply that came after its request expired is worth nothing there (nobody waits for it, a replay
+answers no one); the consumer drops it instead (``rabbitmq_consumer``). Leaving the queue
+arguments alone keeps existing reply queues declarable: RabbitMQ refuses to re-declare a queue
+with other arguments (``PRECONDITION_FAILED``).
+
 This module also maps a ``Message`` to AMQP properties and back (``encode``/``decode``/
 ``dead_letter_of``), keeps the transport's own headers (``x-bus-…``) out of what consumers see,
 and is the one place pika's exceptions become ``BusUnavailable`` (``broker_errors``).
@@ -27,7 +35,7 @@ import tenacity
 from pika.adapters.blocking_connection import BlockingChannel
 
 from bus.errors import BusUnavailable
-from bus.transport.base import DeadLetter, Message
+from bus.transport.base import DeadLetter, Message, is_reply_queue
 
 __all__ = [
     "DLQ",
@@ -51,6 +59,7 @@ __all__ = [
     "declare_work_queue",
     "decode",
     "encode",
+    "expires_in_broker",
     "reconnecting",
     "retry_bucket_ms",
     "retry_queue",
@@ -164,6 +173,12 @@ def declare_retry_queue(channel: BlockingChannel, delay_ms: int) -> None:
 
 
 # -- messages -------------------------------------------------------------------------------------
+
+
+def expires_in_broker(queue: str) -> bool:
+    """Whether messages for ``queue`` carry ``expires_at`` as per-message TTL, for RabbitMQ to
+    dead-letter them when it passes: not on reply queues, whose consumer drops expired ones."""
+    return not is_reply_queue(queue)
 
 
 def _is_internal(header: str) -> bool:

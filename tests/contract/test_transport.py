@@ -18,6 +18,7 @@ from bus.transport import (
     QueueStats,
     Transport,
     TransportClosed,
+    is_reply_queue,
     reply_queue,
 )
 from tests.contract.conftest import Inbox, TransportOpener, eventually, message
@@ -209,6 +210,65 @@ def test_expired_message_is_dead_lettered_not_delivered(transport: Transport, qu
     dead = _dead_letters_of(transport, queue)
     assert {d.message.message_id for d in dead} == {stale.message_id, short.message_id}
     assert {d.reason for d in dead} == {"expired"}
+
+
+def test_expired_reply_is_dropped_expired_request_dead_lettered(
+    transport: Transport, queue: str
+) -> None:
+    """On a reply queue an expired message is dropped, not dead-lettered (nobody waits for it,
+    replaying it would answer no one); on a request queue it is still dead-lettered."""
+    replies = f"reply.{queue}"  # as the node's reply.<node> and reply.<node>.async
+    assert is_reply_queue(replies) and not is_reply_queue(queue)
+    sent: dict[str, list[Message]] = {}
+    for q in (queue, replies):
+        transport.declare(q)
+        sent[q] = [
+            message(expires_at=time.time() - 1),  # expired before it was sent
+            message(expires_at=time.time() + 0.2),  # expires while it waits
+            message(expires_at=time.time() + 60),
+        ]
+        for m in sent[q]:
+            transport.publish(q, m)
+    time.sleep(0.4)
+    for q in (queue, replies):
+        inbox = Inbox()
+        sub = transport.consume(q, inbox, prefetch=1)
+        [got] = inbox.wait_for(1)  # the expired ones before it are settled by now
+        assert got.message.message_id == sent[q][-1].message_id
+        assert inbox.count_after(0.2) == 1
+        sub.cancel()
+    eventually(lambda: len(_dead_letters_of(transport, queue)) == 2)
+    dead = _dead_letters_of(transport, queue)
+    assert {d.message.message_id for d in dead} == {m.message_id for m in sent[queue][:2]}
+    assert {d.reason for d in dead} == {"expired"}
+    assert _dead_letters_of(transport, replies) == []
+    assert transport.queue_depth(replies) == 0
+
+
+def test_reply_after_its_request_expired_is_dropped(
+    transport_factory: TransportOpener, queue: str
+) -> None:
+    server = transport_factory("server")
+    client = transport_factory("client")
+    server.declare(queue)
+    replied = threading.Event()
+
+    def late(delivery: Delivery) -> None:
+        with delivery.process():
+            request = delivery.message
+            assert request.expires_at is not None
+            time.sleep(max(0.0, request.expires_at - time.time()) + 0.1)
+            server.reply(request, message(b"too late", expires_at=request.expires_at))
+            replied.set()
+
+    server.consume(queue, late, prefetch=1)
+    asked = client.request(queue, message(expires_at=time.time() + 0.3))
+    assert replied.wait(3)
+    eventually(lambda: client.queue_depth(reply_queue(client.node)) == 0)
+    time.sleep(0.3)  # a dead letter would have been published by now
+    assert _dead_letters_of(client, reply_queue(client.node)) == []
+    assert not asked.done() or asked.exception() is not None
+    asked.cancel()
 
 
 def test_requests_get_their_own_replies(transport_factory: TransportOpener, queue: str) -> None:

@@ -265,7 +265,8 @@ class BrokerDeployment:
 
     def dead_letters(self) -> list[DeadLetter]:
         """The dead letters of this deployment's queues in the shared ``bus.dlq`` (requests,
-        and replies that arrived after their request expired)."""
+        and replies their consumer dead-lettered; a reply that arrived after its request
+        expired is dropped, not dead-lettered)."""
         mine = {*self.service_queues, *self.reply_queues, *self.extra_queues}
         found: list[DeadLetter] = []
 
