@@ -3,7 +3,6 @@ configurations. Environment overrides and paths: ``test_config_env``."""
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
@@ -48,12 +47,7 @@ access:
 """
 
 
-@pytest.fixture(autouse=True)
-def _no_bus_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests decide the environment: drop any BUS_ variable the runner happens to have."""
-    for name in list(os.environ):
-        if name.upper().startswith("BUS_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_bus_environment")
 
 
 @pytest.fixture

@@ -12,13 +12,7 @@ from bus.config_loader import load_settings
 from signing import generate_member_key
 from tests.bus.test_config import MINIMAL, SERVICE, only_problem, write
 
-
-@pytest.fixture(autouse=True)
-def _no_bus_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests decide the environment: drop any BUS_ variable the runner happens to have."""
-    for name in list(os.environ):
-        if name.upper().startswith("BUS_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_bus_environment")
 
 
 @pytest.fixture

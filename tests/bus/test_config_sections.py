@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,7 @@ from bus.config_loader import load_settings
 from signing import generate_member_key
 from tests.bus.test_config import MINIMAL, line_of, only_problem, write
 
-
-@pytest.fixture(autouse=True)
-def _no_bus_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("BUS_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_bus_environment")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 import textwrap
 from pathlib import Path
 
@@ -23,11 +22,7 @@ from tests.signing.pki import KEY_PASSPHRASE, T0, Pki, make_pki
 SERVICE = "civil-registry/residence/v1"
 
 
-@pytest.fixture(autouse=True)
-def _no_bus_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("BUS_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_bus_environment")
 
 
 @pytest.fixture
