@@ -277,6 +277,29 @@ def _refusals(scrape: Scrape) -> Table | None:
     return table
 
 
+def _inbox(scrape: Scrape) -> Table | None:
+    """The operator inbox: tasks waiting per manual service, the oldest, the most urgent."""
+    rows = sorted((labels["service"], value) for labels, value in
+                  scrape.rows("bus_inbox_open_tasks") if value)
+    if not rows:
+        return None
+    table = Table(title="Operator inbox (tasks waiting for an official)", title_justify="left")
+    for column in ("service", "open", "oldest", "first expires in"):
+        table.add_column(column, justify="left" if column == "service" else "right")
+    for service, count in rows:
+        oldest = scrape.value("bus_inbox_oldest_task_seconds", service=service)
+        left = scrape.value("bus_inbox_time_left_seconds", service=service)
+        table.add_row(service, f"{count:g}", _duration(oldest), _duration(left))
+    return table
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
 def render(
     scrape: Scrape, before: Scrape | None = None, checks: list[dict[str, object]] | None = None
 ) -> Group:
@@ -286,6 +309,7 @@ def render(
         _outcomes(scrape, before),
         _providers(scrape, before),
         _refusals(scrape),
+        _inbox(scrape),
     ]
     return Group(*(p for p in parts if p is not None))
 

@@ -4,6 +4,7 @@ outcomes, providers, queues and readiness, read from ``/metrics`` alone."""
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from bus.cli import app
 from bus.status import quantile
+from demo.archive import ARCHIVE
 from demo.data import PEOPLE
 from demo.scenario import PROPERTY, RESIDENCE, DemoStack
 
@@ -25,6 +27,16 @@ def test_status_shows_services_outcomes_providers_and_readiness(
             json={"pinfl": PEOPLE[0].pinfl},
             headers={"X-Bus-Purpose": purpose},
         )
+    waiting = portal.post(f"/v1/services/{ARCHIVE}", params={"mode": "async"},
+                          json={"pinfl": PEOPLE[1].pinfl},
+                          headers={"X-Bus-Purpose": "pension-assignment"})
+    assert waiting.status_code == 202
+    desk = demo_stack.node.inbox
+    assert desk is not None
+    give_up = time.monotonic() + 10
+    while not desk.tasks():
+        assert time.monotonic() < give_up
+        time.sleep(0.05)
     result = CliRunner().invoke(
         app, ["status", "--url", demo_stack.gateway.url, "--interval", "0.2"]
     )
@@ -36,9 +48,10 @@ def test_status_shows_services_outcomes_providers_and_readiness(
         "Outcomes other than ok", "access-denied",
         "Providers", "cadastre", "breaker",
         "Signature failures and access refusals", "purpose-not-allowed",
+        "Operator inbox", ARCHIVE, "first expires in", "71h59m",
     ):  # fmt: skip
         assert text in out, f"{text!r} not in:\n{out}"
-    assert PEOPLE[0].pinfl not in out
+    assert PEOPLE[0].pinfl not in out and PEOPLE[1].pinfl not in out
 
 
 def test_status_finds_the_node_from_the_config(demo_stack: DemoStack, tmp_path: Path) -> None:
