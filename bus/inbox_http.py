@@ -290,8 +290,9 @@ def _answer_form(task_id: str, token: str, schema: dict[str, Any], typed: dict[s
                          f"value='{html.escape(value)}'>")
         else:
             example = value or _example(spec, defs)
-            parts.append(f"<textarea id='f-{name}' name='{name}'>{html.escape(example)}"
-                         "</textarea>")
+            rows = min(example.count("\n") + 2, 16)
+            parts.append(f"<textarea id='f-{name}' name='{name}' rows='{rows}'>"
+                         f"{html.escape(example)}</textarea>")
         mine = {k: v for k, v in errors.items() if k == name or k.startswith(name + ".")}
         for where, message in mine.items():
             parts.append(f"<div class='bad'>{html.escape(where)}: {html.escape(message)}</div>")

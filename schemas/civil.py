@@ -64,7 +64,10 @@ class Parent(BaseModel):
 class BirthCertificate(SharedResponse):
     """A birth as registered: the certificate, the child, the parents and the office."""
 
-    number: str = Field(pattern=CERTIFICATE_NUMBER_PATTERN)
+    number: str = Field(
+        pattern=CERTIFICATE_NUMBER_PATTERN,
+        description="series and number of the certificate, e.g. I-TN 0451207",
+    )
     child: Child
     parents: list[Parent] = Field(max_length=2)
     registered_on: dt.date
