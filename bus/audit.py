@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,17 +93,20 @@ class AuditEntry(AuditRecord):
     def hashed_fields(self) -> dict[str, Any]:
         """Everything but ``hash`` and ``seq``: the order is the chain of ``prev_hash``es,
         ``seq`` is where the store keeps the entry."""
-        out = asdict(self)
-        del out["hash"], out["seq"]
-        return out
+        return {name: getattr(self, name) for name in HASHED_FIELDS}
 
 
 RECORD_FIELDS = tuple(f.name for f in fields(AuditRecord))
 ENTRY_FIELDS = tuple(f.name for f in fields(AuditEntry))
+HASHED_FIELDS = tuple(f for f in ENTRY_FIELDS if f not in ("hash", "seq"))  # all str or None
+
+
+def _digest(hashed: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(hashed)).hexdigest()
 
 
 def entry_hash(entry: AuditEntry) -> str:
-    return hashlib.sha256(canonical_json(entry.hashed_fields())).hexdigest()
+    return _digest(entry.hashed_fields())
 
 
 def chain(
@@ -114,16 +117,10 @@ def chain(
     seq, prev = after_seq, after_hash
     for record in records:
         seq += 1
-        entry = AuditEntry(
-            **{k: getattr(record, k) for k in RECORD_FIELDS},
-            seq=seq,
-            recorded_at=recorded_at,
-            prev_hash=prev,
-            hash="",
-        )
-        entry = replace(entry, hash=entry_hash(entry))
-        out.append(entry)
-        prev = entry.hash
+        hashed = {k: getattr(record, k) for k in RECORD_FIELDS}
+        hashed["recorded_at"], hashed["prev_hash"] = recorded_at, prev
+        prev = _digest(hashed)  # what entry_hash gives for the entry built here
+        out.append(AuditEntry(**hashed, seq=seq, hash=prev))
     return out
 
 
