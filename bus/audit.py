@@ -20,7 +20,11 @@ so several processes can share one log; read ``entries``; ``check`` writability)
 ``AuditLog`` is the writer: callers ``submit`` a record and wait on its future (``write``); one
 thread takes everything queued (up to ``batch_max``), appends it in one transaction (one fsync)
 and then completes the futures: group commit. While a batch commits the next one gathers, so
-waiting costs a caller one commit at most, and many callers share it.
+waiting costs a caller one commit at most, and many callers share it. A ``write`` that finds
+no commit in progress and nothing queued appends its entry itself, in the caller's thread: the
+same one transaction, without handing the record to the writer thread and waiting to be woken
+(two thread switches, ~0.1 ms of CPU and latency here); whatever is submitted meanwhile gathers
+for the writer thread, which starts once that commit is done.
 """
 
 from __future__ import annotations
@@ -331,6 +335,7 @@ class AuditLog:
         self._observe = observe
         self._queue: list[_Pending] = []
         self._cond = threading.Condition()
+        self._writing = False  # an append is in progress (the writer thread's or a caller's)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
@@ -406,18 +411,45 @@ class AuditLog:
         return pending.future
 
     def write(self, record: AuditRecord, timeout: float | None = 30.0) -> AuditEntry:
-        """Record and wait until the entry is durable."""
-        return self.submit(record).result(timeout)
+        """Record and wait until the entry is durable: appended here when the log is idle,
+        else in the writer thread's next group commit (``timeout`` bounds that wait)."""
+        with self._cond:
+            if self._closed:
+                raise BusUnavailable("audit log closed")
+            if self._writing or self._queue:
+                pending = _Pending(record)
+                self._queue.append(pending)
+                self._cond.notify()
+            else:
+                self._writing = True
+                pending = None
+        if pending is not None:
+            return pending.future.result(timeout)
+        started = time.perf_counter()
+        try:
+            (entry,) = self.store.append([record])
+        except BaseException as exc:
+            log.error("audit write failed", extra={"bus": {"error": type(exc).__name__}})
+            raise
+        finally:
+            with self._cond:
+                self._writing = False
+                if self._queue or self._closed:
+                    self._cond.notify()  # the writer thread takes what gathered meanwhile
+        if self._observe is not None:
+            self._observe(time.perf_counter() - started)
+        return entry
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
+                while self._writing or not self._queue:
+                    if self._closed and not self._writing and not self._queue:
+                        return  # closed and drained
                     self._cond.wait()
-                if not self._queue:
-                    return  # closed and drained
                 batch = self._queue[: self.batch_max]
                 del self._queue[: self.batch_max]
+                self._writing = True
             try:
                 entries = self.store.append([p.record for p in batch])
             except BaseException as exc:
@@ -425,6 +457,9 @@ class AuditLog:
                 for p in batch:
                     p.future.set_exception(exc)
                 continue
+            finally:
+                with self._cond:
+                    self._writing = False
             done = time.perf_counter()
             for p, entry in zip(batch, entries, strict=True):
                 if self._observe is not None:
