@@ -20,7 +20,11 @@ so several processes can share one log; read ``entries``; ``check`` writability)
 ``AuditLog`` is the writer: callers ``submit`` a record and wait on its future (``write``); one
 thread takes everything queued (up to ``batch_max``), appends it in one transaction (one fsync)
 and then completes the futures: group commit. While a batch commits the next one gathers, so
-waiting costs a caller one commit at most, and many callers share it.
+waiting costs a caller one commit at most, and many callers share it. A ``write`` that finds
+no commit in progress and nothing queued appends its entry itself, in the caller's thread: the
+same one transaction, without handing the record to the writer thread and waiting to be woken
+(two thread switches, ~0.1 ms of CPU and latency here); whatever is submitted meanwhile gathers
+for the writer thread, which starts once that commit is done.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,17 +97,20 @@ class AuditEntry(AuditRecord):
     def hashed_fields(self) -> dict[str, Any]:
         """Everything but ``hash`` and ``seq``: the order is the chain of ``prev_hash``es,
         ``seq`` is where the store keeps the entry."""
-        out = asdict(self)
-        del out["hash"], out["seq"]
-        return out
+        return {name: getattr(self, name) for name in HASHED_FIELDS}
 
 
 RECORD_FIELDS = tuple(f.name for f in fields(AuditRecord))
 ENTRY_FIELDS = tuple(f.name for f in fields(AuditEntry))
+HASHED_FIELDS = tuple(f for f in ENTRY_FIELDS if f not in ("hash", "seq"))  # all str or None
+
+
+def _digest(hashed: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(hashed)).hexdigest()
 
 
 def entry_hash(entry: AuditEntry) -> str:
-    return hashlib.sha256(canonical_json(entry.hashed_fields())).hexdigest()
+    return _digest(entry.hashed_fields())
 
 
 def chain(
@@ -114,16 +121,10 @@ def chain(
     seq, prev = after_seq, after_hash
     for record in records:
         seq += 1
-        entry = AuditEntry(
-            **{k: getattr(record, k) for k in RECORD_FIELDS},
-            seq=seq,
-            recorded_at=recorded_at,
-            prev_hash=prev,
-            hash="",
-        )
-        entry = replace(entry, hash=entry_hash(entry))
-        out.append(entry)
-        prev = entry.hash
+        hashed = {k: getattr(record, k) for k in RECORD_FIELDS}
+        hashed["recorded_at"], hashed["prev_hash"] = recorded_at, prev
+        prev = _digest(hashed)  # what entry_hash gives for the entry built here
+        out.append(AuditEntry(**hashed, seq=seq, hash=prev))
     return out
 
 
@@ -334,6 +335,7 @@ class AuditLog:
         self._observe = observe
         self._queue: list[_Pending] = []
         self._cond = threading.Condition()
+        self._writing = False  # an append is in progress (the writer thread's or a caller's)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
@@ -409,18 +411,45 @@ class AuditLog:
         return pending.future
 
     def write(self, record: AuditRecord, timeout: float | None = 30.0) -> AuditEntry:
-        """Record and wait until the entry is durable."""
-        return self.submit(record).result(timeout)
+        """Record and wait until the entry is durable: appended here when the log is idle,
+        else in the writer thread's next group commit (``timeout`` bounds that wait)."""
+        with self._cond:
+            if self._closed:
+                raise BusUnavailable("audit log closed")
+            if self._writing or self._queue:
+                pending = _Pending(record)
+                self._queue.append(pending)
+                self._cond.notify()
+            else:
+                self._writing = True
+                pending = None
+        if pending is not None:
+            return pending.future.result(timeout)
+        started = time.perf_counter()
+        try:
+            (entry,) = self.store.append([record])
+        except BaseException as exc:
+            log.error("audit write failed", extra={"bus": {"error": type(exc).__name__}})
+            raise
+        finally:
+            with self._cond:
+                self._writing = False
+                if self._queue or self._closed:
+                    self._cond.notify()  # the writer thread takes what gathered meanwhile
+        if self._observe is not None:
+            self._observe(time.perf_counter() - started)
+        return entry
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
+                while self._writing or not self._queue:
+                    if self._closed and not self._writing and not self._queue:
+                        return  # closed and drained
                     self._cond.wait()
-                if not self._queue:
-                    return  # closed and drained
                 batch = self._queue[: self.batch_max]
                 del self._queue[: self.batch_max]
+                self._writing = True
             try:
                 entries = self.store.append([p.record for p in batch])
             except BaseException as exc:
@@ -428,6 +457,9 @@ class AuditLog:
                 for p in batch:
                     p.future.set_exception(exc)
                 continue
+            finally:
+                with self._cond:
+                    self._writing = False
             done = time.perf_counter()
             for p, entry in zip(batch, entries, strict=True):
                 if self._observe is not None:

@@ -17,7 +17,6 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 import orjson
-import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from signing.canonical import canonical_json
 from signing.errors import SigningError
 from signing.keys import PrivateKey, PublicKey, key_id
 from signing.truststore import TrustedKey, TrustStore
@@ -44,11 +44,6 @@ def _b64e(data: bytes) -> bytes:
 
 def _b64d(data: str) -> bytes:
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
-
-
-def canonical_json(obj: Any) -> bytes:
-    """RFC 8785 (JCS) canonical form of a JSON-compatible object."""
-    return rfc8785.dumps(obj)
 
 
 def _alg_of(key: PrivateKey | PublicKey) -> str:

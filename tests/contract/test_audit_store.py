@@ -289,6 +289,68 @@ def test_group_commit_many_writers_few_transactions(backend: Backend) -> None:
         audit.close()
 
 
+def test_an_idle_log_appends_in_the_callers_thread(tmp_path: Path) -> None:
+    class Where(Counting):
+        def __init__(self, store: AuditStore) -> None:
+            super().__init__(store)
+            self.threads: list[str] = []
+
+        def append(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+            self.threads.append(threading.current_thread().name)
+            return super().append(records)
+
+    where = Where(SqliteAuditStore(tmp_path / "a.db"))
+    observed: list[float] = []
+    audit = AuditLog(where, secret=SECRET, observe=observed.append)
+    try:
+        assert [audit.write(record(i)).seq for i in range(3)] == [1, 2, 3]
+        assert where.threads == [threading.current_thread().name] * 3  # no hand-off
+        assert len(observed) == 3
+        assert audit.submit(record(4)).result(5).seq == 4  # submit: the writer thread
+        assert where.threads[-1] == "audit-writer"
+    finally:
+        audit.close()
+
+
+def test_records_submitted_during_a_callers_append_wait_for_it(tmp_path: Path) -> None:
+    """One append at a time: what is submitted while a caller appends its own entry is
+    committed by the writer thread once that append is done, in one group."""
+
+    class Gated(Counting):
+        def __init__(self, store: AuditStore) -> None:
+            super().__init__(store)
+            self.entered, self.release = threading.Event(), threading.Event()
+            self.active = 0
+            self.overlapped = False
+
+        def append(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+            self.active += 1
+            self.overlapped |= self.active > 1
+            try:
+                if not self.entered.is_set():  # hold the first (inline) append open
+                    self.entered.set()
+                    assert self.release.wait(10)
+                return super().append(records)
+            finally:
+                self.active -= 1
+
+    gated = Gated(SqliteAuditStore(tmp_path / "a.db"))
+    audit = AuditLog(gated, secret=SECRET)
+    try:
+        first = threading.Thread(target=audit.write, args=(record(0),))
+        first.start()
+        assert gated.entered.wait(10)
+        futures = [audit.submit(record(i)) for i in range(1, 6)]
+        assert not any(f.done() for f in futures)  # waiting for the caller's append
+        gated.release.set()
+        first.join(10)
+        assert sorted(f.result(10).seq for f in futures) == [2, 3, 4, 5, 6]
+        assert gated.batches == [1, 5] and not gated.overlapped
+    finally:
+        gated.release.set()
+        audit.close()
+
+
 def test_a_failing_store_fails_every_waiting_caller(tmp_path: Path) -> None:
     class Broken(Counting):
         def append(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
