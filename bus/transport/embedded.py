@@ -252,23 +252,31 @@ class EmbeddedTransport:
             if delivery is None:
                 self._idle(sub, seen)
                 continue
-            if more or not sig.poller:  # a sibling takes the next message or the poll duty
+            if more:  # a sibling takes the next message
                 self._notify(queue)
+            elif not sig.poller:  # a sibling takes the poll duty, without claiming now
+                with sig.cond:
+                    sig.cond.notify()
             try:
                 handler(delivery)
             except Exception:
                 log.exception("handler failed outside process() on %s", delivery.message.message_id)
             if not delivery.settled:  # handed back when the transport closes
                 log.warning("%s left in flight by its handler", delivery.message.message_id)
+            if not more:  # nothing else was ready: idle, unless something came meanwhile
+                self._idle(sub, seen)
 
     def _idle(self, sub: _Subscription, seen: int) -> None:
         sig = sub.signal
         with sig.cond:
-            if sub.stopped or sig.version != seen:
-                return
-            if sig.poller:
-                sig.cond.wait(_BACKSTOP_S)
-                return
+            while True:
+                if sub.stopped or sig.version != seen:
+                    return
+                if not sig.poller:
+                    break
+                if not sig.cond.wait(_BACKSTOP_S):
+                    return  # the backstop: claim
+                # woken: new work (version changed), or the poll duty handed over
             sig.poller = True
             try:
                 sig.cond.wait(self._poll_s)
