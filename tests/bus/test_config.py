@@ -11,7 +11,6 @@ import pytest
 from bus.config import BusSettings
 from bus.config_loader import ConfigError, ConfigProblem, load_settings
 from schemas.residence import ResidenceRegistration, ResidenceRegistrationRequest
-from signing import generate_member_key
 
 SERVICE = "civil-registry/residence/v1"
 
@@ -48,14 +47,6 @@ access:
 
 
 pytestmark = pytest.mark.usefixtures("no_bus_environment")
-
-
-@pytest.fixture
-def cfg_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "etc"
-    for member in ("portal", "civil-registry"):
-        generate_member_key(directory / "keys", member)
-    return directory
 
 
 def write(directory: Path, text: str, name: str = "bus.yaml") -> Path:

@@ -9,18 +9,9 @@ from pathlib import Path
 import pytest
 
 from bus.config_loader import load_settings
-from signing import generate_member_key
 from tests.bus.test_config import MINIMAL, SERVICE, only_problem, write
 
 pytestmark = pytest.mark.usefixtures("no_bus_environment")
-
-
-@pytest.fixture
-def cfg_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "etc"
-    for member in ("portal", "civil-registry"):
-        generate_member_key(directory / "keys", member)
-    return directory
 
 
 # --- environment overrides --------------------------------------------------------------------

@@ -7,17 +7,9 @@ from pathlib import Path
 import pytest
 
 from bus.config_loader import load_settings
-from signing import generate_member_key
 from tests.bus.test_config import MINIMAL, line_of, only_problem, write
 
 pytestmark = pytest.mark.usefixtures("no_bus_environment")
-
-
-@pytest.fixture
-def cfg_dir(tmp_path: Path) -> Path:
-    for member in ("portal", "civil-registry"):
-        generate_member_key(tmp_path / "keys", member)
-    return tmp_path
 
 
 def test_callbacks_and_retention_defaults(tmp_path: Path) -> None:
