@@ -6,8 +6,8 @@ needs the agency's key as the node has it (``BUS_NODE__KEY_PASSPHRASE``). ``show
 request with the person's identifiers: it is for the operator who must look them up, on the
 terminal only; nothing of it is logged.
 
-``answer ID --file answer.json`` (or ``--set field=value`` …, values read as JSON when they
-parse, else as text) is validated against the service's shared response schema: every field in
+``answer ID --file answer.json`` (or ``--set field=value`` …: a string field's value as typed,
+any other's as JSON) is validated against the service's shared response schema: every field in
 error is named, and nothing is sent until all are right. ``reject ID --code no-data`` answers
 that the agency holds nothing about the person.
 """
@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bus.errors import BusError
-from bus.inbox import InboxDesk, expires_in
+from bus.inbox import InboxDesk, expires_in, field_kinds
 from bus.node import Node
 from bus.transport import open_transport
 
@@ -75,12 +75,16 @@ def _desk(config: Path) -> Iterator[InboxDesk]:
         node.stop()
 
 
-def _parse_sets(pairs: list[str]) -> dict[str, Any]:
+def _parse_sets(pairs: list[str], kinds: dict[str, str]) -> dict[str, Any]:
+    """``field=value`` pairs: a string field's value as typed, any other's as JSON (else text)."""
     data: dict[str, Any] = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
         if not sep or not name:
             raise typer.BadParameter(f"{pair!r} is not field=value", param_hint="--set")
+        if kinds.get(name) == "string":
+            data[name] = raw
+            continue
         try:
             data[name] = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -88,7 +92,7 @@ def _parse_sets(pairs: list[str]) -> dict[str, Any]:
     return data
 
 
-def _answer_data(file: Path | None, sets: list[str]) -> dict[str, Any]:
+def _answer_data(file: Path | None, sets: list[str], kinds: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if file is not None:
         try:
@@ -99,7 +103,7 @@ def _answer_data(file: Path | None, sets: list[str]) -> dict[str, Any]:
             raise typer.BadParameter(f"{file}: the answer must be a JSON object",
                                      param_hint="--file")
         data.update(loaded)
-    data.update(_parse_sets(sets))
+    data.update(_parse_sets(sets, kinds))
     if not data:
         raise typer.BadParameter("give the answer with --file or --set field=value")
     return data
@@ -167,12 +171,13 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = Path("config/bus.yaml"),
         file: Annotated[Path | None, typer.Option("--file", help="the answer as JSON")] = None,
         sets: Annotated[list[str] | None, typer.Option(
-            "--set", help="field=value (repeat); JSON values are parsed")] = None,
+            "--set", help="field=value (repeat); text for a string field, else JSON")] = None,
         operator: OperatorOption = None,
     ) -> None:
         """Answer a task: validated, signed as the agency and delivered to the asker."""
-        data = _answer_data(file, sets or [])
         with _desk(config) as desk:  # an invalid answer: every field in error, exit 1
+            kinds = field_kinds(desk.route(desk.task(task_id).service).response_model)
+            data = _answer_data(file, sets or [], kinds)
             signed = desk.answer(task_id, data, operator=operator or getpass.getuser())
         console.print(f"[green]answered[/green] {task_id}: signed by {signed.provider}, "
                       f"delivered as {signed.id}", highlight=False)

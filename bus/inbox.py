@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from adapters.manual import ManualOptions, OperatorInbox, Task, TaskClosed, inbox_path
 from bus.access import AccessPolicy, minimise
@@ -48,10 +48,30 @@ from bus.router import Route, Router
 from bus.seal import Seal
 from bus.transport import Message, Transport
 
-__all__ = ["REJECT_CODES", "InboxDesk", "Waiting", "expires_in", "manual_routes"]
+__all__ = [
+    "REJECT_CODES",
+    "InboxDesk",
+    "Waiting",
+    "expires_in",
+    "field_kinds",
+    "manual_routes",
+]
 
 log = logging.getLogger("bus.inbox")
 REJECT_CODES: dict[str, type[BusError]] = {"no-data": NoData, "provider-rejected": ProviderRejected}
+
+
+def field_kinds(model: type[BaseModel]) -> dict[str, str]:
+    """The JSON type of each top-level field of ``model`` (through ``anyOf: [X, null]``):
+    how an operator's typed text is read — as it is for a string, as JSON otherwise."""
+    out = {}
+    for name, spec in model.model_json_schema().get("properties", {}).items():
+        if "type" in spec:
+            out[name] = str(spec["type"])
+            continue
+        options = [s for s in spec.get("anyOf", []) if s.get("type") != "null"]
+        out[name] = str(options[0].get("type", "object")) if len(options) == 1 else "object"
+    return out
 
 
 def manual_routes(router: Router, hosts: list[str]) -> list[Route]:

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs
 
 import orjson
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -45,7 +46,7 @@ from bus.errors import (
     UnknownDocument,
 )
 from bus.html_pages import flatten, page, table
-from bus.inbox import InboxDesk, expires_in
+from bus.inbox import InboxDesk, expires_in, field_kinds
 from bus.node import Node
 
 __all__ = ["inbox_routes"]
@@ -81,26 +82,20 @@ def _fields(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
     return [(name, spec, name in required) for name, spec in schema.get("properties", {}).items()]
 
 
-def _kind(spec: dict[str, Any]) -> str:
-    """The JSON type of a property, looking through ``anyOf: [X, null]``."""
-    if "type" in spec:
-        return str(spec["type"])
-    options = [s for s in spec.get("anyOf", []) if s.get("type") != "null"]
-    return str(options[0].get("type", "object")) if len(options) == 1 else "object"
-
-
-def _form_data(raw: bytes, schema: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any],
-                                                             dict[str, str]]:
+def _form_data(raw: bytes, model: type[BaseModel]) -> tuple[dict[str, str], dict[str, Any],
+                                                              dict[str, str]]:
     """(fields as typed, the answer to validate, JSON boxes that do not parse)."""
+    schema = model.model_json_schema()
     form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"),
                                          keep_blank_values=True).items()}
     data: dict[str, Any] = {}
     broken: dict[str, str] = {}
-    for name, spec, _ in _fields(schema):
+    kinds = field_kinds(model)
+    for name, _, _ in _fields(schema):
         value = form.get(name, "").strip()
         if not value:
             continue
-        if _kind(spec) in _SIMPLE:
+        if kinds[name] in _SIMPLE:
             data[name] = value  # pydantic turns "2020-01-02" into a date, "3" into 3
         else:
             try:
@@ -154,7 +149,6 @@ def inbox_routes(node: Node) -> APIRouter:
                   errors: dict[str, str] | None = None, note: str = "",
                   status_code: int = 200) -> Response:
         route = desk().route(task.service)
-        schema = route.response_model.model_json_schema()
         left = expires_in(task, node.seal.clock())
         head = [
             ("service", html.escape(route.settings.title or task.service)),
@@ -174,7 +168,8 @@ def inbox_routes(node: Node) -> APIRouter:
             body.append(f"<p class='bad'>{html.escape(note)}</p>")
         if task.state == "open":
             token = csrf(operator, task.id)
-            body.append(_answer_form(task.id, token, schema, typed or {}, errors or {}))
+            body.append(_answer_form(task.id, token, route.response_model, typed or {},
+                                     errors or {}))
             body.append(_reject_form(task.id, token))
         return page(f"Task {task.id}", "".join(body), status_code)
 
@@ -225,8 +220,7 @@ def inbox_routes(node: Node) -> APIRouter:
     @_html_errors
     async def answer(task_id: str, request: Request) -> Response:
         operator, task, raw = await posted(task_id, request)
-        schema = desk().route(task.service).response_model.model_json_schema()
-        typed, data, broken = _form_data(raw, schema)
+        typed, data, broken = _form_data(raw, desk().route(task.service).response_model)
         if broken:
             return task_page(task, operator, typed=typed, errors=broken, status_code=422,
                              note="Some fields are not valid; nothing was sent.")
@@ -270,13 +264,14 @@ def challenge_response(exc: BusError) -> Response:
                 exc.status, headers)
 
 
-def _answer_form(task_id: str, token: str, schema: dict[str, Any], typed: dict[str, str],
+def _answer_form(task_id: str, token: str, model: type[BaseModel], typed: dict[str, str],
                  errors: dict[str, str]) -> str:
     parts = [f"<h2>Answer</h2><form method='post' action='/inbox/{html.escape(task_id)}/answer'>"
              f"<input type='hidden' name='csrf' value='{token}'>"]
+    schema, kinds = model.model_json_schema(), field_kinds(model)
     defs = schema.get("$defs", {})
     for name, spec, required in _fields(schema):
-        kind = _kind(spec)
+        kind = kinds[name]
         label = f"{name}{' *' if required else ''}"
         if spec.get("description"):
             label += f" — {spec['description']}"

@@ -129,7 +129,8 @@ def test_an_answer_given_after_the_restart_and_a_rejection(setup: Setup) -> None
         assert r.status_code == 404 and r.json()["code"] == "no-data"
         assert "1990 books" in r.json()["detail"]
         record = birth_certificate(RECORD).model_dump(mode="json")
-        sets = [f"{k}={json.dumps(v)}" for k, v in record.items()]
+        # text fields as typed, nested ones as JSON
+        sets = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in record.items()]
         answered = _inbox(setup.config, "answer", found, *[a for s in sets for a in ("--set", s)])
         assert answered.exit_code == 0, answered.output
         r = poll_result(portal, found_at)
