@@ -21,8 +21,9 @@ request delivered again) is kept once. A task is answered or rejected once: a se
 or one after the request expired, raises ``TaskClosed``. Filing that cannot be written raises
 ``ProviderUnavailable`` (transient: the request is delivered again).
 
-States of a task: ``open`` → ``sending`` (the signed answer stored, being delivered) →
-``answered`` or ``rejected``; ``open`` → ``expired`` once the asker's deadline passed.
+States of a task: ``open`` → ``sending`` (claimed: the signed answer stored) → ``audited`` (its
+audit entry written: free to deliver) → ``answered`` or ``rejected`` (delivered); ``open`` →
+``expired`` once the asker's deadline passed.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     reply_to TEXT NOT NULL,
     expires_at REAL NOT NULL,
     state TEXT NOT NULL
-        CHECK (state IN ('open', 'sending', 'answered', 'rejected', 'expired')),
+        CHECK (state IN ('open', 'sending', 'audited', 'answered', 'rejected', 'expired')),
     outcome TEXT,
     answer BLOB,
     operator TEXT,
@@ -80,6 +81,9 @@ _COLUMNS = (
     "id, service, client, purpose, user, subject, request, envelope, reply_to, expires_at, "
     "state, outcome, answer, operator, filed_at, closed_at"
 )
+
+
+_SAID = {"sending": "being answered", "audited": "answered (being delivered)"}
 
 
 class TaskClosed(Exception):
@@ -203,7 +207,7 @@ class OperatorInbox:
             task = self.get(task_id)
             if task is None:
                 raise TaskClosed(f"no task {task_id!r} in this inbox")
-            state = "expired" if task.state == "open" else task.state
+            state = "expired" if task.state == "open" else _SAID.get(task.state, task.state)
             raise TaskClosed(f"task {task_id} is {state}; it cannot be answered again")
 
     def reopen(self, task_id: str) -> None:
@@ -215,12 +219,19 @@ class OperatorInbox:
                 (task_id,),
             )
 
+    def audited(self, task_id: str) -> None:
+        """The answer's audit entry is durable: it may be delivered."""
+        with self._conn() as db:
+            db.execute(
+                "UPDATE tasks SET state = 'audited' WHERE id = ? AND state = 'sending'", (task_id,)
+            )
+
     def sent(self, task_id: str) -> None:
         """The answer was delivered to the transport: ``answered`` or ``rejected``."""
         with self._conn() as db:
             db.execute(
                 "UPDATE tasks SET state = CASE WHEN outcome = 'ok' THEN 'answered' "
-                "ELSE 'rejected' END WHERE id = ? AND state = 'sending'",
+                "ELSE 'rejected' END WHERE id = ? AND state IN ('sending', 'audited')",
                 (task_id,),
             )
 
@@ -234,9 +245,13 @@ class OperatorInbox:
             ).fetchall()
         return [(str(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in rows]
 
-    def unsent(self) -> list[Task]:
-        """Answers stored but not known to be delivered (a process stopped in between)."""
-        return self.tasks(states=("sending",))
+    def unsent(self, *, stale_after_s: float = 60.0) -> list[Task]:
+        """Answers stored but not known to be delivered: ``audited`` ones, and ``sending`` ones
+        claimed more than ``stale_after_s`` ago (their process stopped before the audit entry
+        was known to be written; younger ones are still being closed by their operator)."""
+        cutoff = self._clock() - stale_after_s
+        return [t for t in self.tasks(states=("sending", "audited"))
+                if t.state == "audited" or (t.closed_at or 0.0) < cutoff]
 
     def close(self) -> None:
         with self._lock:

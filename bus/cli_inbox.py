@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bus.errors import BusError
-from bus.inbox import InboxDesk, expires_in, field_kinds
+from bus.inbox import Closed, InboxDesk, expires_in, field_kinds
 from bus.node import Node
 from bus.transport import open_transport
 
@@ -109,6 +109,17 @@ def _answer_data(file: Path | None, sets: list[str], kinds: dict[str, str]) -> d
     return data
 
 
+def _report(what: str, task_id: str, closed: Closed) -> None:
+    signed = closed.envelope
+    if closed.delivered:
+        console.print(f"{what} {task_id}: signed by {signed.provider}, delivered as {signed.id}",
+                      highlight=False)
+    else:
+        console.print(f"{what} {task_id}: signed by {signed.provider} and kept; the transport "
+                      "is not reachable now, so the node delivers it once it is (or the next "
+                      "inbox command does)", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``inbox`` commands to ``app`` (``bus.cli``)."""
     inbox_app = typer.Typer(
@@ -178,9 +189,8 @@ def register(app: typer.Typer) -> None:
         with _desk(config) as desk:  # an invalid answer: every field in error, exit 1
             kinds = field_kinds(desk.route(desk.task(task_id).service).response_model)
             data = _answer_data(file, sets or [], kinds)
-            signed = desk.answer(task_id, data, operator=operator or getpass.getuser())
-        console.print(f"[green]answered[/green] {task_id}: signed by {signed.provider}, "
-                      f"delivered as {signed.id}", highlight=False)
+            closed = desk.answer(task_id, data, operator=operator or getpass.getuser())
+        _report("[green]answered[/green]", task_id, closed)
 
     @inbox_app.command("reject")
     def reject(
@@ -194,8 +204,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Answer a task with a signed refusal."""
         with _desk(config) as desk:
-            signed = desk.reject(
+            closed = desk.reject(
                 task_id, operator=operator or getpass.getuser(), code=code, detail=detail
             )
-        console.print(f"[yellow]rejected[/yellow] {task_id} ({code}): delivered as {signed.id}",
-                      highlight=False)
+        _report(f"[yellow]rejected[/yellow] ({code})", task_id, closed)

@@ -15,15 +15,18 @@ A provider worker files each request of a ``manual`` service in the agency's ope
 Closing a task is one claim in the inbox (``open`` → ``sending`` with the signed answer, so two
 operators cannot both answer), then the audit entry (side ``operator:<name>``), then the
 publish, then ``answered``/``rejected``. If the audit entry cannot be written the claim is
-undone and the operator told; if the process stops before the publish, ``resend_unsent`` (run
-by the node at start, and by every desk command) delivers the stored answer, so nothing an
-operator answered is lost. The asker drops an answer it already has (at-least-once).
+undone and the operator told; if the transport refuses the publish (a broker away) or the
+process stops before it, the signed answer stays with the task (``sending``) and
+``resend_unsent`` delivers it — run by the node at start and every ``RESEND_EVERY_S`` seconds
+(``start_resender``), and by every desk command — so nothing an operator answered is lost. The
+asker drops an answer it already has (at-least-once).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +53,7 @@ from bus.transport import Message, Transport
 
 __all__ = [
     "REJECT_CODES",
+    "Closed",
     "InboxDesk",
     "Waiting",
     "expires_in",
@@ -59,6 +63,7 @@ __all__ = [
 
 log = logging.getLogger("bus.inbox")
 REJECT_CODES: dict[str, type[BusError]] = {"no-data": NoData, "provider-rejected": ProviderRejected}
+RESEND_EVERY_S = 15.0  # how often a node looks for operator answers not delivered yet
 
 
 def field_kinds(model: type[BaseModel]) -> dict[str, str]:
@@ -77,6 +82,15 @@ def field_kinds(model: type[BaseModel]) -> dict[str, str]:
 def manual_routes(router: Router, hosts: list[str]) -> list[Route]:
     """The routes of ``hosts`` whose adapter is the operator inbox."""
     return [r for r in router.provided_by(hosts) if r.settings.adapter.kind == "manual"]
+
+
+@dataclass(frozen=True)
+class Closed:
+    """A task answered: the signed answer, and whether the transport has it already (if not,
+    it is kept and re-sent: ``start_resender``, ``resend_unsent``)."""
+
+    envelope: Envelope
+    delivered: bool
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,24 @@ class InboxDesk:
             inbox = inboxes.get(path) or inboxes.setdefault(path, OperatorInbox(path))
             self._desks[route.service] = _Desk(route, inbox, options.instructions)
         self._inboxes = list(inboxes.values())
+        self._stop = threading.Event()
+        self._resender: threading.Thread | None = None
+
+    def start_resender(self, every_s: float | None = None) -> None:
+        """Deliver answers left unsent (the transport was away, or another process stopped
+        between claim and publish) every ``every_s`` seconds, until ``close``."""
+        interval = RESEND_EVERY_S if every_s is None else every_s
+
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.resend_unsent()
+                except Exception as exc:  # the transport still away: next round
+                    log.warning("operator answers not re-sent yet", extra={"bus": {
+                        "error": type(exc).__name__}})
+
+        self._resender = threading.Thread(target=run, name="inbox-resender", daemon=True)
+        self._resender.start()
 
     @property
     def services(self) -> list[str]:
@@ -144,7 +176,7 @@ class InboxDesk:
                 return task
         raise UnknownDocument(f"no task {task_id!r} in the inboxes of this node")
 
-    def answer(self, task_id: str, data: dict[str, Any], *, operator: str) -> Envelope:
+    def answer(self, task_id: str, data: dict[str, Any], *, operator: str) -> Closed:
         """Validate, minimise, sign and deliver the operator's answer to the task."""
         task = self._open(task_id)
         route = self._desks[task.service].route
@@ -177,7 +209,7 @@ class InboxDesk:
         operator: str,
         code: Literal["no-data", "provider-rejected"] = "no-data",
         detail: str = "",
-    ) -> Envelope:
+    ) -> Closed:
         """Answer the task with a signed error (``no-data``: nothing about this person)."""
         if code not in REJECT_CODES:
             raise ValueError(f"reject code must be one of {', '.join(REJECT_CODES)}")
@@ -197,17 +229,28 @@ class InboxDesk:
         ]
 
     def resend_unsent(self) -> int:
-        """Deliver answers stored but not known to be delivered; how many."""
+        """Deliver answers stored but not known to be delivered; how many. One whose audit
+        entry is not known to be written gets it (again, possibly: never none) first."""
         count = 0
-        for task in self.tasks(states=("sending",)):
-            assert task.answer is not None
-            self._send(task, task.answer)
-            count += 1
+        for inbox in self._inboxes:
+            for task in inbox.unsent():
+                if task.service not in self._desks:
+                    continue
+                assert task.answer is not None
+                if task.state == "sending":
+                    self._audit(Envelope.from_json(task.envelope), task.outcome or "ok",
+                                task.operator or "-", task.answer)
+                    inbox.audited(task.id)
+                self._send(task, task.answer)
+                count += 1
         if count:
             log.info("resent operator answers", extra={"bus": {"count": count}})
         return count
 
     def close(self) -> None:
+        self._stop.set()
+        if self._resender is not None:
+            self._resender.join(timeout=5)
         for inbox in self._inboxes:
             inbox.close()
 
@@ -222,7 +265,7 @@ class InboxDesk:
 
     def _close(
         self, task: Task, request: Envelope, kind: Kind, payload: dict[str, Any], operator: str
-    ) -> Envelope:
+    ) -> Closed:
         signed = self.seal.sign(request.reply(kind, payload, now=self.seal.clock()))
         body = signed.to_json()
         outcome = "ok" if kind is Kind.response else str(payload["code"])
@@ -232,17 +275,27 @@ class InboxDesk:
         except TaskClosed as exc:
             raise TaskNotOpen(str(exc)) from None
         try:
-            self.audit.write(self.audit.exchange(
-                request, outcome=outcome, side=f"operator:{operator}", answer=body
-            ))
+            self._audit(request, outcome, operator, body)
         except Exception as exc:
             inbox.reopen(task.id)
             raise BusUnavailable("the audit log cannot be written; the task stays open") from exc
-        self._send(task, body)
+        inbox.audited(task.id)
+        delivered = True
+        try:
+            self._send(task, body)
+        except BusError as exc:  # kept as sending: re-sent by the node's resender, or later
+            delivered = False
+            log.warning("operator answer kept, not delivered yet", extra={"bus": {
+                "message_id": task.id, "service": task.service, "error": exc.code}})
         log.info("operator answered", extra={"bus": {
             "message_id": task.id, "service": task.service, "client": task.client,
             "outcome": outcome, "operator": operator}})
-        return signed
+        return Closed(signed, delivered)
+
+    def _audit(self, request: Envelope, outcome: str, operator: str, answer: bytes) -> None:
+        self.audit.write(self.audit.exchange(
+            request, outcome=outcome, side=f"operator:{operator}", answer=answer
+        ))
 
     def _send(self, task: Task, body: bytes) -> None:
         reply = Envelope.from_json(body)

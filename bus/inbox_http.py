@@ -46,7 +46,7 @@ from bus.errors import (
     UnknownDocument,
 )
 from bus.html_pages import flatten, page, table
-from bus.inbox import InboxDesk, expires_in, field_kinds
+from bus.inbox import Closed, InboxDesk, expires_in, field_kinds
 from bus.node import Node
 
 __all__ = ["inbox_routes"]
@@ -190,6 +190,9 @@ def inbox_routes(node: Node) -> APIRouter:
         )
         done = request.query_params.get("done", "")
         note = f"<p class='ok'>Task {html.escape(done)} is closed.</p>" if done else ""
+        if done and request.query_params.get("kept"):
+            note = (f"<p class='ok'>Task {html.escape(done)} is closed; the bus cannot deliver "
+                    "its answer right now and keeps it: it goes out as soon as it can.</p>")
         return page("Operator inbox", (
             f"<h1>Operator inbox</h1><p>Signed in as {html.escape(operator)}; "
             f"{len(tasks)} open task(s).</p>{note}<table><tr><th>task</th><th>service</th>"
@@ -225,7 +228,7 @@ def inbox_routes(node: Node) -> APIRouter:
             return task_page(task, operator, typed=typed, errors=broken, status_code=422,
                              note="Some fields are not valid; nothing was sent.")
         try:
-            await run_in_threadpool(desk().answer, task.id, data, operator=operator)
+            closed = await run_in_threadpool(desk().answer, task.id, data, operator=operator)
         except SchemaInvalid as exc:
             errors = {".".join(map(str, e["loc"]))[:200]: str(e["msg"])  # type: ignore[call-overload]
                       for e in exc.errors or []}
@@ -234,7 +237,7 @@ def inbox_routes(node: Node) -> APIRouter:
         except TaskNotOpen as exc:
             return task_page(await mine(task_id, [task.service.split("/")[0]]), operator,
                              note=exc.detail, status_code=409)
-        return RedirectResponse(f"/inbox?done={task.id}", status_code=303)
+        return _closed(task.id, closed)
 
     @router.post("/inbox/{task_id}/reject")
     @_html_errors
@@ -245,15 +248,20 @@ def inbox_routes(node: Node) -> APIRouter:
         if code not in ("no-data", "provider-rejected"):
             code = "no-data"
         try:
-            await run_in_threadpool(
+            closed = await run_in_threadpool(
                 lambda: desk().reject(task.id, operator=operator, code=code,  # type: ignore[arg-type]
                                       detail=form.get("detail", "")[:500])
             )
         except TaskNotOpen as exc:
             return task_page(task, operator, note=exc.detail, status_code=409)
-        return RedirectResponse(f"/inbox?done={task.id}", status_code=303)
+        return _closed(task.id, closed)
 
     return router
+
+
+def _closed(task_id: str, closed: Closed) -> Response:
+    kept = "" if closed.delivered else "&kept=1"
+    return RedirectResponse(f"/inbox?done={task_id}{kept}", status_code=303)
 
 
 def challenge_response(exc: BusError) -> Response:

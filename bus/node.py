@@ -201,6 +201,7 @@ class Node:
         if manual_routes(self.router, self.settings.node.hosts):
             self.inbox = self.open_inbox()
             self.inbox.resend_unsent()  # answers an operator gave while no node was running
+            self.inbox.start_resender()  # and those the transport could not take at once
         self._watch()
         self.retention.start()
         self.started = True

@@ -52,8 +52,10 @@ def test_a_request_delivered_twice_is_one_task(inbox: OperatorInbox) -> None:
 def test_a_task_is_closed_once(inbox: OperatorInbox) -> None:
     inbox.file(ticket(), {"pinfl": PINFL})
     inbox.close_task("t-1", operator="a.karimova", outcome="ok", answer=b"signed answer")
-    assert inbox.tasks() == [] and [t.id for t in inbox.unsent()] == ["t-1"]
-    with pytest.raises(TaskClosed, match="sending"):
+    assert inbox.tasks() == [] and inbox.unsent() == []  # being closed: its audit entry next
+    inbox.audited("t-1")
+    assert [t.id for t in inbox.unsent()] == ["t-1"]
+    with pytest.raises(TaskClosed, match="being delivered"):
         inbox.close_task("t-1", operator="b.aliyev", outcome="no-data", answer=b"other")
     inbox.sent("t-1")
     task = inbox.get("t-1")
@@ -63,6 +65,22 @@ def test_a_task_is_closed_once(inbox: OperatorInbox) -> None:
         inbox.close_task("t-1", operator="a.karimova", outcome="ok", answer=b"again")
     with pytest.raises(TaskClosed, match="no task"):
         inbox.close_task("nope", operator="a.karimova", outcome="ok", answer=b"x")
+
+
+def test_what_is_sent_again_audited_ones_and_claims_left_behind(tmp_path: Path) -> None:
+    clock = Clock()
+    inbox = OperatorInbox(tmp_path / "inbox.db", clock=clock)
+    for task_id in ("audited", "being-closed", "left-behind"):
+        inbox.file(ticket(task_id), {"pinfl": PINFL})
+    inbox.close_task("left-behind", operator="op", outcome="ok", answer=b"a")
+    clock.now += 120  # its process stopped two minutes ago, before the audit entry
+    inbox.close_task("audited", operator="op", outcome="ok", answer=b"b")
+    inbox.audited("audited")
+    inbox.close_task("being-closed", operator="op", outcome="ok", answer=b"c")  # just now
+    assert sorted(t.id for t in inbox.unsent()) == ["audited", "left-behind"]
+    inbox.sent("audited")
+    assert [t.id for t in inbox.unsent()] == ["left-behind"]
+    inbox.close()
 
 
 def test_a_rejection_and_an_undone_claim(inbox: OperatorInbox) -> None:
