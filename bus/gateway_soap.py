@@ -25,8 +25,14 @@ key certified by the bus CA (``signing.xml.SoapVerifier``), with a WS-Security
 (``trust.max_clock_skew_s``) ahead, whose ``Expires`` has not passed and is at most 5 minutes
 after ``Created`` (else ``expired``), and whose signed content was not received before, in
 the node's ``ReplayGuard`` until it expires (else ``replayed``); only the signed Body is read
-then. ``BusContext`` is outside the signature. Requests are read with the hardened parser
-(``signing.xml.parse_xml``), bodies are bounded by the gateway's body limit.
+then, with the signed ``BusContext``. A signed request must sign its ``BusContext`` too
+(``SoapSigner`` does): one present but not signed is refused (``signature-invalid``, reason
+``unsigned-context``), and so is a signed request without one, since purpose and user then
+come only from the signed ``BusContext``: the HTTP headers ``X-Bus-Purpose``, ``X-Bus-User``,
+``X-Bus-Correlation`` and ``?mode=`` are ignored for a signed request (as they are whenever a
+``BusContext`` is present), never trusted beside a signature that cannot cover them. Requests
+are read with the hardened parser (``signing.xml.parse_xml``), bodies are bounded by the
+gateway's body limit.
 
 Asynchronous (``Mode`` ``async`` in ``BusContext``, or ``?mode=async`` with the HTTP headers):
 the answer comes at once with ``MessageId`` and ``State`` ``pending``; the second operation,
@@ -70,6 +76,7 @@ from bus.errors import (
     ProviderInvalidAnswer,
     RequestRefused,
     SchemaInvalid,
+    SignatureInvalid,
     UnknownDocument,
     UnknownService,
     from_code,
@@ -88,7 +95,7 @@ from bus.soap_wsdl import (
     xml_to_data,
 )
 from signing import SigningError
-from signing.xml import SOAP11, SoapVerifier, parse_xml
+from signing.xml import SOAP11, SoapVerifier, VerifiedSoap, parse_xml
 
 __all__ = ["BUS_NS", "SOAP_PREFIX", "operation_name", "service_namespace", "service_wsdl",
            "soap_routes"]
@@ -158,10 +165,20 @@ def _is_correlation(value: str) -> bool:
     return len(value) == 36 and all(c in "0123456789abcdef-" for c in value)
 
 
-def _context(root: etree._Element, request: Request,
-             asked: _Asked) -> tuple[str, str, str | None, str]:
-    """(purpose, user, correlation, mode) from the BusContext header, else the HTTP headers."""
-    context = root.find(f"{{{SOAP11}}}Header/{{{BUS_NS}}}BusContext")
+def _context(root: etree._Element, request: Request, asked: _Asked,
+             verified: VerifiedSoap | None = None) -> tuple[str, str, str | None, str]:
+    """(purpose, user, correlation, mode) from the BusContext header, else the HTTP headers;
+    for a signed request (``verified``), from the signed BusContext only."""
+    if verified is not None:
+        context = verified.context
+        if context is None:
+            raise SignatureInvalid(
+                "a signed SOAP request must carry Purpose and User in a signed BusContext "
+                "header (the HTTP headers are not covered by the signature)",
+                reason="unsigned-context",
+            )
+    else:
+        context = root.find(f"{{{SOAP11}}}Header/{{{BUS_NS}}}BusContext")
     if context is not None:
         purpose = context.findtext(f"{{{BUS_NS}}}Purpose")
         user = context.findtext(f"{{{BUS_NS}}}User")
@@ -294,8 +311,12 @@ async def _ask(
     if etree.QName(root).text != f"{{{SOAP11}}}Envelope":
         raise MalformedRequest("not a SOAP 1.1 envelope")
     body = root.find(f"{{{SOAP11}}}Body")
+    verified = None
     if root.find(f".//{{{DS}}}Signature") is not None:
-        body = await run_in_threadpool(signed.check, raw, client=client, service=route.service)
+        verified = await run_in_threadpool(
+            signed.check, raw, client=client, service=route.service
+        )
+        body = verified.body
     ns = service_namespace(route.service)
     op = operation_name(route)
     parts = [] if body is None else [c for c in body if isinstance(c.tag, str)]
@@ -304,7 +325,7 @@ async def _ask(
         return await _result(node, route, client, parts[0], asynchronous)
     if len(parts) != 1 or parts[0].tag != f"{{{ns}}}{op}":
         raise MalformedRequest(f"the Body must hold one {op} or GetResult element of {ns}")
-    purpose, user, correlation, mode = _context(root, request, asked)
+    purpose, user, correlation, mode = _context(root, request, asked, verified)
     schema, defs = model_schema(route.request_model)
     try:
         shared = route.request_model.model_validate(xml_to_data(parts[0], schema, defs, ns))

@@ -1,23 +1,29 @@
 """Signed SOAP requests at the gateway: whose they are, whether they are fresh, and only once.
 
 ``SignedRequests.check(raw, client=…, service=…)`` takes a request whose Body is XMLDSig-signed
-and returns the signed Body (the only part to read), or refuses it:
+and returns what was signed (``signing.xml.VerifiedSoap``: the signed Body and, if the request
+has one, the signed ``BusContext`` header — the only parts to read), or refuses it:
 
 * ``SignatureInvalid``: the signature does not verify with the key its id names in the trust
   store, is not the asking client's, or does not also sign a WS-Security ``wsu:Timestamp``
   with ``Created`` and ``Expires`` (reason ``no-timestamp``; ``signing.xml.SoapSigner`` signs
-  one by default);
+  one by default), or the request carries a ``BusContext`` header the signature does not
+  cover (reason ``unsigned-context``: its purpose and user could have been changed on the way;
+  ``SoapSigner`` signs it when present);
 * ``Expired``, as ``Seal.verify`` decides for the JSON envelopes, with the node's
   ``trust.max_clock_skew_s``: ``Created`` later than now plus the skew (``issued-in-future``),
   ``Expires`` not after ``Created`` (``inverted``), ``Expires`` now or past (``expired``), and,
   since the client chooses ``Expires``, a timestamp valid longer than ``max_lifetime`` (default
   5 minutes, ``too-long``): the replay memory must not hold an entry for years;
-* ``Replayed``: the same signed content (``VerifiedSoap.digest``: the Body and the Timestamp as
-  signed, whatever the signature bytes) was received before, in the node's ``ReplayGuard``
-  (the one the JSON path uses), which remembers it until its ``Expires``.
+* ``Replayed``: the same signed content (``VerifiedSoap.digest``: the Body, the Timestamp and
+  the BusContext as signed, whatever the signature bytes) was received before, in the node's
+  ``ReplayGuard`` (the one the JSON path uses), which remembers it until its ``Expires``.
 
-The order matters: the signature first (a forged message must not reach the replay memory),
-then the time window (an expired message is not remembered), then the replay memory.
+The order matters: the signature first (a forged message must not reach the replay memory,
+and neither must one with an unsigned ``BusContext``), then the time window (an expired
+message is not remembered), then the replay memory. A signed request with no ``BusContext``
+at all passes here (a ``GetResult`` needs none); the gateway refuses one that asks a service,
+since its purpose and user would be unsigned (``bus.gateway_soap``).
 """
 
 from __future__ import annotations
@@ -26,12 +32,10 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from lxml import etree
-
 from bus.errors import Expired, SignatureInvalid
 from bus.replay import ReplayGuard
 from signing import SigningError
-from signing.xml import SoapTimestamp, SoapVerifier
+from signing.xml import SoapTimestamp, SoapVerifier, VerifiedSoap
 
 __all__ = ["MAX_LIFETIME", "SignedRequests", "check_window"]
 
@@ -83,8 +87,8 @@ class SignedRequests:
         self._max_skew = max_skew
         self._max_lifetime = max_lifetime
 
-    def check(self, raw: bytes, *, client: str, service: str) -> etree._Element:
-        """The signed Body of ``raw``, signed by ``client``, fresh, and not seen before."""
+    def check(self, raw: bytes, *, client: str, service: str) -> VerifiedSoap:
+        """What ``raw`` signed, signed by ``client``, fresh, and not seen before."""
         try:
             verified = self._verifier.verify(raw, signer=client)
         except SigningError as exc:
@@ -98,10 +102,15 @@ class SignedRequests:
                 "(WS-Security), in the wsse:Security header that holds the signature",
                 reason="no-timestamp", client=client, service=service,
             )
+        if verified.unsigned_context:
+            raise SignatureInvalid(
+                "the BusContext header of a signed SOAP request must be signed with its Body",
+                reason="unsigned-context", client=client, service=service,
+            )
         check_window(stamp, self._clock(), max_skew=self._max_skew,
                      max_lifetime=self._max_lifetime, client=client, service=service)
         self._replay.admit_once(
             "soap:" + verified.digest, stamp.expires, client=client, service=service,
-            what="this signed SOAP request (same signed Body and Timestamp)",
+            what="this signed SOAP request (same signed Body, Timestamp and BusContext)",
         )
-        return verified.body
+        return verified

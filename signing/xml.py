@@ -11,20 +11,27 @@ bytes re-parses the key on every call). ``KeyInfo`` holds only a ``KeyName``: th
 JWS (``<member>#<fingerprint>``). By default (``expires_in``) it signs, as WS-Security does, a
 ``wsu:Timestamp`` (``Created`` now, ``Expires``) besides the Body, both placed in a
 ``wsse:Security`` header with the signature; with ``expires_in=None`` only the Body is signed
-and the signature sits in the ``Header`` itself.
+and the signature sits in the ``Header`` itself. A ``BusContext`` header (``CONTEXT``, the
+bus's purpose and user; at most one, directly under the Header) is signed too, given a
+``wsu:Id`` if it has none, as the last reference (exclusive C14N, like the others).
 
 ``SoapVerifier`` checks a signed envelope against the same trust store as the JSON envelopes:
 the key id is resolved (certificate chained to the bus CA, not revoked, valid now) and the
 signature is verified with that certificate, never with a key or certificate carried in the
 message. Against signature wrapping, it requires: exactly one ``Envelope/Header`` and one
 ``Envelope/Body``; exactly one ``ds:Signature``, in the Header or in its one ``wsse:Security``;
-a reference to the Body's id and, only for a signature in ``wsse:Security``, at most one more,
-to the id of that header's one ``wsu:Timestamp``, each id carried by no other element; and it
-returns only what was signed (``signxml``'s ``signed_xml``, re-parsed from the canonical bytes),
-never the received tree. Callers must consume ``VerifiedSoap.body`` and ``timestamp`` (the
-signed ``Created`` and ``Expires``, or None when no timestamp was signed) and nothing else of
-the message; ``digest`` (SHA-256 of everything signed) is the same for every copy of a signed
-message whatever its signature bytes (ECDSA signatures are malleable), a key to remember it by.
+a first reference to the Body's id; then, only for a signature in ``wsse:Security``, perhaps
+one to the id of that header's one ``wsu:Timestamp``; then perhaps one to the id of the one
+``BusContext`` of the Header, which must then be the only ``BusContext`` of the envelope; each
+id carried by no other element. It returns only what was signed (``signxml``'s ``signed_xml``,
+re-parsed from the canonical bytes), never the received tree. Callers must consume
+``VerifiedSoap.body``, ``timestamp`` (the signed ``Created`` and ``Expires``, or None when no
+timestamp was signed) and ``context`` (the signed ``BusContext``, or None) and nothing else of
+the message; ``signed`` names what was signed (``Body``, ``Timestamp``, ``BusContext``), and
+``unsigned_context`` says that a ``BusContext`` came along unsigned (a caller that reads one
+must refuse such a message); ``digest`` (SHA-256 of everything signed) is the same for every
+copy of a signed message whatever its signature bytes (ECDSA signatures are malleable), a key to
+remember it by.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from signing.keys import PrivateKey, key_id
 from signing.truststore import TrustedKey, TrustStore
 
 __all__ = [
+    "CONTEXT",
     "MAX_XML_BYTES",
     "SOAP11",
     "SOAP12",
@@ -69,9 +77,11 @@ SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecext-1.0.xsd"
 DS = "http://www.w3.org/2000/09/xmldsig#"
+CONTEXT = "{urn:bus:soap:v1}BusContext"  # the bus's SOAP header: purpose, user, correlation, mode
 _ID = f"{{{WSU}}}Id"
 _C14N = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0
 _CARRIERS = "//*[@*[local-name() = 'Id' or local-name() = 'ID'] = $id]"
+_TAGS = {"Timestamp": f"{{{WSU}}}Timestamp", "BusContext": CONTEXT}
 _METHODS = frozenset({SignatureMethod.ECDSA_SHA256, SignatureMethod.RSA_SHA256})
 DEFAULT_EXPIRES_IN = dt.timedelta(minutes=5)  # WSS4J's default time to live of a Timestamp
 
@@ -175,7 +185,8 @@ class SoapSigner:
     ) -> bytes:
         """The envelope ``data`` with an enveloped ds:Signature over its Body: with a signed
         ``wsu:Timestamp`` valid ``expires_in`` from now, both in ``wsse:Security``; without
-        (``None``), the signature in the Header and over the Body only."""
+        (``None``), the signature in the Header and over the Body only. A ``BusContext``
+        header (at most one, under the Header) is signed too, as the last reference."""
         root = parse_xml(data)
         ns, header, body = _soap_parts(root)
         if root.find(f".//{{{DS}}}Signature") is not None:
@@ -202,6 +213,15 @@ class SoapSigner:
             etree.SubElement(stamp, f"{{{WSU}}}Created").text = _xsd_time(created)
             etree.SubElement(stamp, f"{{{WSU}}}Expires").text = _xsd_time(created + expires_in)
             references.append(f"#{stamp_id}")
+        contexts = header.findall(CONTEXT)
+        if len(contexts) > 1:
+            raise SigningError("malformed", "the envelope has more than one BusContext header")
+        if contexts:
+            context_id = _id_of(contexts[0])
+            if context_id is None:
+                context_id = f"ctx-{uuid.uuid4().hex}"
+                contexts[0].set(_ID, context_id)
+            references.append(f"#{context_id}")
         etree.SubElement(parent, f"{{{DS}}}Signature", Id="placeholder", nsmap={"ds": DS})
         key_info = etree.Element(f"{{{DS}}}KeyInfo", nsmap={"ds": DS})
         etree.SubElement(key_info, f"{{{DS}}}KeyName").text = self.kid
@@ -230,7 +250,8 @@ class SoapTimestamp:
 @dataclass(frozen=True)
 class VerifiedSoap:
     """What a verified envelope says: who signed it, the signed Body (the only safe part), the
-    signed timestamp if one was signed, and the digest of everything signed."""
+    signed timestamp and BusContext if they were signed, the names of the signed parts, whether
+    an unsigned BusContext came along, and the digest of everything signed."""
 
     member: str
     kid: str
@@ -239,6 +260,9 @@ class VerifiedSoap:
     signed_bytes: bytes  # the canonical Body as signed
     timestamp: SoapTimestamp | None = None
     digest: str = ""  # SHA-256 hex over the canonical bytes of every signed part, in order
+    context: etree._Element | None = None  # the signed BusContext, re-parsed, if one was signed
+    signed: tuple[str, ...] = ("Body",)  # what was signed, in order: Body, Timestamp, BusContext
+    unsigned_context: bool = False  # a BusContext is in the message but was not signed
 
 
 class SoapVerifier:
@@ -263,14 +287,8 @@ class SoapVerifier:
         ids = self._signed_ids(signature)
         if _id_of(body) != ids[0]:
             raise SigningError("wrapped", "the signature does not cover the SOAP Body first")
-        signed_parts = [body]
-        if len(ids) == 2:
-            security = signature.getparent()
-            stamps = [] if security is header else security.findall(f"{{{WSU}}}Timestamp")
-            if len(stamps) != 1 or _id_of(stamps[0]) != ids[1]:
-                raise SigningError("wrapped", "the second reference must be the wsu:Timestamp")
-            signed_parts.append(stamps[0])
-        for part_id, part in zip(ids, signed_parts, strict=True):
+        names, signed_parts = self._signed_parts(root, header, signature, ids[1:])
+        for part_id, part in zip(ids, [body, *signed_parts], strict=True):
             if root.xpath(_CARRIERS, id=part_id) != [part]:  # every element carrying that id
                 raise SigningError("wrapped", f"the id {part_id!r} is not one element's alone")
         trusted = self._trust.resolve(kid)
@@ -297,19 +315,63 @@ class SoapVerifier:
         signed = results[0].signed_xml
         if signed is None or signed.tag != f"{{{ns}}}Body":
             raise SigningError("wrapped", "what was signed is not the SOAP Body")
-        timestamp = None
-        if len(results) == 2:
-            stamp = results[1].signed_xml
-            if stamp is None or stamp.tag != f"{{{WSU}}}Timestamp":
-                raise SigningError("wrapped", "what was signed is not the wsu:Timestamp")
-            timestamp = SoapTimestamp(_read_time(stamp, "Created"), _read_time(stamp, "Expires"))
+        timestamp = context = None
+        for name, part in zip(names, results[1:], strict=True):
+            tag = _TAGS[name]
+            if part.signed_xml is None or part.signed_xml.tag != tag:
+                raise SigningError("wrapped", f"what was signed is not the {name}")
+            if name == "Timestamp":
+                stamp = part.signed_xml
+                timestamp = SoapTimestamp(
+                    _read_time(stamp, "Created"), _read_time(stamp, "Expires")
+                )
+            else:
+                context = part.signed_xml
         if signer is not None and trusted.member != signer:
             raise SigningError("wrong-signer", f"signed by {trusted.member!r}, expected {signer!r}")
         digest = hashlib.sha256()
         for part in results:
             digest.update(hashlib.sha256(part.signed_data).digest())
+        unsigned_context = context is None and next(root.iter(CONTEXT), None) is not None
         return VerifiedSoap(trusted.member, kid, trusted, signed, results[0].signed_data,
-                            timestamp, digest.hexdigest())
+                            timestamp, digest.hexdigest(), context, ("Body", *names),
+                            unsigned_context)
+
+    @staticmethod
+    def _signed_parts(
+        root: etree._Element,
+        header: etree._Element | None,
+        signature: etree._Element,
+        ids: list[str],
+    ) -> tuple[list[str], list[etree._Element]]:
+        """Names and elements of what the references after the Body's point to, in order:
+        the wsu:Timestamp of the signature's wsse:Security, then the one BusContext of the
+        Header (the only BusContext of the envelope); anything else is wrapping."""
+        names: list[str] = []
+        parts: list[etree._Element] = []
+        security = signature.getparent()
+        if ids and security is not None and security is not header:
+            stamps = security.findall(f"{{{WSU}}}Timestamp")
+            if len(stamps) == 1 and _id_of(stamps[0]) == ids[0]:
+                names.append("Timestamp")
+                parts.append(stamps[0])
+                ids = ids[1:]
+        if ids:
+            contexts = [] if header is None else header.findall(CONTEXT)
+            if (
+                len(ids) != 1
+                or len(contexts) != 1
+                or _id_of(contexts[0]) != ids[0]
+                or list(root.iter(CONTEXT)) != contexts
+            ):
+                raise SigningError(
+                    "wrapped",
+                    "after the Body's, the references must be the wsu:Timestamp of the "
+                    "signature's wsse:Security, then the one BusContext under the SOAP Header",
+                )
+            names.append("BusContext")
+            parts.append(contexts[0])
+        return names, parts
 
     @staticmethod
     def _placed(
@@ -340,9 +402,9 @@ class SoapVerifier:
 
     @staticmethod
     def _signed_ids(signature: etree._Element) -> list[str]:
-        """The ids referenced: the Body's, then perhaps the Timestamp's."""
+        """The ids referenced: the Body's, then perhaps the Timestamp's and the BusContext's."""
         references = signature.findall(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
         uris = [r.get("URI", "") for r in references]
-        if not 1 <= len(uris) <= 2 or any(not u.startswith("#") or len(u) < 2 for u in uris):
-            raise SigningError("wrapped", "the signature must have one or two references, to ids")
+        if not 1 <= len(uris) <= 3 or any(not u.startswith("#") or len(u) < 2 for u in uris):
+            raise SigningError("wrapped", "the signature must have one to three references, to ids")
         return [u[1:] for u in uris]

@@ -11,7 +11,8 @@ from lxml import etree
 from bus.errors import Expired, Replayed, SignatureInvalid
 from bus.replay import ReplayGuard
 from bus.soap_signed import MAX_LIFETIME, SignedRequests, check_window
-from signing import load_signing_key
+from bus.soap_wsdl import BUS_NS
+from signing import load_signing_key, xml
 from signing.xml import SOAP11, SoapSigner, SoapTimestamp, SoapVerifier
 from tests.signing.pki import KEY_PASSPHRASE, T0, Clock, Pki, make_pki
 
@@ -23,6 +24,13 @@ REQUEST = (
     f'<soap:Envelope xmlns:soap="{SOAP11}"><soap:Body><GetBirthCertificate xmlns="{NS}">'
     "<pinfl>31505861234567</pinfl></GetBirthCertificate></soap:Body></soap:Envelope>"
 ).encode()
+CONTEXT = (
+    '<bus:BusContext xmlns:bus="urn:bus:soap:v1"><bus:Purpose>pension</bus:Purpose>'
+    "<bus:User>operator-7</bus:User></bus:BusContext>"
+)
+WITH_CONTEXT = REQUEST.replace(
+    b"<soap:Body>", f"<soap:Header>{CONTEXT}</soap:Header><soap:Body>".encode()
+)
 
 
 @pytest.fixture
@@ -47,7 +55,7 @@ def checks(pki: Pki, replay: ReplayGuard | None = None) -> SignedRequests:
 
 
 def check(pki: Pki, signed: bytes, replay: ReplayGuard | None = None) -> etree._Element:
-    return checks(pki, replay).check(signed, client="portal", service=SERVICE)
+    return checks(pki, replay).check(signed, client="portal", service=SERVICE).body
 
 
 def test_a_fresh_signed_request_gives_its_signed_body(pki: Pki) -> None:
@@ -138,3 +146,29 @@ def test_a_forged_or_expired_request_is_not_remembered(pki: Pki) -> None:
     with pytest.raises(Expired):
         check(pki, signed, replay)
     assert len(replay) == 0
+
+
+# --- the BusContext header --------------------------------------------------------------------
+
+
+def test_a_signed_context_comes_back_signed(pki: Pki) -> None:
+    assert f"{{{BUS_NS}}}BusContext" == xml.CONTEXT  # what the signer signs, the gateway reads
+    verified = checks(pki).check(signer(pki).sign(WITH_CONTEXT), client="portal", service=SERVICE)
+    assert verified.signed == ("Body", "Timestamp", "BusContext")
+    assert verified.context is not None
+    assert verified.context.findtext("{urn:bus:soap:v1}Purpose") == "pension"
+
+
+def test_an_unsigned_context_beside_a_signature_is_refused(pki: Pki) -> None:
+    replay = ReplayGuard(clock=pki.clock)
+    signed = signer(pki).sign(REQUEST)  # signed without a BusContext, one added on the way
+    added = signed.replace(b"</soap:Header>", CONTEXT.encode() + b"</soap:Header>", 1)
+    assert added != signed
+    with pytest.raises(SignatureInvalid) as info:
+        check(pki, added, replay)
+    assert info.value.reason == "unsigned-context" and info.value.code == "signature-invalid"
+    assert len(replay) == 0  # refused before the replay memory
+    tampered = signer(pki).sign(WITH_CONTEXT).replace(b">pension<", b">tax-audit<")
+    with pytest.raises(SignatureInvalid) as bad:
+        check(pki, tampered, replay)
+    assert bad.value.reason == "bad-signature"

@@ -42,6 +42,8 @@ from signing import load_signing_key
 from signing.xml import SOAP11, SoapSigner
 
 pytestmark = pytest.mark.slow
+BUS = "urn:bus:soap:v1"
+PURPOSE = "child-benefit"
 CONTEXT = {"BusContext": {"Purpose": "child-benefit", "User": "registry-clerk-4"}}
 
 
@@ -142,9 +144,17 @@ def test_an_unknown_token_is_refused(stack: DemoStack) -> None:
     assert fault.code == "soap:Client.unauthenticated"
 
 
-def _raw_request(pinfl: str) -> bytes:
+def _raw_request(pinfl: str, purpose: str | None = None, correlation: str | None = None) -> bytes:
+    """A request; with ``purpose``, a BusContext header (signed requests need one)."""
     ns = "urn:bus:service:" + CIVIL.replace("/", ":")
     envelope = etree.Element(f"{{{SOAP11}}}Envelope", nsmap={"soap": SOAP11})
+    if purpose is not None:
+        header = etree.SubElement(envelope, f"{{{SOAP11}}}Header")
+        context = etree.SubElement(header, f"{{{BUS}}}BusContext", nsmap={"bus": BUS})
+        etree.SubElement(context, f"{{{BUS}}}Purpose").text = purpose
+        etree.SubElement(context, f"{{{BUS}}}User").text = "registry-clerk-4"
+        if correlation is not None:
+            etree.SubElement(context, f"{{{BUS}}}Correlation").text = correlation
     body = etree.SubElement(envelope, f"{{{SOAP11}}}Body")
     op = etree.SubElement(body, f"{{{ns}}}GetBirthCertificate", nsmap={None: ns})
     etree.SubElement(op, f"{{{ns}}}pinfl").text = pinfl
@@ -182,17 +192,20 @@ def _key(stack: DemoStack, member: str) -> Any:
     return load_signing_key(stack.state / "keys" / f"{member}.key", DEMO_KEY_PASSPHRASE.encode())
 
 
+ASKED = _raw_request(BIRTHS[1].pinfl, PURPOSE)
+
+
 def test_an_xmldsig_signed_request_from_the_token_holder_is_accepted(stack: DemoStack) -> None:
-    signed = SoapSigner("portal", _key(stack, "portal")).sign(_raw_request(BIRTHS[1].pinfl))
+    signed = SoapSigner("portal", _key(stack, "portal")).sign(ASKED)
     r = _post(stack, signed)
     assert r.status_code == 200, r.text
 
 
 def test_a_request_signed_by_another_member_or_tampered_is_refused(stack: DemoStack) -> None:
-    other = SoapSigner("cadastre", _key(stack, "cadastre")).sign(_raw_request(BIRTHS[1].pinfl))
+    other = SoapSigner("cadastre", _key(stack, "cadastre")).sign(ASKED)
     r = _post(stack, other)
     assert r.status_code == 500 and b"soap:Client.signature-invalid" in r.content
-    signed = SoapSigner("portal", _key(stack, "portal")).sign(_raw_request(BIRTHS[1].pinfl))
+    signed = SoapSigner("portal", _key(stack, "portal")).sign(ASKED)
     tampered = signed.replace(BIRTHS[1].pinfl.encode(), BIRTHS[2].pinfl.encode())
     r = _post(stack, tampered)
     assert r.status_code == 500 and b"soap:Client.signature-invalid" in r.content
@@ -204,13 +217,14 @@ def _code(r: httpx.Response) -> str | None:
 
 def test_a_replayed_signed_request_is_refused_and_a_fresh_one_works(stack: DemoStack) -> None:
     signer = SoapSigner("portal", _key(stack, "portal"))
-    signed = signer.sign(_raw_request(BIRTHS[2].pinfl))
+    signed = signer.sign(_raw_request(BIRTHS[2].pinfl, PURPOSE))
     first = _post(stack, signed)
     assert first.status_code == 200, first.text
     again = _post(stack, signed)
     assert again.status_code == 500 and _code(again) == "replayed"
     assert b"soap:Client.replayed" in again.content
-    fresh = _post(stack, signer.sign(_raw_request(BIRTHS[2].pinfl)))  # the same question
+    again_asked = _raw_request(BIRTHS[2].pinfl, PURPOSE)  # the same question
+    fresh = _post(stack, signer.sign(again_asked))
     assert fresh.status_code == 200, fresh.text
     assert fresh.headers["X-Bus-Request-Number"] != first.headers["X-Bus-Request-Number"]
 
@@ -218,17 +232,54 @@ def test_a_replayed_signed_request_is_refused_and_a_fresh_one_works(stack: DemoS
 def test_a_stale_or_unstamped_signed_request_is_refused(stack: DemoStack) -> None:
     key = _key(stack, "portal")
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
-    stale = SoapSigner("portal", key, clock=lambda: past).sign(_raw_request(BIRTHS[1].pinfl))
+    stale = SoapSigner("portal", key, clock=lambda: past).sign(ASKED)
     r = _post(stack, stale)
     assert r.status_code == 500 and _code(r) == "expired"
     future = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
-    ahead = SoapSigner("portal", key, clock=lambda: future).sign(_raw_request(BIRTHS[1].pinfl))
+    ahead = SoapSigner("portal", key, clock=lambda: future).sign(ASKED)
     r = _post(stack, ahead)
     assert r.status_code == 500 and _code(r) == "expired"
-    bare = SoapSigner("portal", key).sign(_raw_request(BIRTHS[1].pinfl), expires_in=None)
+    bare = SoapSigner("portal", key).sign(ASKED, expires_in=None)
     r = _post(stack, bare)
     assert r.status_code == 500 and _code(r) == "signature-invalid"
     assert b"wsu:Timestamp" in r.content
+
+
+def test_a_signed_request_takes_its_context_from_the_signed_bus_context(
+    stack: DemoStack,
+) -> None:
+    """Purpose and user of a signed request come from its signed BusContext: the HTTP headers
+    are ignored (here one that access control would refuse)."""
+    correlation = str(uuid.uuid4())
+    signed = SoapSigner("portal", _key(stack, "portal")).sign(
+        _raw_request(BIRTHS[3].pinfl, PURPOSE, correlation)
+    )
+    r = _post(stack, signed, **{"X-Bus-Purpose": "marketing", "X-Bus-User": "someone-else"})
+    assert r.status_code == 200, r.text
+    entries = [e for e in _gateway_entries(stack, correlation) if e["side"] == "provider"]
+    assert entries and {(e["purpose"], e["user"]) for e in entries} == {
+        (PURPOSE, "registry-clerk-4")
+    }
+
+
+def test_a_signed_request_with_a_changed_or_unsigned_context_is_refused(
+    stack: DemoStack,
+) -> None:
+    signer = SoapSigner("portal", _key(stack, "portal"))
+    tampered = signer.sign(ASKED).replace(PURPOSE.encode(), b"tax-audit")
+    r = _post(stack, tampered)
+    assert r.status_code == 500 and _code(r) == "signature-invalid"
+    assert b"soap:Client.signature-invalid" in r.content
+    # signed without a BusContext: one added on the way, or none (HTTP headers only)
+    root = etree.fromstring(signer.sign(_raw_request(BIRTHS[1].pinfl)))
+    header = root.find(f"{{{SOAP11}}}Header")
+    context = etree.fromstring(ASKED).find(f"{{{SOAP11}}}Header/{{{BUS}}}BusContext")
+    assert header is not None and context is not None
+    header.insert(0, context)
+    for request in (etree.tostring(root), signer.sign(_raw_request(BIRTHS[1].pinfl))):
+        r = _post(stack, request)
+        assert r.status_code == 500 and _code(r) == "signature-invalid"
+        assert b"BusContext" in r.content
 
 
 def _gateway_entries(stack: DemoStack, correlation: str) -> list[dict[str, object]]:
@@ -259,7 +310,7 @@ def test_refusals_are_audited_before_the_fault_without_personal_data(
         "unauthenticated": lambda c: _post(stack, _raw_request(pinfl), **{
             "Authorization": "Bearer not-a-token", "X-Bus-Correlation": c}),
         "signature-invalid": lambda c: _post(stack, SoapSigner(
-            "cadastre", _key(stack, "cadastre")).sign(_raw_request(pinfl)), **{
+            "cadastre", _key(stack, "cadastre")).sign(_raw_request(pinfl, PURPOSE)), **{
             "X-Bus-Correlation": c}),
         "schema-invalid": lambda c: _post(stack, _raw_request("123"), **{
             "X-Bus-Correlation": c}),
@@ -272,7 +323,7 @@ def test_refusals_are_audited_before_the_fault_without_personal_data(
         assert (entry["outcome"], entry["service"], entry["side"]) == (code, CIVIL, "gateway")
         assert entry["client"] == ("-" if code == "unauthenticated" else "portal")
         assert entry["subject"] is None  # not read: the request was refused before
-    signed = SoapSigner("portal", _key(stack, "portal")).sign(_raw_request(pinfl))
+    signed = SoapSigner("portal", _key(stack, "portal")).sign(_raw_request(pinfl, PURPOSE))
     c2 = str(uuid.uuid4())
     assert _post(stack, signed, **{"X-Bus-Correlation": c2}).status_code == 200
     c3 = str(uuid.uuid4())

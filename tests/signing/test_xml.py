@@ -186,6 +186,89 @@ def test_the_second_reference_must_be_the_timestamp_beside_the_signature(pki: Pk
     assert reason(pki, text(root)) == "wrapped"
 
 
+BUS = "urn:bus:soap:v1"
+WITH_CONTEXT = ANSWER.replace(
+    b"<soap:Header/>",
+    f'<soap:Header><bus:BusContext xmlns:bus="{BUS}"><bus:Purpose>pension</bus:Purpose>'
+    "<bus:User>operator-7</bus:User></bus:BusContext></soap:Header>".encode(),
+)
+
+
+def context_of(root: etree._Element) -> etree._Element:
+    found = root.find(f"soap:Header/{{{BUS}}}BusContext", NS)
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize("expires_in", [dt.timedelta(minutes=1), None])
+def test_a_bus_context_is_signed_as_the_last_reference(
+    pki: Pki, expires_in: dt.timedelta | None
+) -> None:
+    signed = signer(pki).sign(WITH_CONTEXT, expires_in=expires_in)
+    root = tree(signed)
+    context_id = context_of(root).get(f"{{{WSU}}}Id")
+    uris = [r.get("URI") for r in root.iterfind(".//ds:SignedInfo/ds:Reference", NS)]
+    assert context_id and uris[-1] == f"#{context_id}" and len(uris) == (3 if expires_in else 2)
+    result = verifier(pki).verify(signed)
+    stamped = ("Timestamp",) if expires_in else ()
+    assert result.signed == ("Body", *stamped, "BusContext") and not result.unsigned_context
+    assert result.context is not None
+    assert result.context.findtext(f"{{{BUS}}}User") == "operator-7"
+    assert result.digest != verifier(pki).verify(signer(pki).sign(ANSWER)).digest
+    changed = signed.replace(b">pension<", b">tax-audit<")
+    assert changed != signed and reason(pki, changed) == "bad-signature"
+
+
+def test_an_unsigned_bus_context_is_reported_not_returned(pki: Pki) -> None:
+    root = tree(signer(pki).sign(ANSWER))
+    header = root.find("soap:Header", NS)
+    assert header is not None
+    header.insert(0, context_of(tree(WITH_CONTEXT)))  # added after signing
+    result = verifier(pki).verify(text(root))
+    assert result.signed == ("Body", "Timestamp")
+    assert result.context is None and result.unsigned_context
+    assert not verifier(pki).verify(signer(pki).sign(ANSWER)).unsigned_context
+
+
+def test_two_bus_contexts_are_not_signed(pki: Pki) -> None:
+    root = tree(WITH_CONTEXT)
+    context = context_of(root)
+    context.addnext(copy.deepcopy(context))
+    with pytest.raises(SigningError) as info:
+        signer(pki).sign(text(root))
+    assert info.value.reason == "malformed"
+
+
+def test_a_moved_or_duplicated_bus_context_is_wrapping(pki: Pki) -> None:
+    signed = signer(pki).sign(WITH_CONTEXT)
+    cases = []
+    root = tree(signed)  # moved into wsse:Security
+    security = root.find("soap:Header/wsse:Security", NS)
+    assert security is not None
+    security.insert(0, context_of(root))
+    cases.append(root)
+    root = tree(signed)  # the signed one kept, another one (no id) read first
+    forged = copy.deepcopy(context_of(root))
+    del forged.attrib[f"{{{WSU}}}Id"]
+    forged[0].text = "tax-audit"
+    context_of(root).addprevious(forged)
+    cases.append(root)
+    root = tree(signed)  # the signed one moved inside another header, a forged one in its place
+    context = context_of(root)
+    forged = copy.deepcopy(context)
+    del forged.attrib[f"{{{WSU}}}Id"]
+    context.addprevious(forged)
+    etree.SubElement(root.find("soap:Header", NS), "{urn:x}Wrapper").append(context)  # type: ignore[arg-type]
+    cases.append(root)
+    root = tree(signed)  # a second copy in the Body
+    body = root.find("soap:Body", NS)
+    assert body is not None
+    body[0].append(copy.deepcopy(context_of(root)))
+    cases.append(root)
+    for case in cases:
+        assert reason(pki, text(case)) == "wrapped"
+
+
 def test_the_digest_is_the_same_for_a_malleated_ecdsa_signature(pki: Pki) -> None:
     """(r, s) and (r, n - s) both verify: a replay check must not key on the signature bytes."""
     signed = signer(pki).sign(ANSWER)
