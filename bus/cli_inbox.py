@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bus.errors import BusError
-from bus.inbox import Closed, InboxDesk, expires_in, field_kinds
+from bus.inbox import Closed, InboxDesk, field_kinds, time_left
 from bus.node import Node
 from bus.transport import open_transport
 
@@ -144,9 +144,9 @@ def register(app: typer.Typer) -> None:
             table.add_column(column, no_wrap=column in ("id", "filed"))
         for task in tasks:
             filed = dt.datetime.fromtimestamp(task.filed_at, dt.UTC).isoformat()[:19]
-            left = expires_in(task, now) if task.state == "open" else dt.timedelta(0)
+            left = time_left(task, now) if task.state == "open" else "-"
             table.add_row(task.id, task.service, task.client, task.purpose, filed, task.state,
-                          str(left).split(".")[0] if task.state == "open" else "-")
+                          left)
         console.print(table)
 
     @inbox_app.command("show")
@@ -159,10 +159,10 @@ def register(app: typer.Typer) -> None:
             task = desk.task(task_id)
             route = desk.route(task.service)
             instructions = desk.instructions(task.service)
-            left = expires_in(task, desk.seal.clock())
+            left = time_left(task, desk.seal.clock())
         console.print(f"[bold]{task.service}[/bold]  task {task.id}  ({task.state})")
         console.print(f"asked by {task.client} for {task.purpose!r}, user {task.user!r}; "
-                      f"answer within {str(left).split('.')[0]}", highlight=False)
+                      f"answer within {left}", highlight=False)
         if instructions:
             console.print(f"instructions: {instructions}", highlight=False)
         console.print("request:")

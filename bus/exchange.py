@@ -111,12 +111,17 @@ class Exchanger:
         """Sign ``envelope`` and publish it with its answer going to ``reply_to``; return it
         as signed. Blocking (the publish is durable when it returns): call it off the event
         loop. Whoever consumes ``reply_to`` checks the answer with ``verify_reply``."""
+        signed = self._sign(route, envelope)
+        self.transport.publish(route.queue, self._message(signed, reply_to))
+        return signed
+
+    def _sign(self, route: Route, envelope: Envelope) -> Envelope:
+        """Sign as the client, timed as the client's ``sign`` stage."""
         started = time.perf_counter()
         signed = self.seal.sign(envelope)
         self.metrics.stage_seconds(route.service, "client", "sign").observe(
             time.perf_counter() - started
         )
-        self.transport.publish(route.queue, self._message(signed, reply_to))
         return signed
 
     @staticmethod
@@ -132,9 +137,8 @@ class Exchanger:
     async def ask(self, route: Route, envelope: Envelope) -> Outcome:
         stage = self.metrics.stage_seconds
         started = time.perf_counter()
-        signed = self.seal.sign(envelope)
+        signed = self._sign(route, envelope)
         sent = time.perf_counter()
-        stage(route.service, "client", "sign").observe(sent - started)
         future = self.transport.request(route.queue, self._message(signed))
         wait_s = (signed.expires_at - self.seal.clock()).total_seconds() + _WAIT_GRACE_S
         try:

@@ -56,9 +56,9 @@ __all__ = [
     "Closed",
     "InboxDesk",
     "Waiting",
-    "expires_in",
     "field_kinds",
     "manual_routes",
+    "time_left",
 ]
 
 log = logging.getLogger("bus.inbox")
@@ -307,6 +307,7 @@ class InboxDesk:
         self._desks[task.service].inbox.sent(task.id)
 
 
-def expires_in(task: Task, now: dt.datetime) -> dt.timedelta:
-    """How long the asker still waits for the answer to ``task``."""
-    return dt.timedelta(seconds=max(task.expires_at - now.timestamp(), 0.0))
+def time_left(task: Task, now: dt.datetime) -> str:
+    """How long the asker still waits for the answer to ``task``, as an operator reads it
+    (``2 days, 23:59:57``)."""
+    return str(dt.timedelta(seconds=int(max(task.expires_at - now.timestamp(), 0.0))))

@@ -37,6 +37,7 @@ from starlette.responses import RedirectResponse, Response
 
 from adapters.manual import Task
 from bus.config import OperatorSettings
+from bus.envelope import provider_of
 from bus.errors import (
     AccessDenied,
     BusError,
@@ -46,7 +47,7 @@ from bus.errors import (
     UnknownDocument,
 )
 from bus.html_pages import flatten, page, table
-from bus.inbox import Closed, InboxDesk, expires_in, field_kinds
+from bus.inbox import Closed, InboxDesk, field_kinds, time_left
 from bus.node import Node
 
 __all__ = ["inbox_routes"]
@@ -141,7 +142,7 @@ def inbox_routes(node: Node) -> APIRouter:
 
     async def mine(task_id: str, members: list[str]) -> Task:
         task = await run_in_threadpool(desk().task, task_id)
-        if task.service.split("/")[0] not in members:
+        if provider_of(task.service) not in members:
             raise UnknownDocument(f"no task {task_id!r} of yours")
         return task
 
@@ -149,14 +150,14 @@ def inbox_routes(node: Node) -> APIRouter:
                   errors: dict[str, str] | None = None, note: str = "",
                   status_code: int = 200) -> Response:
         route = desk().route(task.service)
-        left = expires_in(task, node.seal.clock())
+        left = time_left(task, node.seal.clock())
         head = [
             ("service", html.escape(route.settings.title or task.service)),
             ("asked by", html.escape(task.client)),
             ("official", html.escape(task.user)),
             ("purpose", html.escape(task.purpose)),
             ("state", html.escape(task.state)),
-            ("answer within", html.escape(str(left).split(".")[0])),
+            ("answer within", html.escape(left)),
         ]
         instructions = desk().instructions(task.service)
         if instructions:
@@ -177,7 +178,7 @@ def inbox_routes(node: Node) -> APIRouter:
     @_html_errors
     async def inbox(request: Request) -> Response:
         operator, members = signed_in(request)
-        services = [s for s in desk().services if s.split("/")[0] in members]
+        services = [s for s in desk().services if provider_of(s) in members]
         tasks = [t for s in services for t in await run_in_threadpool(desk().tasks, service=s)]
         now = node.seal.clock()
         rows = "".join(
@@ -185,7 +186,7 @@ def inbox_routes(node: Node) -> APIRouter:
             f"<td>{html.escape(t.service)}</td><td>{html.escape(t.client)}</td>"
             f"<td>{html.escape(t.purpose)}</td>"
             f"<td>{dt.datetime.fromtimestamp(t.filed_at, dt.UTC):%Y-%m-%d %H:%M}</td>"
-            f"<td>{html.escape(str(expires_in(t, now)).split('.')[0])}</td></tr>"
+            f"<td>{html.escape(time_left(t, now))}</td></tr>"
             for t in sorted(tasks, key=lambda t: t.filed_at)
         )
         done = request.query_params.get("done", "")
@@ -235,7 +236,7 @@ def inbox_routes(node: Node) -> APIRouter:
             return task_page(task, operator, typed=typed, errors=errors, status_code=422,
                              note="Some fields are not valid; nothing was sent.")
         except TaskNotOpen as exc:
-            return task_page(await mine(task_id, [task.service.split("/")[0]]), operator,
+            return task_page(await mine(task_id, [provider_of(task.service)]), operator,
                              note=exc.detail, status_code=409)
         return _closed(task.id, closed)
 

@@ -114,14 +114,14 @@ class MessageStore:
                 (status, media_type, body, number, self._clock(), message_id),
             ).rowcount == 1
 
+    def _one(self, where: str, args: tuple[object, ...]) -> MessageRecord | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_RECORD} FROM messages WHERE {where}", args).fetchone()
+        return None if row is None else MessageRecord(*row)
+
     def pending(self, message_id: str) -> MessageRecord | None:
         """The record of ``message_id`` while it waits for its answer, else None."""
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_RECORD} FROM messages WHERE message_id = ? AND state = 'pending'",
-                (message_id,),
-            ).fetchone()
-        return None if row is None else MessageRecord(*row)
+        return self._one("message_id = ? AND state = 'pending'", (message_id,))
 
     def overdue(self, now: float) -> list[MessageRecord]:
         """Pending requests whose deadline passed before ``now``."""
@@ -150,20 +150,11 @@ class MessageStore:
             )
 
     def find(self, message_id: str) -> MessageRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_RECORD} FROM messages WHERE message_id = ?", (message_id,)
-            ).fetchone()
-        return None if row is None else MessageRecord(*row)
+        return self._one("message_id = ?", (message_id,))
 
     def get(self, message_id: str, client: str) -> MessageRecord | None:
         """The record of ``message_id`` if ``client`` asked it, else None."""
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_RECORD} FROM messages WHERE message_id = ? AND client = ?",
-                (message_id, client),
-            ).fetchone()
-        return None if row is None else MessageRecord(*row)
+        return self._one("message_id = ? AND client = ?", (message_id, client))
 
     def purge(self, before: float) -> int:
         """Delete the finished results that finished before ``before`` (a Unix time): retention

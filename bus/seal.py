@@ -59,10 +59,9 @@ class Seal:
 
     def sign(self, envelope: Envelope) -> Envelope:
         """Sign ``envelope`` as the member that must sign it (client or provider)."""
-        signer = self._signers.get(envelope.signer)
-        if signer is None:
-            raise BusUnavailable(f"this node holds no key for member {envelope.signer!r}")
-        return envelope.with_signature(signer.sign(envelope.signing_input()))
+        return envelope.with_signature(
+            self.sign_detached(envelope.signer, envelope.signing_input())
+        )
 
     def sign_detached(self, member: str, payload: bytes) -> str:
         """A detached JWS over ``payload`` by ``member`` (hosted here): for bytes that are not an

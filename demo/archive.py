@@ -22,7 +22,14 @@ from bus.inbox import InboxDesk
 from demo.data import PEOPLE, UNKNOWN_PINFL, archival_birth, birth_certificate
 from schemas import mask_identifier
 
-__all__ = ["ARCHIVE", "ArchiveResult", "ask_archive", "poll_result", "show_archive"]
+__all__ = [
+    "ARCHIVE",
+    "ArchiveResult",
+    "ask_archive",
+    "poll_result",
+    "show_archive",
+    "wait_for_task",
+]
 
 ARCHIVE = "state-archive/archival-birth-record/v1"
 ARCHIVIST = "archivist"
@@ -61,7 +68,7 @@ def ask_archive(
             raise RuntimeError(f"the archive request was not accepted: {r.status_code} {r.text}")
         accepted = time.perf_counter()
         message_id, location = r.headers["X-Bus-Message-Id"], r.headers["Location"]
-        _wait_for_task(desk, message_id)
+        wait_for_task(desk, message_id)
         act(desk, message_id)
         result = poll_result(client, location)
         results.append(ArchiveResult(pinfl, message_id, result.status_code, result.json(),
@@ -69,7 +76,8 @@ def ask_archive(
     return results
 
 
-def _wait_for_task(desk: InboxDesk, task_id: str, timeout_s: float = 10.0) -> None:
+def wait_for_task(desk: InboxDesk, task_id: str, timeout_s: float = 10.0) -> None:
+    """Wait until the request ``task_id`` is a task in ``desk`` (the provider filed it)."""
     give_up = time.monotonic() + timeout_s
     while not any(t.id == task_id for t in desk.tasks()):
         if time.monotonic() > give_up:

@@ -3,7 +3,6 @@ delivered by the node once RabbitMQ is back; the asker gets it (nothing lost).""
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from bus.cli import DEMO_MEMBERS, new_token
 from bus.config_loader import load_settings
 from bus.gateway_http import create_app
 from bus.node import Node
-from demo.archive import ARCHIVE, poll_result
+from demo.archive import ARCHIVE, poll_result, wait_for_task
 from demo.data import ARCHIVE_BIRTHS, birth_certificate
 from demo.scenario import verify_answer, write_config
 from demo.servers import serve_in_thread
@@ -49,10 +48,7 @@ def test_an_answer_given_while_the_broker_is_down_is_delivered_once_it_is_back(
         task_id, location = r.headers["X-Bus-Message-Id"], r.headers["Location"]
         desk = node.inbox
         assert desk is not None
-        give_up = time.monotonic() + 10
-        while not any(t.id == task_id for t in desk.tasks()):
-            assert time.monotonic() < give_up
-            time.sleep(0.05)
+        wait_for_task(desk, task_id)
         try:
             _rabbitmqctl("stop_app")
             closed = desk.answer(task_id, birth_certificate(record).model_dump(mode="json"),

@@ -4,7 +4,6 @@ outcomes, providers, queues and readiness, read from ``/metrics`` alone."""
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ from typer.testing import CliRunner
 
 from bus.cli import app
 from bus.status import quantile
-from demo.archive import ARCHIVE
+from demo.archive import ARCHIVE, wait_for_task
 from demo.data import PEOPLE
 from demo.scenario import PROPERTY, RESIDENCE, DemoStack
 
@@ -33,10 +32,7 @@ def test_status_shows_services_outcomes_providers_and_readiness(
     assert waiting.status_code == 202
     desk = demo_stack.node.inbox
     assert desk is not None
-    give_up = time.monotonic() + 10
-    while not desk.tasks():
-        assert time.monotonic() < give_up
-        time.sleep(0.05)
+    wait_for_task(desk, waiting.headers["X-Bus-Message-Id"])
     result = CliRunner().invoke(
         app, ["status", "--url", demo_stack.gateway.url, "--interval", "0.2"]
     )

@@ -20,7 +20,7 @@ import zeep.exceptions
 from lxml import etree
 
 from bus.audit import verify
-from demo.archive import ARCHIVE
+from demo.archive import ARCHIVE, wait_for_task
 from demo.data import (
     AZIZ,
     BIRTHS,
@@ -431,10 +431,7 @@ def test_a_soap_client_asks_the_archive_and_an_archivist_answers(stack: DemoStac
     assert accepted.State == "pending"
     desk = stack.node.inbox
     assert desk is not None
-    for _ in range(200):
-        if any(t.id == accepted.MessageId for t in desk.tasks()):
-            break
-        __import__("time").sleep(0.05)
+    wait_for_task(desk, accepted.MessageId)
     record = archival_birth(DILNOZA.pinfl)
     assert record is not None
     desk.answer(accepted.MessageId, birth_certificate(record).model_dump(mode="json"),
