@@ -29,7 +29,6 @@ audit entry written: free to deliver) → ``answered`` or ``rejected`` (delivere
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 import time
@@ -42,6 +41,7 @@ import orjson
 from pydantic import Field
 
 from adapters.base import AdapterContext, AdapterOptions, Deadline, ProviderUnavailable
+from adapters.local_db import open_local_db
 from schemas import SharedRequest, SharedResponse
 
 __all__ = [
@@ -136,15 +136,9 @@ class OperatorInbox:
 
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._clock = clock
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=10.0
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db: sqlite3.Connection | None = open_local_db(self.path)
         self._db.executescript(_SCHEMA)
 
     @contextlib.contextmanager

@@ -42,6 +42,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
+from adapters.local_db import open_local_db
 from bus.envelope import Envelope, provider_of, utcnow
 from bus.errors import BusUnavailable
 from signing import canonical_json
@@ -215,20 +216,13 @@ class SqliteAuditStore:
     ) -> None:
         self.path = Path(path)
         self.clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.touch(mode=0o600, exist_ok=True)
         self._lock = threading.Lock()
         self._db = self._connect()
         with self._lock:
             self._db.executescript(_SQLITE_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(
-            self.path, timeout=30, isolation_level=None, check_same_thread=False
-        )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        return db
+        return open_local_db(self.path, timeout=30, synchronous="FULL")
 
     def append(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
         if not records:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import os
 import re
 import sqlite3
 import threading
@@ -45,6 +44,7 @@ from typing import Any
 
 import orjson
 
+from adapters.local_db import open_local_db
 from bus.envelope import Envelope, utcnow
 from bus.errors import BusUnavailable, SignatureInvalid, UnknownDocument
 from bus.seal import Seal
@@ -221,12 +221,7 @@ class DocumentStore:
                 raise BusUnavailable(f"document store {self.path}: {exc}") from exc
 
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db = open_local_db(self.path, synchronous="NORMAL")
         db.execute("PRAGMA secure_delete=ON")  # purged answers do not linger in free pages
         db.executescript(_SCHEMA)
         present = {row[1] for row in db.execute("PRAGMA table_info(documents)")}

@@ -17,13 +17,14 @@ finishes a pending row once — a late duplicate reply changes nothing.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from adapters.local_db import open_local_db
 
 __all__ = ["MessageRecord", "MessageStore"]
 
@@ -74,14 +75,9 @@ class MessageRecord:
 class MessageStore:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_local_db(self.path)
         self._db.execute(_SCHEMA)
         have = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
         for column, kind in _ADDED:  # a file written before these columns existed

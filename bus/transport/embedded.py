@@ -46,6 +46,7 @@ from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import IO
 
+from adapters.local_db import Sync, open_local_db
 from bus.errors import BusUnavailable, DeadlineExceeded
 from bus.transport import embedded_sql as sql
 from bus.transport.base import (
@@ -67,7 +68,7 @@ __all__ = ["EmbeddedTransport"]
 
 log = logging.getLogger("bus.transport.embedded")
 
-_SYNC = {"normal": "NORMAL", "full": "FULL"}
+_SYNC: dict[str, Sync] = {"normal": "NORMAL", "full": "FULL"}
 _BACKSTOP_S = 1.0  # longest sleep of a worker without poll duty
 
 
@@ -147,11 +148,9 @@ class EmbeddedTransport:
             with sql.translated(self.path):
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 owner = self._take_lock()
-                conn = self._conn = sqlite3.connect(
-                    self.path, isolation_level=None, check_same_thread=False, timeout=5.0
+                conn = self._conn = open_local_db(
+                    self.path, timeout=5.0, synchronous=_SYNC[durable_sync]
                 )
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(f"PRAGMA synchronous={_SYNC[durable_sync]}")
                 conn.executescript(sql.SCHEMA)
                 if owner:
                     n = conn.execute(
