@@ -4,10 +4,12 @@ An entry (``AuditEntry``) holds the message id, correlation, client, provider, s
 purpose, the subject as a keyed hash (HMAC-SHA256 with the bus's ``audit.secret``: the log does
 not reveal PINFLs, yet a look-up by PINFL works for whoever holds the secret), the outcome code,
 which side wrote it (``provider``: an answer the provider's node gave; ``gateway``: a refusal
-the gateway gave without a provider's answer), when it was asked and recorded, and the SHA-256
-of the signed answer; never a payload. Each entry's ``hash`` is SHA-256 over the RFC 8785
-canonical JSON of its other fields but ``seq`` (where the store keeps it), ``prev_hash`` (the
-previous entry's hash) among them, so editing, deleting or reordering any entry breaks the
+the gateway gave without a provider's answer; ``operator:<name>``: what an agency's operator did
+with a task of a ``manual`` service — the answer given, outcome as above, or the task read,
+outcome ``read``, since it shows the person's identifiers), when it was asked and recorded, and
+the SHA-256 of the signed answer; never a payload. Each entry's ``hash`` is SHA-256 over the RFC
+8785 canonical JSON of its other fields but ``seq`` (where the store keeps it), ``prev_hash``
+(the previous entry's hash) among them, so editing, deleting or reordering any entry breaks the
 chain at that place (``verify``). Deleting the newest entries leaves a shorter valid chain, and
 whoever can write the database can recompute every hash after an edit: compare the head that
 ``audit verify`` prints with one noted elsewhere earlier (``--head``) to detect either.
@@ -58,6 +60,7 @@ __all__ = [
     "SqliteAuditStore",
     "chain",
     "entry_hash",
+    "handed_out",
     "open_audit_store",
     "verify",
 ]
@@ -99,6 +102,13 @@ class AuditEntry(AuditRecord):
         """Everything but ``hash`` and ``seq``: the order is the chain of ``prev_hash``es,
         ``seq`` is where the store keeps the entry."""
         return {name: getattr(self, name) for name in HASHED_FIELDS}
+
+
+def handed_out(entry: AuditRecord) -> bool:
+    """Whether data about the subject went to the asker: an answer of a provider's node or of
+    an agency's operator (what a citizen's "who read my data" report lists)."""
+    by_provider = entry.side == "provider" or entry.side.startswith("operator:")
+    return entry.outcome == "ok" and by_provider
 
 
 RECORD_FIELDS = tuple(f.name for f in fields(AuditRecord))

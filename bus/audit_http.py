@@ -7,9 +7,11 @@ right to ``bus/citizen-access-log/v1`` for that purpose; a refusal is audited li
 
 The entries are found by the PINFL's keyed hash (``AuditLog.subject_key``), so only that
 person's entries can come back. Listed: each time data about the person was handed out
-(``side=provider``, ``outcome=ok``): when, which agency asked (member code and name), which
-official, for which purpose, which service of which provider. Refusals and the person's own
-reports are in the log but not in the report. The report itself is audited (``side=gateway``,
+(``bus.audit.handed_out``: an answer with ``outcome=ok`` of a provider's node or of an agency's
+operator): when, which agency asked (member code and name), which official, for which purpose,
+which service of which provider. Refusals, operators' readings of a task and the person's own
+reports are in the log but not in the report (``run_bus.py audit subject PINFL --all`` lists
+them for an investigator). The report itself is audited (``side=gateway``,
 service ``bus/citizen-access-log/v1``) before it is sent. ``run_bus.py audit subject PINFL``
 prints the same report from the command line (``report``).
 """
@@ -22,7 +24,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from bus.access import CITIZEN_ACCESS_LOG
-from bus.audit import AuditEntry
+from bus.audit import AuditEntry, handed_out
 from bus.config import BusSettings
 from bus.envelope import new_id
 from bus.errors import MalformedRequest
@@ -36,9 +38,10 @@ CITIZEN_LOG_PATH = "/v1/citizens/me/access-log"
 
 
 def report(
-    entries: Iterable[AuditEntry], settings: BusSettings, limit: int
+    entries: Iterable[AuditEntry], settings: BusSettings, limit: int, *, every: bool = False
 ) -> list[dict[str, Any]]:
-    """Who obtained data about one person (their entries given), newest first, for display."""
+    """Who obtained data about one person (their entries given), newest first, for display;
+    ``every``: each entry about the person, with its outcome and who wrote it (``side``)."""
 
     def member(code: str) -> dict[str, str | None]:
         m = settings.members.get(code)
@@ -46,7 +49,7 @@ def report(
 
     out = []
     for e in entries:
-        if e.side != "provider" or e.outcome != "ok" or e.service == CITIZEN_ACCESS_LOG:
+        if not every and (not handed_out(e) or e.service == CITIZEN_ACCESS_LOG):
             continue
         service = settings.services.get(e.service)
         out.append(
@@ -59,9 +62,12 @@ def report(
                 "service_title": service.title if service is not None else None,
                 "provider": member(e.provider),
                 "message_id": e.message_id,
+                "recorded": e.recorded_at,
+                "outcome": e.outcome,
+                "side": e.side,
             }
         )
-    out.sort(key=lambda item: str(item["when"]), reverse=True)
+    out.sort(key=lambda item: (str(item["when"]), str(item["recorded"])), reverse=True)
     return out[:limit]
 
 

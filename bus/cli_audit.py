@@ -4,7 +4,8 @@
 of entries and the head hash (note it elsewhere; ``--head`` later proves nothing was cut off or
 rewritten since). ``export --since`` writes entries as JSON lines (keyed subjects, never
 payloads). ``subject PINFL`` lists who obtained data about one person (needs ``audit.secret``,
-from ``BUS_AUDIT__SECRET``).
+from ``BUS_AUDIT__SECRET``); with ``--all``, every entry about the person: refusals and the
+operators who read a task about them too, with when it was recorded, the outcome and the side.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ def _settings(config: Path) -> BusSettings:
 
 def _utc(when: dt.datetime) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _when(iso: object) -> str:
+    return str(iso)[:19].replace("T", " ")
 
 
 def register(app: typer.Typer) -> None:
@@ -120,6 +125,9 @@ def register(app: typer.Typer) -> None:
         pinfl: Annotated[str, typer.Argument(help="the person's PINFL")],
         config: ConfigOption = Path("config/bus.yaml"),
         limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 200,
+        every: Annotated[bool, typer.Option(
+            "--all", help="every entry about the person: refusals and operators' readings too"
+        )] = False,
     ) -> None:
         """Who obtained data about a person: when, which agency, which official, what for."""
         import hashlib
@@ -145,23 +153,26 @@ def register(app: typer.Typer) -> None:
         key = hmac.new(secret.get_secret_value().encode(), pinfl.encode(), hashlib.sha256)
         store = _store(settings)
         try:
-            found = report(store.entries(subject=key.hexdigest()), settings, limit)
+            found = report(store.entries(subject=key.hexdigest()), settings, limit, every=every)
         finally:
             store.close()
-        table = Table(
-            title=f"{len(found)} time(s) data about {mask_identifier(pinfl)} was obtained",
-            title_justify="left",
-        )
-        for column in ("when (UTC)", "agency", "official", "purpose", "service", "provider"):
+        title = (f"{len(found)} audit entries about {mask_identifier(pinfl)}" if every else
+                 f"{len(found)} time(s) data about {mask_identifier(pinfl)} was obtained")
+        table = Table(title=title, title_justify="left")
+        columns = ["when (UTC)", "agency", "official", "purpose", "service", "provider"]
+        for column in columns + (["recorded (UTC)", "outcome", "by"] if every else []):
             table.add_column(column)
         for item in found:
             agency, provider = item["agency"], item["provider"]
-            table.add_row(
-                str(item["when"])[:19].replace("T", " "),
+            row = [
+                _when(item["when"]),
                 agency["name"] or agency["code"],
                 item["official"],
                 item["purpose"],
                 item["service_title"] or item["service"],
                 provider["name"] or provider["code"],
-            )
+            ]
+            if every:
+                row += [_when(item["recorded"]), item["outcome"], item["side"]]
+            table.add_row(*row)
         Console(width=None if sys.stdout.isatty() else 200).print(table)

@@ -4,7 +4,8 @@ Works on the inbox files and the transport of the node named by ``--config``, wh
 runs or not (an answer given while it is down waits in the asker's durable reply queue). Signing
 needs the agency's key as the node has it (``BUS_NODE__KEY_PASSPHRASE``). ``show`` prints the
 request with the person's identifiers: it is for the operator who must look them up, on the
-terminal only; nothing of it is logged.
+terminal only; nothing of it is logged, and that it was read, by whom (``--operator``, else
+the login name), is written to the audit log first.
 
 ``answer ID --file answer.json`` (or ``--set field=value`` …: a string field's value as typed,
 any other's as JSON) is validated against the service's shared response schema: every field in
@@ -37,7 +38,7 @@ __all__ = ["register"]
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="YAML configuration file")]
 OperatorOption = Annotated[
     str | None,
-    typer.Option("--operator", help="who answers (recorded in the audit log); default: you"),
+    typer.Option("--operator", help="who you are (recorded in the audit log); default: your login"),
 ]
 # wide enough for the tables when the output is a pipe, as bus.cli's console
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -153,10 +154,12 @@ def register(app: typer.Typer) -> None:
     def show(
         task_id: Annotated[str, typer.Argument(help="the task id (from inbox list)")],
         config: ConfigOption = Path("config/bus.yaml"),
+        operator: OperatorOption = None,
     ) -> None:
-        """One task: the request, who asks and why, the answer's fields, the instructions."""
+        """One task: the request, who asks and why, the answer's fields, the instructions.
+        Reading it is recorded in the audit log."""
         with _desk(config) as desk:
-            task = desk.task(task_id)
+            task = desk.read(task_id, operator=operator or getpass.getuser())
             route = desk.route(task.service)
             instructions = desk.instructions(task.service)
             left = time_left(task, desk.seal.clock())

@@ -5,6 +5,8 @@ A provider worker files each request of a ``manual`` service in the agency's ope
 ``run_bus.py inbox list|show|answer|reject`` (``bus.cli_inbox``) and the node's ``/inbox`` page
 (``bus.inbox_http``):
 
+* ``read(id, operator=…)`` gives the task to show, once its reading is in the audit log
+  (outcome ``read``): the request holds the person's identifiers;
 * ``answer(id, data, operator=…)`` validates ``data`` against the service's shared response
   schema (``SchemaInvalid`` names the fields, never their values), re-checks the asker's access
   right and keeps only the fields it allows, signs the answer as the agency (its key on this
@@ -175,6 +177,18 @@ class InboxDesk:
             if task is not None and task.service in self._desks:
                 return task
         raise UnknownDocument(f"no task {task_id!r} in the inboxes of this node")
+
+    def read(self, task_id: str, *, operator: str) -> Task:
+        """The task, for ``operator`` to read. It shows the person's identifiers, so the
+        reading is audited first (side ``operator:<name>``, outcome ``read``): no entry, no task."""
+        task = self.task(task_id)
+        record = self.audit.exchange(Envelope.from_json(task.envelope), outcome="read",
+                                     side=f"operator:{operator}")
+        try:
+            self.audit.write(record)
+        except Exception as exc:
+            raise BusUnavailable("the audit log cannot be written; the task is not shown") from exc
+        return task
 
     def answer(self, task_id: str, data: dict[str, Any], *, operator: str) -> Closed:
         """Validate, minimise, sign and deliver the operator's answer to the task."""

@@ -1,7 +1,8 @@
 """The operator's page on the node: ``/inbox``, the tasks of the manual services, answered by hand.
 
 ``GET /inbox`` lists the open tasks of the agencies the operator answers for; ``GET
-/inbox/{id}`` shows one (who asks, for which purpose, the request, the instructions) with a form
+/inbox/{id}`` shows one (who asks, for which purpose, the request, the instructions; each
+showing is in the audit log as the signed-in operator's reading) with a form
 made from the service's shared response schema — one field per property, a JSON box for nested
 ones (pre-filled with an example shape); ``POST /inbox/{id}/answer`` and ``POST
 /inbox/{id}/reject`` close it through ``bus.inbox.InboxDesk`` exactly as ``run_bus.py inbox``
@@ -205,7 +206,9 @@ def inbox_routes(node: Node) -> APIRouter:
     @_html_errors
     async def show(task_id: str, request: Request) -> Response:
         operator, members = signed_in(request)
-        return task_page(await mine(task_id, members), operator)
+        task = await mine(task_id, members)
+        return task_page(await run_in_threadpool(lambda: desk().read(task.id, operator=operator)),
+                         operator)
 
     async def posted(task_id: str, request: Request) -> tuple[str, Task, bytes]:
         operator, members = signed_in(request)

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.manual import OperatorInbox
-from bus.audit import open_audit_store, verify
+from bus.audit import AuditLog, open_audit_store, verify
 from bus.cli import DEMO_MEMBERS, app, new_token
 from bus.config_loader import load_settings
 from bus.gateway_http import create_app
@@ -91,7 +91,7 @@ def test_a_manual_request_answered_while_the_node_was_down_is_delivered(setup: S
         _wait_for_task(setup.config, task_id)
         assert portal.get(location).status_code == 202
     # the node is down: the archivist answers from the terminal
-    shown = _inbox(setup.config, "show", task_id)
+    shown = _inbox(setup.config, "show", task_id, "--operator", "a.karimova")
     assert shown.exit_code == 0, shown.output
     assert RECORD.pinfl in shown.output and "pension-assignment" in shown.output
     answer = setup.config.parent / "answer.json"
@@ -114,8 +114,17 @@ def test_a_manual_request_answered_while_the_node_was_down_is_delivered(setup: S
     store = open_audit_store(settings.audit.url.get_secret_value())
     entries = [e for e in store.entries() if e.message_id == task_id]
     assert [(e.side, e.outcome) for e in entries] == [
-        ("provider", "filed"), ("operator:a.karimova", "ok")]
+        ("provider", "filed"), ("operator:a.karimova", "read"), ("operator:a.karimova", "ok")]
     assert verify(store.entries())[2] is None
+    # the person sees the archive among those who obtained their data; an inspector sees more
+    told = runner.invoke(app, ["audit", "subject", RECORD.pinfl, "-c", str(setup.config)])
+    assert told.exit_code == 0, told.output
+    assert "1 time(s)" in told.output and "pension-officer-3" in told.output
+    everything = runner.invoke(app, ["audit", "subject", RECORD.pinfl, "--all",
+                                     "-c", str(setup.config)])
+    assert everything.exit_code == 0, everything.output
+    assert "3 audit entries" in everything.output  # filed, read, answered
+    assert "operator:a.karimova" in everything.output and "read" in everything.output
 
 
 def test_an_answer_given_after_the_restart_and_a_rejection(setup: Setup) -> None:
@@ -165,6 +174,24 @@ def test_an_answer_stored_but_not_sent_is_sent_when_the_node_starts(
         assert r.status_code == 200 and r.json()["payload"]["number"] == RECORD.certificate
     closed = _inbox(setup.config, "list", "--closed")
     assert re.search(rf"{task_id}.*answered", closed.output.replace("\n", " "))
+
+
+def test_a_task_whose_reading_cannot_be_audited_is_not_shown(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with setup.node() as node, _client(node.url, setup.token) as portal:
+        task_id, _ = _ask(portal, RECORD.pinfl)
+        _wait_for_task(setup.config, task_id)
+
+    def refuse(*_: object) -> None:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(AuditLog, "write", refuse)
+        shown = _inbox(setup.config, "show", task_id)
+    assert shown.exit_code == 1 and "audit log cannot be written" in shown.output
+    assert RECORD.pinfl not in shown.output
+    assert RECORD.pinfl in _inbox(setup.config, "show", task_id).output
 
 
 def test_an_invalid_answer_names_its_fields_and_sends_nothing(setup: Setup) -> None:
@@ -227,7 +254,7 @@ def test_the_inbox_page_asks_operators_to_sign_in(
 def test_an_operator_answers_on_the_page(
     page: tuple[httpx.Client, httpx.Client, Setup],
 ) -> None:
-    portal, operator, _ = page
+    portal, operator, setup = page
     task_id, location = _ask(portal, RECORD.pinfl)
     give_up = time.monotonic() + 10
     while task_id not in operator.get("/inbox").text:
@@ -263,6 +290,13 @@ def test_an_operator_answers_on_the_page(
     closed = operator.get(f"/inbox/{task_id}")
     assert "answered" in closed.text and "name='csrf'" not in closed.text
     assert "bus_inbox_open_tasks{" not in portal.get("/metrics").text
+    settings = load_settings(setup.config)  # each showing of the task is in the audit log
+    assert settings.audit.url is not None
+    store = open_audit_store(settings.audit.url.get_secret_value())
+    assert [(e.side, e.outcome) for e in store.entries() if e.message_id == task_id] == [
+        ("provider", "filed"), ("operator:archivist", "read"), ("operator:archivist", "ok"),
+        ("operator:archivist", "read")]
+    store.close()
 
 
 def test_what_a_client_sent_is_shown_as_text_not_markup(
