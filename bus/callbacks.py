@@ -10,7 +10,9 @@ by default:
   ``http`` when turned off), carry no user name or password, and name a host listed in
   ``allowed_hosts`` — exactly (``hooks.portal.example.gov``, an IP address) or as any name under
   a domain (``*.portal.example.gov``, not the domain itself). With no ``allowed_hosts`` (the
-  default) every callback is refused. A refusal is a 422 ``callback-refused`` problem naming the
+  default) every callback is refused. A member with its own ``members.<code>.callback_hosts``
+  is held to those instead, so what it asked for goes only to its own receivers, never to a
+  host another member announced. A refusal is a 422 ``callback-refused`` problem naming the
   header (``CallbackRefused``); a URL that is not one is a 400 ``malformed-request``. A host
   written as an IP address is also checked as an address (below) at once.
 - at each delivery attempt (``target``): the host is resolved, and every address it resolves to
@@ -30,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -63,6 +65,23 @@ class CallbackTarget:
     extensions: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Hosts:
+    exact: frozenset[str]
+    domains: tuple[str, ...]  # ".example.gov" for "*.example.gov"
+
+    @classmethod
+    def of(cls, hosts: list[str]) -> _Hosts:
+        return cls(frozenset(h for h in hosts if not h.startswith("*.")),
+                   tuple(h[1:] for h in hosts if h.startswith("*.")))
+
+    def allow(self, host: str) -> bool:
+        literal = _address(host)
+        if literal is not None:
+            return str(literal) in self.exact
+        return host in self.exact or host.endswith(self.domains)
+
+
 def _address(host: str) -> Address | None:
     try:
         return ipaddress.ip_address(host)
@@ -73,15 +92,16 @@ def _address(host: str) -> Address | None:
 class CallbackPolicy:
     """The node's rules for callbacks (see the module docstring)."""
 
-    def __init__(self, settings: CallbackSettings, *, resolve: Resolver = system_resolver
-                 ) -> None:
+    def __init__(self, settings: CallbackSettings, *, resolve: Resolver = system_resolver,
+                 member_hosts: Mapping[str, list[str]] | None = None) -> None:
         self.settings = settings
         self.resolve = resolve
-        self._exact = {h for h in settings.allowed_hosts if not h.startswith("*.")}
-        self._domains = tuple(h[1:] for h in settings.allowed_hosts if h.startswith("*."))
+        self._anyone = _Hosts.of(settings.allowed_hosts)
+        self._members = {code: _Hosts.of(hosts) for code, hosts in (member_hosts or {}).items()}
 
-    def check(self, url: str) -> httpx.URL:
-        """The parsed URL if the policy allows it; ``MalformedRequest``/``CallbackRefused``."""
+    def check(self, url: str, *, client: str | None = None) -> httpx.URL:
+        """The parsed URL if the policy allows it for ``client``'s requests;
+        ``MalformedRequest``/``CallbackRefused``."""
         if len(url) > MAX_URL:
             raise MalformedRequest(f"{HEADER} is longer than {MAX_URL} characters")
         try:
@@ -96,11 +116,11 @@ class CallbackPolicy:
             raise CallbackRefused(f"{HEADER} must not carry a user name or password",
                                   reason="credentials")
         host = self.host_of(parsed)
-        if not self.host_allowed(host):
-            raise CallbackRefused(
-                f"{HEADER}: host {host[:100]!r} is not among this node's callbacks.allowed_hosts",
-                reason="host-not-allowed",
-            )
+        if not self.host_allowed(host, client=client):
+            listed = (f"members.{client}.callback_hosts" if client in self._members
+                      else "this node's callbacks.allowed_hosts")
+            raise CallbackRefused(f"{HEADER}: host {host[:100]!r} is not among {listed}",
+                                  reason="host-not-allowed")
         literal = _address(host)
         if literal is not None:
             self.check_address(literal)
@@ -111,11 +131,10 @@ class CallbackPolicy:
         """The URL's host in ASCII (IDNA), lower case, without brackets or a trailing dot."""
         return url.raw_host.decode("ascii").lower().rstrip(".").strip("[]")
 
-    def host_allowed(self, host: str) -> bool:
-        literal = _address(host)
-        if literal is not None:
-            return str(literal) in self._exact
-        return host in self._exact or host.endswith(self._domains)
+    def host_allowed(self, host: str, *, client: str | None = None) -> bool:
+        """Whether a callback of ``client`` may name ``host``: its own ``callback_hosts`` if
+        it has them, else the node's ``allowed_hosts``."""
+        return self._members.get(client or "", self._anyone).allow(host)
 
     def address_allowed(self, address: Address) -> bool:
         if isinstance(address, ipaddress.IPv6Address):  # an IPv4 address carried in IPv6

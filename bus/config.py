@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -117,6 +118,31 @@ class RateLimitSettings(BaseModel):
     burst: int = Field(default=10, ge=1, le=100_000, description="bucket size")
 
 
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")  # a name, or *.domain
+
+
+def _callback_hosts(v: list[str]) -> list[str]:
+    out = []
+    for entry in v:
+        host = entry.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
+        try:
+            out.append(str(ipaddress.ip_address(host)))
+            continue
+        except ValueError:
+            pass
+        if not _HOST_NAME.match(host) or len(host) > 253:
+            raise ValueError(f"{entry!r} is not a host name, *.domain or IP address")
+        if host.startswith("*.") and "." not in host[2:]:
+            raise ValueError(f"{entry!r} is too wide: name a domain under a top-level one")
+        out.append(host)
+    return out
+
+
+# normalised: lower case ASCII, no trailing dot, IP addresses in their canonical form
+CallbackHosts = Annotated[list[str], AfterValidator(_callback_hosts)]
+
+
 class MemberSettings(BaseModel):
     """A member, trusted through its bare public key or through its certificates (one of both)."""
 
@@ -131,6 +157,11 @@ class MemberSettings(BaseModel):
     name: str | None = None
     rate_limit: RateLimitSettings | None = Field(
         default=None, description="requests this member may make at a gateway; none: no limit"
+    )
+    callback_hosts: CallbackHosts | None = Field(
+        default=None,
+        description="the only hosts this member's X-Bus-Callback may name (as callbacks."
+        "allowed_hosts), so its results go to its own receivers; none: callbacks.allowed_hosts",
     )
 
     @model_validator(mode="after")
@@ -201,9 +232,6 @@ class MessageSettings(BaseModel):
     )
 
 
-_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_HOST_NAME = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")  # a name, or *.domain
-
 
 class CallbackSettings(BaseModel):
     """Where ``X-Bus-Callback`` may send asynchronous results (``bus.callbacks``).
@@ -213,10 +241,11 @@ class CallbackSettings(BaseModel):
     address (checked on the resolved addresses, at each delivery)."""
 
     model_config = _STRICT
-    allowed_hosts: list[str] = Field(
+    allowed_hosts: CallbackHosts = Field(
         default_factory=list,
         description="hosts a callback may name: a name (hooks.portal.example.gov), every name "
-        "under a domain (*.portal.example.gov), or an IP address; none: callbacks refused",
+        "under a domain (*.portal.example.gov), or an IP address; none: callbacks refused. "
+        "A member with its own members.<code>.callback_hosts is held to those instead",
     )
     require_https: bool = Field(default=True, description="refuse http:// callbacks")
     allowed_networks: list[IPvAnyNetwork] = Field(
@@ -229,24 +258,6 @@ class CallbackSettings(BaseModel):
         description="let callbacks reach any non-public address (loopback, private, "
         "link-local): for development on one machine only",
     )
-
-    @field_validator("allowed_hosts")
-    @classmethod
-    def _hosts(cls, v: list[str]) -> list[str]:
-        out = []
-        for entry in v:
-            host = entry.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
-            try:
-                out.append(str(ipaddress.ip_address(host)))
-                continue
-            except ValueError:
-                pass
-            if not _HOST_NAME.match(host) or len(host) > 253:
-                raise ValueError(f"{entry!r} is not a host name, *.domain or IP address")
-            if host.startswith("*.") and "." not in host[2:]:
-                raise ValueError(f"{entry!r} is too wide: name a domain under a top-level one")
-            out.append(host)
-        return out
 
 
 class AuditSettings(BaseModel):

@@ -99,7 +99,9 @@ class AsyncRequests:
         self._tasks: set[asyncio.Task[None]] = set()
         self._subscription: Subscription | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.callbacks = CallbackPolicy(node.settings.callbacks)
+        self.callbacks = CallbackPolicy(node.settings.callbacks, member_hosts={
+            code: m.callback_hosts for code, m in node.settings.members.items()
+            if m.callback_hosts is not None})
 
     @property
     def store(self) -> MessageStore:
@@ -121,12 +123,13 @@ class AsyncRequests:
             self._spawn(self._callback(record.message_id))
         self._spawn(self._sweep())
 
-    def callback_of(self, request: Request) -> str | None:
-        """``X-Bus-Callback`` if the node's callback policy allows it (``bus.callbacks``)."""
+    def callback_of(self, request: Request, client: str) -> str | None:
+        """``X-Bus-Callback`` if the node's callback policy allows it for ``client``
+        (``bus.callbacks``)."""
         url = request.headers.get("x-bus-callback")
         if url is None:
             return None
-        self.callbacks.check(url)  # 400 malformed-request, 422 callback-refused
+        self.callbacks.check(url, client=client)  # 400 malformed-request, 422 callback-refused
         return url
 
     async def submit(

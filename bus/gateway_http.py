@@ -260,7 +260,7 @@ def _service_endpoint(
         request.scope["bus.message_id"] = envelope.id
         request.scope["bus.correlation"] = envelope.correlation
         if mode == "async":  # bus.gateway_async: 202 now, the result kept and pushed
-            callback = asynchronous.callback_of(request)
+            callback = asynchronous.callback_of(request, client)
             request.scope["bus.outcome"] = "accepted"  # counted as taken, not as an answer
             return await asynchronous.submit(route, envelope, client, callback)
         try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from bus.callbacks import CallbackPolicy
-from bus.config import CallbackSettings
+from bus.config import CallbackSettings, MemberSettings
 from bus.errors import CallbackRefused, MalformedRequest
 
 
@@ -142,6 +143,35 @@ def test_a_name_that_does_not_resolve_is_an_os_error_to_retry() -> None:
 def test_bad_allowed_hosts_are_config_errors(entry: str) -> None:
     with pytest.raises(ValidationError):
         CallbackSettings(allowed_hosts=[entry])
+
+
+def test_a_member_with_its_own_hosts_may_name_only_those() -> None:
+    # the node lists both receivers; the portal's results may still go to the portal's only
+    scoped = CallbackPolicy(
+        CallbackSettings(allowed_hosts=["hooks.portal.example.gov", "hooks.tax.example.uz"]),
+        member_hosts={"portal": ["hooks.portal.example.gov"], "tax": ["*.tax.example.uz"]},
+    )
+    assert scoped.check("https://hooks.portal.example.gov/h", client="portal")
+    with pytest.raises(CallbackRefused) as caught:
+        scoped.check("https://hooks.tax.example.uz/h", client="portal")
+    assert "members.portal.callback_hosts" in caught.value.detail
+    assert scoped.check("https://hooks.tax.example.uz/h", client="tax")
+    assert scoped.check("https://a.b.tax.example.uz/h", client="tax")  # its list, not the node's
+    assert reason(lambda: scoped.check("https://hooks.portal.example.gov/h", client="tax")) == (
+        "host-not-allowed")
+    # a member without its own list: the node's
+    assert scoped.check("https://hooks.tax.example.uz/h", client="cadastre")
+    nowhere = CallbackPolicy(CallbackSettings(allowed_hosts=["hooks.portal.example.gov"]),
+                             member_hosts={"portal": []})
+    assert reason(lambda: nowhere.check("https://hooks.portal.example.gov/h", client="portal")
+                  ) == "host-not-allowed"
+
+
+def test_bad_member_callback_hosts_are_config_errors() -> None:
+    with pytest.raises(ValidationError, match="callback_hosts"):
+        MemberSettings(public_key=Path("p.pub"), callback_hosts=["*.gov"])
+    member = MemberSettings(public_key=Path("p.pub"), callback_hosts=["Hooks.Example.ORG."])
+    assert member.callback_hosts == ["hooks.example.org"]
 
 
 def test_allowed_hosts_are_normalised() -> None:

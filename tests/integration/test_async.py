@@ -107,6 +107,7 @@ def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bus]:
         )
         config = yaml.safe_load(path.read_text())
         config["members"]["cadastre"]["api_token_sha256"] = other_digest
+        config["members"]["portal"]["callback_hosts"] = ["127.0.0.1"]  # not localhost
         path.write_text(yaml.safe_dump(config))
         node: RunningServer
         with serve_in_thread(create_app(Node(load_settings(path)))) as node:
@@ -238,6 +239,9 @@ def test_callbacks_the_policy_does_not_allow_are_refused_at_once(bus: Bus) -> No
         assert r.status_code == 422, r.text
         assert r.json()["code"] == "callback-refused"
         assert "X-Bus-Callback" in r.json()["detail"]
+    # the node takes localhost; the portal has named its own receivers, and localhost is not one
+    r = bus.post({"pinfl": BIRTHS[0].pinfl}, **{"X-Bus-Callback": "http://localhost:9/hook"})
+    assert r.status_code == 422 and "members.portal.callback_hosts" in r.json()["detail"]
 
 
 @dataclass
@@ -279,7 +283,7 @@ def test_a_callback_goes_to_the_checked_address_or_nowhere(reachable: bool) -> N
     with serve_in_thread(receiver.app()) as hook:
         port = httpx.URL(hook.url).port
         url = f"http://hooks.portal.example.gov:{port}/hook"
-        asynchronous.callback_of(_Headers({"x-bus-callback": url}))  # taken at submit time
+        asynchronous.callback_of(_Headers({"x-bus-callback": url}), "portal")  # taken at submit
         asyncio.run(asynchronous._deliver(url, "m-1", 200, "application/json", b"{}", "N-1"))
     assert asked == ["hooks.portal.example.gov"]  # resolved once: refused, or delivered at once
     if reachable:
