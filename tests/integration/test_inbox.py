@@ -147,12 +147,18 @@ def test_an_answer_given_after_the_restart_and_a_rejection(setup: Setup) -> None
         assert r.status_code == 200 and r.json()["payload"]["child"]["pinfl"] == RECORD.pinfl
 
 
-def test_an_answer_stored_but_not_sent_is_sent_when_the_node_starts(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _filed(setup: Setup) -> tuple[str, str]:
+    """A request for the archive, in the inbox; the node stopped again."""
     with setup.node() as node, _client(node.url, setup.token) as portal:
         task_id, location = _ask(portal, RECORD.pinfl)
         _wait_for_task(setup.config, task_id)
+    return task_id, location
+
+
+def test_an_answer_stored_but_not_sent_is_sent_when_the_node_starts(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id, location = _filed(setup)
     record = birth_certificate(RECORD).model_dump(mode="json")
     answer = setup.config.parent / "answer.json"
     answer.write_text(json.dumps(record))
@@ -179,9 +185,7 @@ def test_an_answer_stored_but_not_sent_is_sent_when_the_node_starts(
 def test_a_task_whose_reading_cannot_be_audited_is_not_shown(
     setup: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with setup.node() as node, _client(node.url, setup.token) as portal:
-        task_id, _ = _ask(portal, RECORD.pinfl)
-        _wait_for_task(setup.config, task_id)
+    task_id, _ = _filed(setup)
 
     def refuse(*_: object) -> None:
         raise OSError("disk full")
