@@ -18,10 +18,11 @@ Closing a task is one claim in the inbox (``open`` → ``sending`` with the sign
 operators cannot both answer), then the audit entry (side ``operator:<name>``), then the
 publish, then ``answered``/``rejected``. If the audit entry cannot be written the claim is
 undone and the operator told; if the transport refuses the publish (a broker away) or the
-process stops before it, the signed answer stays with the task (``sending``) and
-``resend_unsent`` delivers it — run by the node at start and every ``RESEND_EVERY_S`` seconds
-(``start_resender``), and by every desk command — so nothing an operator answered is lost. The
-asker drops an answer it already has (at-least-once).
+process stops before it, the signed answer stays with the task (``audited``) and
+``resend_unsent`` delivers it (the operator is told after ``PUBLISH_TIMEOUT_S``) — run by the
+node at start and every ``RESEND_EVERY_S`` seconds (``start_resender``), and by every desk
+command — so nothing an operator answered is lost. The asker drops an answer it already has
+(at-least-once).
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ __all__ = [
 log = logging.getLogger("bus.inbox")
 REJECT_CODES: dict[str, type[BusError]] = {"no-data": NoData, "provider-rejected": ProviderRejected}
 RESEND_EVERY_S = 15.0  # how often a node looks for operator answers not delivered yet
+# how long an operator waits for the transport to take an answer before being told it is kept
+# (and the resender delivers it): not the 30 s a provider's reply may wait
+PUBLISH_TIMEOUT_S = 5.0
 
 
 def field_kinds(model: type[BaseModel]) -> dict[str, str]:
@@ -317,6 +321,7 @@ class InboxDesk:
             task.reply_to,
             Message(body=body, message_id=reply.id, correlation_id=task.id,
                     expires_at=task.expires_at),
+            timeout_s=PUBLISH_TIMEOUT_S,
         )
         self._desks[task.service].inbox.sent(task.id)
 

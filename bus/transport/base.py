@@ -166,7 +166,10 @@ class Transport(Protocol):
         """Create ``queue`` if it does not exist (idempotent)."""
         ...
 
-    def publish(self, queue: str, message: Message) -> None: ...
+    def publish(self, queue: str, message: Message, *, timeout_s: float | None = None) -> None:
+        """Put ``message`` on ``queue`` durably; ``BusUnavailable`` if the transport has not
+        taken it within ``timeout_s`` (default: the transport's own), and then it never will."""
+        ...
 
     def consume(self, queue: str, handler: Handler, *, prefetch: int = 8) -> Subscription:
         """Call ``handler`` for each message of ``queue`` on background thread(s)."""

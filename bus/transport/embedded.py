@@ -203,7 +203,8 @@ class EmbeddedTransport:
         """Nothing to do: embedded queues exist as soon as a message names them."""
         self._check_open()
 
-    def publish(self, queue: str, message: Message) -> None:
+    def publish(self, queue: str, message: Message, *, timeout_s: float | None = None) -> None:
+        # a local write: it takes as long as the file lock, bounded by SQLite's busy timeout
         now = self._clock()
         with self._db() as db:
             db.execute(sql.INSERT, (queue, *sql.params_of(message), now))

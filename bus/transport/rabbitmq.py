@@ -164,9 +164,9 @@ class RabbitTransport:
             lambda channel: declare_work_queue(channel, queue, expires_ms=self._queue_expires_ms),
         )
 
-    def publish(self, queue: str, message: Message) -> None:
+    def publish(self, queue: str, message: Message, *, timeout_s: float | None = None) -> None:
         properties = encode(message, now=self._clock(), expire=expires_in_broker(queue))
-        self._send(REQUESTS_EXCHANGE, queue, message, properties)
+        self._send(REQUESTS_EXCHANGE, queue, message, properties, timeout_s=timeout_s)
 
     def consume(self, queue: str, handler: Handler, *, prefetch: int = 8) -> Subscription:
         return self._subscribe(queue, handler, prefetch=prefetch, role=f"consume:{queue}")
@@ -356,12 +356,12 @@ class RabbitTransport:
             raise TransportClosed("the transport is closed")
 
     def _send(
-        self, exchange: str, routing_key: str, message: Message, properties: pika.BasicProperties
+        self, exchange: str, routing_key: str, message: Message, properties: pika.BasicProperties,
+        *, timeout_s: float | None = None,
     ) -> None:
         self._check_open()
-        self._publisher.publish(
-            exchange, routing_key, message.body, properties, timeout_s=self._publish_timeout_s
-        )
+        wait_s = self._publish_timeout_s if timeout_s is None else timeout_s
+        self._publisher.publish(exchange, routing_key, message.body, properties, timeout_s=wait_s)
 
     def _subscribe(
         self,
