@@ -140,6 +140,7 @@ class _Asked:
     subject: str | None = None  # the identifier, HMAC-ed by the audit log, never stored as is
     message_id: str | None = None
     audited: bool = True  # False when a refusal is not this gateway's to record
+    sent: bool = False  # asked of the provider and waited for: timed as an exchange
 
     def heard(self, purpose: str | None, user: str | None) -> None:
         self.purpose = (purpose or "-")[:100]
@@ -233,6 +234,9 @@ def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None
         if _is_correlation(headers.get("x-bus-correlation", "")):
             asked.correlation = headers["x-bus-correlation"]
         outcome = "ok"
+        inflight = node.metrics.inflight(service) if service in routes else None
+        if inflight is not None:
+            inflight.inc()
         try:
             route = route_of(service)
             asked.client = await auth(request, request.headers.get("authorization"))
@@ -246,12 +250,16 @@ def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None
                 await _audit_refusal(node, service, asked, exc.code)
             return soap_fault(exc)
         finally:
-            if service in routes:
+            elapsed = time.perf_counter() - started
+            if inflight is not None:
+                inflight.dec()
                 node.metrics.exchanges(asked.client, service, outcome).inc()
+                if asked.sent:
+                    node.metrics.exchange_seconds(service).observe(elapsed)
             log.info("exchange", extra={"bus": {
                 "transport": "soap", "client": asked.client, "service": service,
-                "outcome": outcome,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2)}})
+                "outcome": outcome, "message_id": asked.message_id,
+                "duration_ms": round(elapsed * 1000, 2)}})
 
     return router
 
@@ -349,6 +357,7 @@ async def _ask(
             raise MalformedRequest("this gateway has no asynchronous mode")
         await asynchronous.submit(route, envelope, client, None)
         return _answer(route, envelope.id, state="pending")
+    asked.sent = True
     try:
         outcome = await node.exchanger.ask(route, envelope)
     except (DeadlineExceeded, ProviderInvalidAnswer):

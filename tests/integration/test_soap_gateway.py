@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -83,9 +84,19 @@ def test_the_wsdl_is_published_at_a_stable_url_with_its_operations(stack: DemoSt
     assert b'soap:address location="' + f"{stack.gateway.url}/soap/{CIVIL}".encode() in r.content
 
 
+def timed_exchanges(stack: DemoStack, service: str) -> float:
+    """How many exchanges of ``service`` the gateway's latency histogram holds."""
+    metrics = httpx.get(f"{stack.gateway.url}/metrics").text
+    found = re.search(rf'bus_exchange_duration_seconds_count{{service="{service}"}} (\S+)',
+                      metrics)
+    return float(found.group(1)) if found else 0.0
+
+
 def test_a_stock_zeep_client_gets_a_birth_certificate(stack: DemoStack) -> None:
     birth = BIRTHS[1]
+    timed = timed_exchanges(stack, CIVIL)
     answer = client(stack).service.GetBirthCertificate(pinfl=birth.pinfl, _soapheaders=CONTEXT)
+    assert timed_exchanges(stack, CIVIL) == timed + 1  # on the dashboard like a JSON exchange
     expected = expected_birth_certificate(birth.pinfl)
     assert expected is not None
     certificate = answer.BirthCertificate
