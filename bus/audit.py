@@ -31,6 +31,7 @@ for the writer thread, which starts once that commit is done.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -403,6 +404,16 @@ class AuditLog:
             requested_at=at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
             response_digest=None,
         )
+
+    async def record_refusal(self, record: AuditRecord, **context: str) -> None:
+        """Write a gateway's refusal and wait until it is durable, without blocking the event
+        loop. A refusal releases nothing, so a failed write is logged (with ``context``) and
+        the refusal still given."""
+        try:
+            await asyncio.wrap_future(self.submit(record))
+        except Exception:
+            log.exception("audit entry of a refusal not written", extra={"bus": {
+                **context, "message_id": record.message_id, "outcome": record.outcome}})
 
     def submit(self, record: AuditRecord) -> Future[AuditEntry]:
         """Queue ``record``; the future completes once its entry is durable (or fails)."""

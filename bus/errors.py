@@ -38,6 +38,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import ValidationError
+
 __all__ = [
     "PROBLEM_TYPE_BASE",
     "AccessDenied",
@@ -208,6 +210,18 @@ class SchemaInvalid(RequestRefused):
     code = "schema-invalid"
     status = 422
     title = "Request does not match the service schema"
+
+    @classmethod
+    def of(cls, exc: ValidationError, what: str = "the schema", **kw: object) -> SchemaInvalid:
+        """The error listing each field of ``exc`` (where, what is wrong), never its value."""
+        problems = exc.errors(include_url=False, include_input=False, include_context=False)
+        errors: list[dict[str, object]] = [
+            {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in problems
+        ]
+        where = ", ".join(".".join(str(p) for p in e["loc"]) or "(body)" for e in problems)
+        return cls(f"{len(errors)} field(s) do not match {what}: {where}", errors=errors,
+                   **kw)  # type: ignore[arg-type]
 
 
 class SignatureInvalid(RequestRefused):

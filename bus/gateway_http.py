@@ -17,7 +17,6 @@ status and duration, never the body or the user.
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations built below.
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -351,11 +350,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             outcome=outcome,
             at=node.seal.clock(),
         )
-        try:
-            await asyncio.wrap_future(node.audit.submit(record))
-        except Exception:  # a refusal releases nothing: it is still given, and logged
-            log.exception("audit entry of a refusal not written", extra={"bus": {
-                "message_id": message_id, "outcome": outcome}})
+        await node.audit.record_refusal(record)
 
     @app.exception_handler(BusError)
     async def bus_error(request: Request, exc: BusError) -> Response:

@@ -53,7 +53,6 @@ recorded it) and the Fault of ``GetResult`` (that request's entry exists already
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations.
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -155,11 +154,7 @@ async def _audit_refusal(node: Node, service: str, asked: _Asked, outcome: str) 
         service=service, user=asked.user, purpose=asked.purpose, subject=asked.subject,
         outcome=outcome, at=node.seal.clock(),
     )
-    try:
-        await asyncio.wrap_future(node.audit.submit(record))
-    except Exception:  # a refusal releases nothing: it is still given, and logged
-        log.exception("audit entry of a refusal not written", extra={"bus": {
-            "transport": "soap", "message_id": message_id, "outcome": outcome}})
+    await node.audit.record_refusal(record, transport="soap")
 
 
 def _is_correlation(value: str) -> bool:
@@ -338,12 +333,7 @@ async def _ask(
     try:
         shared = route.request_model.model_validate(xml_to_data(parts[0], schema, defs, ns))
     except ValidationError as exc:
-        listed: list[dict[str, object]] = [
-            {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
-            for e in exc.errors()
-        ]
-        raise SchemaInvalid(f"{exc.error_count()} field(s) do not match the schema",
-                            errors=listed) from None
+        raise SchemaInvalid.of(exc) from None
     asked.subject = shared.subject()
     assert node.exchanger is not None
     if mode != "async" and route.settings.async_only:

@@ -201,17 +201,7 @@ class InboxDesk:
         try:
             response = route.response_model.model_validate(data)
         except ValidationError as exc:
-            problems = exc.errors(include_url=False, include_input=False)
-            where = [".".join(str(p) for p in e["loc"]) or "(answer)" for e in problems]
-            errors: list[dict[str, object]] = [
-                {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
-                for e in problems
-            ]
-            raise SchemaInvalid(
-                f"{len(errors)} field(s) do not match {route.response_model.__name__}: "
-                + ", ".join(where),
-                errors=errors,
-            ) from None
+            raise SchemaInvalid.of(exc, route.response_model.__name__) from None
         request = Envelope.from_json(task.envelope)
         try:  # the right may have been withdrawn while the task waited
             right = self.access.check(request.client, request.service, request.purpose)

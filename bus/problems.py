@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from bus.errors import BusError
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "Problem", "problem_response"]
+__all__ = ["PROBLEM_MEDIA_TYPE", "Problem", "problem_body", "problem_response"]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -37,6 +37,21 @@ def problem_response(
     status: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    body = problem_body(error, instance=instance, status=status)
+    if error.message_id:
+        headers = {**(headers or {}), "X-Bus-Message-Id": error.message_id}
+    return Response(
+        orjson.dumps(body),
+        status_code=body["status"],
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def problem_body(
+    error: BusError, *, instance: str | None = None, status: int | None = None
+) -> dict[str, Any]:
+    """The problem document of ``error`` (``Problem``'s fields that are set)."""
     body: dict[str, Any] = {
         "type": error.type_uri,
         "title": error.title,
@@ -48,14 +63,8 @@ def problem_response(
         body["instance"] = instance
     if error.message_id:
         body["message_id"] = error.message_id
-        headers = {**(headers or {}), "X-Bus-Message-Id": error.message_id}
     if error.service:
         body["service"] = error.service
     if error.errors:
         body["errors"] = error.errors
-    return Response(
-        orjson.dumps(body),
-        status_code=body["status"],
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
-    )
+    return body
