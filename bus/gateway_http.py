@@ -56,6 +56,7 @@ from bus.errors import (
     UnknownService,
 )
 from bus.gateway_async import AsyncRequests
+from bus.gateway_bundle import bundle_routes
 from bus.gateway_soap import soap_routes
 from bus.inbox_http import inbox_routes
 from bus.node import Node
@@ -173,13 +174,12 @@ class Observe:
         )
 
 
-def _authenticator(node: Node) -> Callable[..., Awaitable[str]]:
+def _authenticator(node: Node, limits: RateLimits) -> Callable[..., Awaitable[str]]:
     tokens = {
         bytes.fromhex(m.api_token_sha256): code
         for code, m in node.settings.members.items()
         if m.api_token_sha256
     }
-    limits = RateLimits(node.settings.members)
 
     async def authenticate(
         request: Request,
@@ -402,7 +402,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             status=500,
         )
 
-    auth = _authenticator(node)
+    limits = RateLimits(node.settings.members)
+    auth = _authenticator(node, limits)
     asynchronous = AsyncRequests(node)
     for route in node.router.routes():
         app.post(
@@ -412,6 +413,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             responses={200: {"model": SignedEnvelope[route.response_model]}, **_PROBLEMS},  # type: ignore[name-defined]
         )(_service_endpoint(node, route, auth, asynchronous))
 
+    app.include_router(bundle_routes(node, auth, limits))
     app.include_router(document_routes(node, auth))
     app.include_router(soap_routes(node, auth, asynchronous))
     app.include_router(asynchronous.routes(auth))

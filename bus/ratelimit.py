@@ -1,7 +1,9 @@
 """Rate limits per client member: a token bucket each, at the gateway (``members.X.rate_limit``).
 
 A member's bucket holds up to ``burst`` tokens and gains ``per_second`` of them each second; a
-request takes one. An empty bucket refuses with ``RateLimited`` (429) and says when the next
+request takes one, a bundle of N parts N (``cost``: taken whenever one token is there, so the
+bucket may go into debt and the next requests wait it off; a bundle larger than the burst is
+never refused for good). An empty bucket refuses with ``RateLimited`` (429) and says when the next
 token comes (``Retry-After``, whole seconds rounded up). Buckets live in the gateway process:
 with several gateway nodes each enforces the limit on its own (a member gets up to N times it
 across N nodes). The clock is passed in, so tests need no real time.
@@ -31,14 +33,14 @@ class TokenBucket:
         self._at = clock()
         self._lock = threading.Lock()
 
-    def take(self) -> float:
-        """Take a token: 0.0 if there was one, else the seconds until there is one."""
+    def take(self, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens: 0.0 if there was one, else the seconds until there is one."""
         with self._lock:
             now = self._clock()
             self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
             self._at = now
             if self._tokens >= 1.0:
-                self._tokens -= 1.0
+                self._tokens -= cost
                 return 0.0
             return (1.0 - self._tokens) / self.rate
 
@@ -55,12 +57,12 @@ class RateLimits:
             if m.rate_limit is not None
         }
 
-    def check(self, member: str) -> None:
-        """Raise ``RateLimited`` when ``member`` has no token left."""
+    def check(self, member: str, cost: float = 1.0) -> None:
+        """Take ``cost`` requests' tokens of ``member``; ``RateLimited`` when none is left."""
         bucket = self._buckets.get(member)
         if bucket is None:
             return
-        wait = bucket.take()
+        wait = bucket.take(cost)
         if wait > 0:
             retry = max(1, math.ceil(wait))
             raise RateLimited(

@@ -28,6 +28,16 @@ def test_a_bucket_allows_its_burst_then_refills_at_its_rate() -> None:
     assert [bucket.take() for _ in range(4)][-1] > 0
 
 
+def test_a_bundle_costs_its_parts_and_one_larger_than_the_burst_is_not_refused_for_good(
+) -> None:
+    clock = Clock()
+    bucket = TokenBucket(RateLimitSettings(per_second=1, burst=3), clock=clock)
+    assert bucket.take(5) == 0.0  # five parts against a burst of three: taken, into debt
+    assert bucket.take() == pytest.approx(3.0)  # -2 tokens: three seconds to the next one
+    clock.now += 3
+    assert bucket.take(2) == 0.0 and bucket.take() == pytest.approx(2.0)
+
+
 def _members(**limits: RateLimitSettings | None) -> dict[str, MemberSettings]:
     return {
         code: MemberSettings(public_key="x.pub", rate_limit=limit)  # type: ignore[arg-type]
