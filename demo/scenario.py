@@ -41,6 +41,7 @@ from bus.logs import configure_logging
 from bus.node import Node
 from demo import cadastre, civil_registry, residence_registry
 from demo.archive import ARCHIVE, show_archive
+from demo.bundle import show_bundle, summary
 from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
 from demo.servers import RunningServer, serve_in_thread
@@ -254,7 +255,7 @@ def exchange_all(stack: DemoStack) -> tuple[Table, bool]:
             if r.status_code == 200:
                 provider = ask.service.split("/")[0]
                 ok = verify_answer(body, stack.trust_for(provider), provider)
-                outcome = f"200 {_summary(ask.service, body['payload'])}"
+                outcome = f"200 {summary(ask.service, body['payload'])}"
                 signature = "[green]verified[/green]" if ok else "[red]INVALID[/red]"
                 number = r.headers.get("X-Bus-Request-Number", "")
                 ok &= bool(number)
@@ -278,17 +279,6 @@ def exchange_all(stack: DemoStack) -> tuple[Table, bool]:
                 style=style,
             )
     return table, all_as_expected
-
-
-def _summary(service: str, payload: dict[str, Any]) -> str:
-    if service == CIVIL:
-        parents = len(payload.get("parents", []))
-        return f"{payload.get('number', '?')}, {parents} parent{'' if parents == 1 else 's'}"
-    if service == PROPERTY:
-        count = len(payload.get("properties", []))
-        return f"{count} propert{'y' if count == 1 else 'ies'}"
-    address = payload.get("address", {})
-    return f"{payload.get('kind', '?')}, {address.get('region', '?')}"
 
 
 def check_document(stack: DemoStack, number: str) -> tuple[bool, str]:
@@ -331,6 +321,7 @@ def run_demo(
             console.print(f"trust: the demo CA in {stack.state / 'ca'}, member certificates")
         table, ok = exchange_all(stack)
         console.print(table)
+        ok &= _show_bundle(console, stack)
         ok &= _show_archive(console, stack)
         if stack.numbers:
             valid, line = check_document(stack, stack.numbers[0])
@@ -348,6 +339,14 @@ def run_demo(
         return 0 if ok else 1
     finally:
         stack.stop()
+
+
+def _show_bundle(console: Console, stack: DemoStack) -> bool:
+    """The once-only flow (``demo.bundle``): several agencies' documents in one request."""
+    headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
+    with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
+        return show_bundle(console, client, lambda provider, answer: verify_answer(
+            answer, stack.trust_for(provider), provider))
 
 
 def _show_archive(console: Console, stack: DemoStack) -> bool:

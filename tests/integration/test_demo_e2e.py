@@ -97,5 +97,6 @@ def test_run_demo_prints_a_table_and_exits_zero(tmp_path) -> None:  # type: igno
     assert "verified" in text
     assert "every exchange ended as expected" in text
     assert "chain verified" in text and "Who obtained data about" in text
+    assert "Once-only: one POST /v1/bundles" in text and "404 no-data" in text
     for person in PEOPLE:
         assert person.pinfl not in text  # subjects are masked
