@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from starlette.types import Receive, Scope, Send
 
 from bus.cli import DEMO_MEMBERS, new_token
@@ -110,6 +111,26 @@ def test_a_bundle_needs_a_token_and_the_headers(demo_stack: DemoStack) -> None:
     assert httpx.post(url, json=body).status_code == 401
     r = httpx.post(url, json=body, headers={"Authorization": f"Bearer {demo_stack.token}"})
     assert r.status_code == 400 and "X-Bus-Purpose" in r.json()["detail"]
+
+
+def test_a_bundle_costs_one_request_per_part_of_the_rate_limit(tmp_path: Path) -> None:
+    for member in DEMO_MEMBERS:
+        generate_member_key(tmp_path / "keys", member)
+    token, digest = new_token()
+    config = write_config(tmp_path, residence_url="http://127.0.0.1:9", token_sha256=digest,
+                          cadastre_db=cadastre.create_database(tmp_path / "c.db"))
+    settings = yaml.safe_load(config.read_text())
+    settings["members"]["portal"]["rate_limit"] = {"per_second": 0.01, "burst": 2}
+    config.write_text(yaml.safe_dump(settings))
+    with serve_in_thread(create_app(Node(load_settings(config)))) as node, \
+            httpx.Client(base_url=node.url, timeout=10, headers={
+                "Authorization": f"Bearer {token}", "X-Bus-User": "officer-9"}) as portal:
+        r = ask(portal, [(PROPERTY, {"pinfl": p.pinfl}) for p in (AZIZ, DILNOZA, AZIZ)],
+                purpose="housing-subsidy")
+        assert [p["status"] for p in r.json()["parts"]] == [200, 200, 200]
+        # three parts against a burst of two: the next request waits the debt off
+        again = ask(portal, [(PROPERTY, {"pinfl": AZIZ.pinfl})], purpose="housing-subsidy")
+        assert again.status_code == 429 and int(again.headers["Retry-After"]) > 100
 
 
 class Rendezvous:
