@@ -35,10 +35,18 @@ from bus.seal import Seal
 from bus.transport import Message, Transport
 from schemas import SharedRequest
 
-__all__ = ["Asked", "Exchanger", "Outcome"]
+__all__ = ["Asked", "Exchanger", "Outcome", "recorded_by_provider"]
 
 log = logging.getLogger("bus.exchange")
 _WAIT_GRACE_S = 0.25
+
+
+def recorded_by_provider(exc: BusError) -> bool:
+    """Whether an error ``Exchanger.ask`` raised is the provider's own error answer, which its
+    node put in the audit log; not so the gateway's conclusions — no answer in time, or one that
+    does not verify (also when a provider answered with those codes: both sides record them) —
+    which the gateway records."""
+    return not isinstance(exc, DeadlineExceeded | ProviderInvalidAnswer)
 
 
 class Asked(Protocol):

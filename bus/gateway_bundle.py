@@ -48,11 +48,10 @@ from bus.errors import (
     AsyncRequired,
     BusError,
     BusUnavailable,
-    DeadlineExceeded,
-    ProviderInvalidAnswer,
     SchemaInvalid,
     UnknownService,
 )
+from bus.exchange import recorded_by_provider
 from bus.node import Node
 from bus.problems import Problem, problem_body
 from bus.ratelimit import RateLimits
@@ -132,10 +131,8 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
             message_id, sent = envelope.id, True
             try:
                 outcome = await node.exchanger.ask(route, envelope)
-            except (DeadlineExceeded, ProviderInvalidAnswer):
-                raise  # the gateway's conclusion, no answer of the provider: recorded here
-            except BusError:
-                answered = True  # the provider answered it, and recorded it
+            except BusError as exc:
+                answered = recorded_by_provider(exc)
                 raise
             document = await run_in_threadpool(
                 node.documents.issue, outcome.envelope, message_id=envelope.id

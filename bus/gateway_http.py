@@ -46,15 +46,14 @@ from bus.errors import (
     AsyncRequired,
     BusError,
     BusUnavailable,
-    DeadlineExceeded,
     MalformedRequest,
     PayloadTooLarge,
-    ProviderInvalidAnswer,
     RateLimited,
     SchemaInvalid,
     Unauthenticated,
     UnknownService,
 )
+from bus.exchange import recorded_by_provider
 from bus.gateway_async import AsyncRequests
 from bus.gateway_bundle import bundle_routes
 from bus.gateway_soap import soap_routes
@@ -264,10 +263,8 @@ def _service_endpoint(
             return await asynchronous.submit(route, envelope, client, callback)
         try:
             outcome = await node.exchanger.ask(route, envelope)
-        except (DeadlineExceeded, ProviderInvalidAnswer):
-            raise  # the gateway's conclusion, no answer of the provider: recorded here
-        except BusError:
-            request.scope["bus.answered"] = True  # the provider answered it, and recorded it
+        except BusError as exc:
+            request.scope["bus.answered"] = recorded_by_provider(exc)
             raise
         document = await run_in_threadpool(
             node.documents.issue, outcome.envelope, message_id=envelope.id

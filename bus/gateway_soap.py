@@ -70,9 +70,7 @@ from bus.errors import (
     PROBLEM_TYPE_BASE,
     AsyncRequired,
     BusError,
-    DeadlineExceeded,
     MalformedRequest,
-    ProviderInvalidAnswer,
     RequestRefused,
     SchemaInvalid,
     SignatureInvalid,
@@ -80,6 +78,7 @@ from bus.errors import (
     UnknownService,
     from_code,
 )
+from bus.exchange import recorded_by_provider
 from bus.gateway_async import AsyncRequests
 from bus.node import Node
 from bus.router import Route
@@ -350,10 +349,8 @@ async def _ask(
     asked.sent = True
     try:
         outcome = await node.exchanger.ask(route, envelope)
-    except (DeadlineExceeded, ProviderInvalidAnswer):
-        raise  # the gateway's conclusion, no answer of the provider: recorded here
-    except BusError:
-        asked.audited = False  # the provider answered it, and recorded it
+    except BusError as exc:
+        asked.audited = not recorded_by_provider(exc)
         raise
     document = await run_in_threadpool(
         node.documents.issue, outcome.envelope, message_id=envelope.id

@@ -67,14 +67,16 @@ def test_each_exchange_is_one_json_line_with_its_context(
     entries, _ = demo_run
     assert any(e["level"] == "debug" for e in entries)  # the level came from the config
     exchanges = [e for e in entries if e["logger"] == "bus.gateway" and e["msg"] == "exchange"]
-    assert len(exchanges) == 12  # the demo's ten requests and its two to the archive
+    # the demo's ten requests, the four parts of its bundle and its two requests to the archive
+    assert len(exchanges) == 16
+    assert sum(1 for e in exchanges if e.get("bundle")) == 4
     for entry in exchanges:
         assert {"ts", "client", "service", "outcome", "status", "duration_ms"} <= set(entry)
         assert entry["client"] == "portal"
     sent = [e for e in exchanges if e["outcome"] != "access-denied"]
     assert all(e["message_id"] and e["correlation"] for e in sent)
     assert sorted(e["outcome"] for e in exchanges) == sorted(
-        ["ok"] * 7 + ["no-data"] * 2 + ["access-denied"] + ["accepted"] * 2
+        ["ok"] * 10 + ["no-data"] * 3 + ["access-denied"] + ["accepted"] * 2
     )
     answered = [e for e in entries if e["logger"] == "bus.provider" and e["msg"] == "answered"]
     filed = [e for e in entries
