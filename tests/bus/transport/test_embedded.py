@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bus.errors import BusUnavailable, DeadlineExceeded
-from bus.transport import Delivery, Transport, TransportClosed, open_transport
+from bus.transport import Delivery, Message, Transport, TransportClosed, open_transport
 from bus.transport.embedded import EmbeddedTransport
 from tests.contract.conftest import Inbox, eventually, message
 
@@ -214,6 +214,37 @@ def test_abandoned_request_fails_once_it_expired(db: Path, opened: list) -> None
     transport.close()
     with pytest.raises(TransportClosed):
         pending.result(timeout=1)
+
+
+def test_reply_to_a_request_of_the_same_instance_skips_the_queue(
+    db: Path, opened: list
+) -> None:
+    clock = FakeClock()
+    transport = EmbeddedTransport(db, node="n", clock=clock)
+    opened.append(transport)
+    published: list[str] = []
+    publish = transport.publish
+
+    def counted(queue: str, m: Message) -> None:
+        published.append(queue)
+        publish(queue, m)
+
+    transport.publish = counted  # type: ignore[method-assign]
+    answered = transport.request("svc.q", message(b"ask", expires_at=clock.now + 5))
+    late = transport.request("svc.q", message(b"late", expires_at=clock.now + 5))
+    inbox = Inbox()
+    transport.consume("svc.q", inbox, prefetch=2)
+    first, second = sorted(inbox.wait_for(2), key=lambda d: d.message.body)
+    transport.reply(first.message, message(b"answer", expires_at=clock.now + 5))
+    assert answered.result(timeout=1).body == b"answer"
+    assert answered.result().correlation_id == first.message.message_id
+    clock.now += 6  # the second reply comes too late: dropped, as a late reply in the queue
+    transport.reply(second.message, message(b"too late", expires_at=clock.now - 1))
+    assert not late.done()
+    transport.reply(message(b"nobody", reply_to="reply.n"), message(b"orphan"))  # no waiter
+    assert published == ["svc.q", "svc.q", "reply.n"]  # only the one nobody waits for
+    eventually(lambda: transport.queue_depth("reply.n") == 0)
+    assert transport.dead_letters() == []
 
 
 def test_close_from_inside_a_handler_does_not_hang(db: Path) -> None:
