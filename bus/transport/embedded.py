@@ -20,9 +20,10 @@ Guarantees:
   retries that came due.
 * ``request`` waits on ``reply.<node>`` through one reply consumer; a ``reply`` to a request
   of this same instance that still waits skips the queue and goes to the waiter directly
-  (nobody else would read that row). A waiter leaves when its future completes or is
-  cancelled, or, abandoned, once the request's ``expires_at`` passed (it then fails with
-  ``DeadlineExceeded``); ``close`` fails the rest with ``TransportClosed``.
+  (nobody else would read that row). The waiters are ``bus.transport.replies.PendingReplies``,
+  as RabbitMQ's: one abandoned by its caller fails with ``DeadlineExceeded`` once its request's
+  ``expires_at`` passed (checked at the next ``request``); ``close`` fails the rest with
+  ``TransportClosed``.
 * ``dead_letters`` lists oldest first; ``replay`` of an unknown id raises ``KeyError``.
 * ``stats``: a queue's depth counts its ready rows whose ``available_at`` has come; ``retrying``
   the ready rows still waiting out a retry delay (``queue_depth`` counts both).
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import heapq
 import logging
 import os
 import sqlite3
@@ -44,12 +44,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from pathlib import Path
 from typing import IO
 
 from adapters.local_db import Sync, open_local_db
-from bus.errors import BusUnavailable, DeadlineExceeded
+from bus.errors import BusUnavailable
 from bus.transport import embedded_sql as sql
 from bus.transport.base import (
     DeadLetter,
@@ -62,6 +62,7 @@ from bus.transport.base import (
     is_reply_queue,
     reply_queue,
 )
+from bus.transport.replies import PendingReplies
 
 if sys.platform != "win32":
     import fcntl
@@ -139,9 +140,8 @@ class EmbeddedTransport:
         self._wake_lock = threading.Lock()
         self._signals: dict[str, _Signal] = {}
         self._subs: set[_Subscription] = set()
-        self._waiters_lock = threading.Lock()
-        self._waiters: dict[str, Future[Message]] = {}
-        self._deadlines: list[tuple[float, str]] = []
+        self._replies_lock = threading.Lock()  # guards _reply_sub
+        self._waiting = PendingReplies(clock)
         self._reply_sub: _Subscription | None = None
         self._closing = False
         self._lock_file: IO[bytes] | None = None
@@ -332,82 +332,33 @@ class EmbeddedTransport:
             self._notify(d.queue)
 
     def request(self, queue: str, message: Message) -> Future[Message]:
-        mid = message.message_id
-        future: Future[Message] = Future()
-        with self._waiters_lock:
+        with self._replies_lock:
             self._check_open()
             if self._reply_sub is None:
-                self._reply_sub = self.consume(self._reply_queue, self._on_reply, prefetch=1)
-            expired = self._sweep_waiters(self._clock())
-            if mid in self._waiters:
-                raise ValueError(f"a request {mid} is already waiting for its reply")
-            self._waiters[mid] = future
-            if message.expires_at is not None:
-                heapq.heappush(self._deadlines, (message.expires_at, mid))
-        for stale in expired:
-            with contextlib.suppress(InvalidStateError):
-                stale.set_exception(DeadlineExceeded("no reply before the request expired"))
-        future.add_done_callback(lambda f: self._forget(mid, f))
+                self._reply_sub = self.consume(
+                    self._reply_queue, self._waiting.answer, prefetch=1
+                )
+        self._waiting.expire()  # the requests abandoned by their callers
+        future: Future[Message] = Future()
+        self._waiting.add(message.message_id, future, message.expires_at)
         try:
+            self._check_open()  # closed meanwhile: fail_all may have missed this one
             self.publish(queue, dataclasses.replace(message, reply_to=self._reply_queue))
         except BaseException:
             future.cancel()
             raise
         return future
 
-    def _sweep_waiters(self, now: float) -> list[Future[Message]]:
-        """Take out the waiters whose request expired (caller holds ``_waiters_lock``)."""
-        out = []
-        while self._deadlines and self._deadlines[0][0] < now:
-            future = self._waiters.pop(heapq.heappop(self._deadlines)[1], None)
-            if future is not None:
-                out.append(future)
-        return out
-
-    def _forget(self, mid: str, future: Future[Message]) -> None:
-        with self._waiters_lock:
-            if self._waiters.get(mid) is future:
-                del self._waiters[mid]
-
-    def _on_reply(self, delivery: Delivery) -> None:
-        cid = delivery.message.correlation_id
-        with self._waiters_lock:
-            future = self._waiters.pop(cid, None) if cid else None
-        if future is None:
-            log.debug("reply %s (to %s) has no waiter; dropped", delivery.message.message_id, cid)
-        else:
-            with contextlib.suppress(InvalidStateError):
-                future.set_result(delivery.message)
-        delivery.ack()
-
     def reply(self, request: Message, message: Message) -> None:
         if not request.reply_to:
             raise ValueError(f"request {request.message_id} has no reply_to")
         answer = dataclasses.replace(message, correlation_id=request.message_id)
-        if request.reply_to == self._reply_queue and self._hand_over(answer):
+        # A reply to a request of this instance still waiting goes to it directly: the row
+        # would only be claimed and deleted by this instance's reply consumer (after a crash it
+        # finds no waiter), so skipping it saves an insert, a claim, an ack and a thread hop.
+        if request.reply_to == self._reply_queue and self._waiting.hand_over(answer):
             return
         self.publish(request.reply_to, answer)
-
-    def _hand_over(self, reply: Message) -> bool:
-        """Give ``reply`` straight to a ``request`` of this instance still waiting for it, as
-        the reply consumer would (an expired reply is dropped); False when none waits here.
-
-        The row would only be claimed and deleted by this instance's reply consumer: nobody else
-        reads it, and after a crash a reply finds no waiter. Skipping it saves an insert, a
-        claim, an ack and a thread hand-off per exchange."""
-        cid = reply.correlation_id
-        if cid is None:
-            return False
-        with self._waiters_lock:
-            if self._closing or cid not in self._waiters:
-                return False
-            if reply.expires_at is not None and reply.expires_at < self._clock():
-                log.info("message %s expired in %s", reply.message_id, self._reply_queue)
-                return True  # dropped, as _claim drops a late reply; its waiter times out
-            future = self._waiters.pop(cid)
-        with contextlib.suppress(InvalidStateError):
-            future.set_result(reply)
-        return True
 
     def queue_depth(self, queue: str) -> int:
         """Messages of ``queue`` waiting to be delivered (ready now or after a retry delay)."""
@@ -484,12 +435,10 @@ class EmbeddedTransport:
 
     def close(self) -> None:
         """Stop the consumers (waiting for running handlers), hand back unsettled messages."""
-        with self._waiters_lock:
+        with self._replies_lock:
             if self._closing:
                 return
             self._closing = True
-            waiters = list(self._waiters.values())
-            self._waiters.clear()
         for sub in list(self._subs):  # set ops are atomic under the GIL
             sub.cancel()
         with self._lock:
@@ -503,9 +452,7 @@ class EmbeddedTransport:
                     log.exception("%s: could not hand back in-flight messages", self.path)
                 self._held.clear()
             self._release()
-        for future in waiters:
-            with contextlib.suppress(InvalidStateError):
-                future.set_exception(TransportClosed("transport closed before the reply came"))
+        self._waiting.fail_all(TransportClosed("transport closed before the reply came"))
 
     def _release(self) -> None:
         if self._conn is not None:

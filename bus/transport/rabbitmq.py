@@ -34,8 +34,11 @@ reconnect). Consumers ack manually after the handler's work (``Delivery.process`
 bounded prefetch (``basic_qos``). ``Delivery.attempt`` is ``x-bus-attempt`` plus the quorum
 queue's ``x-delivery-count``, so it survives redelivery after a consumer died.
 
-Requests are answered on the durable per-node queue ``reply.<node>``; why not direct reply-to,
-and how the futures of requests are kept, is in ``rabbitmq_replies``.
+Requests are answered on the durable per-node queue ``reply.<node>`` (``x-expires``: one hour
+unused by default); why not direct reply-to, and how the futures of requests are kept, is in
+``bus.transport.replies``. ``request`` returns at once, without waiting for the confirm (the
+gateway calls it on its event loop); a refused publish fails the future, and a future done
+before its request was sent withdraws it.
 
 Threads: pika connections are not thread-safe, so each role has its own. The publisher has an
 I/O thread; each subscription has an I/O thread (its connection, channel and prefetch) and a
@@ -80,7 +83,6 @@ from bus.transport.base import (
 )
 from bus.transport.rabbitmq_consumer import RabbitSubscription
 from bus.transport.rabbitmq_publisher import ConfirmingPublisher, Unroutable
-from bus.transport.rabbitmq_replies import PendingReplies, complete
 from bus.transport.rabbitmq_topology import (
     DLQ,
     DLX,
@@ -102,6 +104,7 @@ from bus.transport.rabbitmq_topology import (
     retry_queue,
     scan_dead_letters,
 )
+from bus.transport.replies import PendingReplies, complete
 
 __all__ = ["RabbitTransport", "Unroutable"]
 

@@ -238,9 +238,10 @@ def test_reply_to_a_request_of_the_same_instance_skips_the_queue(
     transport.reply(first.message, message(b"answer", expires_at=clock.now + 5))
     assert answered.result(timeout=1).body == b"answer"
     assert answered.result().correlation_id == first.message.message_id
-    clock.now += 6  # the second reply comes too late: dropped, as a late reply in the queue
+    clock.now += 6  # the second reply comes too late: its request fails as expired
     transport.reply(second.message, message(b"too late", expires_at=clock.now - 1))
-    assert not late.done()
+    with pytest.raises(DeadlineExceeded):
+        late.result(timeout=1)
     transport.reply(message(b"nobody", reply_to="reply.n"), message(b"orphan"))  # no waiter
     assert published == ["svc.q", "svc.q", "reply.n"]  # only the one nobody waits for
     eventually(lambda: transport.queue_depth("reply.n") == 0)

@@ -1,19 +1,21 @@
-"""The request/reply side of ``RabbitTransport``: the futures of its requests, by message id.
+"""The requests of a transport waiting for their reply: their futures, by message id.
 
-Requests are answered on the durable per-node queue ``reply.<node>`` (``x-expires``: one hour
-unused by default) rather than RabbitMQ's direct reply-to (``amq.rabbitmq.reply-to``). Direct
-reply-to drops a reply sent while the asking connection is down (a broker restart, a network
-blip), and it must be consumed on the very channel that publishes, which the shared confirming
-publisher cannot offer. It is faster: measured on one machine (RabbitMQ 3.10, pika, 512-byte
-bodies, confirmed persistent requests, one in flight) 534 round trips/s against 339/s with a
-quorum reply queue; through this transport 230/s one at a time and 1200/s from 16 threads.
+Both transports keep them here. ``request`` registers a future (``PendingReplies.add``; a second
+request with the same message id is refused), completed by the transport's reply consumer
+(``answer``), by ``hand_over`` (the embedded transport gives a reply to a request of the same
+instance without the queue), or failed: by a refused publish, by ``expire`` once the request's
+``expires_at`` passed (``DeadlineExceeded``), by ``fail_all`` when the transport closes
+(``TransportClosed``). A future that is done, cancelled or dropped by its caller (futures are
+held weakly) is forgotten. A reply nobody waits for (one for the process before a restart, a
+late one) is acked and dropped; a reply that comes after its own ``expires_at`` fails its waiter
+with ``DeadlineExceeded`` rather than answering it late.
 
-``RabbitTransport.request`` returns at once (it does not wait for the confirm: the gateway calls
-it on its event loop) a future registered here (``PendingReplies.add``) and completed by the
-reply consumer (``answer``), or failed by a refused publish; a future that is cancelled, dropped
-(futures are held weakly) or whose request expires (``DeadlineExceeded``, checked by ``expire``
-while the reply consumer is idle) is forgotten, and its request withdrawn if it was not sent yet.
-A reply nobody waits for (e.g. one for the process before a restart) is acked and dropped.
+Why RabbitMQ replies go to a durable per-node queue rather than direct reply-to: direct reply-to
+drops a reply sent while the asking connection is down (a broker restart, a network blip), and
+it must be consumed on the very channel that publishes, which the shared confirming publisher
+cannot offer. It is faster: measured on one machine (RabbitMQ 3.10, pika, 512-byte bodies,
+confirmed persistent requests, one in flight) 534 round trips/s against 339/s with a quorum
+reply queue; through ``RabbitTransport`` 230/s one at a time and 1200/s from 16 threads.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from bus.transport.base import Delivery, Message
 
 __all__ = ["PendingReplies", "complete"]
 
-log = logging.getLogger("bus.transport.rabbitmq")
+log = logging.getLogger("bus.transport")
 
 
 class PendingReplies:
@@ -48,6 +50,8 @@ class PendingReplies:
     def add(self, key: str, future: Future[Message], expires_at: float | None) -> None:
         """Wait for the reply to request ``key``; the future leaves once it is done."""
         with self._lock:
+            if key in self._pending:
+                raise ValueError(f"a request {key} is already waiting for its reply")
             self._pending[key] = future
             if expires_at is not None:
                 heapq.heappush(self._deadlines, (expires_at, key))
@@ -65,6 +69,20 @@ class PendingReplies:
                 )
             else:
                 complete(future, result=delivery.message)
+
+    def hand_over(self, reply: Message) -> bool:
+        """Complete the future ``reply`` answers, as ``answer`` would, without a delivery;
+        False when no request waits for it here."""
+        key = reply.correlation_id
+        with self._lock:
+            future = self._pending.pop(key, None) if key else None
+        if future is None:
+            return False
+        if reply.expires_at is not None and reply.expires_at < self._clock():
+            complete(future, error=DeadlineExceeded("the reply came after the request expired"))
+        else:
+            complete(future, result=reply)
+        return True
 
     def expire(self) -> None:
         """Fail the futures whose request expired with ``DeadlineExceeded``."""
