@@ -32,7 +32,7 @@ from bus.transport.base import Delivery, Message
 
 __all__ = ["PendingReplies", "complete"]
 
-log = logging.getLogger("bus.transport")
+log = logging.getLogger("bus.transport.replies")
 
 
 class PendingReplies:

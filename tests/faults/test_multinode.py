@@ -34,7 +34,7 @@ from bus.envelope import Envelope
 from bus.errors import BusError
 from bus.exchange import Outcome
 from bus.node import Node
-from bus.transport import Delivery, Message
+from bus.transport import Delivery, Message, replies
 from bus.transport.rabbitmq import RabbitTransport
 from demo.data import AZIZ, DILNOZA, JASUR, MALIKA
 from demo.scenario import RESIDENCE
@@ -143,7 +143,7 @@ def test_killing_one_of_two_provider_nodes_loses_and_doubles_nothing(
     bus.extra_queues.append(f"reply.{asker_name}")
     node = Node(load_settings(asker_config), transport=transport)
     dropped = DroppedReplies()
-    transport_log = logging.getLogger("bus.transport.rabbitmq")
+    transport_log = replies.log  # where the transport says it dropped a reply
     level = transport_log.level
     transport_log.setLevel(logging.INFO)
     transport_log.addHandler(dropped)
