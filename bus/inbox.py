@@ -36,7 +36,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from adapters.manual import ManualOptions, OperatorInbox, Task, TaskClosed, inbox_path
+from adapters.manual import ManualOptions, inbox_location
+from adapters.operator_inbox import OperatorInbox, Task, TaskClosed
 from bus.access import AccessPolicy, minimise
 from bus.audit import AuditLog
 from bus.envelope import Envelope, Kind
@@ -127,12 +128,12 @@ class InboxDesk:
         transport: Transport,
     ) -> None:
         self.seal, self.access, self.audit, self.transport = seal, access, audit, transport
-        inboxes: dict[Path, OperatorInbox] = {}
+        inboxes: dict[str, OperatorInbox] = {}
         self._desks: dict[str, _Desk] = {}
         for route in manual_routes(router, hosts):
             options = ManualOptions.model_validate(route.settings.adapter.options())
-            path = inbox_path(options, data_dir)
-            inbox = inboxes.get(path) or inboxes.setdefault(path, OperatorInbox(path))
+            where = inbox_location(options, data_dir)
+            inbox = inboxes.get(where) or inboxes.setdefault(where, OperatorInbox(where))
             self._desks[route.service] = _Desk(route, inbox, options.instructions)
         self._inboxes = list(inboxes.values())
         self._stop = threading.Event()

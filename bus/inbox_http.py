@@ -36,7 +36,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from adapters.manual import Task
+from adapters.operator_inbox import Task
 from bus.config import OperatorSettings
 from bus.envelope import provider_of
 from bus.errors import (

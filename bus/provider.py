@@ -31,7 +31,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters import Adapter, AdapterError, Deadline
-from adapters.manual import DeferringAdapter, Ticket
+from adapters.manual import DeferringAdapter
+from adapters.operator_inbox import Ticket
 from bus.access import AccessPolicy, minimise
 from bus.audit import AuditLog
 from bus.breaker import CircuitBreaker

@@ -15,9 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from typer.testing import CliRunner
 
-from adapters.manual import OperatorInbox
+from adapters.operator_inbox import OperatorInbox
 from bus.audit import AuditLog, open_audit_store, verify
 from bus.cli import DEMO_MEMBERS, app, new_token
 from bus.config_loader import load_settings
@@ -29,6 +30,7 @@ from demo.data import ARCHIVE_BIRTHS, UNKNOWN_PINFL, birth_certificate
 from demo.scenario import verify_answer, write_config
 from demo.servers import serve_in_thread
 from signing import generate_member_key
+from tests.contract.test_operator_inbox import pg_inbox
 
 pytestmark = pytest.mark.slow
 
@@ -196,6 +198,32 @@ def test_a_task_whose_reading_cannot_be_audited_is_not_shown(
     assert shown.exit_code == 1 and "audit log cannot be written" in shown.output
     assert RECORD.pinfl not in shown.output
     assert RECORD.pinfl in _inbox(setup.config, "show", task_id).output
+
+
+@pytest.mark.postgres
+def test_an_inbox_in_postgresql_is_the_same_for_every_node(setup: Setup) -> None:
+    """Two nodes host the archive (here: one node, then the desk of a second configuration
+    naming the same database); the task filed by one is answered from the other."""
+    with pg_inbox() as url:
+        config = yaml.safe_load(setup.config.read_text())
+        config["services"][ARCHIVE]["adapter"]["inbox"] = url
+        setup.config.write_text(yaml.safe_dump(config))
+        other = setup.config.parent / "other-node.yaml"
+        config["node"]["name"] = f"{config['node'].get('name', 'node')}-b"
+        other.write_text(yaml.safe_dump(config))
+        with setup.node() as node, _client(node.url, setup.token) as portal:
+            task_id, location = _ask(portal, RECORD.pinfl)
+            _wait_for_task(setup.config, task_id)
+            assert not (setup.config.parent / "inbox.db").exists()  # not in a local file
+            assert task_id in _inbox(other, "list").output  # the other node's desk sees it
+            answer = setup.config.parent / "answer.json"
+            answer.write_text(json.dumps(birth_certificate(RECORD).model_dump(mode="json")))
+            done = _inbox(setup.config, "answer", task_id, "--file", str(answer))
+            assert done.exit_code == 0, done.output
+            r = poll_result(portal, location)
+            assert r.status_code == 200 and r.json()["payload"]["number"] == RECORD.certificate
+        again = _inbox(other, "answer", task_id, "--file", str(answer))
+        assert again.exit_code == 1 and "task-closed" in again.output
 
 
 def test_an_invalid_answer_names_its_fields_and_sends_nothing(setup: Setup) -> None:
