@@ -156,8 +156,13 @@ class OperatorInbox:
             local = open_local_db(self.location)
             local.executescript(_SQLITE_SCHEMA)
             return local
-        import psycopg
-
+        try:
+            import psycopg
+        except ImportError:
+            raise InboxUnavailable(
+                f"inbox {self.shown}: a PostgreSQL inbox needs psycopg "
+                "(pip install -e '.[postgres]')"
+            ) from None
         shared = psycopg.connect(self.location, autocommit=True)
         try:
             with shared.transaction():
@@ -193,8 +198,10 @@ class OperatorInbox:
         if isinstance(exc, sqlite3.Error):
             return True
         if self._pg:
-            import psycopg
-
+            try:
+                import psycopg
+            except ImportError:
+                return False
             return isinstance(exc, psycopg.Error)
         return False
 
