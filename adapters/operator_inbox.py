@@ -14,7 +14,8 @@ The same SQL runs on both (``?`` placeholders, ``ON CONFLICT DO NOTHING``). A ta
 one conditional ``UPDATE`` (``open`` → ``sending``), so two operators — on one node or on two —
 cannot both answer it. Errors of either database become ``InboxUnavailable`` (never showing a
 password); a PostgreSQL connection the server dropped fails the call in flight and is opened
-again for the next one.
+again for the next one, and a node starts while its PostgreSQL inbox is away (filing then fails
+as ``ProviderUnavailable``: the request is delivered again later).
 
 States of a task: ``open`` → ``sending`` (claimed: the signed answer stored) → ``audited`` (its
 audit entry written: free to deliver) → ``answered`` or ``rejected`` (delivered); ``open`` →
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import sqlite3
 import threading
 import time
@@ -39,6 +41,8 @@ import orjson
 from adapters.local_db import open_local_db
 
 __all__ = ["InboxUnavailable", "OperatorInbox", "Task", "TaskClosed", "Ticket", "is_database_url"]
+
+log = logging.getLogger("adapters.operator_inbox")
 
 _STATES = "'open', 'sending', 'audited', 'answered', 'rejected', 'expired'"
 _SQLITE_SCHEMA = f"""
@@ -148,8 +152,14 @@ class OperatorInbox:
         self._lock = threading.Lock()
         self._closed = False
         self._db: Any = None
-        with self._conn():  # created (and checked) now, not at the first request
-            pass
+        try:
+            with self._conn():  # created (and checked) now, not at the first request
+                pass
+        except InboxUnavailable as exc:
+            if not self._pg:
+                raise  # a file that cannot be opened is a setup error: say so at start
+            log.warning("operator inbox not reachable yet; tried again at its next use",
+                        extra={"bus": {"inbox": self.shown, "error": str(exc)}})
 
     def _open(self) -> Any:
         if not self._pg:

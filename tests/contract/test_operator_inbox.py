@@ -155,6 +155,24 @@ def test_two_nodes_on_one_inbox_see_every_task_and_answer_each_once(open_inbox: 
 
 
 @pytest.mark.postgres
+def test_an_inbox_whose_database_is_away_opens_when_it_is_back() -> None:
+    with pg_inbox() as where:
+        away = where.replace("127.0.0.1:5432", "127.0.0.1:9")
+        inbox = OperatorInbox(away, clock=Clock())  # the node still starts
+        with pytest.raises(InboxUnavailable):
+            inbox.file(ticket(), {"pinfl": PINFL})
+        inbox.location = where  # as if the server came back
+        assert inbox.file(ticket(), {"pinfl": PINFL}) is True
+        inbox.close()
+
+
+def test_an_inbox_file_that_cannot_be_opened_is_an_error_at_once(tmp_path: Path) -> None:
+    (tmp_path / "inbox.db").write_bytes(b"not a database" * 100)
+    with pytest.raises(InboxUnavailable, match=r"inbox\.db"):
+        OperatorInbox(tmp_path / "inbox.db")
+
+
+@pytest.mark.postgres
 def test_a_dropped_database_connection_fails_one_call_then_reconnects() -> None:
     import psycopg
 
