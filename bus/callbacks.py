@@ -3,8 +3,8 @@
 A callback makes the node ``POST`` to an address a member chose, from inside the bus's network:
 without limits, any member holding a token could make the node reach its loopback interface,
 cloud metadata (169.254.169.254) or an agency's internal systems (server-side request forgery).
-``CallbackPolicy`` (settings ``callbacks:``, ``bus.config.CallbackSettings``) therefore denies
-by default:
+``CallbackPolicy`` (settings ``callbacks:``, ``bus.config_callbacks.CallbackSettings``)
+therefore denies by default:
 
 - at submit time (``check``): the URL must be ``https`` (``require_https``, default true; or
   ``http`` when turned off), carry no user name or password, and name a host listed in
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bus.config import CallbackSettings
+from bus.config_callbacks import CallbackSettings
 from bus.errors import CallbackRefused, MalformedRequest
 
 __all__ = ["HEADER", "CallbackPolicy", "CallbackTarget", "system_resolver"]

@@ -9,25 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    IPvAnyNetwork,
     SecretStr,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bus.config_callbacks import CallbackHosts, CallbackSettings
 from bus.envelope import MEMBER_PATTERN, SERVICE_PATTERN
 from schemas import SharedRequest, SharedResponse
 
@@ -118,31 +116,6 @@ class RateLimitSettings(BaseModel):
     burst: int = Field(default=10, ge=1, le=100_000, description="bucket size")
 
 
-_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_HOST_NAME = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")  # a name, or *.domain
-
-
-def _callback_hosts(v: list[str]) -> list[str]:
-    out = []
-    for entry in v:
-        host = entry.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
-        try:
-            out.append(str(ipaddress.ip_address(host)))
-            continue
-        except ValueError:
-            pass
-        if not _HOST_NAME.match(host) or len(host) > 253:
-            raise ValueError(f"{entry!r} is not a host name, *.domain or IP address")
-        if host.startswith("*.") and "." not in host[2:]:
-            raise ValueError(f"{entry!r} is too wide: name a domain under a top-level one")
-        out.append(host)
-    return out
-
-
-# normalised: lower case ASCII, no trailing dot, IP addresses in their canonical form
-CallbackHosts = Annotated[list[str], AfterValidator(_callback_hosts)]
-
-
 class MemberSettings(BaseModel):
     """A member, trusted through its bare public key or through its certificates (one of both)."""
 
@@ -231,33 +204,6 @@ class MessageSettings(BaseModel):
         "retention_days (a result holds the same signed answer); null: kept for ever",
     )
 
-
-
-class CallbackSettings(BaseModel):
-    """Where ``X-Bus-Callback`` may send asynchronous results (``bus.callbacks``).
-
-    Deny by default: with no ``allowed_hosts`` every callback is refused, only https is
-    accepted, and no callback reaches a loopback, private, link-local or other non-public
-    address (checked on the resolved addresses, at each delivery)."""
-
-    model_config = _STRICT
-    allowed_hosts: CallbackHosts = Field(
-        default_factory=list,
-        description="hosts a callback may name: a name (hooks.portal.example.gov), every name "
-        "under a domain (*.portal.example.gov), or an IP address; none: callbacks refused. "
-        "A member with its own members.<code>.callback_hosts is held to those instead",
-    )
-    require_https: bool = Field(default=True, description="refuse http:// callbacks")
-    allowed_networks: list[IPvAnyNetwork] = Field(
-        default_factory=list,
-        description="non-public networks callbacks may reach nevertheless (an interagency "
-        "network such as 10.20.0.0/16)",
-    )
-    allow_private: bool = Field(
-        default=False,
-        description="let callbacks reach any non-public address (loopback, private, "
-        "link-local): for development on one machine only",
-    )
 
 
 class AuditSettings(BaseModel):

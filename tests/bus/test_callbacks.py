@@ -12,7 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from bus.callbacks import CallbackPolicy
-from bus.config import CallbackSettings, MemberSettings
+from bus.config import MemberSettings
+from bus.config_callbacks import CallbackSettings
 from bus.errors import CallbackRefused, MalformedRequest
 
 
