@@ -37,7 +37,9 @@ def bench_command(
     write: Annotated[bool, typer.Option(help="write bench/RESULTS.md")] = True,
     clients: Annotated[str, typer.Option(help="concurrency levels, comma-separated")] = "1,8,32",
     only: Annotated[
-        list[str] | None, typer.Option(help="only systems whose name contains this (repeatable)")
+        list[str] | None,
+        typer.Option(help="only this system (its whole name), or those whose name contains "
+                     "this (repeatable)"),
     ] = None,
     mode: Annotated[
         str, typer.Option(help="load generator: threads (httpx.Client) or asyncio")

@@ -277,9 +277,13 @@ SYSTEMS: tuple[System, ...] = (
 
 
 def _selected(options: BenchOptions) -> list[System]:
+    """The systems ``--only`` names: a system's whole name picks that one alone ("floor http"
+    is not "floor http+pika", which needs RabbitMQ); any other text every name containing it."""
     if not options.only:
         return list(SYSTEMS)
-    return [s for s in SYSTEMS if any(o in s.name for o in options.only)]
+    names = {s.name for s in SYSTEMS}
+    return [s for s in SYSTEMS
+            if any(o == s.name if o in names else o in s.name for o in options.only)]
 
 
 def _method(options: BenchOptions) -> str:
