@@ -28,16 +28,18 @@ command — so nothing an operator answered is lost. The asker drops an answer i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from adapters.manual import ManualOptions, inbox_location
-from adapters.operator_inbox import OperatorInbox, Task, TaskClosed
+from adapters.operator_inbox import InboxUnavailable, OperatorInbox, Task, TaskClosed
 from bus.access import AccessPolicy, minimise
 from bus.audit import AuditLog
 from bus.envelope import Envelope, Kind
@@ -67,6 +69,8 @@ __all__ = [
 
 log = logging.getLogger("bus.inbox")
 REJECT_CODES: dict[str, type[BusError]] = {"no-data": NoData, "provider-rejected": ProviderRejected}
+P = ParamSpec("P")
+R = TypeVar("R")
 RESEND_EVERY_S = 15.0  # how often a node looks for operator answers not delivered yet
 # how long an operator waits for the transport to take an answer before being told it is kept
 # (and the resender delivers it): not the 30 s a provider's reply may wait
@@ -113,6 +117,20 @@ class _Desk:
     route: Route
     inbox: OperatorInbox
     instructions: str
+
+
+def _inbox_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """An inbox that cannot be read or written (its PostgreSQL away, say) is ``BusUnavailable``
+    to the operator: 503 on the page, a one-line error from the CLI."""
+
+    @functools.wraps(method)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except InboxUnavailable as exc:
+            raise BusUnavailable(str(exc)) from None
+
+    return wrapped
 
 
 class InboxDesk:
@@ -165,6 +183,7 @@ class InboxDesk:
     def route(self, service: str) -> Route:
         return self._desks[service].route
 
+    @_inbox_errors
     def tasks(self, *, states: tuple[str, ...] = ("open",), service: str | None = None,
               limit: int = 200) -> list[Task]:
         """Tasks in ``states``, oldest first, of one service or of all this desk serves."""
@@ -176,6 +195,7 @@ class InboxDesk:
                 out += inbox.tasks(states=states, services=mine, limit=limit)
         return sorted(out, key=lambda t: t.filed_at)[:limit]
 
+    @_inbox_errors
     def task(self, task_id: str) -> Task:
         for inbox in self._inboxes:
             task = inbox.get(task_id)
@@ -183,6 +203,7 @@ class InboxDesk:
                 return task
         raise UnknownDocument(f"no task {task_id!r} in the inboxes of this node")
 
+    @_inbox_errors
     def read(self, task_id: str, *, operator: str) -> Task:
         """The task, for ``operator`` to read. It shows the person's identifiers, so the
         reading is audited first (side ``operator:<name>``, outcome ``read``): no entry, no task."""
@@ -195,6 +216,7 @@ class InboxDesk:
             raise BusUnavailable("the audit log cannot be written; the task is not shown") from exc
         return task
 
+    @_inbox_errors
     def answer(self, task_id: str, data: dict[str, Any], *, operator: str) -> Closed:
         """Validate, minimise, sign and deliver the operator's answer to the task."""
         task = self._open(task_id)
@@ -211,6 +233,7 @@ class InboxDesk:
         payload = minimise(response.model_dump(mode="json"), right.fields)
         return self._close(task, request, Kind.response, payload, operator)
 
+    @_inbox_errors
     def reject(
         self,
         task_id: str,
@@ -227,6 +250,7 @@ class InboxDesk:
         request = Envelope.from_json(task.envelope)
         return self._close(task, request, Kind.error, error.envelope_payload(), operator)
 
+    @_inbox_errors
     def waiting(self) -> list[Waiting]:
         """What waits for an operator, per service of this desk (for ``bus.metrics``)."""
         now = self.seal.clock().timestamp()
@@ -237,6 +261,7 @@ class InboxDesk:
             if service in self._desks
         ]
 
+    @_inbox_errors
     def resend_unsent(self) -> int:
         """Deliver answers stored but not known to be delivered; how many. One whose audit
         entry is not known to be written gets it (again, possibly: never none) first."""

@@ -226,6 +226,16 @@ def test_an_inbox_in_postgresql_is_the_same_for_every_node(setup: Setup) -> None
         assert again.exit_code == 1 and "task-closed" in again.output
 
 
+def test_an_inbox_database_that_is_away_is_one_clear_error(setup: Setup) -> None:
+    config = yaml.safe_load(setup.config.read_text())
+    config["services"][ARCHIVE]["adapter"]["inbox"] = "postgresql://bus:pw@127.0.0.1:9/inbox"
+    setup.config.write_text(yaml.safe_dump(config))
+    listed = _inbox(setup.config, "list")
+    assert listed.exit_code == 1, listed.output
+    assert "bus-unavailable" in listed.output and "127.0.0.1:9/inbox" in listed.output
+    assert ":pw@" not in listed.output  # the password is never shown
+
+
 def test_an_invalid_answer_names_its_fields_and_sends_nothing(setup: Setup) -> None:
     with setup.node() as node, _client(node.url, setup.token) as portal:
         task_id, location = _ask(portal, RECORD.pinfl)
