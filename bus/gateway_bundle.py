@@ -23,9 +23,15 @@ one by one as the single route's refusals are (a provider's own error answer by 
 each part counts in ``bus_exchanges_total`` and, once asked of its provider, in
 ``bus_exchange_duration_seconds``. Refusals of the bundle as a whole (token, headers, body
 shape, more than ``MAX_PARTS`` parts) are one problem, as on any route. A bundle of N parts
-costs N requests of the member's rate limit. A service answered later (``async_only``, such as
-the ``manual`` route) is refused in its part with ``async-required``: ask it on its own with
-``?mode=async``.
+costs N requests of the member's rate limit.
+
+``?mode=async`` (needed when a part's service is answered later, such as the ``manual`` route;
+else that part is ``async-required``): each part that passes its checks is recorded and sent as
+an asynchronous request (``bus.gateway_async``), one after the other, and the answer is 202 at
+once with each part's ``message_id`` and ``location`` (or its refusal) and the bundle's
+``Location``, ``GET /v1/bundles/{correlation}``: every kept part as it is now (202 ``pending``,
+or its answer or problem) and ``state`` ``pending`` until the last is done. ``X-Bus-Callback``
+receives each part's result as it comes. Only the client who asked sees a bundle.
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations.
 
@@ -34,10 +40,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Header
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -49,12 +55,16 @@ from bus.errors import (
     BusError,
     BusUnavailable,
     SchemaInvalid,
+    UnknownDocument,
     UnknownService,
 )
 from bus.exchange import recorded_by_provider
+from bus.gateway_async import AsyncRequests
+from bus.messages import MessageRecord
 from bus.node import Node
 from bus.problems import Problem, problem_body
 from bus.ratelimit import RateLimits
+from bus.router import Route
 
 __all__ = ["BUNDLE_PATH", "MAX_PARTS", "bundle_routes"]
 
@@ -83,10 +93,15 @@ class PartAnswer(BaseModel):
         default=None, description="the provider's signed response envelope, as recorded"
     )
     problem: Problem | None = None
+    state: Literal["pending"] | None = Field(default=None, description="async: not answered yet")
+    location: str | None = Field(default=None, description="async: this part alone")
 
 
 class BundleAnswer(BaseModel):
     correlation: str
+    state: Literal["pending", "done"] | None = Field(
+        default=None, description="asynchronous bundles: whether a part still waits")
+    location: str | None = Field(default=None, description="where to poll an async bundle")
     parts: list[PartAnswer]
 
 
@@ -98,74 +113,102 @@ class _Ask:
     purpose: str
     user: str
     correlation: str
+    mode: str = "sync"
+    callback: str | None = None
 
 
-def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateLimits
-                  ) -> APIRouter:
+@dataclass
+class _Part:
+    """What is known of one part as it goes: for its audit entry, log line and metrics."""
+
+    message_id: str | None = None
+    subject: str | None = None
+    sent: bool = False  # asked of its provider and waited for: timed
+    recorded: bool = False  # the provider's own error answer: in the log already
+
+
+def _kept(record: MessageRecord) -> dict[str, Any]:
+    """A part of an asynchronous bundle as the result store has it now."""
+    part: dict[str, Any] = {"service": record.service, "message_id": record.message_id}
+    if record.state == "pending":
+        return {**part, "status": 202, "state": "pending"}
+    part["status"] = record.status
+    if record.status == 200 and record.body is not None:
+        return {**part, "number": record.number, "answer": orjson.Fragment(record.body)}
+    return {**part, "problem": orjson.loads(record.body or b"{}")}
+
+
+def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateLimits,
+                  asynchronous: AsyncRequests) -> APIRouter:
     router = APIRouter(tags=["bundles"])
     routes = {r.service: r for r in node.router.routes()}
+
+    async def answered(ask: _Ask, asked: BundlePart, route: Route, at: _Part
+                       ) -> dict[str, Any]:
+        """One part the way a single request goes; raises its refusal."""
+        try:
+            shared = route.request_model.model_validate(asked.request)
+        except ValidationError as exc:
+            raise SchemaInvalid.of(exc, f"the request of {route.service}") from None
+        at.subject = shared.subject()
+        if route.settings.async_only and ask.mode != "async":
+            raise AsyncRequired(f"{route.service} is answered later: ask the bundle with "
+                                "?mode=async", service=route.service)
+        assert node.exchanger is not None
+        envelope = node.exchanger.build(route, shared, client=ask.client, purpose=ask.purpose,
+                                        user=ask.user, correlation=ask.correlation)
+        at.message_id = envelope.id
+        if ask.mode == "async":  # kept by bus.gateway_async; the bundle at /v1/bundles/{id}
+            await asynchronous.submit(route, envelope, ask.client, ask.callback)
+            return {"service": route.service, "status": 202, "message_id": envelope.id,
+                    "location": f"/v1/messages/{envelope.id}"}
+        at.sent = True
+        try:
+            outcome = await node.exchanger.ask(route, envelope)
+        except BusError as exc:
+            at.recorded = recorded_by_provider(exc)
+            raise
+        document = await run_in_threadpool(
+            node.documents.issue, outcome.envelope, message_id=envelope.id
+        )
+        return {"service": route.service, "status": 200, "message_id": envelope.id,
+                "number": document.number, "answer": orjson.Fragment(document.envelope)}
 
     async def part(ask: _Ask, asked: BundlePart) -> dict[str, Any]:
         started = time.perf_counter()
         route = routes.get(asked.service)
         label = asked.service if route is not None else "-"  # metrics labels stay bounded
-        message_id: str | None = None
-        subject: str | None = None
-        answered = sent = False
+        at = _Part()
         try:
             if route is None:
                 raise UnknownService(f"no service {asked.service!r} on this bus",
                                      service=asked.service)
-            try:
-                shared = route.request_model.model_validate(asked.request)
-            except ValidationError as exc:
-                raise SchemaInvalid.of(exc, f"the request of {route.service}") from None
-            subject = shared.subject()
-            if route.settings.async_only:
-                raise AsyncRequired(f"{route.service} is answered later: ask it on its own "
-                                    "with ?mode=async", service=route.service)
-            assert node.exchanger is not None
-            envelope = node.exchanger.build(route, shared, client=ask.client,
-                                            purpose=ask.purpose, user=ask.user,
-                                            correlation=ask.correlation)
-            message_id, sent = envelope.id, True
-            try:
-                outcome = await node.exchanger.ask(route, envelope)
-            except BusError as exc:
-                answered = recorded_by_provider(exc)
-                raise
-            document = await run_in_threadpool(
-                node.documents.issue, outcome.envelope, message_id=envelope.id
-            )
-            code, status = "ok", 200
-            result: dict[str, Any] = {
-                "service": route.service, "status": 200, "message_id": envelope.id,
-                "number": document.number, "answer": orjson.Fragment(document.envelope),
-            }
+            result = await answered(ask, asked, route, at)
+            code = "ok" if result["status"] == 200 else "accepted"
         except Exception as exc:  # each part ends with its own answer, whatever happened
             error = exc if isinstance(exc, BusError) else BusUnavailable(
                 "internal error; see the node's log")
             if not isinstance(exc, BusError):
                 log.error("internal error in a bundle part", exc_info=exc)
-            code, status = error.code, error.status
-            message_id = message_id or error.message_id
-            if route is not None and not answered:
+            code = error.code
+            at.message_id = at.message_id or error.message_id
+            if route is not None and not at.recorded:
                 await node.audit.record_refusal(node.audit.refusal(
-                    message_id=message_id or new_id(), correlation=ask.correlation,
+                    message_id=at.message_id or new_id(), correlation=ask.correlation,
                     client=ask.client, service=route.service, user=ask.user,
-                    purpose=ask.purpose, subject=subject, outcome=code, at=node.seal.clock(),
+                    purpose=ask.purpose, subject=at.subject, outcome=code, at=node.seal.clock(),
                 ), bundle=ask.correlation)
             if isinstance(error, AccessDenied):
                 node.metrics.access_refusals("client", ask.client, label, error.reason).inc()
-            result = {"service": asked.service, "status": status, "message_id": message_id,
-                      "problem": problem_body(error)}
+            result = {"service": asked.service, "status": error.status,
+                      "message_id": at.message_id, "problem": problem_body(error)}
         elapsed = time.perf_counter() - started
         node.metrics.exchanges(ask.client, label, code).inc()
-        if sent:
+        if at.sent:
             node.metrics.exchange_seconds(label).observe(elapsed)
         log.info("exchange", extra={"bus": {
-            "message_id": message_id, "correlation": ask.correlation, "client": ask.client,
-            "service": label, "outcome": code, "status": status, "bundle": True,
+            "message_id": at.message_id, "correlation": ask.correlation, "client": ask.client,
+            "service": label, "outcome": code, "status": result["status"], "bundle": True,
             "duration_ms": round(elapsed * 1000, 2)}})
         return result
 
@@ -175,6 +218,7 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
         response_model=BundleAnswer,
     )
     async def bundle(
+        request: Request,
         body: Annotated[BundleRequest, Body()],
         client: Annotated[str, Depends(auth)],
         purpose: Annotated[str, Header(alias="X-Bus-Purpose", max_length=100,
@@ -184,15 +228,42 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
         correlation: Annotated[
             str | None, Header(alias="X-Bus-Correlation", pattern=r"^[0-9a-f-]{36}$")
         ] = None,
+        mode: Annotated[
+            Literal["sync", "async"],
+            Query(description="async: 202 at once, each part kept; the bundle at its Location"),
+        ] = "sync",
     ) -> Response:
+        callback = asynchronous.callback_of(request, client) if mode == "async" else None
         if len(body.parts) > 1:
             limits.check(client, cost=len(body.parts) - 1)  # the first was taken at sign-in
-        ask = _Ask(client, purpose, user, correlation or new_id())
-        parts = await asyncio.gather(*(part(ask, p) for p in body.parts))
-        return Response(
-            orjson.dumps({"correlation": ask.correlation, "parts": parts}),
-            media_type="application/json",
-            headers={"X-Bus-Correlation": ask.correlation},
-        )
+        ask = _Ask(client, purpose, user, correlation or new_id(), mode, callback)
+        if mode == "async":  # each only recorded and sent: one after the other, kept in order
+            parts = [await part(ask, p) for p in body.parts]
+        else:
+            parts = await asyncio.gather(*(part(ask, p) for p in body.parts))
+        answer: dict[str, Any] = {"correlation": ask.correlation, "parts": parts}
+        headers = {"X-Bus-Correlation": ask.correlation}
+        status = 200
+        if any(p["status"] == 202 for p in parts):  # some are kept: the bundle can be polled
+            answer |= {"state": "pending", "location": f"{BUNDLE_PATH}/{ask.correlation}"}
+            headers["Location"] = answer["location"]
+            status = 202
+        return Response(orjson.dumps(answer), status_code=status,
+                        media_type="application/json", headers=headers)
+
+    @router.get(BUNDLE_PATH + "/{correlation}", summary="An asynchronous bundle's parts now",
+                response_model=BundleAnswer)
+    async def progress(correlation: str, client: Annotated[str, Depends(auth)]) -> Response:
+        """Each part of the asynchronous bundle ``correlation`` that was taken (refused parts
+        were answered at once): pending (202), or its answer or problem; only its client sees
+        it."""
+        kept = await run_in_threadpool(asynchronous.store.conversation, correlation, client)
+        if not kept:
+            raise UnknownDocument(f"no asynchronous bundle {correlation!r} of yours")
+        pending = any(record.state == "pending" for record in kept)
+        return Response(orjson.dumps({
+            "correlation": correlation, "state": "pending" if pending else "done",
+            "parts": [_kept(record) for record in kept],
+        }), media_type="application/json")
 
     return router

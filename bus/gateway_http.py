@@ -410,7 +410,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             responses={200: {"model": SignedEnvelope[route.response_model]}, **_PROBLEMS},  # type: ignore[name-defined]
         )(_service_endpoint(node, route, auth, asynchronous))
 
-    app.include_router(bundle_routes(node, auth, limits))
+    app.include_router(bundle_routes(node, auth, limits, asynchronous))
     app.include_router(document_routes(node, auth))
     app.include_router(soap_routes(node, auth, asynchronous))
     app.include_router(asynchronous.routes(auth))

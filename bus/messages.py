@@ -83,6 +83,9 @@ class MessageStore:
         for column, kind in _ADDED:  # a file written before these columns existed
             if column not in have:
                 self._db.execute(f"ALTER TABLE messages ADD COLUMN {column} {kind}")
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS messages_correlation ON messages (correlation)"
+        )
 
     def create(self, message_id: str, *, client: str, service: str, correlation: str,
                expires_at: float, callback: str | None) -> None:
@@ -151,6 +154,16 @@ class MessageStore:
     def get(self, message_id: str, client: str) -> MessageRecord | None:
         """The record of ``message_id`` if ``client`` asked it, else None."""
         return self._one("message_id = ? AND client = ?", (message_id, client))
+
+    def conversation(self, correlation: str, client: str) -> list[MessageRecord]:
+        """The requests of ``client`` sharing ``correlation`` (an asynchronous bundle's parts),
+        in the order they were made."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_RECORD} FROM messages WHERE correlation = ? AND client = ? "
+                "ORDER BY created_at, rowid", (correlation, client),
+            ).fetchall()
+        return [MessageRecord(*row) for row in rows]
 
     def purge(self, before: float) -> int:
         """Delete the finished results that finished before ``before`` (a Unix time): retention

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,16 @@ from bus.gateway_bundle import BUNDLE_PATH, MAX_PARTS
 from bus.gateway_http import create_app
 from bus.node import Node
 from demo import cadastre, residence_registry
-from demo.data import AZIZ, BIRTHS, DILNOZA, UNKNOWN_PINFL, expected_residence
+from demo.archive import wait_for_task
+from demo.data import (
+    ARCHIVE_BIRTHS,
+    AZIZ,
+    BIRTHS,
+    DILNOZA,
+    UNKNOWN_PINFL,
+    birth_certificate,
+    expected_residence,
+)
 from demo.scenario import CIVIL, PROPERTY, RESIDENCE, DemoStack, verify_answer, write_config
 from demo.servers import serve_in_thread
 from signing import generate_member_key
@@ -90,6 +101,52 @@ def test_a_part_the_purpose_does_not_allow_is_refused_and_audited_alone(
     metrics = portal.get("/metrics").text
     assert (f'bus_exchanges_total{{client="portal",outcome="access-denied",service="{PROPERTY}"}}'
             in metrics)
+
+
+def test_an_async_bundle_waits_for_the_archivist_while_the_rest_is_answered(
+    demo_stack: DemoStack, portal: httpx.Client
+) -> None:
+    record = ARCHIVE_BIRTHS[0]
+    r = portal.post(BUNDLE_PATH, params={"mode": "async"}, headers={
+        "X-Bus-Purpose": "social-assistance"}, json={"parts": [
+            {"service": RESIDENCE, "request": {"pinfl": record.pinfl}},
+            {"service": ARCHIVE, "request": {"pinfl": record.pinfl}},
+            {"service": PROPERTY, "request": {"pinfl": "123"}}]})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert [p["status"] for p in body["parts"]] == [202, 202, 422]  # refused at once, not kept
+    assert r.headers["Location"] == body["location"] == f"{BUNDLE_PATH}/{body['correlation']}"
+
+    def progress() -> dict[str, Any]:
+        got = portal.get(body["location"])
+        assert got.status_code == 200, got.text
+        return dict(got.json())
+
+    give_up = time.monotonic() + 10
+    while progress()["parts"][0]["status"] == 202:  # the registry answers in milliseconds
+        assert time.monotonic() < give_up
+        time.sleep(0.05)
+    now = progress()
+    assert now["state"] == "pending" and [p["status"] for p in now["parts"]] == [200, 202]
+    desk = demo_stack.node.inbox
+    assert desk is not None
+    task_id = body["parts"][1]["message_id"]
+    wait_for_task(desk, task_id)
+    desk.answer(task_id, birth_certificate(record).model_dump(mode="json"), operator="archivist")
+    give_up = time.monotonic() + 10
+    while (now := progress())["state"] == "pending":
+        assert time.monotonic() < give_up
+        time.sleep(0.05)
+    residence, archive = now["parts"]
+    assert verify_answer(residence["answer"], demo_stack.trust_for("residence-registry"),
+                         "residence-registry")
+    assert verify_answer(archive["answer"], demo_stack.trust_for("state-archive"),
+                         "state-archive")
+    assert archive["answer"]["payload"]["number"] == record.certificate and archive["number"]
+    # only the client who asked sees it
+    other = httpx.get(demo_stack.gateway.url + body["location"])
+    assert other.status_code == 401
+    assert portal.get(f"{BUNDLE_PATH}/{uuid.uuid4()}").status_code == 404
 
 
 @pytest.mark.parametrize("body", [
