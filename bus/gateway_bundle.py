@@ -43,11 +43,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from bus.ask_params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
 from bus.envelope import new_id
 from bus.errors import (
     AccessDenied,
@@ -221,17 +222,10 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
         request: Request,
         body: Annotated[BundleRequest, Body()],
         client: Annotated[str, Depends(auth)],
-        purpose: Annotated[str, Header(alias="X-Bus-Purpose", max_length=100,
-                                       description="purpose code the access rights require")],
-        user: Annotated[str, Header(alias="X-Bus-User", max_length=200,
-                                    description="official or portal user on whose behalf")],
-        correlation: Annotated[
-            str | None, Header(alias="X-Bus-Correlation", pattern=r"^[0-9a-f-]{36}$")
-        ] = None,
-        mode: Annotated[
-            Literal["sync", "async"],
-            Query(description="async: 202 at once, each part kept; the bundle at its Location"),
-        ] = "sync",
+        purpose: PurposeHeader,
+        user: UserHeader,
+        correlation: CorrelationHeader = None,
+        mode: ModeQuery = "sync",
     ) -> Response:
         callback = asynchronous.callback_of(request, client) if mode == "async" else None
         if len(body.parts) > 1:

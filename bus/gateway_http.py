@@ -25,9 +25,9 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.access import CITIZEN_ACCESS_LOG
+from bus.ask_params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
 from bus.audit_http import CITIZEN_LOG_PATH, citizen_routes
 from bus.body_limit import BodyLimit
 from bus.documents_http import document_routes
@@ -220,29 +221,10 @@ def _service_endpoint(
         request: Request,
         body: request_model,  # type: ignore[valid-type]
         client: Annotated[str, Depends(auth)],
-        purpose: Annotated[
-            str,
-            Header(
-                alias="X-Bus-Purpose",
-                max_length=100,
-                description="purpose code the access right requires",
-            ),
-        ],
-        user: Annotated[
-            str,
-            Header(
-                alias="X-Bus-User",
-                max_length=200,
-                description="official or portal user on whose behalf",
-            ),
-        ],
-        correlation: Annotated[
-            str | None, Header(alias="X-Bus-Correlation", pattern=r"^[0-9a-f-]{36}$")
-        ] = None,
-        mode: Annotated[
-            Literal["sync", "async"],
-            Query(description="async: 202 at once, the result at /v1/messages/{id}"),
-        ] = "sync",
+        purpose: PurposeHeader,
+        user: UserHeader,
+        correlation: CorrelationHeader = None,
+        mode: ModeQuery = "sync",
     ) -> Response:
         assert node.exchanger is not None
         if mode == "sync" and route.settings.async_only:
