@@ -48,41 +48,21 @@ def portal(demo_stack: DemoStack) -> Iterator[httpx.Client]:
         yield client
 
 
-# Queues that tests create on the shared broker, deleted when the session ends: every quorum
-# queue holds broker file handles, and leftovers from many runs exhaust them.
-_TEST_QUEUE_PREFIXES = ("test-", "test.", "reply.test-", "svc.test.", "reply.retry-test-")
+def _runs_rabbitmq(session: pytest.Session) -> bool:
+    return any(item.get_closest_marker("rabbitmq") for item in session.items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Give a run with ``rabbitmq`` tests its own virtual host on the shared broker."""
+    if _runs_rabbitmq(session) and not session.config.option.collectonly:
+        from tests.live import create_vhost
+
+        create_vhost()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    ran_rabbitmq = any(item.get_closest_marker("rabbitmq") for item in session.items)
-    if not ran_rabbitmq:
-        return
-    import shutil
-    import subprocess
+    """Delete this run's virtual host, and with it every queue the run's tests made."""
+    if _runs_rabbitmq(session) and not session.config.option.collectonly:
+        from tests.live import delete_vhost
 
-    import pika
-
-    rabbitmqctl = shutil.which("rabbitmqctl")
-    if rabbitmqctl is None:
-        return
-    listed = subprocess.run(
-        [rabbitmqctl, "-q", "list_queues", "name", "--no-table-headers"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    names = [
-        n.strip() for n in listed.stdout.splitlines() if n.strip().startswith(_TEST_QUEUE_PREFIXES)
-    ]
-    if not names:
-        return
-    connection = pika.BlockingConnection(
-        pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2F")
-    )
-    try:
-        channel = connection.channel()
-        for name in names:
-            channel.queue_delete(name)
-    finally:
-        connection.close()
+        delete_vhost()

@@ -17,8 +17,7 @@ from bus.transport import Delivery, Message, Transport, open_transport
 from demo.data import AZIZ
 from demo.scenario import write_config
 from signing import generate_member_key
-
-AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
+from tests.live import AMQP_URL as AMQP
 
 
 @pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])

@@ -18,6 +18,7 @@ import pytest
 
 from bus.transport import Delivery, Message, Transport
 from bus.transport.embedded import EmbeddedTransport
+from tests.live import AMQP_URL
 
 Factory = Callable[[Path, str], Transport]
 
@@ -31,7 +32,7 @@ def _rabbitmq(tmp_path: Path, node: str) -> Transport:
 
     # Queues left unused for a minute go (x-expires): the suite does not delete its queues, and
     # each quorum queue holds broker file handles.
-    url = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    url = AMQP_URL
     return RabbitTransport(url, node=node, queue_expires_s=60, reply_queue_expires_s=60)
 
 

@@ -41,6 +41,7 @@ from bus.transport.rabbitmq_topology import scan_dead_letters
 from demo import cadastre, residence_registry
 from demo.scenario import PROPERTY, RESIDENCE, write_config
 from signing import generate_member_key
+from tests.live import AMQP_URL as AMQP
 
 __all__ = [
     "AMQP",
@@ -53,7 +54,6 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 def free_port() -> int:

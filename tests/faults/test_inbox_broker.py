@@ -21,9 +21,9 @@ from demo.scenario import verify_answer, write_config
 from demo.servers import serve_in_thread
 from signing import generate_member_key
 from tests.faults.test_broker_restart import _rabbitmqctl, _wait_for_broker
+from tests.live import AMQP_URL as AMQP
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
-AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 def test_an_answer_given_while_the_broker_is_down_is_delivered_once_it_is_back(

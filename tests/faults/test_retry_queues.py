@@ -22,8 +22,7 @@ from demo.data import AZIZ
 from demo.scenario import RESIDENCE, write_config
 from demo.servers import RunningServer, serve_in_thread
 from signing import generate_member_key
-
-AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
+from tests.live import AMQP_URL as AMQP
 
 
 class FailingAgency:

@@ -31,10 +31,10 @@ from demo.scenario import verify_answer, write_config
 from demo.servers import serve_in_thread
 from signing import generate_member_key
 from tests.contract.test_operator_inbox import pg_inbox
+from tests.live import AMQP_URL as AMQP
 
 pytestmark = pytest.mark.slow
 
-AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 ARCHIVIST = ("archivist", "change-me-demo-archivist")  # the example config's demo password
 RECORD = ARCHIVE_BIRTHS[0]
 runner = CliRunner()

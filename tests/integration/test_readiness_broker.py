@@ -30,8 +30,8 @@ from demo.data import PEOPLE
 from demo.scenario import CONFIG_TEMPLATE, PROPERTY
 from demo.servers import RunningServer, serve_in_thread
 from signing import generate_member_key
+from tests.live import AMQP_URL as AMQP
 
-AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 RABBITMQCTL = shutil.which("rabbitmqctl")
 
 pytestmark = [

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import json
 import re
-import subprocess
 import threading
 import time
 import uuid
@@ -35,10 +34,11 @@ from bus.transport.rabbitmq_topology import (
     retry_queue,
 )
 from tests.contract.conftest import Inbox, eventually, message
+from tests.live import AMQP_URL, rabbitmqctl
 
 pytestmark = pytest.mark.rabbitmq
 
-URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+URL = AMQP_URL
 
 
 class Broker:
@@ -85,16 +85,9 @@ class Broker:
         self.connection.close()
 
 
-def rabbitmqctl(*args: str) -> str:
-    done = subprocess.run(
-        ["rabbitmqctl", "-q", *args], capture_output=True, text=True, check=True, timeout=30
-    )
-    return done.stdout
-
-
 def queue_info(name: str) -> dict[str, Any]:
     rows = json.loads(
-        rabbitmqctl("list_queues", "name", "type", "arguments", "--formatter", "json")
+        rabbitmqctl("list_queues", "name", "type", "arguments", "--formatter", "json", vhost=True)
     )
     [row] = [r for r in rows if r["name"] == name]
     row["arguments"] = {key: value for key, _type, value in row["arguments"]}

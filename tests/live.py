@@ -1,0 +1,49 @@
+"""The live servers the marked tests use, with this run kept apart from every other run.
+
+Other runs (another checkout's suite, a benchmark) may use the same RabbitMQ broker at the same
+time. Each pytest process gets a virtual host of its own, ``AMQP_URL`` points into it, and the
+whole virtual host (queues, exchanges, messages) is deleted when the session ends, so no run
+takes or deletes another run's messages. PostgreSQL tests make a schema of their own each.
+
+``create_vhost`` and ``delete_vhost`` are called by ``tests/conftest.py`` around a session that
+runs ``rabbitmq`` tests; module constants such as ``AMQP_URL`` are plain strings, cheap to import.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+
+# Fixed once per pytest process; a run's subprocesses (nodes under test) get it through config.
+VHOST = os.environ.get("BUS_TEST_VHOST") or f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def rabbitmqctl(*args: str, vhost: bool = False, timeout_s: float = 60) -> str:
+    """Run ``rabbitmqctl -q ARGS`` (with ``-p VHOST`` first when ``vhost``) and return stdout."""
+    command = [shutil.which("rabbitmqctl") or "rabbitmqctl", "-q"]
+    if vhost:
+        command += ["-p", VHOST]
+    done = subprocess.run(
+        [*command, *args], capture_output=True, text=True, check=True, timeout=timeout_s
+    )
+    return done.stdout
+
+
+def create_vhost() -> None:
+    """Create this run's virtual host and give the ``guest`` user every right on it."""
+    rabbitmqctl("add_vhost", VHOST)
+    rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
+
+
+def delete_vhost() -> None:
+    """Delete this run's virtual host with everything in it (a vhost that is gone is fine)."""
+    subprocess.run(
+        [shutil.which("rabbitmqctl") or "rabbitmqctl", "-q", "delete_vhost", VHOST],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
