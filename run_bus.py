@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Entry point of the interagency bus: ``python run_bus.py --help``.
 
-``serve``, ``check-config``, ``keys`` … come from ``bus.cli``; ``demo`` and ``bench`` are added
+``serve``, ``check-config``, ``keys`` … come from ``bus.cli.app``; ``demo`` and ``bench`` are added
 here because the demo (stand-in agencies and the portal's side) and the benchmark harness sit
 above the bus.
 """
@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from bench.cli import bench_command
-from bus.cli import app, console
+from bus.cli.app import app, console
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 Kinds: ``rest`` (HTTP/JSON via httpx), ``soap`` (an operation of a WSDL, via zeep), ``sql``
 (read-only query via SQLAlchemy), ``manual`` (filed in an operator inbox, answered by a
-person: ``adapters.manual``); more arrive as plugins through the ``bus.adapters``
+person: ``bus.inbox.manual``); more arrive as plugins through the ``bus.adapters``
 entry-point group.
 """
 

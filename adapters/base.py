@@ -3,7 +3,7 @@
 An adapter turns a shared-schema request into a call to one agency system and that system's
 answer back into the shared-schema response. Adapters import only ``schemas``; they report
 failures as ``AdapterError`` subclasses whose ``code`` equals the bus error code the bus turns
-them into (``bus.errors.from_code``) — the one place adapter failures are translated.
+them into (``bus.core.errors.from_code``) — the one place adapter failures are translated.
 """
 
 from __future__ import annotations

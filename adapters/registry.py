@@ -23,8 +23,10 @@ _BUILTIN = {
     "rest": "adapters.rest:RestAdapter",
     "soap": "adapters.soap:SoapAdapter",
     "sql": "adapters.sql:SqlAdapter",
-    "manual": "adapters.manual:ManualAdapter",
 }
+# The bus's own kinds (``manual``: its operator inbox is the bus's own) come in through the
+# entry points like any plugin, so this package never imports upwards; they are listed as built-in.
+_OWN_PLUGIN_MODULES = ("bus.",)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,10 @@ def available_kinds() -> dict[str, AdapterKind]:
         if ep.name in kinds:
             continue
         try:
-            kinds[ep.name] = AdapterKind(ep.name, ep.load(), ep.dist.name if ep.dist else ep.value)
+            source = ep.dist.name if ep.dist else ep.value
+            if ep.value.startswith(_OWN_PLUGIN_MODULES):
+                source = "built-in"
+            kinds[ep.name] = AdapterKind(ep.name, ep.load(), source)
         except Exception as exc:  # a broken plugin must not break the node
             raise AdapterConfigError(f"adapter plugin {ep.name!r} failed to load: {exc}") from exc
     return kinds

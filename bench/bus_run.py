@@ -40,11 +40,11 @@ import yaml
 
 from bench.loadgen import HttpCall
 from bench.workload import CLIENT, PROVIDER, PURPOSE, SERVICE, USER, request_body
-from bus.cli import new_token
-from bus.config_loader import load_settings
-from bus.gateway_http import create_app
-from bus.logs import configure_logging
-from bus.node import Node
+from bus.cli.app import new_token
+from bus.config.loader import load_settings
+from bus.gateway.app import create_app
+from bus.node.wiring import Node
+from bus.ops.logs import configure_logging
 from bus.transport import open_transport, reply_queue, service_queue
 from demo.scenario import DemoStack, start_stack
 from demo.servers import serve_in_thread

@@ -58,7 +58,7 @@ def bench_command(
 ) -> None:
     """Benchmark the bus against raw floors (plain HTTP, plain pika) and the demo's path."""
     from bench.runner import DEFAULT_AMQP_URL, BenchOptions, run_bench
-    from bus.cli import console
+    from bus.cli.app import console
 
     if mode not in ("threads", "asyncio"):
         raise typer.BadParameter("threads or asyncio", param_hint="--mode")

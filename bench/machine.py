@@ -25,9 +25,9 @@ __all__ = ["code_state", "cpu_model", "nproc", "rabbit_problem", "versions", "wa
 def rabbit_problem(url: str) -> tuple[str | None, str]:
     """Why RabbitMQ rows cannot run (None if they can), and the broker's version."""
     try:
-        import bus.transport.rabbitmq  # noqa: F401
+        import bus.transport.rabbitmq.transport  # noqa: F401
     except ImportError as exc:
-        return f"bus.transport.rabbitmq is not importable ({exc})", ""
+        return f"bus.transport.rabbitmq.transport is not importable ({exc})", ""
     params = pika.URLParameters(url)
     params.socket_timeout = 5
     params.stack_timeout = 10

@@ -20,7 +20,7 @@ the asyncio loop), the HTTP load comes from load-generator processes (``bench.lo
 Before each cell the clients are primed (one untimed exchange each), then the cell is metered:
 CPU time per role from ``/proc`` (``bench.cpu``).
 RabbitMQ rows are left out, with the reason in the report, when the broker cannot be reached
-or ``bus.transport.rabbitmq`` cannot be imported.
+or ``bus.transport.rabbitmq.transport`` cannot be imported.
 """
 
 from __future__ import annotations

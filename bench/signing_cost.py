@@ -40,8 +40,8 @@ from signxml import (
     XMLVerifier,
 )
 
-from bus.envelope import Envelope, Kind, new_id, utcnow
-from bus.seal import Seal
+from bus.core.envelope import Envelope, Kind, new_id, utcnow
+from bus.core.seal import Seal
 from signing import (
     CertificateAuthority,
     CertificateTrustStore,

@@ -2,7 +2,7 @@
 
 The portal asks ``state-archive/archival-birth-record/v1`` with ``?mode=async`` and gets 202 and
 a message id; the node files the request in the archive's inbox. The demo then plays the
-archivist with the same desk as ``run_bus.py inbox answer`` (``bus.inbox.InboxDesk``): it looks
+archivist with the same desk as ``run_bus.py inbox answer`` (``bus.inbox.desk.InboxDesk``): it looks
 the person up in the archive's books (``demo.data.ARCHIVE_BIRTHS``) and answers, or rejects with
 ``no-data``; the portal polls ``GET /v1/messages/{id}`` and verifies the archive's signature.
 """
@@ -18,7 +18,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from bus.inbox import InboxDesk
+from bus.inbox.desk import InboxDesk
 from demo.data import PEOPLE, UNKNOWN_PINFL, archival_birth, birth_certificate
 from schemas import mask_identifier
 

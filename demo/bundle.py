@@ -1,6 +1,6 @@
 """The demo's once-only application: one bundle request fetches a family's documents at once.
 
-The portal sends ``POST /v1/bundles`` for a social-assistance application (``bus.gateway_bundle``):
+The portal sends ``POST /v1/bundles`` for a social-assistance application (``bus.gateway.bundle``):
 the applicant's residence record and property, her child's birth certificate from the SOAP civil
 registry, and the residence record of someone the registry does not know. Every provider is
 asked at the same time; each part comes back with its own status, the answers each signed by

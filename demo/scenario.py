@@ -33,12 +33,12 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from bus.audit import verify
-from bus.cli import DEMO_MEMBERS, new_token
-from bus.config_loader import load_settings
-from bus.gateway_http import create_app as create_gateway
-from bus.logs import configure_logging
-from bus.node import Node
+from bus.cli.app import DEMO_MEMBERS, new_token
+from bus.config.loader import load_settings
+from bus.gateway.app import create_app as create_gateway
+from bus.node.wiring import Node
+from bus.ops.logs import configure_logging
+from bus.records.audit.log import verify
 from demo import cadastre, civil_registry, residence_registry
 from demo.archive import ARCHIVE, show_archive
 from demo.bundle import show_bundle, summary

@@ -15,7 +15,7 @@ from demo.scenario import DemoStack, start_stack
 def _restore_log_handlers() -> Iterator[None]:
     """A test that configures logging (``serve``, ``demo`` through CliRunner) points the bus's
     loggers at a stream that is closed after it; put the previous handlers back."""
-    from bus.logs import _LOGGERS
+    from bus.ops.logs import _LOGGERS
 
     saved = {name: logging.getLogger(name) for name in _LOGGERS}
     before = {name: (list(lg.handlers), lg.level, lg.propagate) for name, lg in saved.items()}

@@ -32,7 +32,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from bus.errors import BusError, BusUnavailable
+from bus.core.errors import BusError, BusUnavailable
 
 __all__ = [
     "DeadLetter",
@@ -44,7 +44,6 @@ __all__ = [
     "TransportClosed",
     "TransportStats",
     "is_reply_queue",
-    "open_transport",
     "reply_queue",
     "service_queue",
 ]
@@ -196,19 +195,3 @@ class Transport(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def open_transport(url: str, *, node: str, durable_sync: str = "normal") -> Transport:
-    """Open the transport named by ``url`` for node ``node``."""
-    if url.startswith("embedded://"):
-        from bus.transport.embedded import EmbeddedTransport
-
-        path = url.removeprefix("embedded://")
-        return EmbeddedTransport(path, node=node, durable_sync=durable_sync)
-    if url.startswith(("amqp://", "amqps://")):
-        try:
-            from bus.transport.rabbitmq import RabbitTransport
-        except ImportError:
-            raise BusUnavailable("the RabbitMQ transport is not available in this build") from None
-        return RabbitTransport(url, node=node)
-    raise ValueError(f"unknown transport url scheme in {url.split('://')[0]!r}")

@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 
-from bus.errors import BusError, DeadlineExceeded
+from bus.core.errors import BusError, DeadlineExceeded
 from bus.transport.base import Delivery, Message
 
 __all__ = ["PendingReplies", "complete"]

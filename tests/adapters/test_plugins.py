@@ -18,10 +18,10 @@ import yaml
 from typer.testing import CliRunner
 
 from adapters import AdapterConfigError, adapter_kind, available_kinds
-from bus.cli import DEMO_MEMBERS, app, new_token
-from bus.config_loader import load_settings
-from bus.gateway_http import create_app
-from bus.node import Node
+from bus.cli.app import DEMO_MEMBERS, app, new_token
+from bus.config.loader import load_settings
+from bus.gateway.app import create_app
+from bus.node.wiring import Node
 from demo import cadastre
 from demo.data import AZIZ, JASUR, expected_residence
 from demo.scenario import RESIDENCE, write_config

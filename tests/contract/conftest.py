@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bus.transport import Delivery, Message, Transport
-from bus.transport.embedded import EmbeddedTransport
+from bus.transport.embedded.transport import EmbeddedTransport
 from tests.live import AMQP_URL
 
 Factory = Callable[[Path, str], Transport]
@@ -28,7 +28,7 @@ def _embedded(tmp_path: Path, node: str) -> Transport:
 
 
 def _rabbitmq(tmp_path: Path, node: str) -> Transport:
-    from bus.transport.rabbitmq import RabbitTransport
+    from bus.transport.rabbitmq.transport import RabbitTransport
 
     # Queues left unused for a minute go (x-expires): the suite does not delete its queues, and
     # each quorum queue holds broker file handles.

@@ -20,7 +20,8 @@ from typing import Any, cast
 
 import pytest
 
-from bus.audit import (
+from bus.core.errors import BusUnavailable
+from bus.records.audit.log import (
     GENESIS,
     AuditEntry,
     AuditLog,
@@ -31,7 +32,6 @@ from bus.audit import (
     open_audit_store,
     verify,
 )
-from bus.errors import BusUnavailable
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 SECRET = b"contract-test-secret-0123456789"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.operator_inbox import InboxUnavailable, OperatorInbox, TaskClosed, Ticket
+from bus.inbox.store import InboxUnavailable, OperatorInbox, TaskClosed, Ticket
 
 PINFL = "42203902740025"
 PG = "postgresql://postgres:secret-pw@127.0.0.1:5432/test"  # trust auth: the password is unused

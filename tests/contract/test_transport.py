@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bus.errors import ProviderRejected, ProviderUnavailable
+from bus.core.errors import ProviderRejected, ProviderUnavailable
 from bus.transport import (
     DeadLetter,
     Delivery,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bus.config_loader import load_settings
+from bus.config.loader import load_settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

@@ -1,7 +1,7 @@
 """The Grafana dashboard and the Prometheus alert rules in ``deploy/`` are built on the metrics
 the bus exports: every ``bus_…`` name they use is exported by a running node's ``/metrics``
 (after exchanges, so that labelled counters and histograms have samples) or declared in
-``bus/metrics.py``, with a suffix that fits its type (``_total`` a counter, ``_bucket``,
+``bus/ops/metrics.py``, with a suffix that fits its type (``_total`` a counter, ``_bucket``,
 ``_count``, ``_sum`` a histogram, ``_info`` an info)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from bus.metrics import BusMetrics
+from bus.ops.metrics import BusMetrics
 from demo.scenario import DemoStack, exchange_all
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -54,7 +54,7 @@ def alert_rules() -> list[dict[str, Any]]:
 
 
 def declared_types() -> dict[str, str]:
-    """Metric family name -> type, as bus/metrics.py declares them (a fresh registry)."""
+    """Metric family name -> type, as bus/ops/metrics.py declares them (a fresh registry)."""
     metrics = BusMetrics()
     families = list(metrics.registry.collect()) + list(metrics._live.describe())
     return {f.name: f.type for f in families if f.name.startswith("bus_")}
@@ -118,7 +118,7 @@ def test_every_metric_the_dashboard_and_the_alerts_use_is_one_the_bus_declares()
     assert len(used) > 20
     for name in sorted(used):
         found = family_of(name, types)
-        assert found is not None, f"{name} is not a metric of bus/metrics.py"
+        assert found is not None, f"{name} is not a metric of bus/ops/metrics.py"
         family, kind = found
         declared = types[family]
         assert declared == kind or (kind == "gauge" and declared in ("gauge", "unknown")), (

@@ -35,9 +35,9 @@ import pika.exceptions
 import yaml
 from starlette.types import Receive, Scope, Send
 
-from bus.cli import new_token
+from bus.cli.app import new_token
 from bus.transport import DeadLetter, reply_queue, service_queue
-from bus.transport.rabbitmq_topology import scan_dead_letters
+from bus.transport.rabbitmq.topology import scan_dead_letters
 from demo import cadastre, residence_registry
 from demo.scenario import PROPERTY, RESIDENCE, write_config
 from signing import generate_member_key

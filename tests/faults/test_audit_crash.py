@@ -22,8 +22,8 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from bus.audit import SqliteAuditStore, verify
-from bus.cli import DEMO_MEMBERS, new_token
+from bus.cli.app import DEMO_MEMBERS, new_token
+from bus.records.audit.log import SqliteAuditStore, verify
 from demo import cadastre, residence_registry
 from demo.data import AZIZ
 from demo.scenario import RESIDENCE, write_config

@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-import bus.inbox
-from bus.cli import DEMO_MEMBERS, new_token
-from bus.config_loader import load_settings
-from bus.gateway_http import create_app
-from bus.node import Node
+import bus.inbox.desk
+from bus.cli.app import DEMO_MEMBERS, new_token
+from bus.config.loader import load_settings
+from bus.gateway.app import create_app
+from bus.node.wiring import Node
 from demo.archive import ARCHIVE, poll_result, wait_for_task
 from demo.data import ARCHIVE_BIRTHS, birth_certificate
 from demo.scenario import verify_answer, write_config
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 def test_an_answer_given_while_the_broker_is_down_is_delivered_once_it_is_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bus.inbox, "RESEND_EVERY_S", 0.5)
+    monkeypatch.setattr(bus.inbox.desk, "RESEND_EVERY_S", 0.5)
     monkeypatch.setenv("BUS_TRANSPORT__URL", AMQP)
     monkeypatch.setenv("BUS_NODE__NAME", f"test-inbox-broker-{uuid.uuid4().hex[:8]}")
     for member in DEMO_MEMBERS:
@@ -57,7 +57,7 @@ def test_an_answer_given_while_the_broker_is_down_is_delivered_once_it_is_back(
                                  operator="a.karimova")
             assert not closed.delivered  # kept: the broker refused it
             # told after the desk's short wait, not the 30 s a provider's reply may wait
-            assert time.monotonic() - began < bus.inbox.PUBLISH_TIMEOUT_S + 5
+            assert time.monotonic() - began < bus.inbox.desk.PUBLISH_TIMEOUT_S + 5
             assert portal.get(location).status_code == 202
         finally:
             _rabbitmqctl("start_app")

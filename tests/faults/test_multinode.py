@@ -29,13 +29,13 @@ from pathlib import Path
 
 import pytest
 
-from bus.config_loader import load_settings
-from bus.envelope import Envelope
-from bus.errors import BusError
-from bus.exchange import Outcome
-from bus.node import Node
+from bus.config.loader import load_settings
+from bus.core.envelope import Envelope
+from bus.core.errors import BusError
+from bus.exchange.client import Outcome
+from bus.node.wiring import Node
 from bus.transport import Delivery, Message, replies
-from bus.transport.rabbitmq import RabbitTransport
+from bus.transport.rabbitmq.transport import RabbitTransport
 from demo.data import AZIZ, DILNOZA, JASUR, MALIKA
 from demo.scenario import RESIDENCE
 from demo.servers import serve_in_thread

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from bus.cli import DEMO_MEMBERS, new_token
+from bus.cli.app import DEMO_MEMBERS, new_token
 from demo import cadastre, residence_registry
 from demo.data import AZIZ
 from demo.scenario import RESIDENCE, write_config

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bus.envelope import Envelope, Kind, new_id
+from bus.core.envelope import Envelope, Kind, new_id
 from bus.transport import Message, service_queue
 from demo.data import AZIZ
 from demo.scenario import RESIDENCE, DemoStack

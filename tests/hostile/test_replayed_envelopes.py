@@ -6,7 +6,7 @@ from __future__ import annotations
 import queue
 import time
 
-from bus.envelope import Envelope, Kind
+from bus.core.envelope import Envelope, Kind
 from bus.transport import Delivery, Message, service_queue
 from demo.data import AZIZ
 from demo.scenario import RESIDENCE, DemoStack

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bus.cli import DEMO_MEMBERS, app, new_token
-from bus.config_loader import load_settings
-from bus.gateway_http import create_app
-from bus.node import Node
+from bus.cli.app import DEMO_MEMBERS, app, new_token
+from bus.config.loader import load_settings
+from bus.gateway.app import create_app
+from bus.node.wiring import Node
 from bus.transport import Message
 from demo import cadastre, residence_registry
 from demo.data import AZIZ

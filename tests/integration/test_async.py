@@ -18,11 +18,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from bus.cli import DEMO_MEMBERS, new_token
-from bus.config_loader import load_settings
-from bus.gateway_http import create_app
-from bus.messages import MessageStore
-from bus.node import Node
+from bus.cli.app import DEMO_MEMBERS, new_token
+from bus.config.loader import load_settings
+from bus.gateway.app import create_app
+from bus.node.wiring import Node
+from bus.records.async_results import MessageStore
 from demo import cadastre, civil_registry
 from demo.data import BIRTHS, UNKNOWN_PINFL
 from demo.scenario import CIVIL, verify_answer, write_config
@@ -255,7 +255,7 @@ def _policy_node(**callbacks: Any) -> Any:
     """What AsyncRequests reads of a node to deliver callbacks: its settings."""
     from types import SimpleNamespace
 
-    from bus.config import BusSettings
+    from bus.config.settings import BusSettings
 
     return SimpleNamespace(name="n", settings=BusSettings(callbacks=callbacks))
 
@@ -264,7 +264,7 @@ def _policy_node(**callbacks: Any) -> Any:
 def test_a_callback_goes_to_the_checked_address_or_nowhere(reachable: bool) -> None:
     """The name resolves to loopback (as a DNS rebinding would make it): delivered there only
     when the policy allows loopback, with the name kept in Host; otherwise never connected."""
-    from bus.gateway_async import AsyncRequests
+    from bus.gateway.asynchronous import AsyncRequests
 
     receiver = Receiver(fail_first=0)
     networks = ["127.0.0.0/8"] if reachable else []

@@ -13,11 +13,11 @@ import httpx
 import pytest
 import yaml
 
-from bus.audit import verify
-from bus.cli import DEMO_MEMBERS, new_token
-from bus.config_loader import load_settings
-from bus.gateway_http import create_app
-from bus.node import Node
+from bus.cli.app import DEMO_MEMBERS, new_token
+from bus.config.loader import load_settings
+from bus.gateway.app import create_app
+from bus.node.wiring import Node
+from bus.records.audit.log import verify
 from demo import cadastre
 from demo.data import PEOPLE
 from demo.scenario import PROPERTY, RESIDENCE, DemoStack, write_config

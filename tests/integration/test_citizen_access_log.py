@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 from typer.testing import CliRunner
 
-from bus.access import CITIZEN_ACCESS_LOG
-from bus.audit_http import CITIZEN_LOG_PATH
-from bus.cli import app
+from bus.cli.app import app
+from bus.gateway.citizens import CITIZEN_LOG_PATH
+from bus.policy.access import CITIZEN_ACCESS_LOG
 from demo.data import PEOPLE
 from demo.scenario import PROPERTY, RESIDENCE, DemoStack
 from schemas import mask_identifier

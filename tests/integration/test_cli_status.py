@@ -10,8 +10,8 @@ import httpx
 import yaml
 from typer.testing import CliRunner
 
-from bus.cli import app
-from bus.status import quantile
+from bus.cli.app import app
+from bus.cli.status import quantile
 from demo.archive import ARCHIVE, wait_for_task
 from demo.data import PEOPLE
 from demo.scenario import PROPERTY, RESIDENCE, DemoStack

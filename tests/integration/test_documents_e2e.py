@@ -16,9 +16,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from bus.cli import app
-from bus.documents import format_number
-from bus.envelope import Envelope, new_id, utcnow
+from bus.cli.app import app
+from bus.core.envelope import Envelope, new_id, utcnow
+from bus.records.documents import format_number
 from demo.data import PEOPLE
 from demo.scenario import DEMO_CA_PASSPHRASE, PROPERTY, RESIDENCE, DemoStack, start_stack
 from signing import CertificateAuthority

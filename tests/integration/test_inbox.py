@@ -18,13 +18,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from adapters.operator_inbox import OperatorInbox
-from bus.audit import AuditLog, open_audit_store, verify
-from bus.cli import DEMO_MEMBERS, app, new_token
-from bus.config_loader import load_settings
-from bus.gateway_http import create_app
-from bus.inbox import InboxDesk
-from bus.node import Node
+from bus.cli.app import DEMO_MEMBERS, app, new_token
+from bus.config.loader import load_settings
+from bus.gateway.app import create_app
+from bus.inbox.desk import InboxDesk
+from bus.inbox.store import OperatorInbox
+from bus.node.wiring import Node
+from bus.records.audit.log import AuditLog, open_audit_store, verify
 from demo.archive import ARCHIVE, poll_result
 from demo.data import ARCHIVE_BIRTHS, UNKNOWN_PINFL, birth_certificate
 from demo.scenario import verify_answer, write_config

@@ -16,10 +16,10 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import Receive, Scope, Send
 
-from bus.cli import DEMO_MEMBERS, new_token
-from bus.config_loader import load_settings
-from bus.gateway_http import create_app
-from bus.node import Node
+from bus.cli.app import DEMO_MEMBERS, new_token
+from bus.config.loader import load_settings
+from bus.gateway.app import create_app
+from bus.node.wiring import Node
 from demo import cadastre, residence_registry
 from demo.data import PEOPLE, UNKNOWN_PINFL
 from demo.scenario import PROPERTY, RESIDENCE, DemoStack, exchange_all, write_config

@@ -10,10 +10,10 @@ import httpx
 import pytest
 import yaml
 
-from bus.cli import DEMO_MEMBERS, new_token
-from bus.config_loader import load_settings
-from bus.gateway_http import create_app
-from bus.node import Node
+from bus.cli.app import DEMO_MEMBERS, new_token
+from bus.config.loader import load_settings
+from bus.gateway.app import create_app
+from bus.node.wiring import Node
 from demo import cadastre
 from demo.data import AZIZ
 from demo.scenario import PROPERTY, write_config

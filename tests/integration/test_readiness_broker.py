@@ -20,10 +20,10 @@ import pika
 import pytest
 import yaml
 
-from bus.cli import new_token
-from bus.config_loader import load_settings
-from bus.gateway_http import create_app
-from bus.node import Node
+from bus.cli.app import new_token
+from bus.config.loader import load_settings
+from bus.gateway.app import create_app
+from bus.node.wiring import Node
 from bus.transport import service_queue
 from demo import cadastre
 from demo.data import PEOPLE

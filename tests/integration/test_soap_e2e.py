@@ -13,10 +13,10 @@ import yaml
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
-from bus.cli import DEMO_MEMBERS, new_token
-from bus.config_loader import load_settings
-from bus.gateway_http import create_app
-from bus.node import Node
+from bus.cli.app import DEMO_MEMBERS, new_token
+from bus.config.loader import load_settings
+from bus.gateway.app import create_app
+from bus.node.wiring import Node
 from demo import cadastre, civil_registry
 from demo.data import BIRTHS, UNKNOWN_PINFL
 from demo.scenario import CIVIL, verify_answer, write_config

@@ -20,7 +20,7 @@ import zeep
 import zeep.exceptions
 from lxml import etree
 
-from bus.audit import verify
+from bus.records.audit.log import verify
 from demo.archive import ARCHIVE, wait_for_task
 from demo.data import (
     AZIZ,
@@ -369,8 +369,8 @@ def test_the_wsdl_of_a_schema_with_named_enumerations_loads_in_zeep(tmp_path: An
     """A shared schema may use a Python Enum (a named JSON Schema definition)."""
     import enum
 
-    from bus.gateway_soap import service_wsdl
-    from bus.router import Route
+    from bus.config.routes import Route
+    from bus.gateway.soap.endpoint import service_wsdl
     from schemas import SharedRequest, SharedResponse
 
     class Colour(enum.Enum):

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from bus.errors import BusUnavailable, DeadlineExceeded
+from bus.core.errors import BusUnavailable, DeadlineExceeded
 from bus.transport import Delivery, Message, Transport, TransportClosed, open_transport
-from bus.transport.embedded import EmbeddedTransport
+from bus.transport.embedded.transport import EmbeddedTransport
 from tests.contract.conftest import Inbox, eventually, message
 
 REPO = Path(__file__).resolve().parents[3]
 
 CHILD_CONSUMES = """
 import sys, time
-from bus.transport.embedded import EmbeddedTransport
+from bus.transport.embedded.transport import EmbeddedTransport
 transport = EmbeddedTransport(sys.argv[1], node="child")
 transport.consume(sys.argv[2], lambda d: print("claimed", d.message.message_id, flush=True))
 time.sleep(60)
@@ -31,7 +31,7 @@ time.sleep(60)
 CHILD_PUBLISHES = """
 import sys, time
 from bus.transport import Message
-from bus.transport.embedded import EmbeddedTransport
+from bus.transport.embedded.transport import EmbeddedTransport
 transport = EmbeddedTransport(sys.argv[1], node="child")
 transport.publish(sys.argv[2], Message(b"survives", message_id=sys.argv[3]))
 print("published", flush=True)

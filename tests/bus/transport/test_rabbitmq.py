@@ -22,10 +22,9 @@ import pika.exceptions
 import pytest
 from pika.adapters.blocking_connection import BlockingChannel
 
-from bus.errors import BusUnavailable, DeadlineExceeded, ProviderUnavailable
+from bus.core.errors import BusUnavailable, DeadlineExceeded, ProviderUnavailable
 from bus.transport import Delivery, Message, Transport, TransportClosed
-from bus.transport.rabbitmq import RabbitTransport, Unroutable
-from bus.transport.rabbitmq_topology import (
+from bus.transport.rabbitmq.topology import (
     DLQ,
     DLX,
     REQUESTS_EXCHANGE,
@@ -33,6 +32,7 @@ from bus.transport.rabbitmq_topology import (
     retry_bucket_ms,
     retry_queue,
 )
+from bus.transport.rabbitmq.transport import RabbitTransport, Unroutable
 from tests.contract.conftest import Inbox, eventually, message
 from tests.live import AMQP_URL, rabbitmqctl
 

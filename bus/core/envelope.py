@@ -1,0 +1,135 @@
+"""The envelope: the bus's own message (see DESIGN.md, "The envelope").
+
+An envelope is a JSON object. Its ``signature`` is a detached JWS over the RFC 8785 canonical
+JSON of the same object *without* the ``signature`` member (``Envelope.signing_input``). Requests
+are signed by the client member, responses and errors by the provider member.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bus.core.errors import MalformedRequest
+from signing import canonical_json
+
+__all__ = [
+    "MEMBER_PATTERN",
+    "SERVICE_PATTERN",
+    "Envelope",
+    "Kind",
+    "new_id",
+    "provider_of",
+    "utcnow",
+]
+
+MEMBER_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
+SERVICE_PATTERN = r"^[a-z][a-z0-9-]{1,62}/[a-z][a-z0-9-]{1,62}/v[0-9]+$"
+MAX_ENVELOPE_BYTES = 1_048_576
+
+
+class Kind(StrEnum):
+    request = "request"
+    response = "response"
+    error = "error"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def provider_of(service: str) -> str:
+    """The member that provides ``member/service/version``."""
+    return service.split("/", 1)[0]
+
+
+def _check_finite(value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("payload numbers must be finite")
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_finite(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_finite(item)
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[0-9a-f-]{36}$")
+    correlation: str = Field(pattern=r"^[0-9a-f-]{36}$")
+    client: str = Field(pattern=MEMBER_PATTERN)
+    service: str = Field(pattern=SERVICE_PATTERN)
+    user: str = Field(max_length=200)
+    purpose: str = Field(max_length=100)
+    subject: str | None = Field(default=None, max_length=64)
+    issued_at: AwareDatetime  # naive times cannot be compared with the clock: refused
+    expires_at: AwareDatetime
+    kind: Kind
+    payload: dict[str, Any]
+    signature: str | None = None
+
+    @field_validator("payload")
+    @classmethod
+    def _finite_numbers(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        # 1e400 parses to inf and re-serialises as null: two texts, one signing input. Refuse.
+        _check_finite(payload)
+        return payload
+
+    @property
+    def provider(self) -> str:
+        return provider_of(self.service)
+
+    @property
+    def signer(self) -> str:
+        """The member whose key must have signed this envelope."""
+        return self.client if self.kind is Kind.request else self.provider
+
+    def header_dict(self) -> dict[str, Any]:
+        """Everything but the payload and the signature (for logs and the audit, never payloads)."""
+        return self.model_dump(mode="json", exclude={"payload", "signature"})
+
+    def signing_input(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json", exclude={"signature"}))
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Envelope:
+        if len(data) > MAX_ENVELOPE_BYTES:
+            raise MalformedRequest(f"envelope larger than {MAX_ENVELOPE_BYTES} bytes")
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as exc:
+            raise MalformedRequest(f"not a bus envelope: {exc.error_count()} error(s)") from None
+
+    def reply(self, kind: Kind, payload: dict[str, Any], *, now: dt.datetime) -> Envelope:
+        """An unsigned response/error envelope answering this request."""
+        return Envelope(
+            id=new_id(),
+            correlation=self.id,
+            client=self.client,
+            service=self.service,
+            user=self.user,
+            purpose=self.purpose,
+            subject=self.subject,
+            issued_at=now,
+            expires_at=self.expires_at,
+            kind=kind,
+            payload=payload,
+        )
+
+    def with_signature(self, signature: str) -> Envelope:
+        return self.model_copy(update={"signature": signature})

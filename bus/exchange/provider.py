@@ -1,0 +1,413 @@
+"""The provider side of an exchange: one worker per service hosted on this node.
+
+For each delivered request: verify first (signature, signer, time window), refuse a service
+this worker does not serve, re-check the access right (the provider's node enforces it too),
+validate the payload against the shared schema, call the adapter with retries inside the
+deadline, minimise the answer to the fields the right allows, sign last as the provider, reply,
+and only then ack (``Delivery.process``). Every failure that can be answered is answered with a
+signed error envelope carrying the bus error code; only unreadable messages are dead-lettered.
+A request id answered before is answered again from memory, not re-executed.
+
+Two layers of retry, both from the service's ``retry`` settings: ``attempts`` adapter calls
+within one delivery (tenacity, short waits), then up to ``redeliveries`` trips through the
+transport's retry queues (``redelivery_delay_s``, doubling) while the deadline allows. A request
+still failing transiently after its redeliveries is answered with the error *and* dead-lettered
+with the error code as reason, so an operator can replay it once the agency is back.
+
+Metrics (``bus.ops.metrics``): the provider-side stages (verify, validate, adapter, sign), each
+adapter attempt and its retries, redeliveries, dead letters, verification failures and access
+refusals; the children of this worker's service are bound once, in the constructor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapters import Adapter, AdapterError, Deadline
+from bus.config.routes import Route
+from bus.core.envelope import Envelope, Kind
+from bus.core.errors import (
+    AccessDenied,
+    BusError,
+    BusUnavailable,
+    CircuitOpen,
+    DeadlineExceeded,
+    Expired,
+    MalformedRequest,
+    ProviderInvalidAnswer,
+    ProviderTimeout,
+    ProviderUnavailable,
+    Replayed,
+    SchemaInvalid,
+    SignatureInvalid,
+    from_code,
+)
+from bus.core.replay import ReplayGuard, delivery_source
+from bus.core.seal import Seal
+from bus.inbox.manual import DeferringAdapter
+from bus.inbox.store import Ticket
+from bus.ops.metrics import BusMetrics
+from bus.policy.access import AccessPolicy, minimise
+from bus.policy.breaker import CircuitBreaker
+from bus.policy.retry import retrying
+from bus.records.audit.log import AuditLog
+from bus.transport import Delivery, Message, Transport
+from schemas import SharedRequest, SharedResponse
+
+__all__ = ["ProviderWorker"]
+
+log = logging.getLogger("bus.provider")
+_REPLY_MARGIN_S = 0.05
+_AUDIT_RETRY_S = 0.5  # a request whose audit entry could not be written comes back this late
+
+
+class _Answered:
+    """Replies already sent, kept until their request expires (bounded)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._items: OrderedDict[str, tuple[float, Message]] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def get(self, message_id: str) -> Message | None:
+        with self._lock:
+            item = self._items.get(message_id)
+            if item is None:
+                return None
+            if item[0] < time.time():
+                del self._items[message_id]
+                return None
+            return item[1]
+
+    def put(self, message_id: str, expires_at: float, reply: Message) -> None:
+        with self._lock:
+            self._items[message_id] = (expires_at, reply)
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
+
+
+class _TryLater(Exception):
+    """Hand the delivery back to the transport's retry queue for a later attempt."""
+
+    def __init__(self, error: BusError, delay_s: float) -> None:
+        super().__init__(error.code)
+        self.error = error
+        self.delay_s = delay_s
+
+
+_TRANSIENT_CODES = frozenset(
+    c.code for c in (ProviderUnavailable, ProviderTimeout, BusUnavailable, CircuitOpen)
+)
+
+
+class ProviderWorker:
+    def __init__(
+        self,
+        route: Route,
+        adapter: Adapter,
+        *,
+        seal: Seal,
+        access: AccessPolicy,
+        transport: Transport,
+        sleep: Callable[[float], None] = time.sleep,
+        metrics: BusMetrics | None = None,
+        replay: ReplayGuard | None = None,
+        breaker: CircuitBreaker | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
+        self.route = route
+        self.adapter = adapter
+        self.seal = seal
+        self.access = access
+        self.transport = transport
+        self.sleep = sleep
+        self._answered = _Answered()
+        self.breaker = breaker
+        self.audit = audit
+        self.replay = replay if replay is not None else ReplayGuard(clock=seal.clock)
+        # Asked once: isinstance against a runtime-checkable Protocol costs ~15 µs a call.
+        self._deferring = isinstance(adapter, DeferringAdapter)
+        m = self.metrics = metrics if metrics is not None else BusMetrics()
+        service, provider = route.service, route.provider
+        self._inflight = m.provider_inflight(service)
+        self._verify_s = m.stage_seconds(service, "provider", "verify")
+        self._validate_s = m.stage_seconds(service, "provider", "validate")
+        self._adapter_s = m.stage_seconds(service, "provider", "adapter")
+        self._sign_s = m.stage_seconds(service, "provider", "sign")
+        self._answered_ok = m.provider_requests(service, "ok")
+        self._adapter_ok = m.adapter_calls(provider, service, "ok")
+
+    def handle(self, delivery: Delivery) -> None:
+        self._inflight.inc()
+        try:
+            with delivery.process():
+                try:
+                    self._handle(delivery)
+                except Exception as exc:
+                    if not delivery.settled:  # process() dead-letters it
+                        code = exc.code if isinstance(exc, BusError) else "internal-error"
+                        self.metrics.dead_lettered(self.route.service, code).inc()
+                        self.metrics.provider_requests(self.route.service, "unanswered").inc()
+                    raise
+        finally:
+            self._inflight.dec()
+
+    def _handle(self, delivery: Delivery) -> None:
+        message = delivery.message
+        service = self.route.service
+        # Answers are remembered per delivery source (exact bytes and reply address): a
+        # redelivery gets its answer again, a replay from elsewhere never gets another's.
+        source = delivery_source(message.body, message.reply_to)
+        remembered_as = f"{message.message_id}/{source}"
+        cached = self._answered.get(remembered_as)
+        if cached is not None:
+            self.transport.reply(message, cached)
+            self.metrics.provider_requests(service, "duplicate").inc()
+            return
+        request = Envelope.from_json(message.body)  # unreadable: dead-lettered by process()
+        started = time.perf_counter()
+        try:
+            reply = self._answer(request, delivery.attempt, source, message)
+        except _TryLater as later:
+            delivery.retry(later.delay_s, later.error.code)
+            self.metrics.redeliveries(service, later.error.code).inc()
+            self.metrics.provider_requests(service, "retry-later").inc()
+            self._log("retrying", request, later.error.code, delivery.attempt, started)
+            return
+        if reply is None:  # filed for an operator, who answers it later (bus.inbox.desk)
+            if self._audited(delivery, request, "filed", None, started):
+                self.metrics.provider_requests(service, "filed").inc()
+                self._log("filed for an operator", request, "filed", delivery.attempt, started)
+            return
+        signing = time.perf_counter()
+        signed = self.seal.sign(reply)
+        self._sign_s.observe(time.perf_counter() - signing)
+        out = Message(
+            body=signed.to_json(),
+            message_id=signed.id,
+            correlation_id=message.message_id,
+            expires_at=request.expires_at.timestamp(),
+        )
+        # an error's code is set by BusError.envelope_payload: a known code
+        outcome = str(reply.payload.get("code")) if reply.kind is Kind.error else "ok"
+        if not self._audited(delivery, request, outcome, out.body, started):
+            return
+        self.transport.reply(message, out)
+        if reply.kind is Kind.error:
+            self.metrics.provider_requests(service, outcome).inc()
+        else:
+            self._answered_ok.inc()
+        self._log("answered", request, outcome, delivery.attempt, started)
+        if reply.kind is Kind.error and self._exhausted(reply):
+            # The caller has its answer; the operator gets the request to replay, and a
+            # replay must reach the agency again, so this answer is not remembered.
+            delivery.dead_letter(outcome)
+            self.metrics.dead_lettered(service, outcome).inc()
+        else:
+            self._answered.put(remembered_as, request.expires_at.timestamp(), out)
+
+    def _audited(
+        self, delivery: Delivery, request: Envelope, outcome: str, answer: bytes | None,
+        started: float,
+    ) -> bool:
+        """Write the audit entry, durable before anyone gets the answer; False if it could not
+        be written: then the request is not answered, not acked, and the transport delivers it
+        again later (at-least-once, as after a crash; the caller's deadline bounds how long)."""
+        if self.audit is None:
+            return True
+        try:
+            self.audit.write(
+                self.audit.exchange(request, outcome=outcome, side="provider", answer=answer)
+            )
+        except Exception as exc:
+            code = exc.code if isinstance(exc, BusError) else "internal-error"
+            log.error("audit write failed", extra={"bus": {"message_id": request.id}})
+            delivery.retry(_AUDIT_RETRY_S, "audit-unavailable")
+            self.metrics.provider_requests(self.route.service, "audit-unavailable").inc()
+            self._log("not answered", request, code, delivery.attempt, started)
+            return False
+        return True
+
+    def _exhausted(self, reply: Envelope) -> bool:
+        """A transient failure that used up the service's redeliveries (if it has any)."""
+        policy = self.route.settings.retry
+        return policy.redeliveries > 0 and reply.payload.get("code") in _TRANSIENT_CODES
+
+    def _log(
+        self, what: str, request: Envelope, outcome: str, attempt: int, started: float
+    ) -> None:
+        log.info(
+            what,
+            extra={
+                "bus": {
+                    "message_id": request.id,
+                    "correlation": request.correlation,
+                    "client": request.client,
+                    "service": request.service,
+                    "outcome": outcome,
+                    "attempt": attempt,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                }
+            },
+        )
+
+    def _answer(
+        self, request: Envelope, attempt: int = 1, source: str = "", message: Message | None = None
+    ) -> Envelope | None:
+        """The answer to ``request``; None when it was filed to be answered later."""
+        try:
+            payload = self._serve(request, source, message)
+            if payload is None:
+                return None
+            return request.reply(Kind.response, payload, now=self.seal.clock())
+        except Expired:
+            if request.expires_at <= self.seal.clock():
+                raise  # nobody waits for an answer past the deadline: dead-letter as "expired"
+            early = Expired("issued in the future")
+            return request.reply(Kind.error, early.envelope_payload(), now=self.seal.clock())
+        except BusError as exc:
+            policy = self.route.settings.retry
+            if exc.transient and attempt <= policy.redeliveries:
+                delay = policy.redelivery_delay_s * 2 ** (attempt - 1)
+                now = self.seal.clock()
+                if (request.expires_at - now).total_seconds() > delay + _REPLY_MARGIN_S:
+                    raise _TryLater(exc, delay) from exc
+            return request.reply(Kind.error, exc.envelope_payload(), now=self.seal.clock())
+
+    def _serve(
+        self, request: Envelope, source: str = "", message: Message | None = None
+    ) -> dict[str, Any] | None:
+        ctx: dict[str, Any] = {
+            "message_id": request.id,
+            "client": request.client,
+            "service": request.service,
+        }
+        service = self.route.service
+        started = time.perf_counter()
+        try:
+            self.seal.verify(request)
+        except SignatureInvalid as exc:
+            self.metrics.signature_failures("provider", service, exc.reason).inc()
+            raise
+        except Expired:
+            self.metrics.signature_failures("provider", service, "expired").inc()
+            raise
+        finally:
+            self._verify_s.observe(time.perf_counter() - started)
+        try:
+            self.replay.admit(request, source)  # after the signature: forgeries claim no id
+        except Replayed:
+            self.metrics.signature_failures("provider", service, "replayed").inc()
+            raise
+        if request.kind is not Kind.request or request.service != service:
+            raise MalformedRequest(f"this worker serves requests for {service}", **ctx)
+        try:
+            right = self.access.check(request.client, request.service, request.purpose)
+        except AccessDenied as exc:  # the client is a verified member: a bounded label
+            self.metrics.access_refusals("provider", request.client, service, exc.reason).inc()
+            raise
+        started = time.perf_counter()
+        try:
+            shared_request = self.route.request_model.model_validate(request.payload)
+        except ValidationError as exc:
+            raise SchemaInvalid(f"{exc.error_count()} field(s) invalid", **ctx) from None
+        finally:
+            self._validate_s.observe(time.perf_counter() - started)
+        if self._deferring:
+            self._file(request, shared_request, message, ctx)
+            return None
+        remaining = (request.expires_at - self.seal.clock()).total_seconds() - _REPLY_MARGIN_S
+        if remaining <= 0:
+            raise DeadlineExceeded("no time left to call the provider", **ctx)
+        deadline = Deadline.after(remaining)
+        policy = self.route.settings.retry
+        started = time.perf_counter()
+        try:
+            if policy.attempts == 1:  # nothing to retry: tenacity would add ~15 µs a call
+                response = self._call(shared_request, deadline, ctx)
+            else:
+                for attempt in retrying(
+                    policy, deadline, sleep=self.sleep, on_retry=self._retried
+                ):
+                    with attempt:
+                        response = self._call(shared_request, deadline, ctx)
+        except AdapterError as exc:
+            raise from_code(exc.code, str(exc), **ctx) from exc
+        finally:
+            self._adapter_s.observe(time.perf_counter() - started)
+        return minimise(response.model_dump(mode="json"), right.fields)
+
+    def _file(
+        self,
+        request: Envelope,
+        shared_request: SharedRequest,
+        message: Message | None,
+        ctx: dict[str, Any],
+    ) -> None:
+        """Hand the request to a deferring adapter (the operator inbox) with where to answer."""
+        if message is None or not message.reply_to:
+            raise MalformedRequest("a request for an operator must name where to answer", **ctx)
+        assert isinstance(self.adapter, DeferringAdapter)
+        ticket = Ticket(
+            id=request.id,
+            service=request.service,
+            client=request.client,
+            purpose=request.purpose,
+            user=request.user,
+            subject=request.subject,
+            envelope=message.body,
+            reply_to=message.reply_to,
+            expires_at=request.expires_at.timestamp(),
+        )
+        try:
+            self.adapter.file(shared_request, ticket)
+        except AdapterError as exc:
+            raise from_code(exc.code, str(exc), **ctx) from exc
+
+    def _call(
+        self, request: SharedRequest, deadline: Deadline, ctx: dict[str, Any]
+    ) -> SharedResponse:
+        """One adapter attempt, counted by outcome."""
+        route, m, breaker = self.route, self.metrics, self.breaker
+        if breaker is not None:
+            breaker.before_call()
+        try:
+            response = self.adapter.call(request, deadline)
+        except AdapterError as exc:
+            m.adapter_calls(route.provider, route.service, exc.code).inc()
+            if exc.code != "no-data":
+                m.adapter_errors(route.provider, route.service, exc.code).inc()
+            if breaker is not None:
+                # a client error (no data, rejected) shows the provider is up
+                (breaker.failure if exc.transient else breaker.success)()
+            raise
+        except Exception:
+            m.adapter_calls(route.provider, route.service, "internal-error").inc()
+            m.adapter_errors(route.provider, route.service, "internal-error").inc()
+            if breaker is not None:
+                breaker.failure()
+            raise
+        if breaker is not None:
+            breaker.success()
+        if not isinstance(response, route.response_model):
+            code = ProviderInvalidAnswer.code
+            m.adapter_calls(route.provider, route.service, code).inc()
+            m.adapter_errors(route.provider, route.service, code).inc()
+            raise ProviderInvalidAnswer(
+                f"adapter returned {type(response).__name__}, not {route.response_model.__name__}",
+                **ctx,
+            )
+        self._adapter_ok.inc()
+        return response
+
+    def _retried(self, exc: BaseException) -> None:
+        kind = exc.code if isinstance(exc, AdapterError | BusError) else "internal-error"
+        self.metrics.adapter_retries(self.route.provider, self.route.service, kind).inc()
+

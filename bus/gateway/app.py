@@ -1,0 +1,456 @@
+"""The HTTP gateway of a node: the portal (or any member) asks services here.
+
+``POST /v1/services/{member}/{service}/{version}`` with the shared-schema request as the JSON
+body, ``Authorization: Bearer <member API token>``, ``X-Bus-Purpose`` (the legal purpose the
+access right requires) and ``X-Bus-User`` (the official or portal user on whose behalf). The
+answer is the provider's signed response envelope, byte for byte as verified, with its request
+number in ``X-Bus-Request-Number`` (``bus.records.documents``: the answer is recorded under it, and
+``GET /verify/{number}`` and ``GET /v1/documents/{number}`` show it, ``bus.gateway.documents``);
+refusals are RFC 9457 problem documents with a stable ``type`` per error. One route per
+configured service, so ``/docs`` shows each service's real request and response schemas.
+
+Operations: ``GET /metrics`` (Prometheus text format, ``bus.ops.metrics``), ``GET /health/live``
+(the process answers) and ``GET /health/ready`` (200 when every readiness check of the node
+passes, else 503; the body lists the checks). ``Observe`` counts, times and logs every service
+request: one JSON log line per request with message id, correlation, client, service, outcome,
+status and duration, never the body or the user.
+"""
+# No "from __future__ import annotations": FastAPI reads the endpoint annotations built below.
+
+import hashlib
+import hmac
+import logging
+import math
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bus.config.routes import Route
+from bus.core.envelope import new_id
+from bus.core.errors import (
+    AccessDenied,
+    AsyncRequired,
+    BusError,
+    BusUnavailable,
+    MalformedRequest,
+    PayloadTooLarge,
+    RateLimited,
+    SchemaInvalid,
+    Unauthenticated,
+    UnknownService,
+)
+from bus.exchange.client import recorded_by_provider
+from bus.gateway.asynchronous import AsyncRequests
+from bus.gateway.body_limit import BodyLimit
+from bus.gateway.bundle import bundle_routes
+from bus.gateway.citizens import CITIZEN_LOG_PATH, citizen_routes
+from bus.gateway.documents import document_routes
+from bus.gateway.inbox import inbox_routes
+from bus.gateway.params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
+from bus.gateway.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
+from bus.gateway.soap.endpoint import soap_routes
+from bus.node.wiring import Node
+from bus.policy.access import CITIZEN_ACCESS_LOG
+from bus.policy.ratelimit import RateLimits
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("bus.gateway")
+T = TypeVar("T", bound=BaseModel)
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": desc}
+    for status, desc in [
+        (400, "Malformed request (not JSON)"),
+        (401, "Missing or unknown API token"),
+        (403, "No access right for this client, service and purpose"),
+        (413, "Body too large"),
+        (429, "Over the member's rate limit (see Retry-After)"),
+        (422, "Body does not match the service's request schema"),
+        (502, "Provider unavailable or answered wrongly"),
+        (504, "Deadline exceeded"),
+    ]
+}
+
+
+class SignedEnvelope(BaseModel, Generic[T]):
+    """A response envelope as the provider signed it (see docs/architecture.md, verification)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    correlation: str
+    client: str
+    service: str
+    user: str
+    purpose: str
+    subject: str | None
+    issued_at: str
+    expires_at: str
+    kind: str
+    payload: T
+    signature: str
+
+
+# What a response means when no handler said (e.g. a 404 for a path no route matched).
+_OUTCOME_BY_STATUS = {
+    200: "ok",
+    400: MalformedRequest.code,
+    401: Unauthenticated.code,
+    403: AccessDenied.code,
+    404: UnknownService.code,
+    413: PayloadTooLarge.code,
+    422: SchemaInvalid.code,
+}
+_SERVICE_PREFIX = "/v1/services/"
+_CORRELATION = re.compile(r"[0-9a-f-]{36}")
+
+
+class Observe:
+    """Count, time and log each ``POST /v1/services/…``; the handlers below put what they know
+    into the ASGI scope (``bus.client``, ``bus.outcome``, ``bus.message_id``, ``bus.correlation``).
+    Labels are bounded: the service comes from the configured routes (``-`` for any other path).
+    """
+
+    def __init__(self, app: ASGIApp, node: Node) -> None:
+        self.app = app
+        self.metrics = node.metrics
+        self.services = {_SERVICE_PREFIX + r.service: r.service for r in node.router.routes()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(_SERVICE_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        service = self.services.get(scope["path"], "-")
+        status = 500
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        inflight = self.metrics.inflight(service)
+        inflight.inc()
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            elapsed = time.perf_counter() - started
+            inflight.dec()
+            self._record(scope, service, status, elapsed)
+
+    def _record(self, scope: Scope, service: str, status: int, elapsed: float) -> None:
+        outcome = scope.get("bus.outcome") or _OUTCOME_BY_STATUS.get(status, BusUnavailable.code)
+        client = scope.get("bus.client", "-")
+        message_id = scope.get("bus.message_id")
+        self.metrics.exchanges(client, service, outcome).inc()
+        if message_id is not None:  # it was sent to the provider
+            self.metrics.exchange_seconds(service).observe(elapsed)
+        log.log(
+            logging.INFO if status < 500 else logging.WARNING,
+            "exchange",
+            extra={
+                "bus": {
+                    "message_id": message_id,
+                    "correlation": scope.get("bus.correlation"),
+                    "client": client,
+                    "service": service,
+                    "outcome": outcome,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                }
+            },
+        )
+
+
+def _authenticator(node: Node, limits: RateLimits) -> Callable[..., Awaitable[str]]:
+    tokens = {
+        bytes.fromhex(m.api_token_sha256): code
+        for code, m in node.settings.members.items()
+        if m.api_token_sha256
+    }
+
+    async def authenticate(
+        request: Request,
+        authorization: Annotated[
+            str | None, Header(description="Bearer <member API token>")
+        ] = None,
+    ) -> str:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise Unauthenticated(
+                "send Authorization: Bearer <member API token>", reason="missing-token"
+            )
+        digest = hashlib.sha256(authorization.removeprefix("Bearer ").strip().encode()).digest()
+        member = None
+        for known, code in tokens.items():
+            if hmac.compare_digest(known, digest):
+                member = code
+        if member is None:
+            raise Unauthenticated("unknown API token", reason="unknown-token")
+        if not node.seal.hosts(member):
+            raise Unauthenticated(
+                f"member {member!r} is not served by this node", reason="not-hosted"
+            )
+        request.scope["bus.client"] = member
+        limits.check(member)  # 429 when the member is over its rate limit
+        return member
+
+    return authenticate
+
+
+def _service_endpoint(
+    node: Node,
+    route: Route,
+    auth: Callable[..., Awaitable[str]],
+    asynchronous: AsyncRequests,
+) -> Any:
+    request_model = route.request_model
+
+    async def ask(
+        request: Request,
+        body: request_model,  # type: ignore[valid-type]
+        client: Annotated[str, Depends(auth)],
+        purpose: PurposeHeader,
+        user: UserHeader,
+        correlation: CorrelationHeader = None,
+        mode: ModeQuery = "sync",
+    ) -> Response:
+        assert node.exchanger is not None
+        if mode == "sync" and route.settings.async_only:
+            raise AsyncRequired(
+                f"{route.service} is answered later than a request may wait "
+                f"(within {route.timeout_s:g} s): ask it with ?mode=async",
+                service=route.service,
+            )
+        request.scope["bus.subject"] = body.subject()  # type: ignore[attr-defined]  # for the audit
+        envelope = node.exchanger.build(
+            route, body, client=client, purpose=purpose, user=user, correlation=correlation
+        )
+        request.scope["bus.message_id"] = envelope.id
+        request.scope["bus.correlation"] = envelope.correlation
+        if mode == "async":  # bus.gateway.asynchronous: 202 now, the result kept and pushed
+            callback = asynchronous.callback_of(request, client)
+            request.scope["bus.outcome"] = "accepted"  # counted as taken, not as an answer
+            return await asynchronous.submit(route, envelope, client, callback)
+        try:
+            outcome = await node.exchanger.ask(route, envelope)
+        except BusError as exc:
+            request.scope["bus.answered"] = recorded_by_provider(exc)
+            raise
+        document = await run_in_threadpool(
+            node.documents.issue, outcome.envelope, message_id=envelope.id
+        )
+        return Response(
+            document.envelope,  # the signed answer, byte for byte as recorded
+            media_type="application/json",
+            headers={"X-Bus-Message-Id": envelope.id, "X-Bus-Request-Number": document.number},
+        )
+
+    ask.__name__ = "ask_" + route.service.replace("/", "_").replace("-", "_")
+    return ask
+
+
+def _validation_problem(request: Request, exc: RequestValidationError) -> Response:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem_response(
+            MalformedRequest("request body is not valid JSON"), instance=request.url.path
+        )
+    listed = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
+        for e in errors
+    ]
+    headers_wrong = [e for e in listed if e["loc"][:1] == ["header"]]
+    if headers_wrong:
+        error: BusError = MalformedRequest(
+            "missing or invalid header(s): " + ", ".join(e["loc"][-1] for e in headers_wrong),
+            errors=listed,
+        )
+    else:
+        error = SchemaInvalid(f"{len(listed)} field(s) do not match the schema", errors=listed)
+    return problem_response(error, instance=request.url.path)
+
+
+def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
+    """The FastAPI app of ``node``; with ``manage_node`` it starts and stops the node."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_node:
+            await run_in_threadpool(node.start)
+        await asynchronous.start()
+        try:
+            yield
+        finally:
+            await asynchronous.close()
+            if manage_node:
+                await run_in_threadpool(node.stop)
+
+    app = FastAPI(
+        title=f"Interagency bus — node {node.name}",
+        description=__doc__,
+        version="1",
+        lifespan=lifespan,
+    )
+
+    services = {_SERVICE_PREFIX + r.service: r.service for r in node.router.routes()}
+    audited = {**services, CITIZEN_LOG_PATH: CITIZEN_ACCESS_LOG}  # paths whose refusals count
+
+    async def record_refusal(request: Request, outcome: str) -> None:
+        """The audit entry of a request the gateway refused, durable before the answer."""
+        scope = request.scope
+        if scope.get("bus.answered") or scope["path"] not in audited:
+            return
+        headers = request.headers
+        message_id = scope.get("bus.message_id") or new_id()
+        asked = headers.get("x-bus-correlation", "")
+        correlation = scope.get("bus.correlation") or (
+            asked if _CORRELATION.fullmatch(asked) else None
+        )
+        record = node.audit.refusal(
+            message_id=message_id,
+            correlation=correlation,
+            client=scope.get("bus.client", "-"),
+            service=audited[scope["path"]],
+            user=headers.get("x-bus-user", "-")[:200],
+            purpose=headers.get("x-bus-purpose", "-")[:100],
+            subject=scope.get("bus.subject"),
+            outcome=outcome,
+            at=node.seal.clock(),
+        )
+        await node.audit.record_refusal(record)
+
+    @app.exception_handler(BusError)
+    async def bus_error(request: Request, exc: BusError) -> Response:
+        scope = request.scope
+        scope["bus.outcome"] = exc.code  # Observe logs and counts it
+        if exc.message_id is not None:
+            scope.setdefault("bus.message_id", exc.message_id)
+        await record_refusal(request, exc.code)
+        if isinstance(exc, Unauthenticated | AccessDenied):
+            node.metrics.access_refusals(
+                "client",
+                scope.get("bus.client", "-"),
+                services.get(scope["path"], "-"),
+                exc.reason,
+            ).inc()
+        headers = (
+            {"Retry-After": str(math.ceil(exc.retry_after_s))}
+            if isinstance(exc, RateLimited)
+            else None
+        )
+        return problem_response(exc, instance=request.url.path, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        response = _validation_problem(request, exc)
+        request.scope["bus.outcome"] = (
+            MalformedRequest.code if response.status_code == 400 else SchemaInvalid.code
+        )
+        await record_refusal(request, request.scope["bus.outcome"])
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            request.scope["bus.outcome"] = UnknownService.code
+            return problem_response(
+                UnknownService(f"no route {request.url.path}"), instance=request.url.path
+            )
+        error = MalformedRequest(str(exc.detail))
+        request.scope["bus.outcome"] = error.code
+        return problem_response(error, instance=request.url.path, status=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("internal error", exc_info=exc)
+        return problem_response(
+            BusUnavailable("internal error; see the node's log"),
+            instance=request.url.path,
+            status=500,
+        )
+
+    limits = RateLimits(node.settings.members)
+    auth = _authenticator(node, limits)
+    asynchronous = AsyncRequests(node)
+    for route in node.router.routes():
+        app.post(
+            f"/v1/services/{route.service}",
+            summary=route.settings.title or f"Ask {route.service}",
+            tags=[route.provider],
+            responses={200: {"model": SignedEnvelope[route.response_model]}, **_PROBLEMS},  # type: ignore[name-defined]
+        )(_service_endpoint(node, route, auth, asynchronous))
+
+    app.include_router(bundle_routes(node, auth, limits, asynchronous))
+    app.include_router(document_routes(node, auth))
+    app.include_router(soap_routes(node, auth, asynchronous))
+    app.include_router(asynchronous.routes(auth))
+    app.include_router(citizen_routes(node, auth))
+    app.include_router(inbox_routes(node))
+
+    @app.post("/v1/services/{service:path}", include_in_schema=False)
+    async def unknown(service: str, client: Annotated[str, Depends(auth)]) -> Response:
+        raise UnknownService(f"no service {service!r} on this bus", service=service)
+
+    @app.get("/v1/services", tags=["catalog"])
+    async def catalog(client: Annotated[str, Depends(auth)]) -> list[dict[str, Any]]:
+        """The services this client holds an access right to, with the purposes allowed."""
+        out = []
+        for route in node.router.routes():
+            purposes = sorted(
+                {
+                    p
+                    for r in node.settings.access
+                    if r.client == client and r.service == route.service
+                    for p in r.purpose
+                }
+            )
+            if purposes:
+                out.append(
+                    {
+                        "service": route.service,
+                        "purposes": purposes,
+                        "request_schema": route.request_model.__name__,
+                        "response_schema": route.response_model.__name__,
+                    }
+                )
+        return out
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> dict[str, str]:
+        """The process answers (a Kubernetes liveness probe)."""
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready() -> Response:
+        """Every readiness check passes: 200, else 503 (a Kubernetes readiness probe)."""
+        results = await run_in_threadpool(node.readiness)
+        ok = bool(results) and all(r.ok for r in results)
+        return JSONResponse(
+            {
+                "status": "ready" if ok else "not-ready",
+                "checks": [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in results],
+            },
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus metrics of this node (text exposition format)."""
+        body = await run_in_threadpool(generate_latest, node.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)
+    app.add_middleware(Observe, node=node)  # outermost: sees the 413s of BodyLimit too
+    return app

@@ -1,0 +1,264 @@
+"""Bundles (once-only): one request names several documents; every provider is asked at once.
+
+``POST /v1/bundles`` with the usual ``Authorization``, ``X-Bus-Purpose`` and ``X-Bus-User`` (one
+application: one purpose and one official for all parts) and optionally ``X-Bus-Correlation``::
+
+    {"parts": [{"service": "civil-registry/birth-certificate/v1", "request": {"pinfl": "…"}},
+               {"service": "cadastre/property-ownership/v1", "request": {"pinfl": "…"}}]}
+
+Each part goes the way a single ``POST /v1/services/…`` goes — validated against its service's
+request schema, the access right for that service and purpose checked, signed as the client,
+asked of the provider within that service's deadline, the signed answer verified and recorded
+under a request number — and the parts are asked in parallel, sharing the bundle's correlation.
+The answer is 200 with one entry per part, in the order asked::
+
+    {"correlation": "…", "parts": [
+      {"service": "…", "status": 200, "message_id": "…", "number": "BUS-…", "answer": {…}},
+      {"service": "…", "status": 404, "message_id": "…", "problem": {"code": "no-data", …}}]}
+
+``answer`` is the provider's signed envelope byte for byte as recorded (verify it as a single
+answer); ``problem`` an RFC 9457 problem document. So one slow or failing agency does not sink
+the rest: the bundle takes as long as its slowest part, not the sum. Refused parts are audited
+one by one as the single route's refusals are (a provider's own error answer by the provider);
+each part counts in ``bus_exchanges_total`` and, once asked of its provider, in
+``bus_exchange_duration_seconds``. Refusals of the bundle as a whole (token, headers, body
+shape, more than ``MAX_PARTS`` parts) are one problem, as on any route. A bundle of N parts
+costs N requests of the member's rate limit.
+
+``?mode=async`` (needed when a part's service is answered later, such as the ``manual`` route;
+else that part is ``async-required``): each part that passes its checks is recorded and sent as
+an asynchronous request (``bus.gateway.asynchronous``), one after the other, and the answer is 202
+at
+once with each part's ``message_id`` and ``location`` (or its refusal) and the bundle's
+``Location``, ``GET /v1/bundles/{correlation}``: every kept part as it is now (202 ``pending``,
+or its answer or problem) and ``state`` ``pending`` until the last is done. ``X-Bus-Callback``
+receives each part's result as it comes. Only the client who asked sees a bundle.
+"""
+# No "from __future__ import annotations": FastAPI reads the endpoint annotations.
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from bus.config.routes import Route
+from bus.core.envelope import new_id
+from bus.core.errors import (
+    AccessDenied,
+    AsyncRequired,
+    BusError,
+    BusUnavailable,
+    SchemaInvalid,
+    UnknownDocument,
+    UnknownService,
+)
+from bus.exchange.client import recorded_by_provider
+from bus.gateway.asynchronous import AsyncRequests
+from bus.gateway.params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
+from bus.gateway.problems import Problem, problem_body
+from bus.node.wiring import Node
+from bus.policy.ratelimit import RateLimits
+from bus.records.async_results import MessageRecord
+
+__all__ = ["BUNDLE_PATH", "MAX_PARTS", "bundle_routes"]
+
+log = logging.getLogger("bus.gateway")
+BUNDLE_PATH = "/v1/bundles"
+MAX_PARTS = 20
+
+
+class BundlePart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: str = Field(max_length=200, description="member/service/version to ask")
+    request: dict[str, Any] = Field(description="that service's shared-schema request")
+
+
+class BundleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    parts: list[BundlePart] = Field(min_length=1, max_length=MAX_PARTS)
+
+
+class PartAnswer(BaseModel):
+    service: str
+    status: int = Field(description="what a single request would have answered")
+    message_id: str | None = None
+    number: str | None = Field(default=None, description="request number of the answer")
+    answer: dict[str, Any] | None = Field(
+        default=None, description="the provider's signed response envelope, as recorded"
+    )
+    problem: Problem | None = None
+    state: Literal["pending"] | None = Field(default=None, description="async: not answered yet")
+    location: str | None = Field(default=None, description="async: this part alone")
+
+
+class BundleAnswer(BaseModel):
+    correlation: str
+    state: Literal["pending", "done"] | None = Field(
+        default=None, description="asynchronous bundles: whether a part still waits")
+    location: str | None = Field(default=None, description="where to poll an async bundle")
+    parts: list[PartAnswer]
+
+
+@dataclass
+class _Ask:
+    """What every part of one bundle shares."""
+
+    client: str
+    purpose: str
+    user: str
+    correlation: str
+    mode: str = "sync"
+    callback: str | None = None
+
+
+@dataclass
+class _Part:
+    """What is known of one part as it goes: for its audit entry, log line and metrics."""
+
+    message_id: str | None = None
+    subject: str | None = None
+    sent: bool = False  # asked of its provider and waited for: timed
+    recorded: bool = False  # the provider's own error answer: in the log already
+
+
+def _kept(record: MessageRecord) -> dict[str, Any]:
+    """A part of an asynchronous bundle as the result store has it now."""
+    part: dict[str, Any] = {"service": record.service, "message_id": record.message_id}
+    if record.state == "pending":
+        return {**part, "status": 202, "state": "pending"}
+    part["status"] = record.status
+    if record.status == 200 and record.body is not None:
+        return {**part, "number": record.number, "answer": orjson.Fragment(record.body)}
+    return {**part, "problem": orjson.loads(record.body or b"{}")}
+
+
+def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateLimits,
+                  asynchronous: AsyncRequests) -> APIRouter:
+    router = APIRouter(tags=["bundles"])
+    routes = {r.service: r for r in node.router.routes()}
+
+    async def answered(ask: _Ask, asked: BundlePart, route: Route, at: _Part
+                       ) -> dict[str, Any]:
+        """One part the way a single request goes; raises its refusal."""
+        try:
+            shared = route.request_model.model_validate(asked.request)
+        except ValidationError as exc:
+            raise SchemaInvalid.of(exc, f"the request of {route.service}") from None
+        at.subject = shared.subject()
+        if route.settings.async_only and ask.mode != "async":
+            raise AsyncRequired(f"{route.service} is answered later: ask the bundle with "
+                                "?mode=async", service=route.service)
+        assert node.exchanger is not None
+        envelope = node.exchanger.build(route, shared, client=ask.client, purpose=ask.purpose,
+                                        user=ask.user, correlation=ask.correlation)
+        at.message_id = envelope.id
+        if ask.mode == "async":  # kept by bus.gateway.asynchronous; the bundle at /v1/bundles/{id}
+            await asynchronous.submit(route, envelope, ask.client, ask.callback)
+            return {"service": route.service, "status": 202, "message_id": envelope.id,
+                    "location": f"/v1/messages/{envelope.id}"}
+        at.sent = True
+        try:
+            outcome = await node.exchanger.ask(route, envelope)
+        except BusError as exc:
+            at.recorded = recorded_by_provider(exc)
+            raise
+        document = await run_in_threadpool(
+            node.documents.issue, outcome.envelope, message_id=envelope.id
+        )
+        return {"service": route.service, "status": 200, "message_id": envelope.id,
+                "number": document.number, "answer": orjson.Fragment(document.envelope)}
+
+    async def part(ask: _Ask, asked: BundlePart) -> dict[str, Any]:
+        started = time.perf_counter()
+        route = routes.get(asked.service)
+        label = asked.service if route is not None else "-"  # metrics labels stay bounded
+        at = _Part()
+        try:
+            if route is None:
+                raise UnknownService(f"no service {asked.service!r} on this bus",
+                                     service=asked.service)
+            result = await answered(ask, asked, route, at)
+            code = "ok" if result["status"] == 200 else "accepted"
+        except Exception as exc:  # each part ends with its own answer, whatever happened
+            error = exc if isinstance(exc, BusError) else BusUnavailable(
+                "internal error; see the node's log")
+            if not isinstance(exc, BusError):
+                log.error("internal error in a bundle part", exc_info=exc)
+            code = error.code
+            at.message_id = at.message_id or error.message_id
+            if route is not None and not at.recorded:
+                await node.audit.record_refusal(node.audit.refusal(
+                    message_id=at.message_id or new_id(), correlation=ask.correlation,
+                    client=ask.client, service=route.service, user=ask.user,
+                    purpose=ask.purpose, subject=at.subject, outcome=code, at=node.seal.clock(),
+                ), bundle=ask.correlation)
+            if isinstance(error, AccessDenied):
+                node.metrics.access_refusals("client", ask.client, label, error.reason).inc()
+            result = {"service": asked.service, "status": error.status,
+                      "message_id": at.message_id, "problem": problem_body(error)}
+        elapsed = time.perf_counter() - started
+        node.metrics.exchanges(ask.client, label, code).inc()
+        if at.sent:
+            node.metrics.exchange_seconds(label).observe(elapsed)
+        log.info("exchange", extra={"bus": {
+            "message_id": at.message_id, "correlation": ask.correlation, "client": ask.client,
+            "service": label, "outcome": code, "status": result["status"], "bundle": True,
+            "duration_ms": round(elapsed * 1000, 2)}})
+        return result
+
+    @router.post(
+        BUNDLE_PATH,
+        summary="Ask several services at once (once-only): each part answers on its own",
+        response_model=BundleAnswer,
+    )
+    async def bundle(
+        request: Request,
+        body: Annotated[BundleRequest, Body()],
+        client: Annotated[str, Depends(auth)],
+        purpose: PurposeHeader,
+        user: UserHeader,
+        correlation: CorrelationHeader = None,
+        mode: ModeQuery = "sync",
+    ) -> Response:
+        callback = asynchronous.callback_of(request, client) if mode == "async" else None
+        if len(body.parts) > 1:
+            limits.check(client, cost=len(body.parts) - 1)  # the first was taken at sign-in
+        ask = _Ask(client, purpose, user, correlation or new_id(), mode, callback)
+        if mode == "async":  # each only recorded and sent: one after the other, kept in order
+            parts = [await part(ask, p) for p in body.parts]
+        else:
+            parts = await asyncio.gather(*(part(ask, p) for p in body.parts))
+        answer: dict[str, Any] = {"correlation": ask.correlation, "parts": parts}
+        headers = {"X-Bus-Correlation": ask.correlation}
+        status = 200
+        if any(p["status"] == 202 for p in parts):  # some are kept: the bundle can be polled
+            answer |= {"state": "pending", "location": f"{BUNDLE_PATH}/{ask.correlation}"}
+            headers["Location"] = answer["location"]
+            status = 202
+        return Response(orjson.dumps(answer), status_code=status,
+                        media_type="application/json", headers=headers)
+
+    @router.get(BUNDLE_PATH + "/{correlation}", summary="An asynchronous bundle's parts now",
+                response_model=BundleAnswer)
+    async def progress(correlation: str, client: Annotated[str, Depends(auth)]) -> Response:
+        """Each part of the asynchronous bundle ``correlation`` that was taken (refused parts
+        were answered at once): pending (202), or its answer or problem; only its client sees
+        it."""
+        kept = await run_in_threadpool(asynchronous.store.conversation, correlation, client)
+        if not kept:
+            raise UnknownDocument(f"no asynchronous bundle {correlation!r} of yours")
+        pending = any(record.state == "pending" for record in kept)
+        return Response(orjson.dumps({
+            "correlation": correlation, "state": "pending" if pending else "done",
+            "parts": [_kept(record) for record in kept],
+        }), media_type="application/json")
+
+    return router

@@ -1,0 +1,418 @@
+"""Prometheus metrics of a node: every metric the bus exports is defined here, and only here.
+
+``BusMetrics`` holds one ``CollectorRegistry``. Each ``Node`` takes one through its constructor
+and makes a fresh one by default, so several nodes can run in one process (tests) without
+sharing counters; ``GET /metrics`` on the node's gateway serves it. One process is one node and
+one endpoint: a deployment that runs several processes of a config scrapes each process's own
+``/metrics`` (Prometheus adds ``instance``), so the multiprocess mode of prometheus-client is
+not used. Labels are bounded: member codes, service ids, error codes and fixed words; never
+message ids, subjects, users or anything a request chose ("-" stands for "not known yet").
+
+Metrics (``[labels]``; counters carry ``_total``, histograms ``_bucket``/``_count``/``_sum``):
+
+Gateway (the node a member calls; client side of an exchange)
+
+``bus_exchanges_total`` counter [client, service, outcome]
+    Requests to ``/v1/services/…`` by how they ended: ``ok``, ``accepted`` (an asynchronous
+    request taken, 202; its result is not counted here) or the error code of
+    ``bus/core/errors.py`` (``access-denied``, ``provider-unavailable``, ``deadline-exceeded`` …).
+    ``client`` is the authenticated member (``-`` when authentication failed), ``service`` the
+    configured service id (``-`` when the path names none).
+``bus_exchange_duration_seconds`` histogram [service]
+    End-to-end time at the gateway of the requests that were sent to the provider (from the
+    first byte of the request to the response), whatever the answer. Refusals before sending
+    (401, 403, 413, 422) are not in it.
+``bus_inflight_requests`` gauge [service]
+    Requests the gateway is working on now.
+``bus_access_refusals_total`` counter [side, client, service, reason]
+    Requests refused for want of a right. ``side``: ``client`` (the gateway) or ``provider``
+    (the provider's node re-checking). ``reason``: ``missing-token``, ``unknown-token``,
+    ``not-hosted`` (401), ``no-right``, ``purpose-not-allowed``, ``not-yet-valid``,
+    ``expired-right`` (403: a right outside its validity window).
+
+Stages of an exchange
+
+``bus_stage_duration_seconds`` histogram [service, side, stage]
+    ``side=client``: ``sign`` (the request), ``transport`` (publish until the reply is there:
+    queueing, the provider's work and the way back), ``verify`` (the reply).
+    ``side=provider``: ``verify`` (the request), ``validate`` (payload against the shared
+    schema), ``adapter`` (the agency call, all attempts and their waits), ``sign`` (the answer).
+
+Provider side (the node hosting a service's provider)
+
+``bus_provider_requests_total`` counter [service, outcome]
+    Deliveries of requests by how the worker ended them: ``ok``, an error code answered,
+    ``retry-later`` (sent through the retry queues), ``duplicate`` (answered from memory).
+``bus_provider_inflight_requests`` gauge [service]
+    Deliveries being worked on now (at most ``node.workers`` per service).
+``bus_adapter_calls_total`` counter [provider, service, outcome]
+    Adapter calls (each attempt): ``ok``, ``no-data`` or the error code.
+``bus_adapter_errors_total`` counter [provider, service, kind]
+    Failed adapter calls (each attempt; ``no-data`` is an answer, not an error). ``kind`` is
+    the error code (``provider-unavailable``, ``provider-timeout``, ``provider-rejected``,
+    ``provider-invalid-answer``) or ``internal-error`` for an adapter bug.
+``bus_adapter_retries_total`` counter [provider, service, kind]
+    Attempts repeated within a delivery (``retry.attempts``), by the error that caused them.
+``bus_redeliveries_total`` counter [service, reason]
+    Requests handed to the transport's retry queues (``retry.redeliveries``), by error code.
+``bus_dead_lettered_total`` counter [service, reason]
+    Requests this node's workers dead-lettered: after the last redelivery (the error code),
+    unreadable (``malformed-request``), ``expired``, or ``internal-error``.
+
+Signatures
+
+``bus_signature_failures_total`` counter [side, service, reason]
+    Envelopes refused by verification. ``side=provider``: a request; ``side=client``: a reply.
+    ``reason``: the signing layer's (``missing``, ``malformed``, ``unsupported-alg``,
+    ``unknown-key``, ``bad-signature`` …), ``wrong-signer``, the certificate's (``revoked``,
+    ``unknown-issuer``, ``wrong-member``, ``not-for-signing``, ``expired``, ``not-yet-valid``,
+    ``not-valid-when-signed``), ``expired`` (time window) or ``replayed``.
+
+Transport (collected when scraped, at most every 5 s, waiting at most 1 s for the broker;
+absent when the transport could not be asked)
+
+``bus_queue_depth_messages`` gauge [service]
+    Messages deliverable now in the service's work queue (RabbitMQ: broker-wide).
+``bus_queue_consumers`` gauge [service]
+    Consumers of the service's work queue (RabbitMQ: broker-wide; embedded: this process).
+``bus_retry_queue_messages`` gauge
+    Messages waiting out a retry delay (RabbitMQ: in the retry queues this process has used).
+``bus_dead_letter_messages`` gauge
+    Messages in the dead letters (``run_bus.py dlq list``).
+``bus_transport_connected`` gauge
+    1 when the transport is connected now (``Transport.is_connected``), else 0.
+``bus_transport_stats_errors_total`` counter
+    Times the transport could not be asked for the numbers above.
+
+Health (the checks of ``/health/ready``, cached 2 s)
+
+``bus_ready`` gauge
+    1 when every readiness check passes, else 0.
+``bus_readiness_check`` gauge [check]
+    1 per passing check, 0 per failing: ``transport``, ``trust-store``, ``audit``,
+    ``provider:<service>``.
+``bus_provider_up`` gauge [provider, service]
+    1 when the adapter's probe reached the provider; only services with a probe configured.
+
+``bus_circuit_state`` gauge [provider, service]
+    Circuit breaker of each service this node provides (``bus.policy.breaker``): 0 closed,
+    1 half-open, 2 open.
+
+Operator inbox (``bus.inbox.desk``; the node's ``manual`` services, read when scraped)
+
+``bus_inbox_open_tasks`` gauge [service]
+    Tasks waiting for an operator (filed, not answered, not expired).
+``bus_inbox_oldest_task_seconds`` gauge [service]
+    Age of the oldest open task.
+``bus_inbox_time_left_seconds`` gauge [service]
+    Time until the first open task expires (its asker stops waiting and it can no longer be
+    answered): the number an inbox alert watches.
+
+Audit log (``bus.records.audit.log``)
+
+``bus_audit_write_seconds`` histogram
+    Time from handing one audit entry to the writer until it is durable (queueing for the
+    next group commit included): what an answer or a refusal waits for its entry.
+
+Build
+
+``bus_build_info`` gauge (info) [version, python, node, transport]
+    Always 1: the package version, Python version, node name and transport kind.
+
+The standard ``process_*``, ``python_gc_*`` and ``python_info`` collectors are registered too;
+the ``*_created`` series of prometheus-client are switched off.
+
+The hot path never calls ``.labels()``: each labelled metric is a ``Family`` that keeps its
+children by label values (all bounded) after the first use.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterator, Sequence
+from importlib import metadata
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from bus.core.envelope import provider_of
+from bus.ops.health import CheckResult
+from bus.transport import TransportStats
+
+if TYPE_CHECKING:
+    from bus.inbox.desk import Waiting
+
+__all__ = ["LATENCY_BUCKETS", "STAGE_BUCKETS", "BusMetrics", "Family"]
+
+# Exchanges take milliseconds to seconds (timeouts are 5-30 s); stages take 0.1 ms upwards.
+LATENCY_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
+    1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0,
+)  # fmt: skip
+STAGE_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+AUDIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+C = TypeVar("C", Counter, Gauge, Histogram)
+
+# No ``<name>_created`` series next to each counter and histogram: nothing here uses them and
+# they double the series. (A process-wide switch of prometheus-client; the bus owns its process.)
+disable_created_metrics()
+
+
+class Family(Generic[C]):
+    """A labelled metric whose children are kept by label values after their first use."""
+
+    __slots__ = ("_children", "metric")
+    metric: C
+    _children: dict[tuple[str, ...], C]
+
+    def __init__(self, metric: C) -> None:
+        self.metric = metric
+        self._children = {}
+
+    def __call__(self, *values: str) -> C:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self.metric.labels(*values)
+        return child
+
+
+class _Live(Collector):
+    """The numbers asked for when scraped: transport statistics and readiness."""
+
+    def __init__(self) -> None:
+        self.stats: Callable[[], TransportStats | None] = lambda: None
+        self.connected: Callable[[], bool] = lambda: False
+        self.readiness: Callable[[], Sequence[CheckResult]] = list
+        self.queues: dict[str, str] = {}  # work queue -> service
+        self.inbox: Callable[[], Sequence[Waiting]] = list
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def _families(self) -> tuple[GaugeMetricFamily, ...]:
+        return (
+            GaugeMetricFamily(
+                "bus_queue_depth_messages",
+                "Messages deliverable now in the service's work queue",
+                labels=["service"],
+            ),
+            GaugeMetricFamily(
+                "bus_queue_consumers", "Consumers of the service's work queue", labels=["service"]
+            ),
+            GaugeMetricFamily("bus_retry_queue_messages", "Messages waiting out a retry delay"),
+            GaugeMetricFamily("bus_dead_letter_messages", "Messages in the dead letters"),
+            GaugeMetricFamily("bus_transport_connected", "1 when the transport is connected"),
+            GaugeMetricFamily("bus_ready", "1 when every readiness check passes"),
+            GaugeMetricFamily(
+                "bus_readiness_check", "1 per passing readiness check", labels=["check"]
+            ),
+            GaugeMetricFamily(
+                "bus_provider_up",
+                "1 when the adapter's probe reached the provider",
+                labels=["provider", "service"],
+            ),
+            GaugeMetricFamily(
+                "bus_inbox_open_tasks", "Tasks waiting for an operator", labels=["service"]
+            ),
+            GaugeMetricFamily(
+                "bus_inbox_oldest_task_seconds", "Age of the oldest open task", labels=["service"]
+            ),
+            GaugeMetricFamily(
+                "bus_inbox_time_left_seconds",
+                "Time until the first open task expires",
+                labels=["service"],
+            ),
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        families = self._families()
+        depth, consumers, retrying, dead, connected, ready, checks, up = families[:8]
+        open_tasks, oldest, time_left = families[8:]
+        for waiting in self.inbox():
+            open_tasks.add_metric([waiting.service], waiting.open_tasks)
+            oldest.add_metric([waiting.service], waiting.oldest_s)
+            time_left.add_metric([waiting.service], waiting.time_left_s)
+        connected.add_metric([], 1.0 if self.connected() else 0.0)
+        stats = self.stats()
+        if stats is not None:
+            for queue, service in self.queues.items():
+                q = stats.queues.get(queue)
+                if q is not None:
+                    depth.add_metric([service], q.depth)
+                    consumers.add_metric([service], q.consumers)
+            retrying.add_metric([], stats.retrying)
+            dead.add_metric([], stats.dead_letters)
+        results = self.readiness()
+        ready.add_metric([], 1.0 if results and all(r.ok for r in results) else 0.0)
+        for r in results:
+            checks.add_metric([r.name], 1.0 if r.ok else 0.0)
+            if r.name.startswith("provider:"):
+                service = r.name.removeprefix("provider:")
+                up.add_metric([provider_of(service), service], 1.0 if r.ok else 0.0)
+        yield from families
+
+
+def _version() -> str:
+    try:
+        return metadata.version("interagency-bus")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class BusMetrics:
+    """The metrics of one node, in ``registry`` (a fresh ``CollectorRegistry`` by default)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry if registry is not None else CollectorRegistry()
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+
+        def counter(name: str, doc: str, *labels: str) -> Family[Counter]:
+            return Family(Counter(name, doc, labels, registry=r))
+
+        def gauge(name: str, doc: str, *labels: str) -> Family[Gauge]:
+            return Family(Gauge(name, doc, labels, registry=r))
+
+        def histogram(
+            name: str, doc: str, buckets: Sequence[float], *labels: str
+        ) -> Family[Histogram]:
+            return Family(Histogram(name, doc, labels, buckets=buckets, registry=r))
+
+        # gateway
+        self.exchanges = counter(
+            "bus_exchanges", "Requests to the gateway by outcome", "client", "service", "outcome"
+        )
+        self.exchange_seconds = histogram(
+            "bus_exchange_duration_seconds",
+            "End-to-end time at the gateway of the requests sent to the provider",
+            LATENCY_BUCKETS,
+            "service",
+        )
+        self.inflight = gauge("bus_inflight_requests", "Requests the gateway works on", "service")
+        self.access_refusals = counter(
+            "bus_access_refusals",
+            "Requests refused for want of a right",
+            "side",
+            "client",
+            "service",
+            "reason",
+        )
+        # stages
+        self.stage_seconds = histogram(
+            "bus_stage_duration_seconds",
+            "Time spent in one stage of an exchange",
+            STAGE_BUCKETS,
+            "service",
+            "side",
+            "stage",
+        )
+        # provider side
+        self.provider_requests = counter(
+            "bus_provider_requests",
+            "Deliveries of requests by how the worker ended them",
+            "service",
+            "outcome",
+        )
+        self.provider_inflight = gauge(
+            "bus_provider_inflight_requests", "Deliveries being worked on", "service"
+        )
+        self.adapter_calls = counter(
+            "bus_adapter_calls", "Adapter calls (each attempt)", "provider", "service", "outcome"
+        )
+        self.adapter_errors = counter(
+            "bus_adapter_errors", "Failed adapter calls (each attempt)", "provider", "service",
+            "kind",
+        )  # fmt: skip
+        self.adapter_retries = counter(
+            "bus_adapter_retries", "Adapter attempts repeated within a delivery", "provider",
+            "service", "kind",
+        )  # fmt: skip
+        self.redeliveries = counter(
+            "bus_redeliveries", "Requests sent through the retry queues", "service", "reason"
+        )
+        self.dead_lettered = counter(
+            "bus_dead_lettered", "Requests this node's workers dead-lettered", "service", "reason"
+        )
+        # signatures
+        self.signature_failures = counter(
+            "bus_signature_failures", "Envelopes refused by verification", "side", "service",
+            "reason",
+        )  # fmt: skip
+        # transport (its gauges come from _Live when scraped)
+        self.transport_stats_errors = Counter(
+            "bus_transport_stats_errors",
+            "Times the transport could not be asked for its numbers",
+            registry=r,
+        )
+        self.circuit_state = gauge(
+            "bus_circuit_state",
+            "Circuit breaker: 0 closed, 1 half-open, 2 open",
+            "provider",
+            "service",
+        )
+        # audit log
+        self.audit_write_seconds = Histogram(
+            "bus_audit_write_seconds",
+            "Time until one audit entry is durable",
+            buckets=AUDIT_BUCKETS,
+            registry=r,
+        )
+        self.build = Info("bus_build", "Version, Python, node name and transport", registry=r)
+        self._set_build(node="", transport="")
+        self._live = _Live()
+        r.register(self._live)
+
+    def _set_build(self, *, node: str, transport: str) -> None:
+        self.build.info(
+            {
+                "version": _version(),
+                "python": platform.python_version(),
+                "node": node,
+                "transport": transport,
+            }
+        )
+
+    def watch(
+        self,
+        *,
+        node: str,
+        transport: str,
+        stats: Callable[[], TransportStats | None],
+        connected: Callable[[], bool],
+        readiness: Callable[[], Sequence[CheckResult]],
+        queues: dict[str, str],
+        inbox: Callable[[], Sequence[Waiting]] = list,
+    ) -> None:
+        """Where the scrape-time numbers come from (set by ``Node.start``)."""
+        self._set_build(node=node, transport=transport)
+        live = self._live
+        live.stats, live.connected, live.readiness = stats, connected, readiness
+        live.queues = dict(queues)
+        live.inbox = inbox
+
+    def names(self) -> set[str]:
+        """The metric names this registry exports (as in the exposition, with suffixes)."""
+        names: set[str] = set()
+        for family in self.registry.collect():
+            names.update(s.name for s in family.samples)
+            names.add(family.name)
+        for family in self._live.describe():
+            names.add(family.name)
+        return names

@@ -1,0 +1,181 @@
+"""Asynchronous requests: ``POST …?mode=async`` answers 202 at once; the result is kept here.
+
+``MessageStore`` is a SQLite file on the gateway node (``messages.db`` beside the documents;
+mode 0600, since answers hold personal data): one row per asynchronous request — message id,
+client, service, correlation and deadline of the request, state (``pending``, ``done``), the
+HTTP status and body of the result (the provider's signed answer, or a problem document), its
+request number, the callback URL and whether it was delivered (``callback_state``: ``pending``,
+``delivered``, ``failed``). The client polls ``GET /v1/messages/{id}`` (only the client who
+asked sees it) or names a callback URL (``X-Bus-Callback``) that receives the result.
+
+Rows outlive the process: the reply of a pending row is taken from the node's durable async
+reply queue whenever it comes, also after a restart (``bus.gateway.asynchronous``); a row whose
+deadline passed is finished as 504; a callback not yet delivered is delivered again. ``finish``
+finishes a pending row once — a late duplicate reply changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bus.core.local_db import open_local_db
+
+__all__ = ["MessageRecord", "MessageStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    message_id TEXT PRIMARY KEY,
+    client TEXT NOT NULL,
+    service TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+    status INTEGER,
+    media_type TEXT,
+    body BLOB,
+    number TEXT,
+    callback TEXT,
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    correlation TEXT,
+    expires_at REAL,
+    callback_state TEXT
+)
+"""
+_ADDED = (("correlation", "TEXT"), ("expires_at", "REAL"), ("callback_state", "TEXT"))
+_RECORD = (
+    "message_id, client, service, state, status, media_type, body, number, callback, "
+    "correlation, expires_at"
+)
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    message_id: str
+    client: str
+    service: str
+    state: str
+    status: int | None
+    media_type: str | None
+    body: bytes | None
+    number: str | None
+    callback: str | None
+    correlation: str | None = None
+    expires_at: float | None = None
+
+    @property
+    def id(self) -> str:  # with client, service and correlation: what the exchanger checks
+        return self.message_id
+
+
+class MessageStore:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db = open_local_db(self.path)
+        self._db.execute(_SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+        for column, kind in _ADDED:  # a file written before these columns existed
+            if column not in have:
+                self._db.execute(f"ALTER TABLE messages ADD COLUMN {column} {kind}")
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS messages_correlation ON messages (correlation)"
+        )
+
+    def create(self, message_id: str, *, client: str, service: str, correlation: str,
+               expires_at: float, callback: str | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO messages (message_id, client, service, state, callback, "
+                "callback_state, created_at, correlation, expires_at)"
+                " VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                (message_id, client, service, callback, None if callback is None else "pending",
+                 self._clock(), correlation, expires_at),
+            )
+
+    def delete(self, message_id: str) -> None:
+        """Forget a request that could not be sent (its client was told so)."""
+        with self._lock:
+            self._db.execute("DELETE FROM messages WHERE message_id = ?", (message_id,))
+
+    def finish(self, message_id: str, *, status: int, media_type: str, body: bytes,
+               number: str | None = None) -> bool:
+        """Record the result of a pending request; False if it was not pending (any more)."""
+        with self._lock:
+            return self._db.execute(
+                "UPDATE messages SET state = 'done', status = ?, media_type = ?, body = ?, "
+                "number = ?, finished_at = ? WHERE message_id = ? AND state = 'pending'",
+                (status, media_type, body, number, self._clock(), message_id),
+            ).rowcount == 1
+
+    def _one(self, where: str, args: tuple[object, ...]) -> MessageRecord | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_RECORD} FROM messages WHERE {where}", args).fetchone()
+        return None if row is None else MessageRecord(*row)
+
+    def pending(self, message_id: str) -> MessageRecord | None:
+        """The record of ``message_id`` while it waits for its answer, else None."""
+        return self._one("message_id = ? AND state = 'pending'", (message_id,))
+
+    def overdue(self, now: float) -> list[MessageRecord]:
+        """Pending requests whose deadline passed before ``now``."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_RECORD} FROM messages WHERE state = 'pending' "
+                "AND (expires_at IS NULL OR expires_at < ?)",  # NULL: written before deadlines
+                (now,),
+            ).fetchall()
+        return [MessageRecord(*row) for row in rows]
+
+    def callbacks_due(self) -> list[MessageRecord]:
+        """Finished requests whose callback was not delivered yet."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_RECORD} FROM messages WHERE state = 'done' "
+                "AND callback_state = 'pending'",
+            ).fetchall()
+        return [MessageRecord(*row) for row in rows]
+
+    def callback_settled(self, message_id: str, *, delivered: bool) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE messages SET callback_state = ? WHERE message_id = ?",
+                ("delivered" if delivered else "failed", message_id),
+            )
+
+    def find(self, message_id: str) -> MessageRecord | None:
+        return self._one("message_id = ?", (message_id,))
+
+    def get(self, message_id: str, client: str) -> MessageRecord | None:
+        """The record of ``message_id`` if ``client`` asked it, else None."""
+        return self._one("message_id = ? AND client = ?", (message_id, client))
+
+    def conversation(self, correlation: str, client: str) -> list[MessageRecord]:
+        """The requests of ``client`` sharing ``correlation`` (an asynchronous bundle's parts),
+        in the order they were made."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_RECORD} FROM messages WHERE correlation = ? AND client = ? "
+                "ORDER BY created_at, rowid", (correlation, client),
+            ).fetchall()
+        return [MessageRecord(*row) for row in rows]
+
+    def purge(self, before: float) -> int:
+        """Delete the finished results that finished before ``before`` (a Unix time): retention
+        (``messages.retention_days``, run by ``bus.records.retention``). Pending rows stay. How
+        many."""
+        with self._lock:
+            self._db.execute("PRAGMA secure_delete=ON")  # the bodies hold personal data
+            cursor = self._db.execute(
+                "DELETE FROM messages WHERE state = 'done' AND finished_at < ?", (before,)
+            )
+            return cursor.rowcount
+
+    def close(self) -> None:
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._db.close()

@@ -1,0 +1,329 @@
+"""Documents: every answer the portal receives, under a unique, human-readable request number.
+
+A request number reads ``BUS-2026-000123-7``: the node's prefix (``documents.prefix``), the
+year, a sequence number of at least six digits counted per year, and a check digit. The check
+digit is Luhn (mod 10) over the year and sequence digits: one digit, as on the paper a citizen
+reads out at a counter, and it catches every single mistyped digit and almost every swap of two
+adjacent digits (all but 09/90). ISO 7064 mod 97-10 would catch all swaps but takes two digits.
+
+``DocumentStore`` is a small SQLite file on the gateway node (``documents.path``; by default next
+to the embedded queue file). Allocating a number and recording the document happen in one
+transaction, so numbers are unique across restarts and never reused; several gateway nodes need
+distinct prefixes (each counts on its own). A record holds the number, service, provider,
+client, when it was recorded, the request's message id and the provider-signed response
+envelope exactly as returned — which holds personal data: the file is created mode 0600, and
+only the client who asked may read the document (``GET /v1/documents/{number}``); the public
+``GET /verify/{number}`` shows what ``public_view`` returns, which has none.
+
+``status`` re-verifies a stored envelope now (``Seal.verify_issued``: signature and signer, the
+certificate valid when issued and not revoked since).
+
+Retention (``documents.retention_days``, ``purge``): the signed answer holds personal data, so
+it is deleted once it has been kept that long after it was recorded. The row stays — number,
+service, provider, client, dates, message ids, the fingerprint and when it was purged — because
+it holds no personal data and the paper a citizen keeps points at ``/verify/{number}``: that
+page goes on saying what was issued, by whom and when, shows the fingerprint to compare with
+the paper, and says the answer is no longer kept (``status`` ``purged``: the signature can no
+longer be re-checked here; whoever holds the signed answer can, ``run_bus.py verify``). The
+client's ``GET /v1/documents/{number}`` answers 410 ``document-purged``. Freed pages are
+overwritten (``secure_delete``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bus.core.envelope import Envelope, utcnow
+from bus.core.errors import BusUnavailable, SignatureInvalid, UnknownDocument
+from bus.core.local_db import open_local_db
+from bus.core.seal import Seal
+
+__all__ = [
+    "DocumentRecord",
+    "DocumentStatus",
+    "DocumentStore",
+    "check_digit",
+    "format_number",
+    "parse_number",
+    "public_view",
+    "status",
+]
+
+_NUMBER = re.compile(r"^([A-Z]{2,8})-([0-9]{4})-([0-9]{6,12})-([0-9])$")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (year INTEGER PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    number TEXT PRIMARY KEY, service TEXT NOT NULL, provider TEXT NOT NULL,
+    client TEXT NOT NULL, issued_at TEXT NOT NULL, recorded_at TEXT NOT NULL,
+    message_id TEXT NOT NULL, response_id TEXT NOT NULL, envelope BLOB NOT NULL,
+    fingerprint TEXT, purged_at TEXT
+);
+"""
+# Files made before retention lack the last two columns; ``_open`` adds them.
+_ADDED = {"fingerprint": "TEXT", "purged_at": "TEXT"}
+_KEPT_INDEX = (
+    "CREATE INDEX IF NOT EXISTS documents_kept ON documents (recorded_at) WHERE purged_at IS NULL"
+)
+_COLUMNS = (
+    "number, service, provider, client, issued_at, recorded_at, message_id, response_id, "
+    "envelope, fingerprint, purged_at"
+)
+
+
+def check_digit(digits: str) -> str:
+    """The Luhn check digit of a string of decimal digits."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:  # doubled: the rightmost digit of the payload, then every other one
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def format_number(prefix: str, year: int, sequence: int) -> str:
+    body = f"{year:04d}{sequence:06d}"
+    return f"{prefix}-{year:04d}-{sequence:06d}-{check_digit(body)}"
+
+
+def parse_number(text: str) -> tuple[str, int, int]:
+    """(prefix, year, sequence) of a well-formed number; ``UnknownDocument`` otherwise."""
+    match = _NUMBER.match(text.strip().upper()) if len(text) <= 40 else None
+    if match is None:
+        raise UnknownDocument("not a request number (like BUS-2026-000123-7)")
+    prefix, year, sequence, digit = match.groups()
+    if check_digit(year + sequence) != digit:
+        raise UnknownDocument("the check digit does not match: the number is mistyped")
+    return prefix, int(year), int(sequence)
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    number: str
+    service: str
+    provider: str
+    client: str
+    issued_at: str  # the response envelope's issued_at
+    recorded_at: str  # when this node received and recorded it
+    message_id: str  # the request's id (X-Bus-Message-Id)
+    response_id: str
+    envelope: bytes  # the signed response envelope, as returned to the client; b"" if purged
+    kept_fingerprint: str | None = None  # the envelope's fingerprint, kept when it is purged
+    purged_at: str | None = None  # when the envelope was deleted (retention)
+
+    @property
+    def purged(self) -> bool:
+        return self.purged_at is not None
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the signed envelope: printed on the document, shown by /verify."""
+        if self.kept_fingerprint is not None:
+            return self.kept_fingerprint
+        return hashlib.sha256(self.envelope).hexdigest()
+
+
+@dataclass(frozen=True)
+class DocumentStatus:
+    """Whether a document's signature stands now. ``state``: ``valid``, ``revoked``,
+    ``untrusted`` (the certificate), ``invalid`` (the signature)."""
+
+    state: str
+    detail: str
+    signer: str | None = None
+    kid: str | None = None
+    serial: str | None = None
+    certificate_expires: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.state == "valid"
+
+
+def status(seal: Seal, record: DocumentRecord) -> DocumentStatus:
+    """Re-verify a stored document now against the node's trust store."""
+    if record.purged:
+        return DocumentStatus(
+            "purged",
+            f"the signed answer was deleted on {str(record.purged_at)[:10]} after the retention "
+            "period; its holder can still verify it (compare the fingerprint)",
+        )
+    try:
+        envelope = Envelope.from_json(record.envelope)
+        trusted = seal.verify_issued(envelope)
+    except SignatureInvalid as exc:
+        state = {"certificate-revoked": "revoked", "certificate-untrusted": "untrusted"}.get(
+            exc.code, "invalid"
+        )
+        return DocumentStatus(state, f"{exc.reason}: {exc.detail}")
+    except Exception as exc:  # a stored record that no longer parses: say so, do not crash
+        return DocumentStatus("invalid", f"unreadable record: {type(exc).__name__}")
+    expires = trusted.not_after.isoformat() if trusted.not_after else None
+    detail = f"signed by {trusted.member} with {trusted.kid}"
+    if trusted.not_after is not None and trusted.not_after < seal.clock():
+        detail += " (the certificate has expired since; the signature was made while it was valid)"
+    return DocumentStatus("valid", detail, trusted.member, trusted.kid, trusted.serial, expires)
+
+
+def public_view(record: DocumentRecord, st: DocumentStatus) -> dict[str, Any]:
+    """What anyone holding the number may see: no payload, subject or user."""
+    return {
+        "number": record.number,
+        "service": record.service,
+        "provider": record.provider,
+        "client": record.client,
+        "issued_at": record.issued_at,
+        "fingerprint": record.fingerprint,
+        "purged_at": record.purged_at,
+        "signature": {
+            "state": st.state,
+            "valid": st.valid,
+            "detail": st.detail,
+            "signer": st.signer,
+            "key_id": st.kid,
+            "certificate_serial": st.serial,
+            "certificate_expires": st.certificate_expires,
+        },
+    }
+
+
+class DocumentStore:
+    """Request numbers and document records in one SQLite file (see the module docstring)."""
+
+    def __init__(
+        self, path: Path, *, prefix: str = "BUS", clock: Callable[[], dt.datetime] = utcnow
+    ) -> None:
+        self.path = path
+        self.prefix = prefix
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                if self._db is None:
+                    self._db = self._open()
+                yield self._db
+            except sqlite3.Error as exc:
+                raise BusUnavailable(f"document store {self.path}: {exc}") from exc
+
+    def _open(self) -> sqlite3.Connection:
+        db = open_local_db(self.path, synchronous="NORMAL")
+        db.execute("PRAGMA secure_delete=ON")  # purged answers do not linger in free pages
+        db.executescript(_SCHEMA)
+        present = {row[1] for row in db.execute("PRAGMA table_info(documents)")}
+        for column, kind in _ADDED.items():
+            if column not in present:
+                db.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
+        db.execute(_KEPT_INDEX)
+        return db
+
+    def issue(self, envelope: Envelope, *, message_id: str) -> DocumentRecord:
+        """Allocate the next number and record ``envelope`` under it (one transaction)."""
+        now = self._clock()
+        body = envelope.to_json()
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(
+                    "INSERT INTO counters (year, last) VALUES (?, 1) "
+                    "ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last",
+                    (now.year,),
+                ).fetchone()
+                record = DocumentRecord(
+                    number=format_number(self.prefix, now.year, int(row[0])),
+                    service=envelope.service,
+                    provider=envelope.provider,
+                    client=envelope.client,
+                    issued_at=str(orjson.loads(body)["issued_at"]),  # as signed
+                    recorded_at=now.isoformat(),
+                    message_id=message_id,
+                    response_id=envelope.id,
+                    envelope=body,
+                )
+                db.execute(
+                    f"INSERT INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "NULL, NULL)",
+                    (
+                        record.number, record.service, record.provider, record.client,
+                        record.issued_at, record.recorded_at, record.message_id,
+                        record.response_id, record.envelope,
+                    ),
+                )  # fmt: skip
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return record
+
+    def get(self, number: str) -> DocumentRecord:
+        """The record of ``number``; ``UnknownDocument`` if the number is malformed or unknown."""
+        prefix, year, sequence = parse_number(number)
+        canonical = format_number(prefix, year, sequence)
+        with self._connection() as db:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM documents WHERE number = ?", (canonical,)
+            ).fetchone()
+        if row is None:
+            raise UnknownDocument(f"no document {canonical} was issued by this node")
+        names = ("number", "service", "provider", "client", "issued_at", "recorded_at")
+        return DocumentRecord(
+            **dict(zip(names, row[:6], strict=True)),
+            message_id=row[6],
+            response_id=row[7],
+            envelope=bytes(row[8]),
+            kept_fingerprint=row[9],
+            purged_at=row[10],
+        )
+
+    def purge(
+        self, before: dt.datetime, *, batch: int = 500, going: Callable[[], bool] = lambda: True
+    ) -> int:
+        """Delete the signed answers recorded before ``before``, keeping each row's public part
+        and fingerprint (see the module docstring); how many. In transactions of ``batch``
+        rows, so that issuing a number waits for one batch at most; ``going`` is asked before
+        each (a stopping node stops there)."""
+        cutoff = before.astimezone(dt.UTC).isoformat()  # recorded_at is UTC ISO 8601 text
+        total = 0
+        while going():
+            now = self._clock().isoformat()
+            with self._connection() as db:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = db.execute(
+                        "SELECT number, envelope FROM documents "
+                        "WHERE purged_at IS NULL AND recorded_at < ? LIMIT ?",
+                        (cutoff, batch),
+                    ).fetchall()
+                    db.executemany(
+                        "UPDATE documents SET envelope = X'', fingerprint = ?, purged_at = ? "
+                        "WHERE number = ?",
+                        [(hashlib.sha256(bytes(env)).hexdigest(), now, n) for n, env in rows],
+                    )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            total += len(rows)
+            if len(rows) < batch:
+                break
+        return total
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

@@ -1,0 +1,1 @@
+"""The embedded transport: durable queues in one SQLite file (``transport``; its SQL in ``sql``)."""

@@ -1,0 +1,165 @@
+"""The error tree: stable unique codes, rebuilding from a code, and what is transient."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import adapters
+from bus.core import errors
+from bus.core.errors import (
+    PROBLEM_TYPE_BASE,
+    BusError,
+    ProviderError,
+    RequestRefused,
+    SignatureInvalid,
+    from_code,
+)
+
+
+def tree(cls: type[BusError] = BusError) -> list[type[BusError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(tree(sub))
+    return out
+
+
+# The classes of bus/core/errors.py (other modules may specialise them, e.g. TransportClosed).
+ALL = [cls for cls in tree() if cls.__module__ == "bus.core.errors"]
+EXPORTED = [getattr(errors, n) for n in errors.__all__
+            if isinstance(getattr(errors, n), type) and issubclass(getattr(errors, n), BusError)]
+
+
+def test_the_tree_is_what_the_module_exports() -> None:
+    assert set(ALL) == set(EXPORTED)
+
+
+def test_every_code_is_unique() -> None:
+    codes = [cls.code for cls in ALL]
+    assert len(codes) == len(set(codes)), sorted(codes)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_code_is_a_bounded_label(cls: type[BusError]) -> None:
+    assert re.fullmatch(r"[a-z]+(-[a-z]+)*", cls.code)
+    assert 400 <= cls.status <= 599
+    assert cls.title
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_every_class_is_drawn_in_the_docstring(cls: type[BusError]) -> None:
+    doc = errors.__doc__ or ""
+    assert re.search(rf"\b{cls.__name__}\b", doc), cls.__name__
+    if cls not in (BusError, RequestRefused, ProviderError):
+        line = next(ln for ln in doc.splitlines() if re.search(rf"\b{cls.__name__}\b", ln))
+        assert f"{cls.status} {cls.code}" in line, line
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_from_code_round_trips(cls: type[BusError]) -> None:
+    error = from_code(cls.code, "what happened", message_id="m-1", client="portal",
+                      service="civil-registry/residence/v1")
+    assert type(error) is cls
+    assert error.code == cls.code
+    assert error.detail == str(error) == "what happened"
+    assert (error.message_id, error.client, error.service) == (
+        "m-1", "portal", "civil-registry/residence/v1")
+    assert error.type_uri == PROBLEM_TYPE_BASE + cls.code
+
+
+def test_specialisations_elsewhere_keep_their_parents_code_and_do_not_hijack_it() -> None:
+    import bus.transport  # noqa: F401  (defines TransportClosed(BusUnavailable))
+
+    owners = {cls.code: cls for cls in ALL}
+    outside = [cls for cls in tree() if cls.__module__ != "bus.core.errors"]
+    assert outside, "expected at least bus.transport.TransportClosed"
+    for cls in outside:
+        assert cls.code in owners, f"{cls.__name__} has a code from_code does not know"
+        assert issubclass(cls, owners[cls.code]), cls.__name__
+        assert type(from_code(cls.code)) is owners[cls.code]
+
+
+def test_from_code_without_detail_uses_the_title() -> None:
+    error = from_code("access-denied")
+    assert error.detail == "Access denied" == str(error)
+
+
+def test_from_code_passes_the_signature_reason() -> None:
+    error = from_code("signature-invalid", "who?", reason="unknown-key")
+    assert isinstance(error, SignatureInvalid)
+    assert error.reason == "unknown-key"
+    assert isinstance(from_code("signature-invalid"), SignatureInvalid)
+    assert from_code("signature-invalid").reason == "bad-signature"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("code", ["no-such-error", "", "ACCESS-DENIED", "access_denied", " "])
+def test_unknown_code_gives_a_plain_bus_error(code: str) -> None:
+    error = from_code(code, "from a newer node", service="x/y/v1")
+    assert type(error) is BusError
+    assert error.detail == "from a newer node"
+    assert error.service == "x/y/v1"
+    assert error.code == "bus-error"
+
+
+@pytest.mark.parametrize("cls", tree(RequestRefused), ids=lambda c: c.__name__)
+def test_refusals_are_never_transient_and_are_4xx(cls: type[BusError]) -> None:
+    assert cls.transient is False
+    assert 400 <= cls.status < 500
+
+
+def test_what_is_transient() -> None:
+    transient = {cls.__name__ for cls in ALL if cls.transient}
+    assert transient == {"ProviderUnavailable", "ProviderTimeout", "BusUnavailable", "CircuitOpen"}
+
+
+def test_the_tree_shape() -> None:
+    assert set(tree(RequestRefused)) == {
+        errors.RequestRefused, errors.MalformedRequest, errors.Unauthenticated,
+        errors.AccessDenied, errors.UnknownService, errors.PayloadTooLarge,
+        errors.SchemaInvalid, errors.SignatureInvalid, errors.Expired, errors.Replayed,
+        errors.CertificateUntrusted, errors.CertificateRevoked, errors.UnknownDocument,
+        errors.RateLimited, errors.AsyncRequired, errors.TaskNotOpen,
+        errors.DocumentPurged, errors.CallbackRefused,
+    }
+    assert errors.DocumentPurged.__bases__ == (errors.UnknownDocument,)  # caught as unknown
+    # certificate refusals are signature refusals (caught as such), with their own code
+    for cls in (errors.CertificateUntrusted, errors.CertificateRevoked):
+        assert cls.__bases__ == (SignatureInvalid,)
+    assert set(tree(ProviderError)) == {
+        errors.ProviderError, errors.ProviderUnavailable, errors.ProviderTimeout,
+        errors.ProviderRejected, errors.ProviderInvalidAnswer, errors.NoData, errors.CircuitOpen,
+    }
+    for cls in (errors.DeadlineExceeded, errors.BusUnavailable):
+        assert cls.__bases__ == (BusError,)
+
+
+@pytest.mark.parametrize(
+    "adapter_error",
+    [adapters.ProviderUnavailable, adapters.ProviderTimeout, adapters.ProviderRejected,
+     adapters.InvalidAnswer, adapters.NoData, adapters.AdapterError],
+    ids=lambda c: c.__name__,
+)
+def test_every_adapter_error_becomes_a_bus_error_of_the_same_nature(
+    adapter_error: type[adapters.AdapterError],
+) -> None:
+    bus_error = from_code(adapter_error.code, "from the adapter")
+    assert type(bus_error) is not BusError, adapter_error.code  # a known code
+    assert isinstance(bus_error, ProviderError)
+    assert bus_error.transient is adapter_error.transient
+
+
+def test_repr_and_errors_payload() -> None:
+    problems: list[dict[str, object]] = [{"loc": ["pinfl"], "msg": "bad"}]
+    error = errors.SchemaInvalid("1 field invalid", service="a/b/v1", errors=problems)
+    assert error.errors == problems
+    assert repr(error) == "SchemaInvalid('1 field invalid', service='a/b/v1')"
+
+
+def test_errors_are_exceptions_that_can_be_caught_by_branch() -> None:
+    with pytest.raises(RequestRefused):
+        raise from_code("payload-too-large")
+    with pytest.raises(ProviderError):
+        raise from_code("no-data")
+    with pytest.raises(BusError):
+        raise from_code("deadline-exceeded")
