@@ -86,7 +86,7 @@ def serve(
     from bus.core.errors import BusUnavailable
     from bus.gateway.app import create_app
     from bus.node.wiring import Node
-    from bus.records.audit.log import AuditNotConfigured
+    from bus.records.audit import AuditNotConfigured
 
     settings = load_or_exit(config)
     configure_logging(settings.log_level)

@@ -57,7 +57,7 @@ from bus.ops.metrics import BusMetrics
 from bus.policy.access import AccessPolicy, minimise
 from bus.policy.breaker import CircuitBreaker
 from bus.policy.retry import retrying
-from bus.records.audit.log import AuditLog
+from bus.records.audit import AuditLog
 from bus.transport import Delivery, Message, Transport
 from schemas import SharedRequest, SharedResponse
 

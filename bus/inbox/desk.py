@@ -54,7 +54,7 @@ from bus.core.seal import Seal
 from bus.inbox.manual import ManualOptions, inbox_location
 from bus.inbox.store import InboxUnavailable, OperatorInbox, Task, TaskClosed
 from bus.policy.access import AccessPolicy, minimise
-from bus.records.audit.log import AuditLog
+from bus.records.audit import AuditLog
 from bus.transport import Message, Transport
 
 __all__ = [
