@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import logging
 import secrets
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -316,7 +315,3 @@ def status(
     except httpx.HTTPError as exc:
         err_console.print(f"cannot read {url}/metrics: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
-
-
-def main() -> None:
-    app(prog_name=Path(sys.argv[0]).name)
