@@ -78,10 +78,24 @@ def load_or_exit(path: Path, *, check_references: bool = True) -> BusSettings:
         raise typer.Exit(2) from None
 
 
+def warn_plain_secrets(file: Path, settings: BusSettings) -> None:
+    """Say loudly that a configuration accepts secrets written in it (a demo's, never real)."""
+    if not settings.allow_plain_secrets:
+        return
+    held = ", ".join(settings.plain_secrets) or "none at the moment"
+    err_console.print(
+        f"warning: {file} says allow_plain_secrets: true — secrets written in it are accepted "
+        f"({held}). For a demo only: a real node takes them from the environment (BUS_…) or "
+        "from 0600 files ({file: PATH}).",
+        markup=False, highlight=False, soft_wrap=True,
+    )
+
+
 @app.command("check-config")
 def check_config(file: Annotated[Path, typer.Argument(help="YAML configuration file")]) -> None:
     """Validate a configuration file and report every problem with file, path and expectation."""
     settings = load_or_exit(file)
+    warn_plain_secrets(file, settings)
     console.print(
         f"[green]{file} is valid[/green]: {len(settings.members)} members, "
         f"{len(settings.services)} services, {len(settings.access)} access rights; "
@@ -105,6 +119,7 @@ def serve(
     from bus.node import Node
 
     settings = load_or_exit(config)
+    warn_plain_secrets(config, settings)
     configure_logging(settings.log_level)
     host, _, port = (listen or settings.node.listen).rpartition(":")
     try:
