@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from adapters.private_files import restrict_umask
 from bench.cli import bench_command
 from bus.cli import app, console
 
@@ -40,4 +41,5 @@ app.command("bench")(bench_command)  # the same function as ``python -m bench``
 
 
 if __name__ == "__main__":
+    restrict_umask()  # every file and folder the node writes: its account's only
     app()

@@ -20,6 +20,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from adapters.private_files import restrict_umask
 from bus.cli_adapters import adapters_command
 from bus.cli_audit import register as register_audit_commands
 from bus.cli_inbox import register as register_inbox_commands
@@ -350,4 +351,5 @@ def status(
 
 
 def main() -> None:
+    restrict_umask()  # every file and folder the node writes: its account's only
     app(prog_name=Path(sys.argv[0]).name)

@@ -19,6 +19,7 @@ from typing import Annotated
 import orjson
 import typer
 
+from adapters.private_files import private_file
 from bus.audit import AuditEntry, AuditStore, open_audit_store, verify
 from bus.config import BusSettings
 from bus.errors import BusUnavailable
@@ -106,7 +107,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Entries as JSON lines, oldest first (keyed subjects and digests, never payloads)."""
         store = _store(_settings(config))
-        out = output.open("wb") if output is not None else sys.stdout.buffer
+        out = private_file(output).open("wb") if output is not None else sys.stdout.buffer
         count = 0
         try:
             for entry in store.entries(since=_utc(since)):

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, text
 
+from adapters.private_files import private_dir
 from demo.data import PEOPLE
 
 __all__ = ["KIND_CODES", "QUERY", "SCHEMA", "create_database", "create_database_postgres", "load"]
@@ -112,7 +113,7 @@ def create_database(path: Path) -> Path:
     path = Path(path)
     if path.exists():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:

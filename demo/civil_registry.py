@@ -45,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.private_files import private_dir
 from demo.data import BIRTHS
 from signing import SigningError
 from signing.xml import SOAP11, parse_xml
@@ -172,7 +173,7 @@ def seed(db_path: Path) -> Path:
     db_path = Path(db_path)
     if db_path.exists():
         return db_path
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(db_path.parent)
     fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=db_path.name, suffix=".tmp")
     os.close(fd)
     try:
