@@ -185,8 +185,9 @@ def _read_text(path: Path) -> str:
 def read_yaml(path: Path) -> YamlDocument:
     """The configuration document at ``path``, or ``YamlRefused`` (see the module docstring)."""
     text = _read_text(path)
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # refuses control characters at once
         root = loader.get_single_node()
         if root is None:
             raise YamlRefused("file is empty: expected the node's settings (a mapping)", 1)
@@ -195,12 +196,20 @@ def read_yaml(path: Path) -> YamlDocument:
         data = loader.construct_document(root)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        what = exc.problem or exc.context or "not valid YAML"
+        what = "; ".join(part for part in (exc.context, exc.problem) if part) or "unreadable"
         if isinstance(exc, ConstructorError):
             what = f"cannot be read: {what}"
         raise YamlRefused(f"not valid YAML: {what}", mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        raise YamlRefused(f"not valid YAML: {exc}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        what = f"character #x{char:04x} is not allowed in YAML (a binary file?)"
+        raise YamlRefused(f"not valid YAML: {what}", line) from None
+    except yaml.YAMLError:
+        raise YamlRefused("not valid YAML") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+    if data is None:  # "---" alone, or "null": no settings either
+        raise YamlRefused("file is empty: expected the node's settings (a mapping)", 1)
     return YamlDocument(data, lines)
