@@ -202,7 +202,9 @@ def read_yaml(path: Path) -> YamlDocument:
         raise YamlRefused(f"not valid YAML: {what}", mark.line + 1 if mark else None) from None
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
-        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        char = exc.character
+        if not isinstance(char, int):
+            char = ord(str(char)[:1] or "?")
         what = f"character #x{char:04x} is not allowed in YAML (a binary file?)"
         raise YamlRefused(f"not valid YAML: {what}", line) from None
     except yaml.YAMLError:
