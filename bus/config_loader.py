@@ -24,7 +24,7 @@ from pydantic import SecretStr, ValidationError
 
 from adapters import AdapterConfigError, adapter_kind
 from bus.config import BUILTIN_SERVICES, BusSettings
-from bus.config_secrets import Secrets, env_name, take_secrets
+from bus.config_secrets import Secrets, env_name, may_hold_secret, take_secrets
 from bus.config_yaml import YamlRefused, read_yaml
 from bus.envelope import SERVICE_PATTERN, provider_of
 
@@ -65,6 +65,8 @@ def _describe(err: dict[str, Any]) -> str:
     if err["type"] == "missing":
         return "required key is missing"
     value = err.get("input")
+    if may_hold_secret(tuple(str(p) for p in err.get("loc", ()))):
+        return msg  # never quote a secret back
     if isinstance(value, (str, int, float, bool)) and len(repr(value)) < 80:
         return f"{msg} (got {value!r})"
     return msg

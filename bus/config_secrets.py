@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_SECRET_BYTES", "SecretProblem", "Secrets", "env_name", "take_secrets"]
+__all__ = ["MAX_SECRET_BYTES", "SecretProblem", "Secrets", "env_name", "may_hold_secret",
+           "take_secrets"]
 
 MAX_SECRET_BYTES = 65_536
 
@@ -63,6 +64,12 @@ def env_name(path: tuple[str, ...]) -> str | None:
     return None
 
 
+def may_hold_secret(path: tuple[str, ...]) -> bool:
+    """Whether the setting at ``path`` holds a secret, or a URL that may carry one: its value
+    is never quoted back in an error message."""
+    return bool(path) and (_is_secret_key(path[-1]) or bool(_URL_KEY.match(path[-1])))
+
+
 def _is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.match(key)) and not key.endswith("_sha256")
 
@@ -76,8 +83,8 @@ def _read_secret_file(value: Any, base: Path) -> tuple[str | None, str | None]:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO does not block
     except OSError as exc:
         return None, f"secret file {path}: {exc.strerror or exc}"
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return None, f"secret file {path} is not a regular file"
         mode = stat.S_IMODE(info.st_mode)
@@ -86,7 +93,9 @@ def _read_secret_file(value: Any, base: Path) -> tuple[str | None, str | None]:
                 f"secret file {path} has mode {mode:04o}: readable by others than its owner; "
                 f"make it 0600 (chmod 600 {path})"
             )
-        raw = fh.read(MAX_SECRET_BYTES + 1)
+        raw = os.read(fd, MAX_SECRET_BYTES + 1)
+    finally:
+        os.close(fd)
     if len(raw) > MAX_SECRET_BYTES:
         return None, f"secret file {path} is larger than {MAX_SECRET_BYTES} bytes"
     try:
