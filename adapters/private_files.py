@@ -13,7 +13,6 @@ Lives in ``adapters`` so that both the adapters (``adapters.local_db``) and the 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 from pathlib import Path
@@ -40,8 +39,10 @@ def private_dir(path: Path | str) -> Path:
             break
         missing.append(folder)
     for folder in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # made meanwhile by another process
+        try:
             folder.mkdir(mode=FOLDER_MODE)
+        except FileExistsError:  # made meanwhile by another process: left as it is
+            continue
         os.chmod(folder, FOLDER_MODE)  # mkdir's mode passes through the umask
     return path
 

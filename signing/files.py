@@ -4,7 +4,6 @@ same rules; ``signing`` imports nothing of ours, hence this small twin."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -19,8 +18,10 @@ def private_dir(path: Path) -> Path:
             break
         missing.append(folder)
     for folder in reversed(missing):
-        with contextlib.suppress(FileExistsError):
+        try:
             folder.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by another process: left as it is
+            continue
         os.chmod(folder, 0o700)  # mkdir's mode passes through the umask
     return path
 
