@@ -152,3 +152,23 @@ def test_check_config_says_it_in_one_line_and_exits_2(tmp_path: Path, case: str)
     assert lines[0].startswith("configuration") and "is invalid" in lines[0]
     assert len(lines) == 2 and lines[1].strip().startswith(f"{path}:")
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        next(c[1] for c in REFUSED if c[0] == "billion-laughs"),
+        next(c[1] for c in REFUSED if c[0] == "duplicate-secret"),
+        next(c[1] for c in REFUSED if c[0] == "empty"),
+        "transport: {url: embedded://var/queues.db}\naudit: {secret: plain-secret-0123456789}\n",
+        "transport: {url: embedded://var/queues.db}\n"
+        "members: {portal: {public_key: portal.pub, api_token_sha256: " + "a" * 64 + "}}\n",
+    ],
+    ids=["billion-laughs", "duplicate-secret", "empty", "plain-secret", "no-public-url"],
+)
+def test_serve_refuses_before_it_writes_anything(tmp_path: Path, content: str | bytes) -> None:
+    path = _write(tmp_path, content)
+    result = CliRunner().invoke(app, ["serve", "--config", str(path)])
+    assert result.exit_code == 2 and "is invalid" in result.output
+    assert "Traceback" not in result.output and "plain-secret-0123456789" not in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["bus.yaml"]  # no queue, log or database
