@@ -2,7 +2,8 @@
 
 Every service has a WSDL generated from its shared schema, at a stable URL::
 
-    GET  /soap/{member}/{service}/{version}?wsdl     the WSDL (soap:address: this same URL)
+    GET  /soap/{member}/{service}/{version}?wsdl     the WSDL (soap:address: this same URL,
+                                                     under documents.public_url when set)
     POST /soap/{member}/{service}/{version}          SOAP 1.1, document/literal, wrapped
 
 One operation per service, ``Get<ResponseModel>`` (``GetBirthCertificate``): its input element
@@ -248,7 +249,9 @@ def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None
             route = route_of(service)
         except BusError as exc:
             return soap_fault(exc)
-        address = str(request.url.replace(query=""))
+        base = node.settings.documents.public_url  # never the Host header, when configured
+        address = (f"{base}{SOAP_PREFIX}{service}" if base is not None
+                   else str(request.url.replace(query="")))
         return Response(service_wsdl(route, address), media_type=_XML)
 
     @router.post(SOAP_PREFIX + "{service:path}")

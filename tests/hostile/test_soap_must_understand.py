@@ -178,3 +178,15 @@ def test_a_soap12_envelope_is_not_served_whatever_its_headers(stack: DemoStack) 
                     envelope_ns=SOAP12)
     r = _post(stack, data)
     assert r.status_code == 500 and b"soap:Client.malformed-request" in r.content
+
+
+@pytest.mark.parametrize("host", ["evil.example.org", "127.0.0.1:1"])
+def test_a_forged_host_does_not_move_the_wsdl_address(stack: DemoStack, host: str) -> None:
+    """A WSDL whose soap:address followed Host would send the next client's token elsewhere."""
+    r = httpx.get(f"{stack.gateway.url}/soap/{CIVIL}?wsdl", headers={"Host": host}, timeout=10)
+    assert r.status_code == 200
+    address = etree.fromstring(r.content).find(
+        ".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
+    assert address is not None
+    assert address.get("location") == f"{stack.node.settings.documents.public_url}/soap/{CIVIL}"
+    assert host not in r.text
