@@ -5,23 +5,59 @@ and database, the keys folder (bare public keys, or certificates and the CA with
 embedded transport and the audit log in the state folder, the portal's and the archivist's
 token digests, and callbacks allowed to loopback over http (``DEMO_CALLBACKS``: the demo's
 portal and agencies all run on this machine). Without the civil registry's WSDL the civil
-registry is left out of it. ``RESIDENCE``, ``PROPERTY`` and ``CIVIL`` are the demo's services.
+registry is left out of it; without ``AgencyUrls`` the pension fund, the education register,
+the enforcement bureau and the social-protection agency are. ``RESIDENCE``, ``PROPERTY``,
+``CIVIL`` and the others below are the demo's services.
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["CIVIL", "CONFIG_TEMPLATE", "DEMO_CALLBACKS", "PROPERTY", "RESIDENCE", "write_config"]
+__all__ = [
+    "CHILD_BENEFIT",
+    "CIVIL",
+    "CONFIG_TEMPLATE",
+    "DEBTS",
+    "DEMO_CALLBACKS",
+    "ELIGIBILITY",
+    "PERMANENT_REGISTRATION",
+    "PROPERTY",
+    "RESIDENCE",
+    "RESIDENCE_LENGTH",
+    "SALARY",
+    "STUDY",
+    "AgencyUrls",
+    "write_config",
+]
 
 CONFIG_TEMPLATE = Path(__file__).resolve().parent.parent / "config" / "bus.yaml"
 RESIDENCE = "residence-registry/residence-registration/v1"
 PROPERTY = "cadastre/property-ownership/v1"
 CIVIL = "civil-registry/birth-certificate/v1"
+RESIDENCE_LENGTH = "residence-registry/residence-duration/v1"
+PERMANENT_REGISTRATION = "residence-registry/permanent-registration/v1"
+SALARY = "pension-fund/salary-certificate/v1"
+STUDY = "education-register/study-certificate/v1"
+DEBTS = "enforcement-bureau/debt-check/v1"
+ELIGIBILITY = "social-protection/benefit-eligibility/v1"
+CHILD_BENEFIT = "social-protection/child-birth-benefit/v1"
+
+
+@dataclass(frozen=True)
+class AgencyUrls:
+    """Where this run's pension fund, education register, enforcement bureau and
+    social-protection agency are."""
+
+    pension_wsdl: str
+    education_db: Path
+    enforcement_url: str
+    social_url: str
 # The demo's portal and agencies all run on this machine, so its callbacks may reach loopback
 # over http; a deployment names its members' hosts and keeps https (deploy/config/bus.yaml).
 DEMO_CALLBACKS: dict[str, Any] = {
@@ -41,19 +77,32 @@ def write_config(
     pki: bool = False,
     civil_wsdl: str | None = None,
     archivist_sha256: str | None = None,
+    officer_sha256: str | None = None,
+    agencies: AgencyUrls | None = None,
 ) -> Path:
     """This run's configuration: the example config with the demo's ports, paths and token.
 
     ``pki``: members named by their certificates (``state/keys/<member>.crt``) and the CA in
     ``state/ca``; otherwise by their Ed25519 public keys (``state/keys/<member>.pub``).
     ``civil_wsdl``: the civil registry's WSDL URL; without it the civil registry (member,
-    service, access rights) is left out of the configuration.
+    service, access rights) is left out of the configuration; likewise the four agencies of
+    ``agencies`` without it. ``officer_sha256``: the passport officer's password digest.
     """
     config: dict[str, Any] = yaml.safe_load(CONFIG_TEMPLATE.read_text())
     if civil_wsdl is None:
         _drop_member(config, CIVIL.split("/")[0])
     else:
         config["services"][CIVIL]["adapter"]["wsdl"] = civil_wsdl
+    if agencies is None:
+        for service in (SALARY, STUDY, DEBTS, ELIGIBILITY):
+            _drop_member(config, service.split("/")[0])
+    else:
+        services = config["services"]
+        services[SALARY]["adapter"]["wsdl"] = agencies.pension_wsdl
+        services[STUDY]["adapter"]["url"] = f"sqlite:///{agencies.education_db}"
+        services[DEBTS]["adapter"]["base_url"] = agencies.enforcement_url
+        services[ELIGIBILITY]["adapter"]["base_url"] = agencies.social_url
+        services[CHILD_BENEFIT]["adapter"]["base_url"] = agencies.social_url
     config["node"].update(keys_dir=str(state / "keys"), listen=listen)
     config["transport"] = {"url": f"embedded://{state / 'queues.db'}"}
     config.pop("trust", None)
@@ -69,9 +118,12 @@ def write_config(
     config["members"]["portal"]["api_token_sha256"] = token_sha256
     if archivist_sha256 is not None:
         config["inbox"]["operators"]["archivist"]["token_sha256"] = archivist_sha256
+    if officer_sha256 is not None:
+        config["inbox"]["operators"]["passport-officer"]["token_sha256"] = officer_sha256
     config["audit"] = {"url": f"sqlite:///{state / 'audit.db'}", "secret": _audit_secret(state)}
     config["callbacks"] = DEMO_CALLBACKS
     config["services"][RESIDENCE]["adapter"]["base_url"] = residence_url
+    config["services"][RESIDENCE_LENGTH]["adapter"]["base_url"] = residence_url
     config["services"][PROPERTY]["adapter"]["url"] = f"sqlite:///{cadastre_db}"
     path = state / "bus.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

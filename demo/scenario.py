@@ -40,6 +40,7 @@ from bus.gateway_http import create_app as create_gateway
 from bus.logs import configure_logging
 from bus.node import Node
 from demo import cadastre, civil_registry, residence_registry
+from demo.agencies import Agencies, start_agencies
 from demo.archive import ARCHIVE, show_archive
 from demo.bundle import show_bundle, summary
 from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
@@ -88,6 +89,8 @@ class DemoStack:
     pki: bool = False
     civil: RunningServer | None = None  # the SOAP civil registry
     archivist: str = ""  # the state archive's operator password for /inbox
+    agencies: Agencies | None = None  # the pension fund, enforcement bureau, social protection…
+    officer: str = ""  # the residence registry's passport officer's password for /inbox
     numbers: list[str] = field(default_factory=list)  # request numbers of the answers received
 
     def trust_for(self, provider: str) -> TrustStore:
@@ -106,6 +109,8 @@ class DemoStack:
         self.residence.stop()
         if self.civil is not None:
             self.civil.stop()
+        if self.agencies is not None:
+            self.agencies.stop()
         if self.owns_state:
             shutil.rmtree(self.state, ignore_errors=True)
 
@@ -145,6 +150,7 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         _make_keys(state)
     token, digest = new_token()
     archivist, archivist_digest = new_token()
+    officer, officer_digest = new_token()
     residence_db = state / "residence.db"
     residence_registry.seed(residence_db)
     residence = serve_in_thread(residence_registry.create_app(residence_db))
@@ -152,6 +158,12 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         civil = serve_in_thread(civil_registry.create_app(state / "civil.db"))
     except BaseException:
         residence.stop()
+        raise
+    try:
+        agencies = start_agencies(state)
+    except BaseException:
+        residence.stop()
+        civil.stop()
         raise
     cadastre_db = state / "cadastre.db"
     if not cadastre_db.exists():
@@ -165,6 +177,8 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         pki=pki,
         civil_wsdl=f"{civil.url}{civil_registry.WSDL_PATH}?wsdl",
         archivist_sha256=archivist_digest,
+        officer_sha256=officer_digest,
+        agencies=agencies.urls(),
     )
     settings = load_settings(config_path)
     if pki and settings.node.key_passphrase is None:  # as BUS_NODE__KEY_PASSPHRASE would
@@ -175,9 +189,11 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
     except BaseException:
         residence.stop()
         civil.stop()
+        agencies.stop()
         raise
     return DemoStack(
-        state, config_path, token, residence, gateway, node, owns, pki, civil, archivist
+        state, config_path, token, residence, gateway, node, owns, pki, civil, archivist,
+        agencies=agencies, officer=officer,
     )
 
 
