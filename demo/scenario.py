@@ -42,10 +42,15 @@ from bus.node import Node
 from demo import cadastre, civil_registry, residence_registry
 from demo.agencies import Agencies, start_agencies
 from demo.archive import ARCHIVE, show_archive
-from demo.bundle import show_bundle, summary
-from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
+from demo.asks import scenario_asks
+from demo.bundle import show_bundle
+from demo.child_benefit import show_child_benefit
+from demo.data import PEOPLE
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
+from demo.permanent_registration import show_permanent_registration
 from demo.servers import RunningServer, serve_in_thread
+from demo.social_protection import applications_recorded
+from demo.summary import summary
 from schemas import mask_identifier
 from signing import (
     CertificateAuthority,
@@ -197,38 +202,6 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
     )
 
 
-@dataclass(frozen=True)
-class Ask:
-    service: str
-    pinfl: str
-    purpose: str
-    expect: int
-    note: str
-    body: dict[str, str] | None = None  # default {"pinfl": pinfl}
-
-
-def _scenario() -> list[Ask]:
-    with_property = [p for p in PEOPLE if p.properties]
-    without_property = [p for p in PEOPLE if not p.properties]
-    asks = [Ask(RESIDENCE, p.pinfl, "child-benefit", 200, "residence record") for p in PEOPLE[:2]]
-    asks += [
-        Ask(PROPERTY, p.pinfl, "housing-subsidy", 200, "owns property") for p in with_property[:2]
-    ]
-    asks += [
-        Ask(PROPERTY, p.pinfl, "housing-subsidy", 200, "owns nothing") for p in without_property[:1]
-    ]
-    asks.append(Ask(CIVIL, BIRTHS[1].pinfl, "child-benefit", 200, "birth certificate (SOAP)"))
-    by_number = BIRTHS[2]
-    asks.append(
-        Ask(CIVIL, by_number.certificate, "child-benefit", 200, "certificate by its number",
-            body={"number": by_number.certificate})
-    )
-    asks.append(Ask(RESIDENCE, UNKNOWN_PINFL, "child-benefit", 404, "unknown to the registry"))
-    asks.append(Ask(CIVIL, UNKNOWN_PINFL, "child-benefit", 404, "no birth record (SOAP Fault)"))
-    asks.append(Ask(PROPERTY, PEOPLE[0].pinfl, "marketing", 403, "purpose not allowed"))
-    return asks
-
-
 def verify_answer(
     answer: dict[str, Any], provider_key: Path | TrustStore, provider: str
 ) -> bool:
@@ -259,7 +232,7 @@ def exchange_all(stack: DemoStack) -> tuple[Table, bool]:
     all_as_expected = True
     headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
     with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
-        for i, ask in enumerate(_scenario(), 1):
+        for i, ask in enumerate(scenario_asks(), 1):
             started = time.perf_counter()
             r = client.post(
                 f"/v1/services/{ask.service}",
@@ -338,6 +311,7 @@ def run_demo(
         table, ok = exchange_all(stack)
         console.print(table)
         ok &= _show_bundle(console, stack)
+        ok &= _show_applications(console, stack)
         ok &= _show_archive(console, stack)
         if stack.numbers:
             valid, line = check_document(stack, stack.numbers[0])
@@ -363,6 +337,24 @@ def _show_bundle(console: Console, stack: DemoStack) -> bool:
     with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
         return show_bundle(console, client, lambda provider, answer: verify_answer(
             answer, stack.trust_for(provider), provider))
+
+
+def _show_applications(console: Console, stack: DemoStack) -> bool:
+    """The transactional services: the child-birth benefit (``demo.child_benefit``), its
+    evidence once-only, and an application decided by an official
+    (``demo.permanent_registration``), the demo playing the passport officer."""
+    if stack.agencies is None or stack.node.inbox is None:
+        return True
+    social_db = stack.agencies.social_db
+    headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
+
+    def verify(provider: str, answer: dict[str, Any]) -> bool:
+        return verify_answer(answer, stack.trust_for(provider), provider)
+
+    with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
+        ok = show_child_benefit(console, client, verify,
+                                lambda application: applications_recorded(social_db, application))
+        return ok & show_permanent_registration(console, client, stack.node.inbox, verify)
 
 
 def _show_archive(console: Console, stack: DemoStack) -> bool:

@@ -41,8 +41,8 @@ from fastapi.responses import JSONResponse
 
 from demo.records import BENEFIT_PAID, SOCIAL_REGISTER
 
-__all__ = ["APPLICATIONS_PATH", "DECISION_DAYS", "ELIGIBILITY_PATH", "REASONS", "create_app",
-           "seed"]
+__all__ = ["APPLICATIONS_PATH", "DECISION_DAYS", "ELIGIBILITY_PATH", "REASONS",
+           "applications_recorded", "create_app", "seed"]
 
 ELIGIBILITY_PATH = "/api/v1/reestr/{jshshir}/huquq"
 APPLICATIONS_PATH = "/api/v1/arizalar"
@@ -192,3 +192,10 @@ def create_app(
         return JSONResponse(_receipt(row), status_code=201)
 
     return app
+
+
+def applications_recorded(db_path: Path, application_id: str) -> int:
+    """How many applications the agency holds under ``application_id`` (its own books)."""
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        return int(db.execute("SELECT COUNT(*) FROM arizalar WHERE ariza_id = ?",
+                              (application_id,)).fetchone()[0])
