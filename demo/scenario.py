@@ -304,6 +304,12 @@ def run_demo(
                 f"civil registry (SOAP agency) at {stack.civil.url}{civil_registry.WSDL_PATH}?wsdl"
             )
         console.print(f"cadastre database at {stack.state / 'cadastre.db'} (read-only SQL adapter)")
+        if stack.agencies is not None:
+            a = stack.agencies
+            console.print(f"pension fund (SOAP) at {a.urls().pension_wsdl}, enforcement bureau "
+                          f"(REST) at {a.enforcement.url}, social protection (REST) at "
+                          f"{a.social.url}, education register database at {a.education_db}",
+                          soft_wrap=True, highlight=False)
         console.print(f"bus node {stack.node.name} at {stack.gateway.url}, embedded transport")
         console.print(f"config {stack.config_path}, JSON log {stack.state / 'node.log'}")
         if stack.pki:
@@ -434,7 +440,8 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
         soft_wrap=True,
     )
     console.print(
-        f"Operator inbox: {stack.gateway.url}/inbox (archivist / {stack.archivist}), or "
+        f"Operator inbox: {stack.gateway.url}/inbox (archivist / {stack.archivist}, "
+        f"passport-officer / {stack.officer}), or "
         f"BUS_NODE__KEY_PASSPHRASE={DEMO_KEY_PASSPHRASE} python run_bus.py inbox list "
         f"--config {stack.config_path}",
         markup=False, highlight=False, soft_wrap=True,
