@@ -170,6 +170,21 @@ def test_length_of_residence_and_the_people_registered_there(
     assert r.status_code == 404
 
 
+def test_eligibility_from_the_social_register(demo_stack: DemoStack, portal: httpx.Client) -> None:
+    mother = payload(demo_stack, ask(portal, ELIGIBILITY, {"pinfl": DILNOZA.pinfl},
+                                     "child-benefit"), ELIGIBILITY)
+    assert (mother["eligible"], mother["register_number"], mother["reasons"]) == (
+        True, "IHR-10-0045871", ["low-income-family"])
+    assert BENEFIT_CHILD.pinfl not in mother["birth_benefit_paid_for"]
+    assert len(mother["birth_benefit_paid_for"]) == 2
+    student = payload(demo_stack, ask(portal, ELIGIBILITY, {"pinfl": JASUR.pinfl},
+                                      "child-benefit"), ELIGIBILITY)
+    assert (student["eligible"], student["in_social_register"], student["reasons"]) == (
+        False, False, ["not-in-register"])
+    r = ask(portal, ELIGIBILITY, {"pinfl": JASUR.pinfl}, "social-assistance")
+    assert r.status_code == 403
+
+
 def test_the_benefit_application_assembles_its_evidence_once_only_and_is_recorded_once(
     demo_stack: DemoStack, portal: httpx.Client
 ) -> None:
