@@ -48,7 +48,7 @@ class BenefitEligibility(SharedResponse):
     in_social_register: bool = Field(description="the family is in the social register")
     register_number: str | None = Field(default=None, max_length=30)
     reasons: list[Literal["low-income-family", "disability", "single-parent",
-                          "already-paid-for-child", "not-in-register"]] = Field(max_length=5)
+                          "not-in-register"]] = Field(max_length=4)
     birth_benefit_paid_for: list[PINFL] = Field(
         default=[], max_length=20, description="children a one-time birth benefit was paid for"
     )
