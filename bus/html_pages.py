@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-__all__ = ["HEADERS", "flatten", "page", "table", "when"]
+__all__ = ["HEADERS", "flatten", "label_of", "page", "table", "utc_offset", "when"]
 
 HEADERS = {
     "Cache-Control": "no-store",
@@ -48,7 +48,8 @@ _STYLE = (
     "main{padding:0 1em 2em}h1{font-size:1.6em;margin:.6em 0 .4em;overflow-wrap:anywhere}"
     "h2{font-size:1.25em;margin-top:1.4em}"
     "table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.35em .6em;"
-    "border-bottom:1px solid #ddd;vertical-align:top;overflow-wrap:anywhere}"
+    "border-bottom:1px solid #ddd;vertical-align:top;overflow-wrap:break-word}"
+    "time{white-space:nowrap}"
     "th{font-weight:600}"
     ".ok{color:#176f2c}.bad{color:#b00020}.gone{color:#555}"
     ".note{border-left:.3em solid;padding:.4em .8em;background:#f6f6f6}"
@@ -102,9 +103,10 @@ def table(rows: list[tuple[str, str]], caption: str = "") -> str:
     return f"<table>{head}{cells}</table>"
 
 
-def when(moment: dt.datetime | float | str, zone: str) -> str:
+def when(moment: dt.datetime | float | str, zone: str, *, offset: bool = True) -> str:
     """A moment (aware datetime, Unix time or ISO 8601 text) as HTML: the date and time in
-    the node's time zone ``zone``, with its UTC offset, and the exact instant for machines."""
+    the node's time zone ``zone`` (with its UTC offset, unless the page says the zone once),
+    and the exact instant for machines."""
     if isinstance(moment, str):
         moment = dt.datetime.fromisoformat(moment)
     elif isinstance(moment, int | float):
@@ -112,10 +114,29 @@ def when(moment: dt.datetime | float | str, zone: str) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     local = moment.astimezone(zoneinfo.ZoneInfo(zone))
-    offset = local.strftime("%z")
-    offset = "UTC" if offset == "+0000" else f"UTC{offset[:3]}:{offset[3:]}"
+    shift = utc_offset(local)
     instant = moment.astimezone(dt.UTC).isoformat(timespec="seconds")
-    return f'<time datetime="{instant}">{local:%Y-%m-%d %H:%M} ({offset})</time>'
+    shown = f"{local:%Y-%m-%d %H:%M}" + (f" ({shift})" if offset else "")
+    return f'<time datetime="{instant}">{shown}</time>'
+
+
+_ACRONYMS = {"pinfl": "PINFL", "stir": "STIR", "id": "ID", "url": "URL", "m2": "m²"}
+
+
+def label_of(name: str) -> str:
+    """A field's name as a person reads it: ``registered_on`` → ``Registered on``, ``pinfl``
+    → ``PINFL``; a dotted path part by part, joined with a right angle quote."""
+    if "." in name:
+        return " \u203a ".join(label_of(part) for part in name.split("."))
+    words = [_ACRONYMS.get(w, w) for w in name.split("_")]
+    first = words[0] if words[0].isupper() else words[0].capitalize()
+    return " ".join([first, *words[1:]])
+
+
+def utc_offset(local: dt.datetime) -> str:
+    """``UTC+05:00`` (``UTC`` for no offset) of an aware datetime."""
+    shift = local.strftime("%z")
+    return "UTC" if shift in ("+0000", "") else f"UTC{shift[:3]}:{shift[3:]}"
 
 
 def flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:

@@ -23,12 +23,14 @@ not cached (``bus.html_pages.HEADERS``).
 
 import base64
 import binascii
+import datetime as dt
 import functools
 import hashlib
 import hmac
 import html
 import logging
 import secrets
+import zoneinfo
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -47,8 +49,8 @@ from bus.errors import (
     TaskNotOpen,
     UnknownDocument,
 )
-from bus.html_pages import flatten, page, table, when
-from bus.inbox import Closed, InboxDesk, time_left
+from bus.html_pages import flatten, label_of, page, table, utc_offset, when
+from bus.inbox import Closed, InboxDesk
 from bus.inbox_session import COOKIE, LIFETIME_S, Sessions, safe_next, sign_in_form
 from bus.node import Node
 from bus.schema_form import ADD, SchemaForm
@@ -176,8 +178,7 @@ def inbox_routes(node: Node) -> APIRouter:
             ("Their official", html.escape(task.user)),
             ("Purpose", html.escape(task.purpose)),
             ("Filed", when(task.filed_at, zone)),
-            ("Answer by", f"{when(task.expires_at, zone)} — "
-                          f"{html.escape(time_left(task, now))} left"),
+            ("Answer by", f"{when(task.expires_at, zone)} — {_left(task, now)}"),
             ("State", html.escape(task.state)),
         ]
         if task.state != "open" and task.operator:
@@ -186,13 +187,13 @@ def inbox_routes(node: Node) -> APIRouter:
         instructions = desk().instructions(task.service)
         if instructions:
             head.append(("Instructions", html.escape(instructions)))
-        request_rows = [(k, html.escape(v)) for k, v in flatten(task.request)]
+        request_rows = [(label_of(k), html.escape(v)) for k, v in flatten(task.request)]
         body = ["<p><a href='/inbox'>← Back to the inbox</a></p>",
-                f"<h1>{html.escape(title_of(task.service))}</h1>",
-                table(head, "The task"), "<h2>What they ask</h2>",
-                table(request_rows, "The request")]
+                f"<h1>{html.escape(title_of(task.service))}</h1>"]
         if note:
             body.append(f"<p class='note bad' role='alert'>{html.escape(note)}</p>")
+        body += [table(head, "The task"), "<h2>What they ask</h2>",
+                 table(request_rows, "The request")]
         if task.state == "open":
             token = csrf(operator, task.id)
             body.append(_answer_form(task.id, token, SchemaForm(
@@ -250,14 +251,14 @@ def inbox_routes(node: Node) -> APIRouter:
         now = node.seal.clock()
         rows = "".join(
             "<tr>"
-            f"<td data-label='Answer by'>{when(t.expires_at, zone)}</td>"
-            f"<td data-label='Time left'>{html.escape(time_left(t, now))}</td>"
+            f"<td data-label='Answer by'>{when(t.expires_at, zone, offset=False)}<br>"
+            f"{_left(t, now)}</td>"
             f"<td data-label='Service'><a href='/inbox/{quote(t.id)}'>"
             f"{html.escape(title_of(t.service))}<span class='sr'> (task "
             f"{html.escape(t.id[:8])})</span></a></td>"
             f"<td data-label='Asked by'>{html.escape(member_name(t.client))}</td>"
             f"<td data-label='Purpose'>{html.escape(t.purpose)}</td>"
-            f"<td data-label='Filed'>{when(t.filed_at, zone)}</td></tr>"
+            f"<td data-label='Filed'>{when(t.filed_at, zone, offset=False)}</td></tr>"
             for t in tasks
         )
         done = request.query_params.get("done", "")
@@ -272,14 +273,15 @@ def inbox_routes(node: Node) -> APIRouter:
         listing = (
             "<table class='list'><caption class='sr'>Tasks waiting, soonest deadline "
             "first</caption><thead><tr><th scope='col'>Answer by</th>"
-            "<th scope='col'>Time left</th><th scope='col'>Service</th>"
+            "<th scope='col'>Service</th>"
             "<th scope='col'>Asked by</th><th scope='col'>Purpose</th>"
             f"<th scope='col'>Filed</th></tr></thead><tbody>{rows}</tbody></table>"
             if tasks else "<p>Nothing is waiting for you. New requests appear here as they "
             "come.</p>"
         )
         body = (f"<h1>Tasks waiting for you</h1>{note}<p>{len(tasks)} task(s) waiting, the "
-                f"soonest deadline first. Times are in {html.escape(zone)}.</p>{listing}")
+                f"soonest deadline first. Times are in {html.escape(zone)} time "
+                f"({utc_offset(now.astimezone(zoneinfo.ZoneInfo(zone)))}).</p>{listing}")
         return await frame("Operator inbox", body, operator, members)
 
     @router.get("/inbox/{task_id}")
@@ -366,6 +368,19 @@ def inbox_routes(node: Node) -> APIRouter:
         return _closed(task.id, closed)
 
     return router
+
+
+def _left(task: Task, now: dt.datetime) -> str:
+    """How long is left to answer, as an official reads it: ``2 days 23 h``, ``1 h 59 min``."""
+    seconds = int(max(task.expires_at - now.timestamp(), 0))
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    if not seconds:
+        return "<b class='bad'>expired</b>"
+    if days:
+        return f"{days} day{'s' if days > 1 else ''} {hours} h left"
+    if hours:
+        return f"{hours} h {minutes} min left"
+    return f"<b class='bad'>{max(minutes, 1)} min left</b>"
 
 
 def _closed(task_id: str, closed: Closed) -> Response:

@@ -32,19 +32,13 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-__all__ = ["ADD", "SchemaForm", "Submitted", "label_of"]
+from bus.html_pages import label_of
+
+__all__ = ["ADD", "SchemaForm", "Submitted"]
 
 ADD = "add"  # the name of the "Add another" buttons; their value is the list's path
 _SHOWN_WHOLE = 3  # lists with at most this many items show every item's group at once
 _MISSING = object()
-_ACRONYMS = {"pinfl": "PINFL", "stir": "STIR", "id": "ID", "url": "URL", "m2": "m²"}
-
-
-def label_of(name: str) -> str:
-    """``registered_on`` → ``Registered on``; ``pinfl`` → ``PINFL``."""
-    words = [_ACRONYMS.get(w, w) for w in name.split("_")]
-    first = words[0] if words[0].isupper() else words[0].capitalize()
-    return " ".join([first, *words[1:]])
 
 
 def _singular(label: str) -> str:

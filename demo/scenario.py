@@ -40,9 +40,9 @@ from bus.gateway_http import create_app as create_gateway
 from bus.logs import configure_logging
 from bus.node import Node
 from demo import cadastre, civil_registry, residence_registry
-from demo.archive import ARCHIVE, show_archive
+from demo.archive import ARCHIVE, leave_task, show_archive
 from demo.bundle import show_bundle, summary
-from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
+from demo.data import ARCHIVE_BIRTHS, BIRTHS, PEOPLE, UNKNOWN_PINFL
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
 from demo.servers import RunningServer, serve_in_thread
 from schemas import mask_identifier
@@ -334,6 +334,7 @@ def run_demo(
             else "[red]some exchanges did not end as expected[/red]"
         )
         if keep:
+            _print_waiting_task(console, stack)
             _print_try_it(console, stack)
             _wait_for_interrupt()
         return 0 if ok else 1
@@ -442,6 +443,24 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
         soft_wrap=True,
     )
     console.print("Ctrl-C stops everything.")
+
+
+def _print_waiting_task(console: Console, stack: DemoStack) -> None:
+    """One archive request left open, for a person to answer in the browser."""
+    headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
+    with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
+        location = leave_task(client)
+    found = ARCHIVE_BIRTHS[0]
+    console.print(
+        f"A request waits for the archivist: sign in at {stack.gateway.url}/inbox (archivist / "
+        f"{stack.archivist}) and answer it; the archive's books say: certificate "
+        f"{found.certificate}, {found.surname} {found.given_name} {found.patronymic}, born "
+        f"{found.born_on} in {found.place_of_birth} ({found.sex}), parents "
+        f"{'; '.join(f'{p.role} {p.full_name}' for p in found.parents)}, registered "
+        f"{found.registered_on} at {found.office}. The portal's poll, then signed: curl -s {stack.gateway.url}{location} "
+        f"-H 'Authorization: Bearer {stack.token}'",
+        markup=False, highlight=False, soft_wrap=True,
+    )
 
 
 def _wait_for_interrupt() -> None:

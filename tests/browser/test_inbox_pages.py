@@ -155,7 +155,11 @@ def test_an_archivist_answers_the_archive_task_in_the_browser(
         f"{desk.url}/inbox/{task_id}")
     deadlines = [r.find_element(By.CSS_SELECTOR, "time").get_attribute("datetime") for r in rows]
     assert deadlines == sorted(deadlines)
-    assert "(UTC+05:00)" in rows[0].text  # Asia/Tashkent, the example configuration's zone
+    # in the node's time zone (the example configuration's Asia/Tashkent, UTC+05:00)
+    assert "Times are in Asia/Tashkent time (UTC+05:00)" in text_of(browser, "main")
+    first = rows[0].find_element(By.CSS_SELECTOR, "time")
+    due = dt.datetime.fromisoformat(str(first.get_attribute("datetime")))
+    assert first.text == f"{due + dt.timedelta(hours=5):%Y-%m-%d %H:%M}"
     shoot(browser, "inbox-list")
 
     # the task: the request and a form made from the answer's schema
