@@ -142,11 +142,12 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
             ("Requested by", html.escape(shown["client"])),
             ("Issued at", when(record.issued_at, zone)),
             ("Signature (checked now)", _signature_line(st)),
-            ("Certificate", f"<code>{html.escape(st.serial or '—')}</code>, valid until "
-                            + (when(st.certificate_expires, zone) if st.certificate_expires
-                               else "—")),
             ("Document fingerprint (SHA-256)", f"<code>{record.fingerprint}</code>"),
         ]  # fmt: skip
+        if st.serial:  # the signer's certificate, when it is known (not a bare key, not revoked)
+            until = when(st.certificate_expires, zone) if st.certificate_expires else "—"
+            rows.insert(-1, ("Certificate",
+                             f"<code>{html.escape(st.serial)}</code>, valid until {until}"))
         body = (
             f"<h1>Document {html.escape(record.number)}</h1>{table(rows)}"
             "<p>This page shows who issued the document and whether its signature still "

@@ -457,8 +457,8 @@ def _print_waiting_task(console: Console, stack: DemoStack) -> None:
         f"{found.certificate}, {found.surname} {found.given_name} {found.patronymic}, born "
         f"{found.born_on} in {found.place_of_birth} ({found.sex}), parents "
         f"{'; '.join(f'{p.role} {p.full_name}' for p in found.parents)}, registered "
-        f"{found.registered_on} at {found.office}. The portal's poll, then signed: curl -s {stack.gateway.url}{location} "
-        f"-H 'Authorization: Bearer {stack.token}'",
+        f"{found.registered_on} at {found.office}. The portal's poll, then signed: "
+        f"curl -s {stack.gateway.url}{location} -H 'Authorization: Bearer {stack.token}'",
         markup=False, highlight=False, soft_wrap=True,
     )
 
