@@ -215,8 +215,16 @@ def inbox_routes(node: Node) -> APIRouter:
     async def sign_in(request: Request) -> Response:
         same_origin(request)
         form = _form((await request.body())[:_MAX_FORM])
-        name, password = form.get("name", "").strip(), form.get("password", "")
+        name, password = form.get("name", "").strip()[:64], form.get("password", "")
+        address = request.client.host if request.client else "-"
+        wait = sessions.refused(name, address)
+        if wait:
+            log.warning("operator sign-in refused: too many attempts")
+            return page("Sign in", sign_in_form(form.get("next", "/inbox"), name=name,
+                        error=f"Too many wrong passwords; try again in {int(wait // 60) + 1} "
+                        "minute(s)."), 429)
         if not _password_ok(operators, name, password):
+            sessions.failed(name, address)
             log.warning("operator sign-in refused")
             return page("Sign in", sign_in_form(form.get("next", "/inbox"), name=name,
                         error="That name and password do not match an operator of this node."),

@@ -9,7 +9,9 @@ behind the same address, asks the official to sign in again. Scripts may still s
 credentials with each request instead; no page asks the browser for them.
 
 Only the SHA-256 of a session id is kept, so the node's memory holds nothing that could be
-replayed as a cookie.
+replayed as a cookie. Guessing is slowed: after ``MAX_FAILURES`` wrong passwords for one name
+from one address within ``FAILURE_WINDOW_S``, that name is refused from that address until the
+window has passed (``Sessions.refused``), even with the right password.
 """
 
 from __future__ import annotations
@@ -22,10 +24,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["COOKIE", "LIFETIME_S", "Sessions", "safe_next", "sign_in_form"]
+__all__ = [
+    "COOKIE",
+    "FAILURE_WINDOW_S",
+    "LIFETIME_S",
+    "MAX_FAILURES",
+    "Sessions",
+    "safe_next",
+    "sign_in_form",
+]
 
 COOKIE = "bus_inbox"
 LIFETIME_S = 8 * 3600  # a working day; then the official signs in again
+MAX_FAILURES = 5
+FAILURE_WINDOW_S = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,7 @@ class Sessions:
                  lifetime_s: float = LIFETIME_S) -> None:
         self._clock, self._lifetime = clock, lifetime_s
         self._sessions: dict[str, _Session] = {}
+        self._failures: dict[tuple[str, str], list[float]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -61,6 +74,22 @@ class Sessions:
         with self._lock:
             found = self._sessions.get(self._key(session_id))
         return found.operator if found is not None and found.expires > self._clock() else None
+
+    def refused(self, name: str, address: str) -> float:
+        """Seconds until ``name`` may try again from ``address`` (0: now)."""
+        now = self._clock()
+        with self._lock:
+            recent = [t for t in self._failures.get((name, address), [])
+                      if t > now - FAILURE_WINDOW_S]
+        return recent[0] + FAILURE_WINDOW_S - now if len(recent) >= MAX_FAILURES else 0.0
+
+    def failed(self, name: str, address: str) -> None:
+        """A wrong password for ``name`` from ``address``."""
+        now = self._clock()
+        with self._lock:
+            self._failures = {k: kept for k, times in self._failures.items()
+                              if (kept := [t for t in times if t > now - FAILURE_WINDOW_S])}
+            self._failures.setdefault((name, address), []).append(now)
 
     def close(self, session_id: str) -> None:
         with self._lock:

@@ -3,7 +3,7 @@ no usable id in memory, and send the official back only to a page of the inbox."
 
 from __future__ import annotations
 
-from bus.inbox_session import Sessions, safe_next, sign_in_form
+from bus.inbox_session import FAILURE_WINDOW_S, MAX_FAILURES, Sessions, safe_next, sign_in_form
 
 
 class Clock:
@@ -45,3 +45,16 @@ def test_after_signing_in_only_a_page_of_the_inbox() -> None:
         assert safe_next(elsewhere) == "/inbox"
     form = sign_in_form("https://evil.example/", error="<b>x</b>", name="'><script>")
     assert "evil.example" not in form and "<script>" not in form and "<b>x" not in form
+
+
+def test_guessing_a_password_is_slowed_per_name_and_address() -> None:
+    clock = Clock()
+    sessions = Sessions(clock)
+    for _ in range(MAX_FAILURES):
+        assert sessions.refused("archivist", "10.0.0.5") == 0
+        sessions.failed("archivist", "10.0.0.5")
+    assert sessions.refused("archivist", "10.0.0.5") == FAILURE_WINDOW_S
+    assert sessions.refused("archivist", "10.0.0.6") == 0  # another machine
+    assert sessions.refused("b.usmonov", "10.0.0.5") == 0  # another name
+    clock.now += FAILURE_WINDOW_S + 1
+    assert sessions.refused("archivist", "10.0.0.5") == 0

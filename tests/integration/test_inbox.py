@@ -294,6 +294,19 @@ def test_the_inbox_page_asks_operators_to_sign_in(
         "Authorization": "Basic " + base64.b64encode(b"portal:" + portal.headers[
             "Authorization"].split()[1].encode()).decode()})
     assert r.status_code == 401
+    # the sign-in form: a session cookie; guessing is slowed after five wrong passwords
+    with httpx.Client(base_url=str(portal.base_url), timeout=5,
+                      follow_redirects=True) as browser:
+        signed = browser.post("/inbox/sign-in", data={"name": ARCHIVIST[0],
+                                                      "password": ARCHIVIST[1]})
+        assert signed.status_code == 200 and "Signed in as" in signed.text  # after the 303
+        assert "httponly" in signed.history[0].headers["set-cookie"].lower()
+        for _ in range(5):
+            assert browser.post("/inbox/sign-in", data={"name": "archivist",
+                                                        "password": "guess"}).status_code == 401
+        late = browser.post("/inbox/sign-in", data={"name": ARCHIVIST[0],
+                                                     "password": ARCHIVIST[1]})
+        assert late.status_code == 429 and "Too many wrong passwords" in late.text
 
 
 def test_an_operator_answers_on_the_page(
