@@ -65,7 +65,8 @@ class _SignIn(Exception):
     """Not signed in (or wrong credentials): answered 401 with the sign-in form."""
 
 
-def _basic(request: Request, operators: dict[str, OperatorSettings]) -> str:
+def _basic(request: Request) -> tuple[str, str]:
+    """The name and password of an HTTP Basic ``Authorization`` header."""
     header = request.headers.get("authorization", "")
     if not header.startswith("Basic "):
         raise _SignIn
@@ -73,9 +74,7 @@ def _basic(request: Request, operators: dict[str, OperatorSettings]) -> str:
         name, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise _SignIn from None
-    if not _password_ok(operators, name, password):
-        raise _SignIn
-    return name
+    return name[:64], password
 
 
 def _password_ok(operators: dict[str, OperatorSettings], name: str, password: str) -> bool:
@@ -109,8 +108,14 @@ def inbox_routes(node: Node) -> APIRouter:
     def signed_in(request: Request) -> tuple[str, list[str]]:
         cookie = request.cookies.get(COOKIE)
         name = sessions.operator(cookie) if cookie else None
-        if name is None:
-            name = _basic(request, operators)
+        if name is None:  # a script's Basic credentials, slowed like the form's
+            name, password = _basic(request)
+            address = request.client.host if request.client else "-"
+            if sessions.refused(name, address):
+                raise _SignIn
+            if not _password_ok(operators, name, password):
+                sessions.failed(name, address)
+                raise _SignIn
         known = operators.get(name)
         if known is None:  # removed from the configuration since
             raise _SignIn
