@@ -136,11 +136,13 @@ def inbox_routes(node: Node) -> APIRouter:
         member = node.settings.members.get(code)
         return f"{member.name} ({code})" if member is not None and member.name else code
 
-    def official(operator: str) -> str:
+    def who(operator: str) -> str:
+        """An official as people know them: ``Aziza Karimova (archivist)``."""
         known = operators.get(operator)
-        if known is not None and known.name:
-            return f"<b>{html.escape(known.name)}</b> ({html.escape(operator)})"
-        return f"<b>{html.escape(operator)}</b>"
+        return f"{known.name} ({operator})" if known is not None and known.name else operator
+
+    def official(operator: str) -> str:
+        return f"<b>{html.escape(who(operator))}</b>"
 
     async def frame(title: str, body: str, operator: str, members: list[str],
                     status_code: int = 200) -> Response:
@@ -188,7 +190,7 @@ def inbox_routes(node: Node) -> APIRouter:
         ]
         if task.state != "open" and task.operator:
             closed = when(task.closed_at, zone) if task.closed_at else ""
-            head.append(("Closed by", f"{html.escape(task.operator)} {closed}"))
+            head.append(("Closed by", f"{official(task.operator)} {closed}"))
         instructions = desk().instructions(task.service)
         if instructions:
             head.append(("Instructions", html.escape(instructions)))
@@ -333,7 +335,7 @@ def inbox_routes(node: Node) -> APIRouter:
         now = await mine(task.id, members)
         note = exc.detail
         if now.state in ("answered", "rejected", "sending") and now.operator:
-            by = "you" if now.operator == operator else now.operator
+            by = "you" if now.operator == operator else who(now.operator)
             note = (f"This task was already {'answered' if now.state == 'sending' else now.state}"
                     f" by {by}; what you filled in was not sent.")
         return await task_page(now, operator, members, note=note, status_code=409)

@@ -234,7 +234,7 @@ def test_a_second_official_cannot_answer_a_task_already_answered(
     browser.switch_to.window(browser.window_handles[0])
     send(browser)  # too late
     note = text_of(browser, "main [role=alert]")
-    assert "already answered by archivist" in note and "not sent" in note
+    assert "already answered by Aziza Karimova (archivist)" in note and "not sent" in note
     assert not browser.find_elements(By.NAME, "csrf") or not browser.find_elements(
         By.XPATH, "//button[text()='Sign and send the answer']")
     shoot(browser, "inbox-task-taken")
