@@ -297,6 +297,10 @@ def test_signing_out_ends_the_session(browser: WebDriver, desk: Desk) -> None:
     assert "You are signed out." in text_of(browser, "main")
     browser.get(f"{desk.url}/inbox")
     assert browser.find_elements(By.ID, "password")  # asked to sign in again
+    assert landmarks(browser) == {"header": 1, "nav": 0, "main": 1, "h1": 1}
+    assert unlabelled(browser) == []
+    with phone(browser):
+        assert overflow(browser) == 0
     # the session is over on the node, not only in this browser
     r = httpx.get(f"{desk.url}/inbox", cookies={"bus_inbox": cookie["value"]}, timeout=5)
     assert r.status_code == 401 and "Sign in" in r.text
