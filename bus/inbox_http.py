@@ -203,8 +203,11 @@ def inbox_routes(node: Node) -> APIRouter:
                  table(request_rows, "The request")]
         if task.state == "open":
             token = csrf(operator, task.id)
-            body.append(_answer_form(task.id, token, SchemaForm(
-                desk().route(task.service).response_model), typed or {}, errors or {}, added))
+            form = SchemaForm(desk().route(task.service).response_model)
+            if typed is None:  # what the request already says (its PINFL, say), to start with
+                typed = {k: str(v) for k, v in task.request.items()
+                         if k in form.schema.get("properties", {}) and isinstance(v, str | int)}
+            body.append(_answer_form(task.id, token, form, typed, errors or {}, added))
             body.append(_reject_form(task.id, token))
         else:
             body.append("<p>This task is closed; there is nothing more to do here.</p>")

@@ -35,6 +35,7 @@ from tests.browser.conftest import click_and_load, landmarks, overflow, phone, s
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 URGENT = "state-archive/urgent-birth-record/v1"  # the same desk, a two-hour deadline
+ESTATES = "state-archive/historic-property/v1"  # an answer with a list of any length
 RECORD = ARCHIVE_BIRTHS[0]
 SECOND = "b.usmonov"
 
@@ -70,8 +71,13 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     config = yaml.safe_load(path.read_text())
     config["services"][URGENT] = {**config["services"][ARCHIVE], "timeout_s": 7200,
                                   "title": "Birth record for a court hearing (urgent)"}
-    config["access"].append({"client": "portal", "service": URGENT,
-                             "purpose": ["pension-assignment"]})
+    config["services"][ESTATES] = {**config["services"][ARCHIVE],
+                                   "title": "Real estate in the pre-1995 land books",
+                                   "request": "schemas.property.PropertyOwnershipRequest",
+                                   "response": "schemas.property.PropertyOwnership"}
+    for service in (URGENT, ESTATES):
+        config["access"].append({"client": "portal", "service": service,
+                                 "purpose": ["pension-assignment"]})
     config["inbox"]["operators"][SECOND] = {"name": "Bekzod Usmonov",
                                             "token_sha256": second_digest,
                                             "members": ["state-archive"]}
@@ -241,6 +247,37 @@ def test_a_second_official_cannot_answer_a_task_already_answered(
     answer = poll_result(desk.portal, location)
     assert answer.status_code == 200
     assert answer.json()["payload"]["number"] == RECORD.certificate
+
+
+def test_a_list_of_properties_grows_one_group_at_a_time(browser: WebDriver, desk: Desk) -> None:
+    pinfl = PEOPLE[0].pinfl
+    task_id, location = desk.ask(ESTATES, pinfl)
+    sign_in(browser, desk.url, "archivist", desk.passwords["archivist"])
+    browser.get(f"{desk.url}/inbox/{task_id}")
+    assert not browser.find_elements(By.NAME, "properties.1.address")  # one group to start
+    # what the request says is filled in already
+    assert browser.find_element(By.NAME, "pinfl").get_attribute("value") == pinfl
+    estates = [("10:01:02:03:04:0005", "house", "Toshkent, Yunusobod 4", "120.5", "1/1",
+                "1988-05-17"),
+               ("10:01:02:03:04:0006", "land", "Toshkent viloyati, Zangiota", "600", "1/2",
+                "1991-09-01")]
+    for i, estate in enumerate(estates):
+        if i:
+            click_and_load(browser, browser.find_element(
+                By.XPATH, "//button[text()='Add another property']"))
+        for key, value in zip(("cadastral_number", "kind", "address", "area_m2", "share",
+                               "registered_on"), estate, strict=True):
+            fill(browser, f"properties.{i}.{key}", value)
+    assert browser.find_element(By.NAME, "properties.0.address").get_attribute(
+        "value") == estates[0][2]  # the first group kept what was typed
+    shoot(browser, "inbox-task-list")
+    send(browser)
+    assert "is closed" in text_of(browser, "main [role=status]")
+    answer = poll_result(desk.portal, location)
+    assert answer.status_code == 200, answer.text
+    kept = answer.json()["payload"]["properties"]
+    assert [(p["cadastral_number"], p["kind"], p["area_m2"], p["registered_on"]) for p in kept
+            ] == [(e[0], e[1], e[3], e[5]) for e in estates]
 
 
 def test_the_pages_work_at_a_phone_width_and_from_the_keyboard(
