@@ -65,6 +65,7 @@ __all__ = [
     "PROPERTY",
     "RESIDENCE",
     "DemoStack",
+    "print_waiting_task",
     "run_demo",
     "start_stack",
     "write_config",
@@ -334,7 +335,7 @@ def run_demo(
             else "[red]some exchanges did not end as expected[/red]"
         )
         if keep:
-            _print_waiting_task(console, stack)
+            print_waiting_task(console, stack)
             _print_try_it(console, stack)
             _wait_for_interrupt()
         return 0 if ok else 1
@@ -445,7 +446,7 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
     console.print("Ctrl-C stops everything.")
 
 
-def _print_waiting_task(console: Console, stack: DemoStack) -> None:
+def print_waiting_task(console: Console, stack: DemoStack) -> None:
     """One archive request left open, for a person to answer in the browser."""
     headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
     with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
