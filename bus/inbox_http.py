@@ -239,6 +239,9 @@ def inbox_routes(node: Node) -> APIRouter:
             return page("Sign in", sign_in_form(form.get("next", "/inbox"), name=name,
                         error="That name and password do not match an operator of this node."),
                         401)
+        previous = request.cookies.get(COOKIE)
+        if previous:  # signing in again (as another official, say) ends the session before
+            sessions.close(previous)
         response = RedirectResponse(safe_next(form.get("next", "/inbox")), status_code=303)
         response.set_cookie(COOKIE, sessions.open(name), max_age=LIFETIME_S, path="/inbox",
                             httponly=True, samesite="strict",
