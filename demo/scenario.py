@@ -41,11 +41,11 @@ from bus.ops.logs import configure_logging
 from bus.records.audit import verify
 from demo import cadastre, civil_registry, residence_registry
 from demo.agencies import Agencies, start_agencies
-from demo.archive import ARCHIVE, show_archive
+from demo.archive import ARCHIVE, leave_task, show_archive
 from demo.asks import scenario_asks
 from demo.bundle import show_bundle
 from demo.child_benefit import show_child_benefit
-from demo.data import PEOPLE
+from demo.data import ARCHIVE_BIRTHS, PEOPLE
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
 from demo.permanent_registration import show_permanent_registration
 from demo.servers import RunningServer, listening_socket, serve_in_thread
@@ -72,6 +72,7 @@ __all__ = [
     "PROPERTY",
     "RESIDENCE",
     "DemoStack",
+    "print_waiting_task",
     "run_demo",
     "start_stack",
     "write_config",
@@ -333,6 +334,7 @@ def run_demo(
             else "[red]some exchanges did not end as expected[/red]"
         )
         if keep:
+            print_waiting_task(console, stack)
             _print_try_it(console, stack)
             _wait_for_interrupt()
         return 0 if ok else 1
@@ -459,6 +461,24 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
         soft_wrap=True,
     )
     console.print("Ctrl-C stops everything.")
+
+
+def print_waiting_task(console: Console, stack: DemoStack) -> None:
+    """One archive request left open, for a person to answer in the browser."""
+    headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
+    with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
+        location = leave_task(client)
+    found = ARCHIVE_BIRTHS[0]
+    console.print(
+        f"A request waits for the archivist: sign in at {stack.gateway.url}/inbox (archivist / "
+        f"{stack.archivist}) and answer it; the archive's books say: certificate "
+        f"{found.certificate}, {found.surname} {found.given_name} {found.patronymic}, born "
+        f"{found.born_on} in {found.place_of_birth} ({found.sex}), parents "
+        f"{'; '.join(f'{p.role} {p.full_name}' for p in found.parents)}, registered "
+        f"{found.registered_on} at {found.office}. The portal's poll, then signed: "
+        f"curl -s {stack.gateway.url}{location} -H 'Authorization: Bearer {stack.token}'",
+        markup=False, highlight=False, soft_wrap=True,
+    )
 
 
 def _wait_for_interrupt() -> None:
