@@ -11,6 +11,8 @@
     │   │   └── DocumentPurged   410 document-purged     (its signed answer is past retention)
     │   ├── CallbackRefused      422 callback-refused    (X-Bus-Callback not allowed; reason)
     │   ├── PayloadTooLarge      413 payload-too-large
+    │   ├── UnsupportedMediaType 415 unsupported-media-type (a body that is not JSON)
+    │   ├── MethodNotAllowed     405 method-not-allowed  (``Allow`` names the methods)
     │   ├── SchemaInvalid        422 schema-invalid
     │   ├── SignatureInvalid     403 signature-invalid   (reason: unknown-key, bad-signature, …)
     │   │   ├── CertificateUntrusted 403 certificate-untrusted (reason: unknown-issuer, expired, …)
@@ -54,6 +56,7 @@ __all__ = [
     "DocumentPurged",
     "Expired",
     "MalformedRequest",
+    "MethodNotAllowed",
     "NoData",
     "PayloadTooLarge",
     "ProviderError",
@@ -70,6 +73,7 @@ __all__ = [
     "Unauthenticated",
     "UnknownDocument",
     "UnknownService",
+    "UnsupportedMediaType",
     "from_code",
 ]
 
@@ -205,6 +209,22 @@ class PayloadTooLarge(RequestRefused):
     code = "payload-too-large"
     status = 413
     title = "Payload too large"
+
+
+class UnsupportedMediaType(RequestRefused):
+    """A request body that is not ``application/json`` where JSON is read."""
+
+    code = "unsupported-media-type"
+    status = 415
+    title = "Unsupported media type"
+
+
+class MethodNotAllowed(RequestRefused):
+    """A path that exists, asked with a method it does not answer."""
+
+    code = "method-not-allowed"
+    status = 405
+    title = "Method not allowed"
 
 
 class SchemaInvalid(RequestRefused):

@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import logging
 import math
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -37,13 +36,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.config.routes import Route
-from bus.core.envelope import new_id
+from bus.core.envelope import SERVICE_PATTERN, new_id
 from bus.core.errors import (
     AccessDenied,
     AsyncRequired,
     BusError,
     BusUnavailable,
     MalformedRequest,
+    MethodNotAllowed,
     PayloadTooLarge,
     RateLimited,
     SchemaInvalid,
@@ -57,7 +57,17 @@ from bus.gateway.bundle import bundle_routes
 from bus.gateway.citizens import CITIZEN_LOG_PATH, citizen_routes
 from bus.gateway.documents import document_routes
 from bus.gateway.inbox import inbox_routes
-from bus.gateway.params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
+from bus.gateway.json_body import StrictJson
+from bus.gateway.params import (
+    CORRELATION_PATTERN,
+    PURPOSE_PATTERN,
+    USER_PATTERN,
+    CorrelationHeader,
+    ModeQuery,
+    PurposeHeader,
+    UserHeader,
+    caller_value,
+)
 from bus.gateway.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
 from bus.gateway.soap.endpoint import soap_routes
 from bus.node.wiring import Node
@@ -113,7 +123,6 @@ _OUTCOME_BY_STATUS = {
     422: SchemaInvalid.code,
 }
 _SERVICE_PREFIX = "/v1/services/"
-_CORRELATION = re.compile(r"[0-9a-f-]{36}")
 
 
 class Observe:
@@ -221,6 +230,7 @@ def _service_endpoint(
         request: Request,
         body: request_model,  # type: ignore[valid-type]
         client: Annotated[str, Depends(auth)],
+        _json: StrictJson,
         purpose: PurposeHeader,
         user: UserHeader,
         correlation: CorrelationHeader = None,
@@ -314,17 +324,15 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             return
         headers = request.headers
         message_id = scope.get("bus.message_id") or new_id()
-        asked = headers.get("x-bus-correlation", "")
-        correlation = scope.get("bus.correlation") or (
-            asked if _CORRELATION.fullmatch(asked) else None
-        )
-        record = node.audit.refusal(
+        correlation = scope.get("bus.correlation") or caller_value(
+            headers.get("x-bus-correlation"), CORRELATION_PATTERN)
+        record = node.audit.refusal(  # only what passed its check: never raw caller bytes
             message_id=message_id,
             correlation=correlation,
             client=scope.get("bus.client", "-"),
             service=audited[scope["path"]],
-            user=headers.get("x-bus-user", "-")[:200],
-            purpose=headers.get("x-bus-purpose", "-")[:100],
+            user=caller_value(headers.get("x-bus-user"), USER_PATTERN) or "-",
+            purpose=caller_value(headers.get("x-bus-purpose"), PURPOSE_PATTERN) or "-",
             subject=scope.get("bus.subject"),
             outcome=outcome,
             at=node.seal.clock(),
@@ -365,12 +373,16 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             request.scope["bus.outcome"] = UnknownService.code
-            return problem_response(
-                UnknownService(f"no route {request.url.path}"), instance=request.url.path
-            )
-        error = MalformedRequest(str(exc.detail))
+            return problem_response(UnknownService("no such route on this node"),
+                                    instance=request.url.path)
+        error: BusError = (
+            MethodNotAllowed(f"{request.method} is not answered here")
+            if exc.status_code == 405 else MalformedRequest(str(exc.detail)[:200])
+        )
         request.scope["bus.outcome"] = error.code
-        return problem_response(error, instance=request.url.path, status=exc.status_code)
+        await record_refusal(request, error.code)
+        return problem_response(error, instance=request.url.path, status=exc.status_code,
+                                headers=dict(exc.headers or {}))  # 405: Allow
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -401,7 +413,10 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
 
     @app.post("/v1/services/{service:path}", include_in_schema=False)
     async def unknown(service: str, client: Annotated[str, Depends(auth)]) -> Response:
-        raise UnknownService(f"no service {service!r} on this bus", service=service)
+        named = caller_value(service, SERVICE_PATTERN)  # echoed only if it is a service id
+        raise UnknownService(f"no service {named!r} on this bus" if named else
+                             "no such service on this bus (not a member/service/vN id)",
+                             service=named)
 
     @app.get("/v1/services", tags=["catalog"])
     async def catalog(client: Annotated[str, Depends(auth)]) -> list[dict[str, Any]]:

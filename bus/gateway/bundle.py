@@ -50,7 +50,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from bus.config.routes import Route
-from bus.core.envelope import new_id
+from bus.core.envelope import SERVICE_PATTERN, new_id
 from bus.core.errors import (
     AccessDenied,
     AsyncRequired,
@@ -62,6 +62,7 @@ from bus.core.errors import (
 )
 from bus.exchange.client import recorded_by_provider
 from bus.gateway.asynchronous import AsyncRequests
+from bus.gateway.json_body import StrictJson
 from bus.gateway.params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
 from bus.gateway.problems import Problem, problem_body
 from bus.node.wiring import Node
@@ -77,7 +78,8 @@ MAX_PARTS = 20
 
 class BundlePart(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    service: str = Field(max_length=200, description="member/service/version to ask")
+    service: str = Field(max_length=200, pattern=SERVICE_PATTERN,
+                         description="member/service/version to ask")
     request: dict[str, Any] = Field(description="that service's shared-schema request")
 
 
@@ -223,6 +225,7 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
         request: Request,
         body: Annotated[BundleRequest, Body()],
         client: Annotated[str, Depends(auth)],
+        _json: StrictJson,
         purpose: PurposeHeader,
         user: UserHeader,
         correlation: CorrelationHeader = None,
