@@ -58,6 +58,7 @@ from bus.gateway.citizens import CITIZEN_LOG_PATH, citizen_routes
 from bus.gateway.documents import document_routes
 from bus.gateway.inbox import inbox_routes
 from bus.gateway.json_body import StrictJson
+from bus.gateway.openapi import truthful_openapi
 from bus.gateway.params import (
     CORRELATION_PATTERN,
     PURPOSE_PATTERN,
@@ -68,7 +69,7 @@ from bus.gateway.params import (
     UserHeader,
     caller_value,
 )
-from bus.gateway.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
+from bus.gateway.problems import problem_response
 from bus.gateway.soap.endpoint import soap_routes
 from bus.node.wiring import Node
 from bus.policy.access import CITIZEN_ACCESS_LOG
@@ -78,20 +79,6 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("bus.gateway")
 T = TypeVar("T", bound=BaseModel)
-
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": desc}
-    for status, desc in [
-        (400, "Malformed request (not JSON)"),
-        (401, "Missing or unknown API token"),
-        (403, "No access right for this client, service and purpose"),
-        (413, "Body too large"),
-        (429, "Over the member's rate limit (see Retry-After)"),
-        (422, "Body does not match the service's request schema"),
-        (502, "Provider unavailable or answered wrongly"),
-        (504, "Deadline exceeded"),
-    ]
-}
 
 
 class SignedEnvelope(BaseModel, Generic[T]):
@@ -401,7 +388,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             f"/v1/services/{route.service}",
             summary=route.settings.title or f"Ask {route.service}",
             tags=[route.provider],
-            responses={200: {"model": SignedEnvelope[route.response_model]}, **_PROBLEMS},  # type: ignore[name-defined]
+            responses={200: {"model": SignedEnvelope[route.response_model]}},  # type: ignore[name-defined]
         )(_service_endpoint(node, route, auth, asynchronous))
 
     app.include_router(bundle_routes(node, auth, limits, asynchronous))
@@ -466,6 +453,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         body = await run_in_threadpool(generate_latest, node.metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
+    truthful_openapi(app, node)  # bus.gateway.openapi: every answer each route can give
     app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)
     app.add_middleware(Observe, node=node)  # outermost: sees the 413s of BodyLimit too
     return app

@@ -10,9 +10,10 @@ from starlette.responses import Response
 
 from bus.core.errors import BusError
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "Problem", "problem_body", "problem_response"]
+__all__ = ["MAX_ERRORS", "PROBLEM_MEDIA_TYPE", "Problem", "problem_body", "problem_response"]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+MAX_ERRORS = 20  # a problem lists at most this many errors (the detail still counts them all)
 
 
 class Problem(BaseModel):
@@ -66,5 +67,5 @@ def problem_body(
     if error.service:
         body["service"] = error.service
     if error.errors:
-        body["errors"] = error.errors
+        body["errors"] = error.errors[:MAX_ERRORS]
     return body
