@@ -71,6 +71,7 @@ from bus.gateway.params import (
 )
 from bus.gateway.problems import problem_response
 from bus.gateway.soap.endpoint import soap_routes
+from bus.gateway.throttle import AnonymousRefusals, SourceGate
 from bus.node.wiring import Node
 from bus.policy.access import CITIZEN_ACCESS_LOG
 from bus.policy.ratelimit import RateLimits
@@ -309,6 +310,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         scope = request.scope
         if scope.get("bus.answered") or scope["path"] not in audited:
             return
+        if "bus.client" not in scope:  # before authentication: bus.gateway.throttle audits it
+            return
         headers = request.headers
         message_id = scope.get("bus.message_id") or new_id()
         correlation = scope.get("bus.correlation") or caller_value(
@@ -455,5 +458,9 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
 
     truthful_openapi(app, node)  # bus.gateway.openapi: every answer each route can give
     app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)
+    app.add_middleware(  # per-source throttles; refusals before authentication, aggregated
+        SourceGate, settings=node.settings.http, metrics=node.metrics,
+        services=set(services.values()),
+        refusals=AnonymousRefusals(node.audit, node.metrics, node.seal.clock))
     app.add_middleware(Observe, node=node)  # outermost: sees the 413s of BodyLimit too
     return app
