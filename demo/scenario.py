@@ -36,6 +36,7 @@ from rich.table import Table
 from bus.cli.app import DEMO_MEMBERS, new_token
 from bus.config.loader import load_settings
 from bus.gateway.app import create_app as create_gateway
+from bus.gateway.server import server_options
 from bus.node.wiring import Node
 from bus.ops.logs import configure_logging
 from bus.records.audit.log import verify
@@ -171,7 +172,8 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         settings.node.key_passphrase = SecretStr(DEMO_KEY_PASSPHRASE)
     node = Node(settings)
     try:
-        gateway = serve_in_thread(create_gateway(node), port=port)
+        gateway = serve_in_thread(create_gateway(node), port=port,
+                                  **server_options(settings.http))
     except BaseException:
         residence.stop()
         civil.stop()

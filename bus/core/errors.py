@@ -12,6 +12,7 @@
     │   ├── CallbackRefused      422 callback-refused    (X-Bus-Callback not allowed; reason)
     │   ├── PayloadTooLarge      413 payload-too-large
     │   ├── UnsupportedMediaType 415 unsupported-media-type (a body that is not JSON)
+    │   ├── RequestTimeout       408 request-timeout     (the body came too slowly)
     │   ├── MethodNotAllowed     405 method-not-allowed  (``Allow`` names the methods)
     │   ├── SchemaInvalid        422 schema-invalid
     │   ├── SignatureInvalid     403 signature-invalid   (reason: unknown-key, bad-signature, …)
@@ -67,6 +68,7 @@ __all__ = [
     "RateLimited",
     "Replayed",
     "RequestRefused",
+    "RequestTimeout",
     "SchemaInvalid",
     "SignatureInvalid",
     "TaskNotOpen",
@@ -217,6 +219,14 @@ class UnsupportedMediaType(RequestRefused):
     code = "unsupported-media-type"
     status = 415
     title = "Unsupported media type"
+
+
+class RequestTimeout(RequestRefused):
+    """A request whose body did not arrive within the node's ``http.body_timeout_s``."""
+
+    code = "request-timeout"
+    status = 408
+    title = "Request body too slow"
 
 
 class MethodNotAllowed(RequestRefused):

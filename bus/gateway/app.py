@@ -70,6 +70,7 @@ from bus.gateway.params import (
     caller_value,
 )
 from bus.gateway.problems import problem_response
+from bus.gateway.server import BodyTimeout
 from bus.gateway.soap.endpoint import soap_routes
 from bus.gateway.throttle import AnonymousRefusals, SourceGate
 from bus.node.wiring import Node
@@ -458,6 +459,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
 
     truthful_openapi(app, node)  # bus.gateway.openapi: every answer each route can give
     app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)
+    app.add_middleware(BodyTimeout, timeout_s=node.settings.http.body_timeout_s)  # 408
     app.add_middleware(  # per-source throttles; refusals before authentication, aggregated
         SourceGate, settings=node.settings.http, metrics=node.metrics,
         services=set(services.values()),
