@@ -69,7 +69,7 @@ from bus.gateway.params import (
     UserHeader,
     caller_value,
 )
-from bus.gateway.problems import problem_response
+from bus.gateway.problems import instance_of, problem_response
 from bus.gateway.server import BodyTimeout
 from bus.gateway.soap.endpoint import soap_routes
 from bus.gateway.throttle import AnonymousRefusals, SourceGate
@@ -264,7 +264,7 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Respon
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return problem_response(
-            MalformedRequest("request body is not valid JSON"), instance=request.url.path
+            MalformedRequest("request body is not valid JSON"), instance=instance_of(request.scope)
         )
     listed = [
         {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
@@ -278,7 +278,7 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Respon
         )
     else:
         error = SchemaInvalid(f"{len(listed)} field(s) do not match the schema", errors=listed)
-    return problem_response(error, instance=request.url.path)
+    return problem_response(error, instance=instance_of(request.scope))
 
 
 def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
@@ -349,7 +349,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             if isinstance(exc, RateLimited)
             else None
         )
-        return problem_response(exc, instance=request.url.path, headers=headers)
+        return problem_response(exc, instance=instance_of(request.scope), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -365,14 +365,14 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         if exc.status_code == 404:
             request.scope["bus.outcome"] = UnknownService.code
             return problem_response(UnknownService("no such route on this node"),
-                                    instance=request.url.path)
+                                    instance=instance_of(request.scope))
         error: BusError = (
             MethodNotAllowed(f"{request.method} is not answered here")
             if exc.status_code == 405 else MalformedRequest(str(exc.detail)[:200])
         )
         request.scope["bus.outcome"] = error.code
         await record_refusal(request, error.code)
-        return problem_response(error, instance=request.url.path, status=exc.status_code,
+        return problem_response(error, instance=instance_of(request.scope), status=exc.status_code,
                                 headers=dict(exc.headers or {}))  # 405: Allow
 
     @app.exception_handler(Exception)
@@ -380,7 +380,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         log.error("internal error", exc_info=exc)
         return problem_response(
             BusUnavailable("internal error; see the node's log"),
-            instance=request.url.path,
+            instance=instance_of(request.scope),
             status=500,
         )
 

@@ -63,7 +63,14 @@ from bus.core.errors import (
 from bus.exchange.client import recorded_by_provider
 from bus.gateway.asynchronous import AsyncRequests
 from bus.gateway.json_body import StrictJson
-from bus.gateway.params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
+from bus.gateway.params import (
+    CORRELATION_PATTERN,
+    CorrelationHeader,
+    ModeQuery,
+    PurposeHeader,
+    UserHeader,
+    caller_value,
+)
 from bus.gateway.problems import Problem, problem_body
 from bus.node.wiring import Node
 from bus.policy.ratelimit import RateLimits
@@ -257,7 +264,9 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
         it."""
         kept = await run_in_threadpool(asynchronous.store.conversation, correlation, client)
         if not kept:
-            raise UnknownDocument(f"no asynchronous bundle {correlation!r} of yours")
+            named = caller_value(correlation, CORRELATION_PATTERN)  # echoed if an id only
+            raise UnknownDocument(f"no asynchronous bundle {named!r} of yours" if named
+                                  else "no such asynchronous bundle of yours")
         pending = any(record.state == "pending" for record in kept)
         return Response(orjson.dumps({
             "correlation": correlation, "state": "pending" if pending else "done",

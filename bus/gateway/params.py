@@ -6,7 +6,7 @@ UUID); the query parameter ``mode`` (``sync``, or ``async``: 202 at once, the re
 
 What a caller sends here reaches the audit log and the node's log lines, so each is checked
 before anything else sees it, and a value that does not pass is a 400 ``malformed-request``
-naming the header (never echoing it): the purpose is a code of visible ASCII characters
+naming the header (never echoing it): the purpose is a code such as ``child-benefit``
 (``PURPOSE_PATTERN``); the user is printable ASCII of at most 200 characters, not blank, with no
 control or line-separator characters (``USER_PATTERN``: a log line or an audit export cannot be
 split or forged through it); a correlation is a real UUID in its canonical lowercase form
@@ -30,8 +30,9 @@ __all__ = [
     "caller_value",
 ]
 
-# Visible ASCII, 1-100: no spaces, no controls.
-PURPOSE_PATTERN = r"^[!-~]{1,100}$"
+# A purpose code as access rights name them: a lowercase letter, then letters, digits, ".",
+# "_" or "-", 1-100 in all (never a number such as a PINFL).
+PURPOSE_PATTERN = r"^[a-z][a-z0-9._-]{0,99}$"
 # Printable ASCII starting with a visible character, 1-200: no controls (tab, CR, LF), no DEL,
 # no bytes past ASCII (where UTF-8's NEL and line separators would hide).
 USER_PATTERN = r"^[!-~][ -~]{0,199}$"
@@ -43,7 +44,7 @@ CORRELATION_PATTERN = (
 PurposeHeader = Annotated[
     str,
     Header(alias="X-Bus-Purpose", pattern=PURPOSE_PATTERN,
-           description="purpose code the access right requires (visible ASCII, 1-100)"),
+           description="purpose code the access right requires (e.g. child-benefit)"),
 ]
 UserHeader = Annotated[
     str,

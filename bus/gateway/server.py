@@ -135,6 +135,5 @@ class BodyTimeout:
                 raise
             error = RequestTimeout(f"request body not received within {self.timeout_s:g} s")
             scope["bus.outcome"] = error.code
-            response = problem_response(error, instance=scope.get("path"),
-                                        headers={"Connection": "close"})
+            response = problem_response(error, headers={"Connection": "close"})
             await response(scope, receive, send)

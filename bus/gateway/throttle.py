@@ -320,7 +320,7 @@ class SourceGate:
         else:
             error = RateLimited(f"too many requests from your address; retry after {retry} s",
                                 retry_after_s=retry)
-            response = problem_response(error, instance=scope["path"], headers=headers)
+            response = problem_response(error, headers=headers)
         if area == "anonymous":
             await self._anonymous(scope, source, RateLimited.code)
         await response(scope, receive, send)

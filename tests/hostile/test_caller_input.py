@@ -73,7 +73,8 @@ def test_a_user_that_is_not_printable_text_is_400(
 
 @pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("purpose", [
-    b"", b"child benefit", "pénsion".encode(), b"a" * 101, b"a\x7f", b"a\tb",
+    b"", b"child benefit", "pénsion".encode(), b"a" * 101, b"a\x7f", b"a\tb", b"Child-Benefit",
+    AZIZ.pinfl.encode(), b"-x",
 ])
 def test_a_purpose_that_is_not_a_code_is_400(portal: httpx.Client, purpose: bytes) -> None:
     r = portal.post(URL, json={"pinfl": AZIZ.pinfl}, headers={"X-Bus-Purpose": purpose})
