@@ -9,7 +9,8 @@ bucket for each area (``http:`` settings, ``bus.config.http``):
 * ``sign-in`` — ``/inbox``: every page signs the operator in (HTTP Basic); and after
   ``lockout_failures`` failed sign-ins in a row a source is locked out for ``lockout_s``
   seconds (a 429 with ``Retry-After`` even for the right password), the lockout audited;
-* ``anonymous`` — refusals before authentication on the API (``/v1/…``): a missing or unknown
+* ``anonymous`` — refusals before authentication on the API (``/v1/…``, ``/soap/…``): a missing
+  or unknown
   token, a body refused before the token was looked at. Each takes a token of the source's
   bucket; a source whose bucket is empty is refused at once (429) until it refills.
 
@@ -18,10 +19,12 @@ HTML page on ``/inbox``), counted in ``bus_throttled_total{area}``.
 
 A refusal before authentication does not write an audit entry of its own (anyone could grow the
 log without bound): ``AnonymousRefusals`` counts it (``bus_anonymous_refusals_total``) and writes
-one entry for the first refusal of each source, minute and outcome, before the answer, and at
+one entry for the first refusal of each source, minute, outcome and service (a configured
+service id, or ``-``), before the answer, and at
 the next minute one more with the count of that minute when there was more than one
 (``purpose`` ``count:N``). An entry's ``user`` is ``source:<address>``, ``client`` ``-``; at
-most ``MAX_SOURCES`` sources are told apart in a minute (the rest count as ``source:other``).
+most ``MAX_SOURCES`` (source, outcome, service) are told apart in a minute (the rest count
+as ``source:other``).
 What is left is written when the node stops. Buckets are per node process, at most
 ``MAX_SOURCES`` per area (the longest idle ones are forgotten).
 """
@@ -62,7 +65,8 @@ _BY_STATUS = {400: "malformed-request", 401: "unauthenticated", 404: "unknown-se
               415: "unsupported-media-type", 422: "schema-invalid", 429: "rate-limited"}
 _ROUTES = (("/v1/services/", "services"), ("/v1/bundles", "bundles"),
            ("/v1/messages/", "messages"), ("/v1/documents/", "documents"),
-           ("/v1/citizens/", "citizens"), ("/inbox", "inbox"), ("/verify/", "verify"))
+           ("/v1/citizens/", "citizens"), ("/inbox", "inbox"), ("/verify/", "verify"),
+           ("/soap/", "soap"))
 
 
 def route_label(path: str) -> str:
@@ -106,8 +110,8 @@ class SourceBuckets:
 @dataclass
 class _Minute:
     started: dt.datetime
-    counts: dict[tuple[str, str], int] = field(default_factory=dict)
-    services: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (source, outcome, service) -> refusals this minute
+    counts: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
 class AnonymousRefusals:
@@ -132,9 +136,8 @@ class AnonymousRefusals:
         )
 
     def _closed(self, minute: _Minute) -> list[AuditRecord]:
-        return [self._record(minute.started, source, outcome, minute.services[(source, outcome)],
-                             count)
-                for (source, outcome), count in minute.counts.items() if count > 1]
+        return [self._record(minute.started, source, outcome, service, count)
+                for (source, outcome, service), count in minute.counts.items() if count > 1]
 
     def refused(self, source: str, route: str, outcome: str, service: str) -> list[AuditRecord]:
         """Count one refusal; the audit records now due (the first of its minute, the counts of
@@ -149,12 +152,11 @@ class AnonymousRefusals:
                     due.extend(self._closed(self._minute))
                 self._minute = _Minute(started)
             minute = self._minute
-            key = (source, outcome)
+            key = (source, outcome, service)
             if key not in minute.counts and len(minute.counts) >= self.max_sources:
-                key = ("other", outcome)
+                key = ("other", outcome, service)
             count = minute.counts.get(key, 0) + 1
             minute.counts[key] = count
-            minute.services.setdefault(key, service)
         if count == 1:
             due.append(self._record(now, key[0], outcome, service, None))
         return due
@@ -250,7 +252,7 @@ class SourceGate:
         source = str(client[0]) if client else "-"
         area = ("public" if path.startswith(("/verify/", "/v1/documents/"))
                 else "sign-in" if path == "/inbox" or path.startswith("/inbox/")
-                else "anonymous" if path.startswith("/v1/") else None)
+                else "anonymous" if path.startswith(("/v1/", "/soap/")) else None)
         if area is None:
             await self.app(scope, receive, send)
             return
@@ -286,7 +288,7 @@ class SourceGate:
 
     async def _anonymous(self, scope: Scope, source: str, outcome: str) -> None:
         path: str = scope["path"]
-        service = path.removeprefix("/v1/services/")
+        service = path.removeprefix("/v1/services/").removeprefix("/soap/")
         service = service if service in self.services else "-"
         records = self.refusals.refused(source, route_label(path), outcome, service)
         await self.refusals.write(records)

@@ -34,7 +34,8 @@ Gateway (the node a member calls; client side of an exchange)
     Requests refused before their caller was authenticated (``bus.gateway.throttle``): a
     missing or unknown token, a body refused before the token was looked at, a source over
     its throttle. ``route``: ``services``, ``bundles``, ``messages``, ``documents``,
-    ``citizens``, ``catalog``, ``inbox``, ``verify`` or ``other``; ``outcome`` an error code.
+    ``citizens``, ``catalog``, ``inbox``, ``verify``, ``soap`` or ``other``; ``outcome`` an
+    error code.
     The audit log has one entry per source, minute and outcome for these (and a count).
 ``bus_throttled_total`` counter [area]
     Requests answered 429 by a per-source throttle: ``public`` (``/verify``, documents),

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from lxml import etree
 
 from bus.core.errors import MalformedRequest, UnsupportedMediaType
 from bus.gateway.json_body import MAX_DEPTH, read_json
 from bus.gateway.problems import MAX_ERRORS
 from demo.data import AZIZ, DILNOZA
-from demo.scenario import RESIDENCE, DemoStack
+from demo.scenario import CIVIL, RESIDENCE, DemoStack
 
 URL = f"/v1/services/{RESIDENCE}"
 OK_HEADERS = {"X-Bus-Purpose": "child-benefit", "X-Bus-User": "officer-17"}
@@ -261,3 +262,46 @@ def test_error_lists_are_capped(portal: httpx.Client) -> None:
     body = problem(r, 422, "schema-invalid")
     assert len(body["errors"]) == MAX_ERRORS  # type: ignore[arg-type]
     assert "40 field(s)" in str(body["detail"])
+
+
+# -- the same rules on the SOAP gateway ------------------------------------------------------
+
+def _soap(pinfl: str, purpose: str = "child-benefit", user: str = "clerk-4") -> bytes:
+    ns = "urn:bus:service:" + CIVIL.replace("/", ":")
+    return (
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+        '<soap:Header><bus:BusContext xmlns:bus="urn:bus:soap:v1">'
+        f"<bus:Purpose>{purpose}</bus:Purpose><bus:User>{user}</bus:User>"
+        f"</bus:BusContext></soap:Header><soap:Body><GetBirthCertificate xmlns=\"{ns}\">"
+        f"<pinfl>{pinfl}</pinfl></GetBirthCertificate></soap:Body></soap:Envelope>"
+    ).encode()
+
+
+def _fault_code(r: httpx.Response) -> str | None:
+    return etree.fromstring(r.content).findtext(".//{urn:bus:soap:v1}Code")
+
+
+@pytest.mark.parametrize("purpose, user", [
+    ("child benefit", "clerk-4"), (AZIZ.pinfl, "clerk-4"), ("child-benefit", "a" * 201),
+    ("child-benefit", "clerk&#9;4"), ("child-benefit", "clerk&#x2028;4"),
+    ("child-benefit", "Жамшид"),
+])
+def test_soap_context_follows_the_same_rules(
+    demo_stack: DemoStack, portal: httpx.Client, purpose: str, user: str
+) -> None:
+    before = len(list(demo_stack.node.audit.store.entries()))
+    r = portal.post(f"/soap/{CIVIL}", content=_soap(AZIZ.pinfl, purpose, user),
+                    headers={"Content-Type": "text/xml"})
+    assert r.status_code == 500 and _fault_code(r) == "malformed-request", r.text
+    new = list(demo_stack.node.audit.store.entries())[before:]
+    assert [(e.outcome, e.client, e.service) for e in new] == [
+        ("malformed-request", "portal", CIVIL)]  # audited, without the values refused
+    assert new[0].purpose in ("-", "child-benefit") and new[0].user in ("-", "clerk-4")
+    assert AZIZ.pinfl not in r.text
+
+
+def test_soap_unknown_service_is_not_echoed(portal: httpx.Client) -> None:
+    r = portal.post(f"/soap/tax/{AZIZ.pinfl}/v1", content=_soap(AZIZ.pinfl),
+                    headers={"Content-Type": "text/xml"})
+    assert _fault_code(r) == "unknown-service"
+    assert AZIZ.pinfl not in r.text
