@@ -46,6 +46,7 @@ _DESCRIPTIONS = {
     401: "Missing or unknown API token",
     403: "No access right for this client, service and purpose (or a signature refused)",
     404: "Unknown service, document, request or bundle (or the provider holds no data)",
+    408: "The request body did not arrive in time (http.body_timeout_s)",
     409: "Conflict (an envelope replayed)",
     410: "The document's signed answer was deleted after its retention period",
     413: "Body too large",
@@ -56,12 +57,12 @@ _DESCRIPTIONS = {
     503: "Provider paused by its circuit breaker, or the bus unavailable",
     504: "No answer within the deadline",
 }
-_ASKED = (400, 401, 403, 404, 413, 415, 422, 429, 502, 503, 504)
+_ASKED = (400, 401, 403, 404, 408, 413, 415, 422, 429, 502, 503, 504)
 _RESULT = (400, 403, 404, 409, 502, 503, 504)  # what a kept asynchronous result may be
 # (method, path pattern) -> the problem statuses that route answers besides its successes.
 ANSWERS: list[tuple[str, str, tuple[int, ...]]] = [
     ("post", r"/v1/services/.+", _ASKED),
-    ("post", r"/v1/bundles", (400, 401, 413, 415, 422, 429)),
+    ("post", r"/v1/bundles", (400, 401, 408, 413, 415, 422, 429)),
     ("get", r"/v1/bundles/\{correlation\}", (401, 404, 429)),
     ("get", r"/v1/messages/\{message_id\}", (401, 404, 429, *_RESULT)),
     ("get", r"/v1/documents/\{number\}", (401, 404, 410, 429)),
