@@ -199,7 +199,12 @@ class _SignIns:
         with self._lock:
             count = self._failed.pop(source, 0) + 1
             if count >= self.failures:
-                self._locked[source] = self._clock() + self.lockout_s
+                now = self._clock()
+                if len(self._locked) >= MAX_SOURCES:  # forget the lockouts that ended
+                    self._locked = {k: t for k, t in self._locked.items() if t > now}
+                    while len(self._locked) >= MAX_SOURCES:  # then the ones ending first
+                        del self._locked[min(self._locked, key=self._locked.__getitem__)]
+                self._locked[source] = now + self.lockout_s
                 return True
             self._failed[source] = count
             while len(self._failed) > MAX_SOURCES:
@@ -251,9 +256,9 @@ class SourceGate:
         client = scope.get("client")
         source = str(client[0]) if client else "-"
         area = ("public" if path.startswith(("/verify/", "/v1/documents/"))
-                else "sign-in" if path == "/inbox" or path.startswith("/inbox/")
-                else "anonymous" if path.startswith(("/v1/", "/soap/")) else None)
-        if area is None:
+                else "sign-in" if path == "/inbox" or path.startswith("/inbox/") else None)
+        api = path.startswith(("/v1/", "/soap/"))  # where a token is asked for
+        if area is None and not api:
             await self.app(scope, receive, send)
             return
         if area == "sign-in":
@@ -261,28 +266,31 @@ class SourceGate:
             if locked > 0:
                 await self._refuse(scope, receive, send, "lockout", locked, source)
                 return
-        wait = (self.areas[area].waiting(source) if area == "anonymous"
-                else self.areas[area].take(source))
+        wait = self.areas[area].take(source) if area is not None else 0.0
         if wait > 0:
-            await self._refuse(scope, receive, send, area, wait, source)
+            await self._refuse(scope, receive, send, area or "", wait, source)
+            return
+        wait = self.areas["anonymous"].waiting(source) if api else 0.0
+        if wait > 0:
+            await self._refuse(scope, receive, send, "anonymous", wait, source)
             return
 
         async def watched(message: Message) -> None:
             if message["type"] == "http.response.start":
-                await self._answered(scope, area, source, message["status"])
+                await self._answered(scope, area, api, source, message["status"])
             await send(message)
 
         await self.app(scope, receive, watched)
 
-    async def _answered(self, scope: Scope, area: str, source: str, status: int) -> None:
+    async def _answered(self, scope: Scope, area: str | None, api: bool, source: str,
+                        status: int) -> None:
         if area == "sign-in":
             if status == 401:
                 if self.sign_ins.failed(source):
                     await self._locked_out(scope, source)
             elif status < 400:
                 self.sign_ins.succeeded(source)
-        elif area == "anonymous" and status >= 400 and "bus.client" not in scope \
-                and status != 429:
+        elif api and status >= 400 and "bus.client" not in scope and status != 429:
             self.areas["anonymous"].take(source)
             await self._anonymous(scope, source, self._outcome(scope, status))
 

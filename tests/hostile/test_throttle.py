@@ -193,3 +193,15 @@ def test_buckets_forget_the_longest_idle_source() -> None:
 ])
 def test_route_labels_are_bounded(path: str, label: str) -> None:
     assert route_label(path) == label
+
+
+def test_a_wrong_token_on_a_document_is_counted_as_a_refusal_before_authentication(
+    throttled: DemoStack,
+) -> None:
+    line = 'bus_anonymous_refusals_total{outcome="unauthenticated",route="documents"'
+    before = metric(throttled, line)
+    with client_from(throttled, 8) as stranger:
+        r = stranger.get("/v1/documents/BUS-2026-000001-1",
+                         headers={"Authorization": "Bearer guessed"})
+        assert r.status_code == 401
+    assert metric(throttled, line) == before + 1
