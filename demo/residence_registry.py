@@ -35,6 +35,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from demo.data import PEOPLE
+from signing.files import private_dir
 
 __all__ = ["REGISTRATION_PATH", "create_app", "seed"]
 
@@ -58,7 +59,7 @@ def seed(db_path: Path) -> Path:
     db_path = Path(db_path)
     if db_path.exists():
         return db_path
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(db_path.parent)
     fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=db_path.name, suffix=".tmp")
     os.close(fd)
     try:

@@ -13,8 +13,9 @@ then verifies the audit log's chain and shows the first person's "who read my da
 the portal would fetch it. Exit status 0 when every exchange ended as expected.
 
 The demo's CA and key passphrases are fixed, demo-only values (``DEMO_CA_PASSPHRASE``,
-``DEMO_KEY_PASSPHRASE``): a real deployment sets ``BUS_CA_PASSPHRASE`` and
-``BUS_NODE__KEY_PASSPHRASE`` from its secrets.
+``DEMO_KEY_PASSPHRASE``); the key passphrase is written into the demo's configuration, which
+therefore says ``allow_plain_secrets: true`` (``check-config`` warns about it). A real
+deployment sets ``BUS_CA_PASSPHRASE`` and ``BUS_NODE__KEY_PASSPHRASE`` from its secrets.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -39,13 +39,13 @@ from bus.gateway.app import create_app as create_gateway
 from bus.gateway.server import server_options
 from bus.node.wiring import Node
 from bus.ops.logs import configure_logging
-from bus.records.audit.log import verify
+from bus.records.audit import verify
 from demo import cadastre, civil_registry, residence_registry
 from demo.archive import ARCHIVE, show_archive
 from demo.bundle import show_bundle, summary
 from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
-from demo.servers import RunningServer, serve_in_thread
+from demo.servers import RunningServer, listening_socket, serve_in_thread
 from schemas import mask_identifier
 from signing import (
     CertificateAuthority,
@@ -57,6 +57,7 @@ from signing import (
     generate_member_key,
     issue_member,
 )
+from signing.files import private_dir
 
 # The services, CONFIG_TEMPLATE and write_config live in demo.node_config; they are
 # re-exported here for the code that has always found them in the scenario.
@@ -139,7 +140,7 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
     """
     owns = state_dir is None
     state = state_dir or Path(tempfile.mkdtemp(prefix="bus-demo-"))
-    state.mkdir(parents=True, exist_ok=True)
+    private_dir(state)
     if pki:
         _make_pki(state)
     else:
@@ -157,24 +158,27 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
     cadastre_db = state / "cadastre.db"
     if not cadastre_db.exists():
         cadastre.create_database(cadastre_db)
-    config_path = write_config(
-        state,
-        residence_url=residence.url,
-        cadastre_db=cadastre_db,
-        token_sha256=digest,
-        listen=f"127.0.0.1:{port}",
-        pki=pki,
-        civil_wsdl=f"{civil.url}{civil_registry.WSDL_PATH}?wsdl",
-        archivist_sha256=archivist_digest,
-    )
-    settings = load_settings(config_path)
-    if pki and settings.node.key_passphrase is None:  # as BUS_NODE__KEY_PASSPHRASE would
-        settings.node.key_passphrase = SecretStr(DEMO_KEY_PASSPHRASE)
-    node = Node(settings)
+    node_socket = listening_socket("127.0.0.1", port)  # its URL goes into the config
+    url = f"http://127.0.0.1:{node_socket.getsockname()[1]}"
     try:
-        gateway = serve_in_thread(create_gateway(node), port=port,
+        config_path = write_config(
+            state,
+            residence_url=residence.url,
+            cadastre_db=cadastre_db,
+            token_sha256=digest,
+            listen=f"127.0.0.1:{node_socket.getsockname()[1]}",
+            pki=pki,
+            civil_wsdl=f"{civil.url}{civil_registry.WSDL_PATH}?wsdl",
+            archivist_sha256=archivist_digest,
+            public_url=url,
+            key_passphrase=DEMO_KEY_PASSPHRASE if pki else None,
+        )
+        settings = load_settings(config_path)
+        node = Node(settings)
+        gateway = serve_in_thread(create_gateway(node), sock=node_socket,
                                   **server_options(settings.http))
     except BaseException:
+        node_socket.close()
         residence.stop()
         civil.stop()
         raise
@@ -429,8 +433,7 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
     )
     console.print(
         f"Operator inbox: {stack.gateway.url}/inbox (archivist / {stack.archivist}), or "
-        f"BUS_NODE__KEY_PASSPHRASE={DEMO_KEY_PASSPHRASE} python run_bus.py inbox list "
-        f"--config {stack.config_path}",
+        f"python run_bus.py inbox list --config {stack.config_path}",
         markup=False, highlight=False, soft_wrap=True,
     )
     console.print("Try (the token is this run's portal token):")

@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import logging
 import secrets
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from rich.table import Table
 
 from bus.cli.adapters import adapters_command
 from bus.cli.audit import register as register_audit_commands
-from bus.cli.common import console, err_console, load_or_exit
+from bus.cli.common import console, err_console, load_or_exit, warn_plain_secrets
 from bus.cli.inbox import register as register_inbox_commands
 from bus.cli.keys import register as register_ca_commands
 from bus.cli.verify import verify_command
@@ -66,6 +65,7 @@ DEMO_MEMBERS = ["portal", "residence-registry", "cadastre", "civil-registry", "s
 def check_config(file: Annotated[Path, typer.Argument(help="YAML configuration file")]) -> None:
     """Validate a configuration file and report every problem with file, path and expectation."""
     settings = load_or_exit(file)
+    warn_plain_secrets(file, settings)
     console.print(
         f"[green]{file} is valid[/green]: {len(settings.members)} members, "
         f"{len(settings.services)} services, {len(settings.access)} access rights; "
@@ -87,9 +87,10 @@ def serve(
     from bus.gateway.app import create_app
     from bus.gateway.server import server_options
     from bus.node.wiring import Node
-    from bus.records.audit.log import AuditNotConfigured
+    from bus.records.audit import AuditNotConfigured
 
     settings = load_or_exit(config)
+    warn_plain_secrets(config, settings)
     configure_logging(settings.log_level)
     host, _, port = (listen or settings.node.listen).rpartition(":")
     try:
@@ -319,6 +320,3 @@ def status(
         err_console.print(f"cannot read {url}/metrics: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
 
-
-def main() -> None:
-    app(prog_name=Path(sys.argv[0]).name)
