@@ -36,6 +36,7 @@ from rich.table import Table
 from bus.cli.app import DEMO_MEMBERS, new_token
 from bus.config.loader import load_settings
 from bus.gateway.app import create_app as create_gateway
+from bus.gateway.server import server_options
 from bus.node.wiring import Node
 from bus.ops.logs import configure_logging
 from bus.records.audit import verify
@@ -192,8 +193,10 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
             public_url=url,
             key_passphrase=DEMO_KEY_PASSPHRASE if pki else None,
         )
-        node = Node(load_settings(config_path))
-        gateway = serve_in_thread(create_gateway(node), sock=node_socket)
+        settings = load_settings(config_path)
+        node = Node(settings)
+        gateway = serve_in_thread(create_gateway(node), sock=node_socket,
+                                  **server_options(settings.http))
     except BaseException:
         node_socket.close()
         residence.stop()

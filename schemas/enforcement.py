@@ -23,6 +23,12 @@ _Money = Decimal
 class DebtCheckRequest(SharedRequest):
     """Ask about a person's debts by PINFL, or a legal person's by STIR (exactly one)."""
 
+    # The JSON Schema says "exactly one" too: one of the two present as a string.
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["pinfl"], "properties": {"pinfl": {"type": "string"}}},
+        {"required": ["stir"], "properties": {"stir": {"type": "string"}}},
+    ]})
+
     pinfl: PINFL | None = Field(default=None, description="a person debtor")
     stir: STIR | None = Field(default=None, description="a legal person debtor")
 

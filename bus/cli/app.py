@@ -88,6 +88,7 @@ def serve(
 
     from bus.core.errors import BusUnavailable
     from bus.gateway.app import create_app
+    from bus.gateway.server import server_options
     from bus.node.wiring import Node
     from bus.records.audit import AuditNotConfigured
 
@@ -105,7 +106,8 @@ def serve(
         err_console.print(f"[red]cannot start[/red]: {escape(detail)}", highlight=False)
         raise typer.Exit(2) from None
     # uvicorn's own records (start-up, errors) go through the same JSON handler (log_config=None)
-    uvicorn.run(create_app(node), host=host, port=int(port), log_config=None, access_log=False)
+    uvicorn.run(create_app(node), host=host, port=int(port), log_config=None, access_log=False,
+                **server_options(settings.http))  # slow clients closed, connections capped
 
 
 def new_token() -> tuple[str, str]:

@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bus.config.callbacks import CallbackHosts, CallbackSettings
+from bus.config.http import HttpSettings
 from bus.core.envelope import MEMBER_PATTERN, SERVICE_PATTERN
 from schemas import SharedRequest, SharedResponse
 
@@ -435,6 +436,7 @@ class BusSettings(BaseSettings):
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     access: list[AccessRight] = Field(default_factory=list)
     inbox: InboxSettings = Field(default_factory=InboxSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     allow_plain_secrets: bool = Field(
         default=False,
         description="accept secrets written in this file (demo only; check-config warns): "

@@ -12,6 +12,9 @@
     │   │   └── DocumentPurged   410 document-purged     (its signed answer is past retention)
     │   ├── CallbackRefused      422 callback-refused    (X-Bus-Callback not allowed; reason)
     │   ├── PayloadTooLarge      413 payload-too-large
+    │   ├── UnsupportedMediaType 415 unsupported-media-type (a body that is not JSON)
+    │   ├── RequestTimeout       408 request-timeout     (the body came too slowly)
+    │   ├── MethodNotAllowed     405 method-not-allowed  (``Allow`` names the methods)
     │   ├── SchemaInvalid        422 schema-invalid
     │   ├── SignatureInvalid     403 signature-invalid   (reason: unknown-key, bad-signature, …)
     │   │   ├── CertificateUntrusted 403 certificate-untrusted (reason: unknown-issuer, expired, …)
@@ -67,6 +70,7 @@ __all__ = [
     "Expired",
     "HeaderNotUnderstood",
     "MalformedRequest",
+    "MethodNotAllowed",
     "NoData",
     "PayloadTooLarge",
     "ProviderError",
@@ -77,12 +81,14 @@ __all__ = [
     "RateLimited",
     "Replayed",
     "RequestRefused",
+    "RequestTimeout",
     "SchemaInvalid",
     "SignatureInvalid",
     "TaskNotOpen",
     "Unauthenticated",
     "UnknownDocument",
     "UnknownService",
+    "UnsupportedMediaType",
     "from_code",
     "is_transient",
 ]
@@ -189,6 +195,30 @@ class PayloadTooLarge(RequestRefused):
     code = "payload-too-large"
     status = 413
     title = "Payload too large"
+
+
+class UnsupportedMediaType(RequestRefused):
+    """A request body that is not ``application/json`` where JSON is read."""
+
+    code = "unsupported-media-type"
+    status = 415
+    title = "Unsupported media type"
+
+
+class RequestTimeout(RequestRefused):
+    """A request whose body did not arrive within the node's ``http.body_timeout_s``."""
+
+    code = "request-timeout"
+    status = 408
+    title = "Request body too slow"
+
+
+class MethodNotAllowed(RequestRefused):
+    """A path that exists, asked with a method it does not answer."""
+
+    code = "method-not-allowed"
+    status = 405
+    title = "Method not allowed"
 
 
 class SchemaInvalid(RequestRefused):

@@ -54,6 +54,7 @@ from bus.core.errors import (
     ProviderInvalidAnswer,
     UnknownDocument,
 )
+from bus.gateway.params import CORRELATION_PATTERN, caller_value
 from bus.gateway.problems import PROBLEM_MEDIA_TYPE, problem_response
 from bus.node.wiring import Node
 from bus.policy.callbacks import CallbackPolicy
@@ -282,7 +283,9 @@ class AsyncRequests:
             client = await auth(request, request.headers.get("authorization"))
             record = await run_in_threadpool(self.store.get, message_id, client)
             if record is None:
-                raise UnknownDocument(f"no asynchronous request {message_id!r} of yours")
+                named = caller_value(message_id, CORRELATION_PATTERN)  # echoed if an id only
+                raise UnknownDocument(f"no asynchronous request {named!r} of yours" if named
+                                  else "no such asynchronous request of yours")
             if record.state == "pending":
                 return JSONResponse({"message_id": message_id, "state": "pending"},
                                     status_code=202, headers={"Retry-After": "1"})

@@ -50,7 +50,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from bus.config.routes import Route
-from bus.core.envelope import new_id
+from bus.core.envelope import SERVICE_PATTERN, new_id
 from bus.core.errors import (
     AccessDenied,
     BusError,
@@ -60,7 +60,15 @@ from bus.core.errors import (
 )
 from bus.exchange.asking import Answer, AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
-from bus.gateway.params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
+from bus.gateway.json_body import StrictJson
+from bus.gateway.params import (
+    CORRELATION_PATTERN,
+    CorrelationHeader,
+    ModeQuery,
+    PurposeHeader,
+    UserHeader,
+    caller_value,
+)
 from bus.gateway.problems import Problem, problem_body
 from bus.node.wiring import Node
 from bus.policy.ratelimit import RateLimits
@@ -75,7 +83,8 @@ MAX_PARTS = 20
 
 class BundlePart(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    service: str = Field(max_length=200, description="member/service/version to ask")
+    service: str = Field(max_length=200, pattern=SERVICE_PATTERN,
+                         description="member/service/version to ask")
     request: dict[str, Any] = Field(description="that service's shared-schema request")
 
 
@@ -195,6 +204,7 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
         request: Request,
         body: Annotated[BundleRequest, Body()],
         client: Annotated[str, Depends(auth)],
+        _json: StrictJson,
         purpose: PurposeHeader,
         user: UserHeader,
         correlation: CorrelationHeader = None,
@@ -226,7 +236,9 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
         it."""
         kept = await run_in_threadpool(asynchronous.store.conversation, correlation, client)
         if not kept:
-            raise UnknownDocument(f"no asynchronous bundle {correlation!r} of yours")
+            named = caller_value(correlation, CORRELATION_PATTERN)  # echoed if an id only
+            raise UnknownDocument(f"no asynchronous bundle {named!r} of yours" if named
+                                  else "no such asynchronous bundle of yours")
         pending = any(record.state == "pending" for record in kept)
         return Response(orjson.dumps({
             "correlation": correlation, "state": "pending" if pending else "done",

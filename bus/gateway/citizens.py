@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from bus.config.settings import BusSettings
 from bus.core.envelope import new_id
 from bus.core.errors import MalformedRequest
+from bus.gateway.params import PurposeHeader, UserHeader
 from bus.node.wiring import Node
 from bus.policy.access import CITIZEN_ACCESS_LOG
 from bus.records.audit import AuditEntry, handed_out
@@ -83,13 +84,8 @@ def citizen_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRouter
             str,
             Header(alias="X-Bus-Subject", max_length=14, description="the person's PINFL"),
         ],
-        purpose: Annotated[
-            str, Header(alias="X-Bus-Purpose", max_length=100, description="purpose code")
-        ],
-        user: Annotated[
-            str,
-            Header(alias="X-Bus-User", max_length=200, description="on whose behalf (the citizen)"),
-        ],
+        purpose: PurposeHeader,
+        user: UserHeader,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:
         try:

@@ -73,7 +73,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from bus.config.routes import Route
-from bus.core.envelope import new_id
+from bus.core.envelope import SERVICE_PATTERN, new_id
 from bus.core.errors import (
     PROBLEM_TYPE_BASE,
     BusError,
@@ -87,6 +87,7 @@ from bus.core.errors import (
 )
 from bus.exchange.asking import AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
+from bus.gateway.params import CORRELATION_PATTERN, PURPOSE_PATTERN, USER_PATTERN, caller_value
 from bus.gateway.soap.signed import SignedRequests
 from bus.gateway.soap.wsdl import (
     BUS_NS,
@@ -151,8 +152,9 @@ class _Asked:
     sent: bool = False  # asked of the provider and waited for: timed as an exchange
 
     def heard(self, purpose: str | None, user: str | None) -> None:
-        self.purpose = (purpose or "-")[:100]
-        self.user = (user or "-")[:200]
+        """What the audit may take of the caller's purpose and user: checked, else ``-``."""
+        self.purpose = caller_value(purpose, PURPOSE_PATTERN) or "-"
+        self.user = caller_value(user, USER_PATTERN) or "-"
 
 
 async def _audit_refusal(node: Node, service: str, asked: _Asked, outcome: str) -> None:
@@ -189,7 +191,7 @@ def check_headers(root: etree._Element) -> None:
 
 
 def _is_correlation(value: str) -> bool:
-    return len(value) == 36 and all(c in "0123456789abcdef-" for c in value)
+    return caller_value(value, CORRELATION_PATTERN) is not None
 
 
 def _context(root: etree._Element, request: Request, asked: _Asked,
@@ -219,8 +221,11 @@ def _context(root: etree._Element, request: Request, asked: _Asked,
     asked.heard(purpose, user)
     if mode not in ("sync", "async"):
         raise MalformedRequest("Mode must be sync or async")
-    if not purpose or not user or len(purpose) > 100 or len(user) > 200:
+    if not purpose or not user:
         raise MalformedRequest("BusContext (Purpose, User) or X-Bus-Purpose and X-Bus-User needed")
+    if asked.purpose != purpose or asked.user != user:  # the same rules as the HTTP headers
+        raise MalformedRequest("Purpose must be a purpose code (such as child-benefit) and User "
+                               "printable ASCII, 1-200 characters")
     if correlation is not None and not _is_correlation(correlation):
         raise MalformedRequest("Correlation must be a UUID")
     asked.correlation = correlation
@@ -241,7 +246,9 @@ def soap_routes(
     def route_of(service: str) -> Route:
         route = routes.get(service)
         if route is None:
-            raise UnknownService(f"no service {service!r} on this bus", service=service)
+            named = caller_value(service, SERVICE_PATTERN)  # echoed only if it is a service id
+            raise UnknownService(f"no service {named!r} on this bus" if named
+                                 else "no such service on this bus", service=named)
         return route
 
     @router.get(SOAP_PREFIX + "{service:path}")
@@ -274,9 +281,11 @@ def soap_routes(
             return response
         except BusError as exc:
             outcome = exc.code
+            request.scope["bus.outcome"] = exc.code
             asked.client = request.scope.get("bus.client", asked.client)  # also when rate-limited
             asked.message_id = asked.message_id or exc.message_id
-            if service in routes and asked.audited:
+            # before authentication bus.gateway.throttle counts and audits it, per source
+            if service in routes and asked.audited and "bus.client" in request.scope:
                 await _audit_refusal(node, service, asked, exc.code)
             return soap_fault(exc)
         finally:
