@@ -398,6 +398,35 @@ class BusSettings(BaseSettings):
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     access: list[AccessRight] = Field(default_factory=list)
     inbox: InboxSettings = Field(default_factory=InboxSettings)
+    state: SecretStr | None = Field(
+        default=None,
+        description="what the node shares with the other nodes of its bus (seen envelope ids, "
+        "requests being executed, Idempotency-Key results, rate limit buckets; with PostgreSQL "
+        "also documents and asynchronous results): sqlite:///PATH (relative to this file) or "
+        "postgresql://user:pass@host:5432/db; default: state.db beside the node's other files",
+    )
+
+    @field_validator("state")
+    @classmethod
+    def _state_scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith(
+            ("sqlite:///", "postgresql://", "postgres://")
+        ):
+            raise ValueError("state must start with sqlite:/// or postgresql://")
+        return v
+
+    def state_url(self) -> str:
+        """Where the node state is (``load_settings`` fills in the default beside the
+        documents)."""
+        if self.state is not None:
+            return self.state.get_secret_value()
+        where = self.documents.path.with_name("state.db") if self.documents.path else None
+        return f"sqlite:///{where or 'state.db'}"
+
+    def shared_state(self) -> str | None:
+        """The PostgreSQL URL of the state when it is shared, else None (local files)."""
+        url = self.state_url()
+        return url if url.startswith(("postgresql://", "postgres://")) else None
 
     @classmethod
     def settings_customise_sources(
