@@ -107,7 +107,9 @@ class AsyncRequests:
     @property
     def store(self) -> MessageStore:
         if self._store is None:
-            self._store = MessageStore(messages_path(self.node.documents.path))
+            self._store = MessageStore(
+                messages_path(self.node.documents.path), shared=self.node.state.shared
+            )
         return self._store
 
     async def start(self) -> None:

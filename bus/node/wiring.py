@@ -9,6 +9,11 @@ queue. ``start``/``stop`` bracket its life; ``gateway_http.create_app(node)`` se
 exchanger and the workers; ``health`` holds the readiness checks ``start`` registers
 (``bus.ops.health``), which ``/health/ready`` and ``/metrics`` report.
 
+``state`` (``bus.state``) is what the node shares with the other nodes of its bus (``state:``;
+by default ``state.db`` beside its other files): the replay guard, the workers' leases and the
+gateway's rate limits and ``Idempotency-Key`` results are kept there, and with a PostgreSQL
+state the documents and asynchronous results go into that database too.
+
 ``retention`` (``bus.records.retention.Retention``) deletes signed answers and asynchronous results
 past their retention period: a daemon thread from ``start`` (at once, then hourly) to ``stop``.
 """
@@ -40,6 +45,7 @@ from bus.policy.breaker import CircuitBreaker
 from bus.records.audit.log import AuditLog, AuditNotConfigured, open_audit_store
 from bus.records.documents import DocumentStore
 from bus.records.retention import Retention
+from bus.state import NodeState, open_state
 from bus.transport import Subscription, Transport, TransportStats, open_transport
 
 __all__ = ["Node"]
@@ -64,6 +70,13 @@ def _documents_path(settings: BusSettings) -> Path:
     if url.startswith("embedded://"):
         return Path(url.removeprefix("embedded://")).with_name("documents.db")
     return Path("documents.db")
+
+
+def _state_location(settings: BusSettings) -> str:
+    """``state`` (set or defaulted by ``load_settings``), else ``state.db`` by the documents."""
+    if settings.state is not None:
+        return settings.state.get_secret_value()
+    return f"sqlite:///{_documents_path(settings).with_name('state.db')}"
 
 
 def _open_audit(settings: BusSettings, clock: Clock, metrics: BusMetrics) -> AuditLog:
@@ -117,9 +130,15 @@ class Node:
         self.health = Health()
         self.trust = load_trust(settings, clock)
         self.seal = _load_seal(settings, self.trust, clock)
-        self.replay = ReplayGuard(settings.trust.replay_window, clock=clock)
+        self.state: NodeState = open_state(
+            _state_location(settings), clock=lambda: clock().timestamp()
+        )
+        self.replay = ReplayGuard(settings.trust.replay_window, clock=clock, store=self.state)
         self.documents = DocumentStore(
-            _documents_path(settings), prefix=settings.documents.prefix, clock=clock
+            _documents_path(settings),
+            prefix=settings.documents.prefix,
+            clock=clock,
+            shared=self.state.shared,
         )
         self.retention = Retention(settings, self.documents, clock=clock)
         self.router = Router(settings)
@@ -161,6 +180,7 @@ class Node:
         self.health.add("transport", self._check_transport)
         self.health.add("trust-store", self._check_trust)
         self.health.add("audit", self.audit.store.check)
+        self.health.add("state", self.state.check)
         for route in self.router.provided_by(self.settings.node.hosts):
             adapter = build_adapter(
                 route.settings.adapter.kind,
@@ -183,6 +203,7 @@ class Node:
                 metrics=self.metrics,
                 replay=self.replay,
                 audit=self.audit,
+                state=self.state,
                 breaker=CircuitBreaker(
                     route.settings.breaker,
                     name=route.service,
@@ -298,6 +319,7 @@ class Node:
             self._transport.close()
             self._transport = None
         self.audit.close()  # after the workers: what they queued is written first
+        self.state.close()  # opened again if the node starts again
 
 
 def _probe_check(probe: Callable[[Deadline], None]) -> Callable[[], str]:

@@ -59,15 +59,16 @@ def purge(
     """Delete what is past its retention period at ``now`` (see the module docstring)."""
     kept = settings.documents.retention_days
     answers = 0
-    if kept is not None and documents.path.exists():  # a node that issued none has no file
+    if kept is not None and documents.exists():  # a node that issued none has no file
         answers = documents.purge(now - dt.timedelta(days=kept), going=going)
     if not going():
         return Purged(answers, 0)
     results = 0
     days = settings.messages.retention_days
     path = messages_path(documents.path)
-    if days is not None and path.exists():  # a node that never took an async request has none
-        store = MessageStore(path)
+    # a node that never took an async request has no file
+    if days is not None and (documents.shared is not None or path.exists()):
+        store = MessageStore(path, shared=documents.shared)
         try:
             results = store.purge((now - dt.timedelta(days=days)).timestamp())
         finally:

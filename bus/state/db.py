@@ -56,8 +56,10 @@ class StateDb:
         *,
         on_open: Callable[[StateDb], None] = lambda db: None,
         synchronous: Sync | None = "NORMAL",
+        what: str = "state",
     ) -> None:
         self.location = location
+        self.what = what  # named in errors: "document store postgresql://host/db: …"
         self.postgres = is_postgres_url(location)
         self.shown = shown_location(location)
         self.prefix = "bus_" if self.postgres else ""
@@ -87,7 +89,7 @@ class StateDb:
             import psycopg
         except ImportError:
             raise BusUnavailable(
-                f"state {self.shown}: PostgreSQL needs psycopg (pip install -e '.[postgres]')"
+                f"{self.what} {self.shown}: PostgreSQL needs psycopg (pip install -e '.[postgres]')"
             ) from None
         return psycopg.connect(str(self.location), autocommit=True)
 
@@ -113,7 +115,7 @@ class StateDb:
                 if self.postgres and self._conn is not None and self._conn.closed:
                     self._conn = None  # dropped by the server: opened again next time
                 raise BusUnavailable(
-                    f"state {self.shown}: {type(exc).__name__}: {str(exc)[:200]}"
+                    f"{self.what} {self.shown}: {type(exc).__name__}: {str(exc)[:200]}"
                 ) from None
 
     def _is_db_error(self, exc: Exception) -> bool:
