@@ -203,7 +203,7 @@ def _authenticator(node: Node, limits: RateLimits) -> Callable[..., Awaitable[st
                 f"member {member!r} is not served by this node", reason="not-hosted"
             )
         request.scope["bus.client"] = member
-        limits.check(member)  # 429 when the member is over its rate limit
+        await run_in_threadpool(limits.check, member)  # 429 when over its rate limit
         return member
 
     return authenticate
@@ -381,7 +381,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             status=500,
         )
 
-    limits = RateLimits(node.settings.members)
+    limits = RateLimits(node.settings.members, node.state)
     auth = _authenticator(node, limits)
     asynchronous = AsyncRequests(node)
     for route in node.router.routes():

@@ -8,7 +8,8 @@ row per asynchronous request — message id, client, service, correlation and de
 request, state (``pending``, ``done``), the HTTP status and body of the result (the provider's
 signed answer, or a problem document), its request number, the callback URL and whether it was
 delivered (``callback_state``: ``pending``, ``delivered``, ``failed``). The client polls
-``GET /v1/messages/{id}`` (only the client who asked sees it) or names a callback URL (``X-Bus-Callback``) that receives the result.
+``GET /v1/messages/{id}`` (only the client who asked sees it) or names a callback URL
+(``X-Bus-Callback``) that receives the result.
 
 Rows outlive the process: the reply of a pending row is taken from the node's durable async
 reply queue whenever it comes, also after a restart (``bus.gateway.asynchronous``); a row whose
