@@ -53,9 +53,10 @@ from bus.core.errors import (
 from bus.exchange.client import recorded_by_provider
 from bus.gateway.asynchronous import AsyncRequests
 from bus.gateway.body_limit import BodyLimit
-from bus.gateway.bundle import bundle_routes
+from bus.gateway.bundle import BUNDLE_PATH, bundle_routes
 from bus.gateway.citizens import CITIZEN_LOG_PATH, citizen_routes
 from bus.gateway.documents import document_routes
+from bus.gateway.idempotency import Idempotency
 from bus.gateway.inbox import inbox_routes
 from bus.gateway.params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
 from bus.gateway.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
@@ -451,6 +452,10 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         body = await run_in_threadpool(generate_latest, node.metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)
+    leases = {_SERVICE_PREFIX + r.service: Idempotency.lease_for(r.timeout_s)
+              for r in node.router.routes()}
+    leases[BUNDLE_PATH] = max(leases.values(), default=Idempotency.lease_for(0))
+    app.add_middleware(Idempotency, state=node.state, settings=node.settings, paths=leases)
+    app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)  # outside: bounded
     app.add_middleware(Observe, node=node)  # outermost: sees the 413s of BodyLimit too
     return app

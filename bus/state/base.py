@@ -23,6 +23,7 @@ are opaque bytes. Times are Unix seconds from the store's ``clock``. Everything 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -52,6 +53,7 @@ class NodeState(Protocol):
 
     shown: str  # where the state is, without a password
     shared: str | None  # the PostgreSQL URL other stores of the node use too; None: local files
+    clock: Callable[[], float]  # the store's time (Unix seconds)
 
     def remember(self, key: str, expires_at: float, source: str) -> bool:
         """Keep ``key`` until ``expires_at``; False if it is kept already from another source."""
