@@ -105,8 +105,8 @@ class Idempotency:
                 self.state.claim, name, owner, lease_s=lease_s,
                 expires_at=self.state.clock() + WINDOW_S, fingerprint=fingerprint,
             )  # fmt: skip
-        except BusError as error:  # the state away: say so rather than risk a second execution
-            await self._refuse(error, scope, receive, send)
+        except BusError as away:  # the state away: say so rather than risk a second execution
+            await self._refuse(away, scope, receive, send)
             return
         if claim.state == "answered":
             assert claim.result is not None
@@ -114,14 +114,14 @@ class Idempotency:
             await _send_kept(claim.result, send)
             return
         if claim.state == "busy":
-            error = IdempotencyKeyInUse(f"the request with Idempotency-Key {text!r} is still "
+            in_use = IdempotencyKeyInUse(f"the request with Idempotency-Key {text!r} is still "
                                         "being answered; ask again shortly")
-            await self._refuse(error, scope, receive, send, {"Retry-After": "1"})
+            await self._refuse(in_use, scope, receive, send, {"Retry-After": "1"})
             return
         if claim.state == "conflict":
-            error = IdempotencyKeyReused(f"Idempotency-Key {text!r} was used for another request "
+            reused = IdempotencyKeyReused(f"Idempotency-Key {text!r} was used for another request "
                                          "(route, body or X-Bus headers differ)")
-            await self._refuse(error, scope, receive, send)
+            await self._refuse(reused, scope, receive, send)
             return
         await self._first(scope, body, receive, send, name, owner)
 

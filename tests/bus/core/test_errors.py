@@ -120,7 +120,8 @@ def test_the_tree_shape() -> None:
         errors.SchemaInvalid, errors.SignatureInvalid, errors.Expired, errors.Replayed,
         errors.CertificateUntrusted, errors.CertificateRevoked, errors.UnknownDocument,
         errors.RateLimited, errors.AsyncRequired, errors.TaskNotOpen,
-        errors.DocumentPurged, errors.CallbackRefused,
+        errors.DocumentPurged, errors.CallbackRefused, errors.IdempotencyKeyInUse,
+        errors.IdempotencyKeyReused,
     }
     assert errors.DocumentPurged.__bases__ == (errors.UnknownDocument,)  # caught as unknown
     # certificate refusals are signature refusals (caught as such), with their own code
