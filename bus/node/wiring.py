@@ -130,9 +130,16 @@ class Node:
         self.health = Health()
         self.trust = load_trust(settings, clock)
         self.seal = _load_seal(settings, self.trust, clock)
+        self.router = Router(settings)
+        self.access = AccessPolicy(settings.access, clock=clock)
         self.state: NodeState = open_state(
             _state_location(settings), clock=lambda: clock().timestamp()
         )
+        try:
+            self.audit = _open_audit(settings, clock, self.metrics)
+        except BaseException:
+            self.state.close()
+            raise
         self.replay = ReplayGuard(settings.trust.replay_window, clock=clock, store=self.state)
         self.documents = DocumentStore(
             _documents_path(settings),
@@ -141,9 +148,6 @@ class Node:
             shared=self.state.shared,
         )
         self.retention = Retention(settings, self.documents, clock=clock)
-        self.router = Router(settings)
-        self.access = AccessPolicy(settings.access, clock=clock)
-        self.audit = _open_audit(settings, clock, self.metrics)
         self._transport = transport
         self._sleep = sleep
         self._adapters: list[Adapter] = []

@@ -13,12 +13,13 @@ Calls are serialised per ``StateDb`` (one connection, a lock); ``transaction`` h
 for its whole block. Errors of either database become ``BusUnavailable`` here and only here,
 never showing a password; a PostgreSQL connection the server dropped fails the call in flight
 and is opened again for the next one. ``on_open`` runs on each new connection (create the
-tables, add missing columns).
+tables, add missing columns; in PostgreSQL under an advisory lock, one node at a time).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,7 @@ from bus.core.local_db import Sync, open_local_db
 __all__ = ["StateDb", "is_postgres_url", "shown_location"]
 
 Row = tuple[Any, ...]
+_DDL_LOCK = int.from_bytes(hashlib.sha256(b"bus state tables").digest()[:8], "big") >> 1
 
 
 def is_postgres_url(location: str | Path) -> bool:
@@ -101,7 +103,7 @@ class StateDb:
                     conn = self._connect()
                     self._conn = conn
                     try:
-                        self._on_open(self)
+                        self._prepare()
                     except BaseException:
                         self._conn = None
                         conn.close()
@@ -117,6 +119,17 @@ class StateDb:
                 raise BusUnavailable(
                     f"{self.what} {self.shown}: {type(exc).__name__}: {str(exc)[:200]}"
                 ) from None
+
+    def _prepare(self) -> None:
+        """``on_open``; in PostgreSQL in one transaction under an advisory lock, so that nodes
+        starting together take turns creating the tables (concurrent ``CREATE TABLE IF NOT
+        EXISTS`` of one table fails in all but one)."""
+        if not self.postgres:
+            self._on_open(self)
+            return
+        with self.transaction():
+            self.execute("SELECT pg_advisory_xact_lock(?)", (_DDL_LOCK,))
+            self._on_open(self)
 
     def _is_db_error(self, exc: Exception) -> bool:
         if isinstance(exc, sqlite3.Error):

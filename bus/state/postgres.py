@@ -12,7 +12,6 @@ the database is away (its first use fails as ``BusUnavailable`` and is tried aga
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,7 +23,6 @@ from bus.state.sql import SqlState
 __all__ = ["PostgresState"]
 
 log = logging.getLogger("bus.state")
-_LOCK = int.from_bytes(hashlib.sha256(b"bus_state").digest()[:8], "big") >> 1
 
 
 class PostgresState(SqlState):
@@ -38,6 +36,4 @@ class PostgresState(SqlState):
 
     @staticmethod
     def _open(db: StateDb) -> None:
-        with db.transaction():
-            db.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK,))
-            SqlState.create(db)
+        SqlState.create(db)  # under StateDb's advisory lock
