@@ -415,17 +415,9 @@ class BusSettings(BaseSettings):
             raise ValueError("state must start with sqlite:/// or postgresql://")
         return v
 
-    def state_url(self) -> str:
-        """Where the node state is (``load_settings`` fills in the default beside the
-        documents)."""
-        if self.state is not None:
-            return self.state.get_secret_value()
-        where = self.documents.path.with_name("state.db") if self.documents.path else None
-        return f"sqlite:///{where or 'state.db'}"
-
     def shared_state(self) -> str | None:
         """The PostgreSQL URL of the state when it is shared, else None (local files)."""
-        url = self.state_url()
+        url = "" if self.state is None else self.state.get_secret_value()
         return url if url.startswith(("postgresql://", "postgres://")) else None
 
     @classmethod

@@ -145,7 +145,7 @@ class Node:
             _documents_path(settings),
             prefix=settings.documents.prefix,
             clock=clock,
-            shared=self.state.shared,
+            shared=settings.shared_state(),
         )
         self.retention = Retention(settings, self.documents, clock=clock)
         self._transport = transport
