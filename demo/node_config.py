@@ -70,6 +70,7 @@ def write_config(
     if archivist_sha256 is not None:
         config["inbox"]["operators"]["archivist"]["token_sha256"] = archivist_sha256
     config["audit"] = {"url": f"sqlite:///{state / 'audit.db'}", "secret": _audit_secret(state)}
+    config["state"] = f"sqlite:///{state / 'state.db'}"
     config["callbacks"] = DEMO_CALLBACKS
     config["services"][RESIDENCE]["adapter"]["base_url"] = residence_url
     config["services"][PROPERTY]["adapter"]["url"] = f"sqlite:///{cadastre_db}"
