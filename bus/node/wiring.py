@@ -177,7 +177,10 @@ class Node:
             access=self.access,
             transport=self.transport,
             metrics=self.metrics,
-            replay=self.replay,
+            # Replies need no shared memory: a reply is taken only by the process waiting for
+            # its request (or, asynchronous, once by the row it finishes); a write per reply
+            # into the state would buy nothing.
+            replay=ReplayGuard(self.settings.trust.replay_window, clock=self.seal.clock),
         )
         for route in self.router.routes():
             self.transport.declare(route.queue)

@@ -5,8 +5,8 @@ Three tables (``{p}`` is the table prefix of the database):
 * ``{p}seen`` — key, source, expires_at: one upsert that overwrites only an expired row, then
   a look at the source kept when it did not;
 * ``{p}leases`` — key, owner, fingerprint, state (``running``, ``done``), lease_until,
-  expires_at, attempt, result: ``claim`` inserts the row or, if there is one, locks it and
-  decides (see ``bus.state.base``), all in one transaction;
+  expires_at, attempt, result: ``claim`` inserts the row (one statement, the usual case) or, if
+  there is one, locks it and decides (see ``bus.state.base``) in one transaction;
 * ``{p}buckets`` — bucket, tokens, at: ``take`` locks the row, refills it by the time passed
   and takes, in one transaction.
 
@@ -73,12 +73,15 @@ class SqlState:
         now = self.clock()
         until = min(now + lease_s, expires_at)
         db = self.db
+        insert = (
+            "INSERT INTO {p}leases (key, owner, fingerprint, state, lease_until, expires_at, "
+            "attempt) VALUES (?, ?, ?, 'running', ?, ?, 1) ON CONFLICT (key) DO NOTHING"
+        )
+        args = (key, owner, fingerprint, until, expires_at)
+        if db.execute(insert, args):  # the usual case, one atomic statement
+            return Claim("new")
         with db.transaction():
-            if db.execute(
-                "INSERT INTO {p}leases (key, owner, fingerprint, state, lease_until, expires_at, "
-                "attempt) VALUES (?, ?, ?, 'running', ?, ?, 1) ON CONFLICT (key) DO NOTHING",
-                (key, owner, fingerprint, until, expires_at),
-            ):
+            if db.execute(insert, args):  # deleted meanwhile (released, purged)
                 return Claim("new")
             row = db.one(
                 "SELECT fingerprint, state, lease_until, expires_at, attempt, result "
