@@ -13,6 +13,12 @@ consumer) finds there:
   it over and executes again, ``attempt`` above 1, which the worker counts
   (``bus_reexecutions_total``) and writes into the audit entry (``provider:re-executed``).
 
+Owners are ``<holder>/<random>``, the holder being the node process (its name on the
+transport). A node on the embedded transport is one process under its name, so when it starts
+it ends the leases its previous run left (``NodeState.abandon``): what that run was executing
+is taken over at once instead of after the lease. Processes on a broker cannot know whether
+another process of their name is alive; theirs run out.
+
 A worker that cannot answer now (a transient error sent through the retry queues, an error that
 exhausted them, an audit entry that could not be written) releases the lease: the next copy
 executes afresh, as it would have without leases.
@@ -60,17 +66,20 @@ class Lease:
 
 
 class Leases:
-    """Take, settle and release request leases in ``state`` (see the module docstring)."""
+    """Take, settle and release request leases in ``state`` as ``holder`` (see the module
+    docstring)."""
 
     def __init__(
         self,
         state: NodeState,
         *,
+        holder: str,
         lease_s: float = LEASE_S,
         wait_s: float = WAIT_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = state
+        self.holder = holder
         self.lease_s = lease_s
         self.wait_s = wait_s
         self.sleep = sleep
@@ -78,7 +87,7 @@ class Leases:
     def take(self, message_id: str, expires_at: float) -> Lease:
         """The lease of ``message_id``; ``AnsweredElsewhere`` or ``InProgress`` instead."""
         key = f"request/{message_id}"
-        owner = uuid.uuid4().hex
+        owner = f"{self.holder}/{uuid.uuid4().hex}"
         give_up = time.monotonic() + self.wait_s
         polls = iter(_POLL_S)
         while True:

@@ -8,7 +8,7 @@ and only then ack (``Delivery.process``). Every failure that can be answered is 
 signed error envelope carrying the bus error code; only unreadable messages are dead-lettered.
 A request id answered before is answered again from memory, not re-executed; with the node
 state (``state``), the answer is also recorded there and a copy of a request that another worker
-or node executes waits for it instead of executing again (``bus.exchange.leases``).
+or node executes waits for it instead of executing again (``leases``, ``bus.exchange.leases``).
 
 Two layers of retry, both from the service's ``retry`` settings: ``attempts`` adapter calls
 within one delivery (tenacity, short waits), then up to ``redeliveries`` trips through the
@@ -62,7 +62,6 @@ from bus.policy.access import AccessPolicy, minimise
 from bus.policy.breaker import CircuitBreaker
 from bus.policy.retry import retrying
 from bus.records.audit.log import AuditLog
-from bus.state import NodeState
 from bus.transport import Delivery, Message, Transport
 from schemas import SharedRequest, SharedResponse
 
@@ -126,7 +125,7 @@ class ProviderWorker:
         replay: ReplayGuard | None = None,
         breaker: CircuitBreaker | None = None,
         audit: AuditLog | None = None,
-        state: NodeState | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self.route = route
         self.adapter = adapter
@@ -138,7 +137,7 @@ class ProviderWorker:
         self.breaker = breaker
         self.audit = audit
         self.replay = replay if replay is not None else ReplayGuard(clock=seal.clock)
-        self.leases = None if state is None else Leases(state, sleep=sleep)
+        self.leases = leases
         # Asked once: isinstance against a runtime-checkable Protocol costs ~15 µs a call.
         self._deferring = isinstance(adapter, DeferringAdapter)
         m = self.metrics = metrics if metrics is not None else BusMetrics()

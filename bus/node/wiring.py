@@ -35,6 +35,7 @@ from bus.core.envelope import utcnow
 from bus.core.replay import ReplayGuard
 from bus.core.seal import Clock, Seal
 from bus.exchange.client import Exchanger
+from bus.exchange.leases import Leases
 from bus.exchange.provider import ProviderWorker
 from bus.inbox.desk import InboxDesk, Waiting, manual_routes
 from bus.node.trust import NodeTrust, load_signers, load_trust
@@ -165,13 +166,17 @@ class Node:
     def start(self) -> None:
         if self.started:
             return
+        url = self.settings.transport_url()
+        instance = _instance_name(self.name, url)
         if self._transport is None:
-            url = self.settings.transport_url()
             self._transport = open_transport(
-                url,
-                node=_instance_name(self.name, url),
-                durable_sync=self.settings.transport.durable_sync,
+                url, node=instance, durable_sync=self.settings.transport.durable_sync
             )
+        if url.startswith("embedded://"):  # this process is the node: its last run is gone
+            ended = self.state.abandon(instance)
+            if ended:
+                log.warning("requests the last run was executing are taken over",
+                            extra={"bus": {"node": self.name, "leases": ended}})
         self.exchanger = Exchanger(
             seal=self.seal,
             access=self.access,
@@ -210,7 +215,7 @@ class Node:
                 metrics=self.metrics,
                 replay=self.replay,
                 audit=self.audit,
-                state=self.state,
+                leases=Leases(self.state, holder=instance, sleep=self._sleep),
                 breaker=CircuitBreaker(
                     route.settings.breaker,
                     name=route.service,

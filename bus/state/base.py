@@ -12,7 +12,8 @@ Three kinds of state, each a few atomic operations (the contract suite
   key was used for another request (``conflict``, by ``fingerprint``). A lease that ran out
   without a result (its holder died) is handed over (``taken-over``, with the attempt number),
   so the next holder may execute again and say so. ``settle`` stores the result (only the
-  current holder can); ``release`` gives the key up unsettled (the next claim starts afresh).
+  current holder can); ``release`` gives the key up unsettled (the next claim starts afresh);
+  ``abandon`` ends at once the leases of a holder known to be gone (owners ``holder/…``).
 * **token buckets** (rate limits): ``take`` takes tokens from a bucket and answers how long
   to wait when there were none, in one atomic step whichever node asks.
 
@@ -71,6 +72,11 @@ class NodeState(Protocol):
 
     def release(self, key: str, owner: str) -> None:
         """Give ``key`` up without a result (the next claim executes anew)."""
+        ...
+
+    def abandon(self, holder: str) -> int:
+        """End now every running lease of owners ``holder/…``, known to be gone (a node
+        restarting); the next claim takes each over. How many."""
         ...
 
     def take(self, bucket: str, cost: float, *, rate: float, burst: float) -> float:

@@ -127,6 +127,14 @@ class SqlState:
             (key, owner),
         )
 
+    def abandon(self, holder: str) -> int:
+        prefix = holder + "/"
+        return self.db.execute(
+            "UPDATE {p}leases SET lease_until = ? WHERE state = 'running' "
+            "AND substr(owner, 1, ?) = ? AND lease_until > ?",
+            (self.clock(), len(prefix), prefix, self.clock()),
+        )
+
     def take(self, bucket: str, cost: float, *, rate: float, burst: float) -> float:
         now = self.clock()
         db = self.db

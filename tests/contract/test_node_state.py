@@ -123,6 +123,19 @@ def test_a_released_key_is_claimed_afresh(state: NodeState, clock: Clock) -> Non
     assert state.claim("request/1", "b", lease_s=5, expires_at=clock.now + 60).state == "new"
 
 
+def test_the_leases_of_a_holder_known_gone_end_at_once(state: NodeState, clock: Clock) -> None:
+    state.claim("request/1", "node-1/run-a", lease_s=30, expires_at=clock.now + 60)
+    state.claim("request/2", "node-10/run-b", lease_s=30, expires_at=clock.now + 60)  # another
+    state.claim("request/3", "node-1/run-a2", lease_s=30, expires_at=clock.now + 60)
+    state.settle("request/3", "node-1/run-a2", b"answered")
+    assert state.abandon("node-1") == 1  # not node-10's, not an answered one
+    taken = state.claim("request/1", "node-1/run-c", lease_s=30, expires_at=clock.now + 60)
+    assert (taken.state, taken.attempt) == ("taken-over", 2)
+    assert state.claim("request/2", "x/y", lease_s=30, expires_at=clock.now + 60).state == "busy"
+    assert state.claim("request/3", "x/y", lease_s=30, expires_at=clock.now + 60).result == (
+        b"answered")
+
+
 def test_a_key_used_for_another_request_is_a_conflict(state: NodeState, clock: Clock) -> None:
     state.claim("idem/k", "a", lease_s=5, expires_at=clock.now + 60, fingerprint="body-1")
     state.settle("idem/k", "a", b"first")

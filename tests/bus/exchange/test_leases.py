@@ -21,6 +21,7 @@ from bus.config.loader import load_settings
 from bus.core.envelope import Envelope, Kind
 from bus.core.replay import ReplayGuard
 from bus.exchange.client import Exchanger
+from bus.exchange.leases import Leases
 from bus.exchange.provider import ProviderWorker
 from bus.node.wiring import Node
 from bus.ops.metrics import BusMetrics
@@ -120,7 +121,8 @@ def make(node: Node, tmp_path: Path, clock: Clock) -> Iterator[Make]:
         worker = ProviderWorker(
             route, adapter, seal=node.seal, access=node.access,
             transport=cast(Transport, replies), metrics=metrics, audit=node.audit,
-            replay=ReplayGuard(clock=node.seal.clock, store=state), state=state,
+            replay=ReplayGuard(clock=node.seal.clock, store=state),
+            leases=Leases(state, holder=f"worker-{len(states)}"),
         )
         return worker, replies, metrics
 
