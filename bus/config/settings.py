@@ -175,7 +175,8 @@ class DocumentSettings(BaseModel):
     prefix: str = Field(
         default="BUS",
         pattern=r"^[A-Z]{2,8}$",
-        description="first part of request numbers; distinct per gateway node",
+        description="first part of request numbers; distinct per gateway node unless the "
+        "nodes share a PostgreSQL state (then they count from one counter)",
     )
     public_url: str | None = Field(
         default=None,

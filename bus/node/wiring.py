@@ -148,7 +148,7 @@ class Node:
             clock=clock,
             shared=settings.shared_state(),
         )
-        self.retention = Retention(settings, self.documents, clock=clock)
+        self.retention = Retention(settings, self.documents, clock=clock, state=self.state)
         self._transport = transport
         self._sleep = sleep
         self._adapters: list[Adapter] = []

@@ -14,7 +14,9 @@ Two periods, because the two stores serve different ends:
 ``Node``) runs it in a daemon thread at once when the node starts and then every hour
 (``PURGE_EVERY_S``): cheap (an indexed range, in small transactions) and off the request path.
 ``run_bus.py documents purge`` runs it from the command line, beside a running node or not.
-Logged: how many rows went, never what they held.
+Logged: how many rows went, never what they held. The thread also deletes what has expired in
+the node state (``bus.state``: seen envelope ids, leases, ``Idempotency-Key`` answers), which
+a node that never checks a replay would otherwise never get round to.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bus.core.envelope import utcnow
 from bus.core.seal import Clock
 from bus.records.async_results import MessageStore
 from bus.records.documents import DocumentStore
+from bus.state import NodeState
 
 __all__ = ["PURGE_EVERY_S", "Purged", "Retention", "messages_path", "purge"]
 
@@ -86,9 +89,11 @@ class Retention:
         *,
         clock: Clock = utcnow,
         interval_s: float = PURGE_EVERY_S,
+        state: NodeState | None = None,
     ) -> None:
         self.settings = settings
         self.documents = documents
+        self.state = state
         self.clock = clock
         self.interval_s = interval_s
         self._stop = threading.Event()
@@ -97,7 +102,8 @@ class Retention:
     @property
     def active(self) -> bool:
         return (
-            self.settings.documents.retention_days is not None
+            self.state is not None
+            or self.settings.documents.retention_days is not None
             or self.settings.messages.retention_days is not None
         )
 
@@ -115,6 +121,10 @@ class Retention:
             self._thread = None
 
     def run_once(self) -> Purged:
+        if self.state is not None:
+            expired = self.state.purge()
+            if expired:
+                log.info("node state purge", extra={"bus": {"expired": expired}})
         purged = purge(
             self.settings, self.documents, self.clock(), going=lambda: not self._stop.is_set()
         )
