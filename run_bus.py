@@ -8,6 +8,7 @@ above the bus.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -39,5 +40,10 @@ def demo(
 app.command("bench")(bench_command)  # the same function as ``python -m bench``
 
 
+def main() -> None:
+    """The installed ``bus`` command: the same commands as ``python run_bus.py``."""
+    app(prog_name=Path(sys.argv[0]).name)
+
+
 if __name__ == "__main__":
-    app()
+    main()

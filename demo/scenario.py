@@ -38,7 +38,7 @@ from bus.config.loader import load_settings
 from bus.gateway.app import create_app as create_gateway
 from bus.node.wiring import Node
 from bus.ops.logs import configure_logging
-from bus.records.audit.log import verify
+from bus.records.audit import verify
 from demo import cadastre, civil_registry, residence_registry
 from demo.archive import ARCHIVE, show_archive
 from demo.bundle import show_bundle, summary

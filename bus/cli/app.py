@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import logging
 import secrets
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,7 +85,7 @@ def serve(
     from bus.core.errors import BusUnavailable
     from bus.gateway.app import create_app
     from bus.node.wiring import Node
-    from bus.records.audit.log import AuditNotConfigured
+    from bus.records.audit import AuditNotConfigured
 
     settings = load_or_exit(config)
     configure_logging(settings.log_level)
@@ -317,7 +316,3 @@ def status(
     except httpx.HTTPError as exc:
         err_console.print(f"cannot read {url}/metrics: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
-
-
-def main() -> None:
-    app(prog_name=Path(sys.argv[0]).name)

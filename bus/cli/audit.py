@@ -22,7 +22,7 @@ import typer
 from bus.cli.common import load_or_exit
 from bus.config.settings import BusSettings
 from bus.core.errors import BusUnavailable
-from bus.records.audit.log import AuditEntry, AuditStore, open_audit_store, verify
+from bus.records.audit import AuditEntry, AuditStore, open_audit_store, verify
 
 __all__ = ["register"]
 

@@ -209,7 +209,7 @@ class MessageSettings(BaseModel):
 
 
 class AuditSettings(BaseModel):
-    """The audit log (``bus.records.audit.log``): where it is kept and the key of its subject
+    """The audit log (``bus.records.audit``): where it is kept and the key of its subject
     hashes."""
 
     model_config = _STRICT

@@ -31,6 +31,8 @@
     ├── DeadlineExceeded         504 deadline-exceeded
     └── BusUnavailable           503 bus-unavailable         our own fault
 
+``BusError`` and the ``ProviderError`` branch are defined in ``schemas.errors`` (adapters raise
+them; the signing layer's errors share the base) and exported here with the rest of the tree.
 ``code`` is used verbatim as the suffix of the RFC 9457 ``type`` URI, as the SOAP fault code, as
 the ``code`` of an error envelope's payload and as a metric label. ``from_code`` rebuilds the
 typed error on the far side of a hop from an error envelope.
@@ -38,9 +40,18 @@ typed error on the far side of a hop from an error envelope.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from pydantic import ValidationError
+
+from schemas.errors import (
+    PROBLEM_TYPE_BASE,
+    BusError,
+    NoData,
+    ProviderError,
+    ProviderInvalidAnswer,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 
 __all__ = [
     "PROBLEM_TYPE_BASE",
@@ -75,46 +86,8 @@ __all__ = [
     "UnknownDocument",
     "UnknownService",
     "from_code",
+    "is_transient",
 ]
-
-PROBLEM_TYPE_BASE = "https://bus.example.gov/problems/"
-
-
-class BusError(Exception):
-    """Base of every error the bus raises on purpose."""
-
-    code: ClassVar[str] = "bus-error"
-    status: ClassVar[int] = 500
-    title: ClassVar[str] = "Bus error"
-    transient: ClassVar[bool] = False
-
-    def __init__(
-        self,
-        detail: str = "",
-        *,
-        message_id: str | None = None,
-        client: str | None = None,
-        service: str | None = None,
-        errors: list[dict[str, object]] | None = None,
-    ) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
-        self.message_id = message_id
-        self.client = client
-        self.service = service
-        self.errors = errors
-
-    @property
-    def type_uri(self) -> str:
-        return PROBLEM_TYPE_BASE + self.code
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.detail!r}, service={self.service!r})"
-
-    def envelope_payload(self) -> dict[str, str]:
-        """The payload of the signed error envelope that answers with this error."""
-        return {"code": self.code, "title": self.title, "detail": self.detail}
-
 
 class RequestRefused(BusError):
     code = "request-refused"
@@ -321,50 +294,12 @@ class Expired(RequestRefused):
         self.reason = reason
 
 
-class ProviderError(BusError):
-    code = "provider-error"
-    status = 502
-    title = "Provider error"
-
-
-class ProviderUnavailable(ProviderError):
-    code = "provider-unavailable"
-    status = 502
-    title = "Provider unavailable"
-    transient = True
-
-
 class CircuitOpen(ProviderUnavailable):
     """The provider's circuit breaker is open: it was not called (see ``bus.policy.breaker``)."""
 
     code = "circuit-open"
     status = 503
     title = "Provider failing; calls paused by the circuit breaker"
-
-
-class ProviderTimeout(ProviderError):
-    code = "provider-timeout"
-    status = 504
-    title = "Provider did not answer in time"
-    transient = True
-
-
-class ProviderRejected(ProviderError):
-    code = "provider-rejected"
-    status = 502
-    title = "Provider rejected the request"
-
-
-class ProviderInvalidAnswer(ProviderError):
-    code = "provider-invalid-answer"
-    status = 502
-    title = "Provider answered something that does not match the shared schema"
-
-
-class NoData(ProviderError):
-    code = "no-data"
-    status = 404
-    title = "The provider holds no data about this subject"
 
 
 class DeadlineExceeded(BusError):
@@ -387,7 +322,17 @@ def _all_subclasses(cls: type[BusError]) -> list[type[BusError]]:
     return out
 
 
-_BY_CODE: dict[str, type[BusError]] = {c.code: c for c in _all_subclasses(BusError)}
+# The bus's own tree only (other layers may subclass the base, e.g. ``signing.errors``).
+_BY_CODE: dict[str, type[BusError]] = {
+    c.code: c
+    for c in _all_subclasses(BusError)
+    if c.__module__ in ("schemas.errors", __name__)
+}
+
+
+def is_transient(code: str) -> bool:
+    """Whether an error with ``code`` may pass if tried again (declared on its class)."""
+    return _BY_CODE.get(code, BusError).transient
 
 
 def from_code(code: str, detail: str = "", **kw: object) -> BusError:

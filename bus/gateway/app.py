@@ -40,7 +40,6 @@ from bus.config.routes import Route
 from bus.core.envelope import new_id
 from bus.core.errors import (
     AccessDenied,
-    AsyncRequired,
     BusError,
     BusUnavailable,
     MalformedRequest,
@@ -50,7 +49,7 @@ from bus.core.errors import (
     Unauthenticated,
     UnknownService,
 )
-from bus.exchange.client import recorded_by_provider
+from bus.exchange.asking import AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
 from bus.gateway.body_limit import BodyLimit
 from bus.gateway.bundle import BUNDLE_PATH, bundle_routes
@@ -119,7 +118,8 @@ _CORRELATION = re.compile(r"[0-9a-f-]{36}")
 
 class Observe:
     """Count, time and log each ``POST /v1/services/…``; the handlers below put what they know
-    into the ASGI scope (``bus.client``, ``bus.outcome``, ``bus.message_id``, ``bus.correlation``).
+    into the ASGI scope (``bus.client``, ``bus.outcome``, ``bus.message_id``, and ``bus.ask``: the
+    ``AskContext`` of the ask pipeline, with the message id and correlation it gave).
     Labels are bounded: the service comes from the configured routes (``-`` for any other path).
     """
 
@@ -154,7 +154,8 @@ class Observe:
     def _record(self, scope: Scope, service: str, status: int, elapsed: float) -> None:
         outcome = scope.get("bus.outcome") or _OUTCOME_BY_STATUS.get(status, BusUnavailable.code)
         client = scope.get("bus.client", "-")
-        message_id = scope.get("bus.message_id")
+        context: AskContext | None = scope.get("bus.ask")
+        message_id = scope.get("bus.message_id") or (context and context.message_id)
         self.metrics.exchanges(client, service, outcome).inc()
         if message_id is not None:  # it was sent to the provider
             self.metrics.exchange_seconds(service).observe(elapsed)
@@ -164,7 +165,7 @@ class Observe:
             extra={
                 "bus": {
                     "message_id": message_id,
-                    "correlation": scope.get("bus.correlation"),
+                    "correlation": context.correlation if context else None,
                     "client": client,
                     "service": service,
                     "outcome": outcome,
@@ -211,10 +212,7 @@ def _authenticator(node: Node, limits: RateLimits) -> Callable[..., Awaitable[st
 
 
 def _service_endpoint(
-    node: Node,
-    route: Route,
-    auth: Callable[..., Awaitable[str]],
-    asynchronous: AsyncRequests,
+    route: Route, auth: Callable[..., Awaitable[str]], asking: Asking
 ) -> Any:
     request_model = route.request_model
 
@@ -227,35 +225,21 @@ def _service_endpoint(
         correlation: CorrelationHeader = None,
         mode: ModeQuery = "sync",
     ) -> Response:
-        assert node.exchanger is not None
-        if mode == "sync" and route.settings.async_only:
-            raise AsyncRequired(
-                f"{route.service} is answered later than a request may wait "
-                f"(within {route.timeout_s:g} s): ask it with ?mode=async",
-                service=route.service,
-            )
-        request.scope["bus.subject"] = body.subject()  # type: ignore[attr-defined]  # for the audit
-        envelope = node.exchanger.build(
-            route, body, client=client, purpose=purpose, user=user, correlation=correlation
+        context = AskContext(
+            client, purpose, user, correlation, mode,
+            callback=request.headers.get("x-bus-callback") if mode == "async" else None,
         )
-        request.scope["bus.message_id"] = envelope.id
-        request.scope["bus.correlation"] = envelope.correlation
-        if mode == "async":  # bus.gateway.asynchronous: 202 now, the result kept and pushed
-            callback = asynchronous.callback_of(request, client)
+        request.scope["bus.ask"] = context  # the refusal handler and Observe read it
+        answer = await asking.ask(route, body, context)
+        if answer.pending:  # bus.gateway.asynchronous: 202 now, the result kept and pushed
             request.scope["bus.outcome"] = "accepted"  # counted as taken, not as an answer
-            return await asynchronous.submit(route, envelope, client, callback)
-        try:
-            outcome = await node.exchanger.ask(route, envelope)
-        except BusError as exc:
-            request.scope["bus.answered"] = recorded_by_provider(exc)
-            raise
-        document = await run_in_threadpool(
-            node.documents.issue, outcome.envelope, message_id=envelope.id
-        )
+            return AsyncRequests.accepted(answer.message_id)
+        assert answer.signed is not None and answer.number is not None
         return Response(
-            document.envelope,  # the signed answer, byte for byte as recorded
+            answer.signed,  # the signed answer, byte for byte as recorded
             media_type="application/json",
-            headers={"X-Bus-Message-Id": envelope.id, "X-Bus-Request-Number": document.number},
+            headers={"X-Bus-Message-Id": answer.message_id,
+                     "X-Bus-Request-Number": answer.number},
         )
 
     ask.__name__ = "ask_" + route.service.replace("/", "_").replace("-", "_")
@@ -311,14 +295,13 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     async def record_refusal(request: Request, outcome: str) -> None:
         """The audit entry of a request the gateway refused, durable before the answer."""
         scope = request.scope
-        if scope.get("bus.answered") or scope["path"] not in audited:
-            return
+        context: AskContext | None = scope.get("bus.ask")
+        if (context is not None and context.audited) or scope["path"] not in audited:
+            return  # the ask pipeline (or the provider's node) recorded it
         headers = request.headers
         message_id = scope.get("bus.message_id") or new_id()
         asked = headers.get("x-bus-correlation", "")
-        correlation = scope.get("bus.correlation") or (
-            asked if _CORRELATION.fullmatch(asked) else None
-        )
+        correlation = asked if _CORRELATION.fullmatch(asked) else None
         record = node.audit.refusal(
             message_id=message_id,
             correlation=correlation,
@@ -326,7 +309,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             service=audited[scope["path"]],
             user=headers.get("x-bus-user", "-")[:200],
             purpose=headers.get("x-bus-purpose", "-")[:100],
-            subject=scope.get("bus.subject"),
+            subject=scope.get("bus.subject"),  # the citizen report's refusals name whom
             outcome=outcome,
             at=node.seal.clock(),
         )
@@ -385,17 +368,18 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     limits = RateLimits(node.settings.members, node.state)
     auth = _authenticator(node, limits)
     asynchronous = AsyncRequests(node)
+    asking = Asking(node, accept=asynchronous.accept)
     for route in node.router.routes():
         app.post(
             f"/v1/services/{route.service}",
             summary=route.settings.title or f"Ask {route.service}",
             tags=[route.provider],
             responses={200: {"model": SignedEnvelope[route.response_model]}, **_PROBLEMS},  # type: ignore[name-defined]
-        )(_service_endpoint(node, route, auth, asynchronous))
+        )(_service_endpoint(route, auth, asking))
 
-    app.include_router(bundle_routes(node, auth, limits, asynchronous))
+    app.include_router(bundle_routes(node, auth, limits, asynchronous, asking))
     app.include_router(document_routes(node, auth))
-    app.include_router(soap_routes(node, auth, asynchronous))
+    app.include_router(soap_routes(node, auth, asking, asynchronous))
     app.include_router(asynchronous.routes(auth))
     app.include_router(citizen_routes(node, auth))
     app.include_router(inbox_routes(node))

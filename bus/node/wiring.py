@@ -43,7 +43,7 @@ from bus.ops.health import Cached, CheckResult, Health
 from bus.ops.metrics import BusMetrics
 from bus.policy.access import AccessPolicy
 from bus.policy.breaker import CircuitBreaker
-from bus.records.audit.log import AuditLog, AuditNotConfigured, open_audit_store
+from bus.records.audit import AuditLog, AuditNotConfigured, open_audit_store
 from bus.records.documents import DocumentStore
 from bus.records.retention import Retention
 from bus.state import NodeState, open_state

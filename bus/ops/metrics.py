@@ -115,7 +115,7 @@ Operator inbox (``bus.inbox.desk``; the node's ``manual`` services, read when sc
     Time until the first open task expires (its asker stops waiting and it can no longer be
     answered): the number an inbox alert watches.
 
-Audit log (``bus.records.audit.log``)
+Audit log (``bus.records.audit``)
 
 ``bus_audit_write_seconds`` histogram
     Time from handing one audit entry to the writer until it is durable (queueing for the

@@ -17,7 +17,7 @@ from bus.cli.app import DEMO_MEMBERS, new_token
 from bus.config.loader import load_settings
 from bus.gateway.app import create_app
 from bus.node.wiring import Node
-from bus.records.audit.log import verify
+from bus.records.audit import verify
 from demo import cadastre
 from demo.data import PEOPLE
 from demo.scenario import PROPERTY, RESIDENCE, DemoStack, write_config

@@ -24,7 +24,7 @@ from bus.gateway.app import create_app
 from bus.inbox.desk import InboxDesk
 from bus.inbox.store import OperatorInbox
 from bus.node.wiring import Node
-from bus.records.audit.log import AuditLog, open_audit_store, verify
+from bus.records.audit import AuditLog, open_audit_store, verify
 from demo.archive import ARCHIVE, poll_result
 from demo.data import ARCHIVE_BIRTHS, UNKNOWN_PINFL, birth_certificate
 from demo.scenario import verify_answer, write_config

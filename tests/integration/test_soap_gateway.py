@@ -20,7 +20,7 @@ import zeep
 import zeep.exceptions
 from lxml import etree
 
-from bus.records.audit.log import verify
+from bus.records.audit import verify
 from demo.archive import ARCHIVE, wait_for_task
 from demo.data import (
     AZIZ,

@@ -63,7 +63,6 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from lxml import etree
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -71,17 +70,15 @@ from bus.config.routes import Route
 from bus.core.envelope import new_id
 from bus.core.errors import (
     PROBLEM_TYPE_BASE,
-    AsyncRequired,
     BusError,
     MalformedRequest,
     RequestRefused,
-    SchemaInvalid,
     SignatureInvalid,
     UnknownDocument,
     UnknownService,
     from_code,
 )
-from bus.exchange.client import recorded_by_provider
+from bus.exchange.asking import AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
 from bus.gateway.soap.signed import SignedRequests
 from bus.gateway.soap.wsdl import (
@@ -197,7 +194,9 @@ def _context(root: etree._Element, request: Request, asked: _Asked,
     return purpose, user, correlation, mode
 
 
-def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None) -> APIRouter:
+def soap_routes(
+    node: Node, auth: Any, asking: Asking, asynchronous: AsyncRequests | None = None
+) -> APIRouter:
     """``GET …?wsdl`` and ``POST`` for every service of ``node``'s router."""
     router = APIRouter(include_in_schema=False)
     routes = {r.service: r for r in node.router.routes()}
@@ -236,7 +235,7 @@ def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None
         try:
             route = route_of(service)
             asked.client = await auth(request, request.headers.get("authorization"))
-            response = await _ask(node, signed, route, asked, request, asynchronous)
+            response = await _ask(node, signed, route, asked, request, asking, asynchronous)
             return response
         except BusError as exc:
             outcome = exc.code
@@ -304,7 +303,7 @@ async def _result(node: Node, route: Route, client: str, element: etree._Element
 
 async def _ask(
     node: Node, signed: SignedRequests, route: Route, asked: _Asked, request: Request,
-    asynchronous: AsyncRequests | None = None,
+    asking: Asking, asynchronous: AsyncRequests | None = None,
 ) -> Response:
     client = asked.client
     raw = await request.body()
@@ -331,31 +330,17 @@ async def _ask(
         raise MalformedRequest(f"the Body must hold one {op} or GetResult element of {ns}")
     purpose, user, correlation, mode = _context(root, request, asked, verified)
     schema, defs = model_schema(route.request_model)
-    try:
-        shared = route.request_model.model_validate(xml_to_data(parts[0], schema, defs, ns))
-    except ValidationError as exc:
-        raise SchemaInvalid.of(exc) from None
-    asked.subject = shared.subject()
-    assert node.exchanger is not None
-    if mode != "async" and route.settings.async_only:
-        raise AsyncRequired(f"{route.service} is answered later: ask it with mode async")
-    envelope = node.exchanger.build(
-        route, shared, client=client, purpose=purpose, user=user, correlation=correlation
+    context = AskContext(
+        client, purpose, user, correlation, mode,  # type: ignore[arg-type]  # checked above
+        async_hint="ask it with mode async", audit_context={"transport": "soap"},
     )
-    asked.message_id, asked.correlation = envelope.id, envelope.correlation
-    if mode == "async":
-        if asynchronous is None:
-            raise MalformedRequest("this gateway has no asynchronous mode")
-        await asynchronous.submit(route, envelope, client, None)
-        return _answer(route, envelope.id, state="pending")
-    asked.sent = True
     try:
-        outcome = await node.exchanger.ask(route, envelope)
-    except BusError as exc:
-        asked.audited = not recorded_by_provider(exc)
-        raise
-    document = await run_in_threadpool(
-        node.documents.issue, outcome.envelope, message_id=envelope.id
-    )
-    return _answer(route, envelope.id, payload=outcome.envelope.payload,
-                   number=document.number, signed=document.envelope)
+        answer = await asking.ask(route, xml_to_data(parts[0], schema, defs, ns), context)
+    finally:
+        asked.message_id, asked.correlation = context.message_id, context.correlation
+        asked.subject, asked.sent = context.subject, context.sent
+        asked.audited = not context.audited  # the pipeline recorded its own refusals
+    if answer.pending:
+        return _answer(route, answer.message_id, state="pending")
+    return _answer(route, answer.message_id, payload=answer.payload,
+                   number=answer.number, signed=answer.signed)
