@@ -172,8 +172,12 @@ class Idempotency:
 
 
 def _worth_keeping(scope: Scope, status: int) -> bool:
-    """Kept unless refused before anything was sent (see the module docstring)."""
-    return status < 400 or status >= 500 or scope.get("bus.message_id") is not None
+    """Kept unless refused before anything was sent (see the module docstring): a request the
+    ask pipeline sent has a message id in its context (``bus.ask``), or in the error."""
+    if status < 400 or status >= 500 or scope.get("bus.message_id") is not None:
+        return True
+    context = scope.get("bus.ask")  # bus.exchange.asking.AskContext
+    return getattr(context, "sent", False) or getattr(context, "message_id", None) is not None
 
 
 async def _read(receive: Receive) -> bytes | None:

@@ -8,24 +8,24 @@ import httpx
 import pytest
 
 from bus.gateway.bundle import BUNDLE_PATH
-from demo.data import AZIZ, DILNOZA
+from demo.data import AZIZ, DILNOZA, UNKNOWN_PINFL
 from demo.scenario import PROPERTY, RESIDENCE, DemoStack
 
 pytestmark = pytest.mark.slow
 PURPOSE = {"X-Bus-Purpose": "housing-subsidy"}
 
 
-def _calls(stack: DemoStack, provider: str, service: str) -> float:
+def _calls(stack: DemoStack, provider: str, service: str, outcome: str = "ok") -> float:
     value = stack.node.metrics.registry.get_sample_value(
-        "bus_adapter_calls_total", {"provider": provider, "service": service, "outcome": "ok"}
+        "bus_adapter_calls_total", {"provider": provider, "service": service, "outcome": outcome}
     )
     return value or 0.0
 
 
 def _ask(portal: httpx.Client, key: str, pinfl: str = AZIZ.pinfl, service: str = PROPERTY,
-         **params: str) -> httpx.Response:
+         purpose: str = "housing-subsidy", **params: str) -> httpx.Response:
     return portal.post(f"/v1/services/{service}", json={"pinfl": pinfl}, params=params,
-                       headers={**PURPOSE, "Idempotency-Key": key})
+                       headers={"X-Bus-Purpose": purpose, "Idempotency-Key": key})
 
 
 def test_the_same_key_gets_the_first_answer_and_the_agency_is_asked_once(
@@ -107,3 +107,21 @@ def test_keys_are_per_member(demo_stack: DemoStack) -> None:
                    headers={**PURPOSE, "Idempotency-Key": key, "X-Bus-User": "u",
                             "Authorization": "Bearer not-a-token"}, timeout=10)
     assert r.status_code == 401
+
+
+def test_an_answer_of_the_provider_keeps_the_key_even_when_it_is_4xx(
+    demo_stack: DemoStack, portal: httpx.Client
+) -> None:
+    """A 404 no-data was asked of the agency: the same key gets it again, not a second ask."""
+    key = str(uuid.uuid4())
+    before = _calls(demo_stack, "residence-registry", RESIDENCE, "no-data")
+
+    def ask() -> httpx.Response:
+        return _ask(portal, key, pinfl=UNKNOWN_PINFL, service=RESIDENCE, purpose="child-benefit")
+
+    first = ask()
+    assert first.status_code == 404 and first.json()["code"] == "no-data", first.text
+    again = ask()
+    assert (again.status_code, again.content) == (404, first.content)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert _calls(demo_stack, "residence-registry", RESIDENCE, "no-data") == before + 1
