@@ -127,6 +127,7 @@ class Node:
     ) -> None:
         self.settings = settings
         self.name = settings.node.name
+        self.instance = self.name  # its name on the transport, set by start (leases' holder)
         self.metrics = metrics if metrics is not None else BusMetrics()
         self.health = Health()
         self.trust = load_trust(settings, clock)
@@ -167,7 +168,7 @@ class Node:
         if self.started:
             return
         url = self.settings.transport_url()
-        instance = _instance_name(self.name, url)
+        instance = self.instance = _instance_name(self.name, url)
         if self._transport is None:
             self._transport = open_transport(
                 url, node=instance, durable_sync=self.settings.transport.durable_sync
