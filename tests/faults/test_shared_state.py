@@ -188,3 +188,24 @@ def test_numbers_async_results_and_idempotency_keys_hold_on_every_node(bus: Bus)
         polled = httpx.get(f"{b}{location}", headers=bus.headers(), timeout=10)
     assert polled.status_code == 200, polled.text
     assert polled.headers["x-bus-request-number"].startswith("BUS-")
+
+
+def test_an_async_bundle_taken_by_one_node_shows_its_parts_on_the_other(bus: Bus) -> None:
+    service = bus.deployment.property
+    a, b = bus.running["a"].url, bus.running["b"].url
+    parts = [{"service": service, "request": {"pinfl": p.pinfl}} for p in (AZIZ, DILNOZA)]
+    taken = httpx.post(f"{a}/v1/bundles", params={"mode": "async"}, json={"parts": parts},
+                       headers=bus.headers(), timeout=20)
+    assert taken.status_code == 202, taken.text
+    location = taken.headers["location"]
+    deadline = time.monotonic() + 20
+    shown = httpx.get(f"{b}{location}", headers=bus.headers(), timeout=10)
+    while shown.json().get("state") == "pending" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        shown = httpx.get(f"{b}{location}", headers=bus.headers(), timeout=10)
+    assert shown.status_code == 200, shown.text
+    body = shown.json()
+    assert body["state"] == "done"
+    assert [p["message_id"] for p in body["parts"]] == [
+        p["message_id"] for p in taken.json()["parts"]]  # in the order asked, from either node
+    assert all(p["status"] == 200 for p in body["parts"])
