@@ -1,10 +1,11 @@
 """Leases on requests being executed: one execution at a time, on every node sharing the state.
 
 Before a provider worker calls an agency it takes the request's lease in the node state
-(``bus.state``, key ``request/<message id>``) for ``lease_s`` seconds, at most until the request
-expires; the agency call's deadline never runs past the lease. What a copy of the same request
-delivered meanwhile (a broker redelivery after a lost ack, a retry forward, another node's
-consumer) finds there:
+(``bus.state``, key ``request/<message id>``) for ``lease_s`` seconds (``lease_for``: the
+service's ``timeout_s``, at least ``LEASE_S`` and at most ``MAX_LEASE_S``), at most until the
+request expires; the agency call's deadline never runs past the lease. What a copy of the same
+request delivered meanwhile (a broker redelivery after a lost ack, a retry forward, another
+node's consumer) finds there:
 
 * the answer recorded (``AnsweredElsewhere``): it is sent again, the agency is not asked;
 * a lease still running: the copy waits for it (``wait_s`` at most, polling), and then, if the
@@ -33,9 +34,11 @@ from dataclasses import dataclass
 
 from bus.state import NodeState
 
-__all__ = ["AnsweredElsewhere", "InProgress", "Lease", "Leases"]
+__all__ = ["LEASE_S", "MAX_LEASE_S", "AnsweredElsewhere", "InProgress", "Lease", "Leases",
+           "lease_for"]
 
-LEASE_S = 30.0  # longest one execution may hold a request
+LEASE_S = 30.0  # the shortest lease (a request of a service answered within seconds)
+MAX_LEASE_S = 300.0  # the longest: a worker that died is taken over after this at the latest
 WAIT_S = 2.0  # longest a copy waits in its worker for another's lease before going round again
 _POLL_S = (0.01, 0.02, 0.05, 0.1, 0.2)  # then 0.2 s each
 
@@ -65,6 +68,11 @@ class Lease:
     done: bool = False
 
 
+def lease_for(timeout_s: float) -> float:
+    """The lease of one execution of a service answered within ``timeout_s``."""
+    return min(max(LEASE_S, timeout_s), MAX_LEASE_S)
+
+
 class Leases:
     """Take, settle and release request leases in ``state`` as ``holder`` (see the module
     docstring)."""
@@ -84,16 +92,18 @@ class Leases:
         self.wait_s = wait_s
         self.sleep = sleep
 
-    def take(self, message_id: str, expires_at: float) -> Lease:
-        """The lease of ``message_id``; ``AnsweredElsewhere`` or ``InProgress`` instead."""
+    def take(self, message_id: str, expires_at: float, lease_s: float | None = None) -> Lease:
+        """The lease of ``message_id`` (``lease_s``, default the one given at construction);
+        ``AnsweredElsewhere`` or ``InProgress`` instead."""
+        lease_s = self.lease_s if lease_s is None else lease_s
         key = f"request/{message_id}"
         owner = f"{self.holder}/{uuid.uuid4().hex}"
         give_up = time.monotonic() + self.wait_s
         polls = iter(_POLL_S)
         while True:
-            claim = self.state.claim(key, owner, lease_s=self.lease_s, expires_at=expires_at)
+            claim = self.state.claim(key, owner, lease_s=lease_s, expires_at=expires_at)
             if claim.granted:
-                return Lease(key, owner, claim.attempt, self.lease_s)
+                return Lease(key, owner, claim.attempt, lease_s)
             if claim.state == "answered":
                 assert claim.result is not None
                 raise AnsweredElsewhere(claim.result)

@@ -50,7 +50,7 @@ from bus.core.errors import (
 )
 from bus.core.replay import ReplayGuard, delivery_source
 from bus.core.seal import Seal
-from bus.exchange.leases import AnsweredElsewhere, InProgress, Lease, Leases
+from bus.exchange.leases import AnsweredElsewhere, InProgress, Lease, Leases, lease_for
 from bus.inbox.manual import DeferringAdapter
 from bus.inbox.store import Ticket
 from bus.ops.metrics import BusMetrics
@@ -362,7 +362,9 @@ class ProviderWorker:
         if remaining <= 0:
             raise DeadlineExceeded("no time left to call the provider", **ctx)
         if self.leases is not None and held is not None:  # one execution at a time, bus-wide
-            lease = self.leases.take(request.id, request.expires_at.timestamp())
+            lease = self.leases.take(
+                request.id, request.expires_at.timestamp(), lease_for(self.route.timeout_s)
+            )
             held.append(lease)
             remaining = min(remaining, lease.lease_s - _REPLY_MARGIN_S)  # not past the lease
         deadline = Deadline.after(remaining)
