@@ -16,6 +16,7 @@ import typer
 
 from bench.cli import bench_command
 from bus.cli.app import app, console
+from signing.files import restrict_umask
 
 
 @app.command()
@@ -42,6 +43,7 @@ app.command("bench")(bench_command)  # the same function as ``python -m bench``
 
 def main() -> None:
     """The installed ``bus`` command: the same commands as ``python run_bus.py``."""
+    restrict_umask()  # every file and folder the node writes: its account's only
     app(prog_name=Path(sys.argv[0]).name)
 
 

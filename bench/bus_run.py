@@ -49,6 +49,7 @@ from bus.transport import open_transport, reply_queue, service_queue
 from demo.scenario import DemoStack, start_stack
 from demo.servers import serve_in_thread
 from signing import generate_member_key
+from signing.files import private_file, write_private
 
 __all__ = [
     "BenchDeployment",
@@ -61,6 +62,7 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
+AUDIT_SECRET = "bench-only-audit-secret-0123456789"
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,8 @@ class BenchDeployment:
                 "keys_dir": str(self.keys_dir),
                 "listen": "127.0.0.1:0",
             },
-            "transport": {"url": transport_url},
+            # the broker URL carries the password: a 0600 file, never the YAML
+            "transport": {"url": {"file": str(self._secret("transport.url", transport_url))}},
             "log_level": "INFO",
             "members": {
                 CLIENT: {
@@ -112,11 +115,16 @@ class BenchDeployment:
                 }
             },
             "access": [{"client": CLIENT, "service": SERVICE, "purpose": [PURPOSE]}],
-            "audit": {"secret": "bench-only-audit-secret-0123456789"},
+            # a 0600 file, as a deployment would keep it; the serving port's public URL comes
+            # from BUS_DOCUMENTS__PUBLIC_URL (serve_nodes)
+            "audit": {"secret": {"file": str(self._secret("audit.secret", AUDIT_SECRET))}},
+            "documents": {"public_url": "http://127.0.0.1"},
         }
-        path = self.state / f"{node_name}.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        return path
+        return write_private(self.state / f"{node_name}.yaml",
+                             yaml.safe_dump(config, sort_keys=False))
+
+    def _secret(self, name: str, value: str) -> Path:
+        return write_private(self.state / name, value)
 
 
 def bus_calls(token: str) -> list[HttpCall]:
@@ -203,7 +211,7 @@ def serve_nodes(configs: list[Path]) -> Iterator[list[tuple[str, int]]]:
     try:
         for config in configs:
             port = _free_port()
-            log = config.with_suffix(".log").open("ab")
+            log = private_file(config.with_suffix(".log")).open("ab")
             proc = subprocess.Popen(
                 [
                     sys.executable,
@@ -216,7 +224,7 @@ def serve_nodes(configs: list[Path]) -> Iterator[list[tuple[str, int]]]:
                 ],
                 stdout=log,
                 stderr=log,
-                env=env,
+                env={**env, "BUS_DOCUMENTS__PUBLIC_URL": f"http://127.0.0.1:{port}"},
                 cwd=ROOT,
             )
             procs.append((proc, log))

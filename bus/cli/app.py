@@ -20,7 +20,7 @@ from rich.table import Table
 
 from bus.cli.adapters import adapters_command
 from bus.cli.audit import register as register_audit_commands
-from bus.cli.common import console, err_console, load_or_exit
+from bus.cli.common import console, err_console, load_or_exit, warn_plain_secrets
 from bus.cli.inbox import register as register_inbox_commands
 from bus.cli.keys import register as register_ca_commands
 from bus.cli.verify import verify_command
@@ -58,13 +58,17 @@ app.add_typer(documents_app, name="documents")
 register_audit_commands(app)
 register_inbox_commands(app)
 
-DEMO_MEMBERS = ["portal", "residence-registry", "cadastre", "civil-registry", "state-archive"]
+DEMO_MEMBERS = [
+    "portal", "residence-registry", "cadastre", "civil-registry", "state-archive",
+    "pension-fund", "education-register", "enforcement-bureau", "social-protection",
+]
 
 
 @app.command("check-config")
 def check_config(file: Annotated[Path, typer.Argument(help="YAML configuration file")]) -> None:
     """Validate a configuration file and report every problem with file, path and expectation."""
     settings = load_or_exit(file)
+    warn_plain_secrets(file, settings)
     console.print(
         f"[green]{file} is valid[/green]: {len(settings.members)} members, "
         f"{len(settings.services)} services, {len(settings.access)} access rights; "
@@ -88,6 +92,7 @@ def serve(
     from bus.records.audit import AuditNotConfigured
 
     settings = load_or_exit(config)
+    warn_plain_secrets(config, settings)
     configure_logging(settings.log_level)
     host, _, port = (listen or settings.node.listen).rpartition(":")
     try:
@@ -316,3 +321,4 @@ def status(
     except httpx.HTTPError as exc:
         err_console.print(f"cannot read {url}/metrics: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
+

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     field_validator,
     model_validator,
@@ -181,9 +182,27 @@ class DocumentSettings(BaseModel):
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^\s]+$",
-        description="base URL printed in QR codes (GET {public_url}/verify/{number}); default: "
-        "the URL the document was asked on",
+        description="base URL printed in QR codes and verify links (GET {public_url}/verify/"
+        "{number}); required on a node whose gateway answers clients (a member with an "
+        "api_token_sha256); never taken from a request's Host header",
     )
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if not parts.hostname or "@" in parts.netloc or parts.query or parts.fragment:
+            raise ValueError(
+                "public_url must be http(s)://host[:port][/path], without user, query or "
+                "fragment"
+            )
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not one
+        except ValueError:
+            raise ValueError("public_url has a port that is not a number 0-65535") from None
+        return v.rstrip("/")
+
     retention_days: int | None = Field(
         default=365,
         ge=1,
@@ -420,6 +439,21 @@ class BusSettings(BaseSettings):
         """The PostgreSQL URL of the state when it is shared, else None (local files)."""
         url = "" if self.state is None else self.state.get_secret_value()
         return url if url.startswith(("postgresql://", "postgres://")) else None
+    allow_plain_secrets: bool = Field(
+        default=False,
+        description="accept secrets written in this file (demo only; check-config warns): "
+        "otherwise they come from the environment or from 0600 files ({file: PATH})",
+    )
+    _plain_secrets: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def plain_secrets(self) -> list[str]:
+        """Settings whose secret the file holds in plain YAML (allowed by allow_plain_secrets)."""
+        return list(self._plain_secrets)
+
+    @plain_secrets.setter
+    def plain_secrets(self, paths: list[str]) -> None:
+        self._plain_secrets = list(paths)
 
     @classmethod
     def settings_customise_sources(

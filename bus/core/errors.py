@@ -3,6 +3,7 @@
     BusError
     ├── RequestRefused           the caller's fault: 4xx / SOAP Client fault; never retried
     │   ├── MalformedRequest     400 malformed-request
+    │   │   └── HeaderNotUnderstood 400 must-understand (a SOAP header mustUnderstand="1")
     │   ├── AsyncRequired        400 async-required      (a service answered later: ?mode=async)
     │   ├── Unauthenticated      401 unauthenticated
     │   ├── AccessDenied         403 access-denied
@@ -66,6 +67,7 @@ __all__ = [
     "DeadlineExceeded",
     "DocumentPurged",
     "Expired",
+    "HeaderNotUnderstood",
     "IdempotencyKeyInUse",
     "IdempotencyKeyReused",
     "MalformedRequest",
@@ -99,6 +101,15 @@ class MalformedRequest(RequestRefused):
     code = "malformed-request"
     status = 400
     title = "Malformed request"
+
+
+class HeaderNotUnderstood(MalformedRequest):
+    """A SOAP header block marked ``mustUnderstand="1"`` that the bus does not process; the
+    SOAP gateway answers it with the ``soap:MustUnderstand`` fault code of SOAP 1.1."""
+
+    code = "must-understand"
+    status = 400
+    title = "SOAP header not understood"
 
 
 class Unauthenticated(RequestRefused):

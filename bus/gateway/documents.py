@@ -32,7 +32,7 @@ from qrcode.image.pure import PyPNGImage
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from bus.core.errors import DocumentPurged, UnknownDocument
+from bus.core.errors import BusUnavailable, DocumentPurged, UnknownDocument
 from bus.gateway.html import HEADERS, flatten, page, table
 from bus.node.wiring import Node
 from bus.records.documents import DocumentRecord, DocumentStatus, public_view, status
@@ -85,8 +85,12 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
             "client": member(record.client),
         }
 
-    def verify_url(request: Request, number: str) -> str:
-        base = settings.documents.public_url or str(request.base_url)
+    def verify_url(number: str) -> str:
+        """Where a citizen verifies ``number``: from ``documents.public_url`` only, so a forged
+        Host header cannot point a document's QR code at another site."""
+        base = settings.documents.public_url
+        if base is None:  # the loader requires it on a gateway; a node built by hand may lack it
+            raise BusUnavailable("documents.public_url is not configured: no verify URL to print")
         return f"{base.rstrip('/')}/verify/{number}"
 
     @router.get("/verify/{number}", summary="Verify a document by its request number (public)")
@@ -141,7 +145,7 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
             headers = {**HEADERS, "X-Bus-Request-Number": record.number}
             return Response(record.envelope, headers=headers, media_type="application/json")
         st = await run_in_threadpool(status, node.seal, record)
-        url = verify_url(request, record.number)
+        url = verify_url(record.number)
         qr = base64.b64encode(await run_in_threadpool(qr_png, url)).decode("ascii")
         payload = orjson.loads(record.envelope).get("payload", {})
         shown = names(record)

@@ -132,7 +132,7 @@ class StateDb:
             self._on_open(self)
 
     def _is_db_error(self, exc: Exception) -> bool:
-        if isinstance(exc, sqlite3.Error):
+        if isinstance(exc, sqlite3.Error | OSError):  # OSError: the file cannot be made or opened
             return True
         if self.postgres:
             import psycopg

@@ -76,7 +76,7 @@ class Bus:
         _, path = self.deployment.write_node(role, ["portal", "cadastre"])
         config: dict[str, Any] = yaml.safe_load(path.read_text())
         data = self.tmp / role  # each node its own files; what they share is the state
-        config["documents"] = {"path": str(data / "documents.db")}
+        config["documents"]["path"] = str(data / "documents.db")
         config["audit"]["url"] = f"sqlite:///{data / 'audit.db'}"
         path.write_text(yaml.safe_dump(config))
         node = Node(load_settings(path))

@@ -108,6 +108,9 @@ def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bus]:
         config = yaml.safe_load(path.read_text())
         config["members"]["cadastre"]["api_token_sha256"] = other_digest
         config["members"]["portal"]["callback_hosts"] = ["127.0.0.1"]  # not localhost
+        # the demo allows no callbacks; this test's receiver is on loopback, named exactly
+        config["callbacks"] = {"allowed_hosts": ["127.0.0.1", "localhost"],
+                               "require_https": False, "allowed_networks": ["127.0.0.1/32"]}
         path.write_text(yaml.safe_dump(config))
         node: RunningServer
         with serve_in_thread(create_app(Node(load_settings(path)))) as node:
@@ -306,6 +309,10 @@ def test_a_callback_is_delivered_by_one_gateway_of_those_sharing_the_state(
     path = write_config(tmp_path, residence_url="http://127.0.0.1:9",
                         cadastre_db=cadastre.create_database(tmp_path / "c.db"),
                         token_sha256=digest)
+    config = yaml.safe_load(path.read_text())
+    config["callbacks"] = {"allowed_hosts": ["127.0.0.1"], "require_https": False,
+                           "allowed_networks": ["127.0.0.1/32"]}  # the receiver, on loopback
+    path.write_text(yaml.safe_dump(config))
     node = Node(load_settings(path))
     receiver = Receiver(fail_first=0)
     try:

@@ -206,7 +206,9 @@ def test_an_inbox_in_postgresql_is_the_same_for_every_node(setup: Setup) -> None
     naming the same database); the task filed by one is answered from the other."""
     with pg_inbox() as url:
         config = yaml.safe_load(setup.config.read_text())
-        config["services"][ARCHIVE]["adapter"]["inbox"] = url
+        for service in config["services"].values():  # every manual service, the archive's too
+            if service["adapter"]["kind"] == "manual":
+                service["adapter"]["inbox"] = url
         setup.config.write_text(yaml.safe_dump(config))
         other = setup.config.parent / "other-node.yaml"
         config["node"]["name"] = f"{config['node'].get('name', 'node')}-b"

@@ -2,7 +2,8 @@
 
 Every service has a WSDL generated from its shared schema, at a stable URL::
 
-    GET  /soap/{member}/{service}/{version}?wsdl     the WSDL (soap:address: this same URL)
+    GET  /soap/{member}/{service}/{version}?wsdl     the WSDL (soap:address: this same URL,
+                                                     under documents.public_url when set)
     POST /soap/{member}/{service}/{version}          SOAP 1.1, document/literal, wrapped
 
 One operation per service, ``Get<ResponseModel>`` (``GetBirthCertificate``): its input element
@@ -42,6 +43,11 @@ the answer comes at once with ``MessageId`` and ``State`` ``pending``; the secon
 synchronous call (or its Fault). Results are kept by ``bus.gateway.asynchronous`` (shared with the
 HTTP gateway's ``/v1/messages/{id}``), visible only to the client who asked.
 
+A header block marked ``mustUnderstand="1"`` (and addressed to this node: no ``actor``, or
+``…/soap/actor/next``) other than ``BusContext`` and ``wsse:Security`` is refused before
+anything is done, with the fault code ``soap:MustUnderstand`` (bus code ``must-understand``).
+Only SOAP 1.1 is served; a SOAP 1.2 envelope is refused as malformed.
+
 Refusals are SOAP 1.1 Faults (HTTP 500): ``faultcode`` ``soap:Client.<code>`` for the caller's
 fault and ``soap:Server.<code>`` otherwise, where ``<code>`` is the bus error code (the same as
 the problem ``type`` of the HTTP gateway), ``faultstring`` the detail, and
@@ -71,6 +77,7 @@ from bus.core.envelope import new_id
 from bus.core.errors import (
     PROBLEM_TYPE_BASE,
     BusError,
+    HeaderNotUnderstood,
     MalformedRequest,
     RequestRefused,
     SignatureInvalid,
@@ -92,7 +99,7 @@ from bus.gateway.soap.wsdl import (
 )
 from bus.node.wiring import Node
 from signing import SigningError
-from signing.xml import SOAP11, SoapVerifier, VerifiedSoap, parse_xml
+from signing.xml import CONTEXT, SOAP11, WSSE, SoapVerifier, VerifiedSoap, parse_xml
 
 __all__ = ["BUS_NS", "SOAP_PREFIX", "operation_name", "service_namespace", "service_wsdl",
            "soap_routes"]
@@ -101,6 +108,9 @@ log = logging.getLogger("bus.gateway")
 SOAP_PREFIX = "/soap/"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 _XML = "text/xml; charset=utf-8"
+# The header blocks this gateway processes: its own BusContext and WS-Security (signed requests).
+UNDERSTOOD_HEADERS = frozenset({CONTEXT, f"{{{WSSE}}}Security"})
+_NEXT = "http://schemas.xmlsoap.org/soap/actor/next"  # SOAP 1.1: the first node to receive it
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +127,8 @@ def soap_fault(error: BusError) -> Response:
     """A SOAP 1.1 Fault carrying the bus error code (see the module docstring)."""
     side = "Client" if isinstance(error, RequestRefused) else "Server"
     fault = etree.Element(f"{{{SOAP11}}}Fault", nsmap={"soap": SOAP11, "bus": BUS_NS})
-    etree.SubElement(fault, "faultcode").text = f"soap:{side}.{error.code}"
+    code = "MustUnderstand" if isinstance(error, HeaderNotUnderstood) else f"{side}.{error.code}"
+    etree.SubElement(fault, "faultcode").text = f"soap:{code}"
     etree.SubElement(fault, "faultstring").text = error.detail
     detail = etree.SubElement(etree.SubElement(fault, "detail"), f"{{{BUS_NS}}}Error")
     etree.SubElement(detail, f"{{{BUS_NS}}}Code").text = error.code
@@ -153,6 +164,28 @@ async def _audit_refusal(node: Node, service: str, asked: _Asked, outcome: str) 
         outcome=outcome, at=node.seal.clock(),
     )
     await node.audit.record_refusal(record, transport="soap")
+
+
+def check_headers(root: etree._Element) -> None:
+    """Refuse a header block addressed to this node with ``mustUnderstand="1"`` that the bus
+    does not process (SOAP 1.1 section 4.2.3): acting as if it were not there could ignore a
+    condition the sender made binding. Blocks for another ``actor`` are not ours to judge."""
+    header = root.find(f"{{{SOAP11}}}Header")
+    if header is None:
+        return
+    for block in header:
+        if not isinstance(block.tag, str):
+            continue
+        must = (block.get(f"{{{SOAP11}}}mustUnderstand") or "0").strip()
+        if must not in ("1", "true") or block.get(f"{{{SOAP11}}}actor", _NEXT) != _NEXT:
+            continue
+        name = etree.QName(block)
+        if name.text not in UNDERSTOOD_HEADERS:
+            raise HeaderNotUnderstood(
+                f"the header {name.localname[:80]} of namespace "
+                f"{(name.namespace or '(none)')[:200]} is marked mustUnderstand but this gateway "
+                "does not process it; understood: BusContext (urn:bus:soap:v1) and wsse:Security"
+            )
 
 
 def _is_correlation(value: str) -> bool:
@@ -217,7 +250,9 @@ def soap_routes(
             route = route_of(service)
         except BusError as exc:
             return soap_fault(exc)
-        address = str(request.url.replace(query=""))
+        base = node.settings.documents.public_url  # never the Host header, when configured
+        address = (f"{base}{SOAP_PREFIX}{service}" if base is not None
+                   else str(request.url.replace(query="")))
         return Response(service_wsdl(route, address), media_type=_XML)
 
     @router.post(SOAP_PREFIX + "{service:path}")
@@ -313,6 +348,7 @@ async def _ask(
         raise MalformedRequest(f"not a readable SOAP message ({exc.detail})") from None
     if etree.QName(root).text != f"{{{SOAP11}}}Envelope":
         raise MalformedRequest("not a SOAP 1.1 envelope")
+    check_headers(root)
     body = root.find(f"{{{SOAP11}}}Body")
     verified = None
     if root.find(f".//{{{DS}}}Signature") is not None:

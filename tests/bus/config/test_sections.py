@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("no_bus_environment")
 
 
 def test_callbacks_and_retention_defaults(tmp_path: Path) -> None:
-    settings = load_settings(write(tmp_path, ""))
+    settings = load_settings(write(tmp_path, "log_level: INFO\n"))
     assert settings.callbacks.allowed_hosts == [] and settings.callbacks.require_https
     assert not settings.callbacks.allow_private and settings.callbacks.allowed_networks == []
     assert (settings.documents.retention_days, settings.messages.retention_days) == (365, 7)

@@ -107,8 +107,10 @@ def test_minimal_config_loads(cfg_dir: Path) -> None:
     assert settings.log_level == "INFO"
 
 
-def test_empty_file_gives_defaults(tmp_path: Path) -> None:
-    settings = load_settings(write(tmp_path, ""))
+def test_an_empty_file_is_refused_and_a_nearly_empty_one_gives_defaults(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file is empty"):
+        load_settings(write(tmp_path, "# nothing here yet\n"))
+    settings = load_settings(write(tmp_path, "log_level: INFO\n"))
     assert settings.members == {} and settings.services == {} and settings.access == []
     assert settings.transport_url() == "embedded://" + str(tmp_path.resolve() / "var/queues.db")
 
@@ -412,14 +414,14 @@ def test_state_defaults_beside_the_documents_and_resolves_relative_paths(
 ) -> None:
     from bus.node.wiring import _state_location
 
-    settings = load_settings(write(tmp_path, ""))
+    settings = load_settings(write(tmp_path, "node: {name: n}\n"))
     assert settings.state is None and settings.shared_state() is None
     assert _state_location(settings) == "sqlite:///" + str(tmp_path.resolve() / "var/state.db")
     settings = load_settings(write(tmp_path, "state: sqlite:///data/state.db\n"))
     assert settings.state is not None
     assert settings.state.get_secret_value() == f"sqlite:///{tmp_path.resolve()}/data/state.db"
     monkeypatch.setenv("BUS_STATE", "postgresql://bus:hunter2@db.internal/bus")
-    settings = load_settings(write(tmp_path, ""))
+    settings = load_settings(write(tmp_path, "node: {name: n}\n"))
     assert settings.shared_state() == "postgresql://bus:hunter2@db.internal/bus"
     assert "hunter2" not in repr(settings)
 

@@ -123,10 +123,11 @@ def test_the_tree_shape() -> None:
         errors.SchemaInvalid, errors.SignatureInvalid, errors.Expired, errors.Replayed,
         errors.CertificateUntrusted, errors.CertificateRevoked, errors.UnknownDocument,
         errors.RateLimited, errors.AsyncRequired, errors.TaskNotOpen,
-        errors.DocumentPurged, errors.CallbackRefused, errors.IdempotencyKeyInUse,
-        errors.IdempotencyKeyReused,
+        errors.DocumentPurged, errors.CallbackRefused, errors.HeaderNotUnderstood,
+        errors.IdempotencyKeyInUse, errors.IdempotencyKeyReused,
     }
     assert errors.DocumentPurged.__bases__ == (errors.UnknownDocument,)  # caught as unknown
+    assert errors.HeaderNotUnderstood.__bases__ == (errors.MalformedRequest,)
     # certificate refusals are signature refusals (caught as such), with their own code
     for cls in (errors.CertificateUntrusted, errors.CertificateRevoked):
         assert cls.__bases__ == (SignatureInvalid,)
