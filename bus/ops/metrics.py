@@ -14,7 +14,8 @@ Gateway (the node a member calls; client side of an exchange)
 
 ``bus_exchanges_total`` counter [client, service, outcome]
     Requests to ``/v1/services/…`` by how they ended: ``ok``, ``accepted`` (an asynchronous
-    request taken, 202; its result is not counted here) or the error code of
+    request taken, 202; its result is not counted here), ``idempotent-replay`` (the first
+    answer given again for an ``Idempotency-Key``, nothing asked) or the error code of
     ``bus/core/errors.py`` (``access-denied``, ``provider-unavailable``, ``deadline-exceeded`` …).
     ``client`` is the authenticated member (``-`` when authentication failed), ``service`` the
     configured service id (``-`` when the path names none).
