@@ -43,6 +43,10 @@ def test_the_same_key_gets_the_first_answer_and_the_agency_is_asked_once(
     for header in ("x-bus-message-id", "x-bus-request-number", "content-type"):
         assert again.headers[header] == first.headers[header]
     assert _calls(demo_stack, "cadastre", PROPERTY) == before + 1
+    replayed = demo_stack.node.metrics.registry.get_sample_value(
+        "bus_exchanges_total",
+        {"client": "portal", "service": PROPERTY, "outcome": "idempotent-replay"})
+    assert replayed is not None and replayed >= 1  # counted as given again, not as asked
     other = _ask(portal, f"order-{uuid.uuid4()}")  # another key is another request
     assert other.headers["x-bus-message-id"] != first.headers["x-bus-message-id"]
 
