@@ -114,8 +114,11 @@ class StateDb:
             except Exception as exc:
                 if not self._is_db_error(exc):
                     raise
-                if self.postgres and self._conn is not None and self._conn.closed:
+                conn = self._conn
+                if self.postgres and conn is not None and (conn.closed or conn.broken):
                     self._conn = None  # dropped by the server: opened again next time
+                    with contextlib.suppress(Exception):
+                        conn.close()
                 raise BusUnavailable(
                     f"{self.what} {self.shown}: {type(exc).__name__}: {str(exc)[:200]}"
                 ) from None

@@ -210,3 +210,28 @@ def test_a_postgres_state_away_is_bus_unavailable_without_its_password() -> None
         assert "hunter22" not in str(caught.value)
     finally:
         state.close()
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_dropped_fails_one_call_and_is_opened_again(
+    clock: Clock,
+) -> None:
+    import psycopg
+
+    from bus.state.postgres import PostgresState
+    from tests.live import PG_URL
+
+    with pg_schema("state_test") as url:
+        state = PostgresState(url, clock=clock)
+        try:
+            assert state.remember("before", clock.now + 60, "a")
+            row = state.db.one("SELECT pg_backend_pid()")
+            assert row is not None
+            with psycopg.connect(PG_URL, autocommit=True) as admin:  # a server restart, in small
+                admin.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+            with pytest.raises(BusUnavailable):
+                state.remember("during", clock.now + 60, "a")  # the call in flight fails
+            assert state.remember("after", clock.now + 60, "a")  # the next one reconnects
+            assert not state.remember("before", clock.now + 60, "b")  # nothing was lost
+        finally:
+            state.close()
