@@ -130,6 +130,7 @@ def write_config(
     config["allow_plain_secrets"] = True  # a demo: its key passphrase is a fixed, public one
     if key_passphrase is not None:
         config["node"]["key_passphrase"] = key_passphrase
+    config["state"] = f"sqlite:///{state / 'state.db'}"
     config["services"][RESIDENCE]["adapter"]["base_url"] = residence_url
     config["services"][RESIDENCE_LENGTH]["adapter"]["base_url"] = residence_url
     config["services"][PROPERTY]["adapter"]["url"] = f"sqlite:///{cadastre_db}"

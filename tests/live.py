@@ -11,10 +11,12 @@ runs ``rabbitmq`` tests; module constants such as ``AMQP_URL`` are plain strings
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 
 # Fixed once per pytest process; a run's subprocesses (nodes under test) get it through config.
 VHOST = os.environ.get("BUS_TEST_VHOST") or f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -47,3 +49,23 @@ def delete_vhost() -> None:
         timeout=120,
         check=False,
     )
+
+
+def pg_schema(prefix: str) -> contextlib.AbstractContextManager[str]:
+    """A fresh schema in the live PostgreSQL for one test: yields a URL whose tables land in it
+    (``search_path``), and drops the schema with everything in it afterwards."""
+    return _pg_schema(prefix)
+
+
+@contextlib.contextmanager
+def _pg_schema(prefix: str) -> Iterator[str]:
+    import psycopg
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as db:
+            db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -262,7 +262,8 @@ def documents_purge(config: ConfigOption = Path("config/bus.yaml")) -> None:
 
     settings = load_or_exit(config)
     assert settings.documents.path is not None  # load_settings sets it
-    store = DocumentStore(settings.documents.path, prefix=settings.documents.prefix)
+    store = DocumentStore(settings.documents.path, prefix=settings.documents.prefix,
+                          shared=settings.shared_state())
     try:
         purged = purge(settings, store, utcnow())
     except BusUnavailable as exc:

@@ -175,6 +175,11 @@ def _resolve_paths(settings: BusSettings, base: Path) -> None:
             if settings.transport_url().startswith("embedded://")
             else under("documents.db")
         )
+    state = None if settings.state is None else settings.state.get_secret_value()
+    if state is not None and state.startswith("sqlite:///") and not state.startswith(
+        "sqlite:////"
+    ):
+        settings.state = SecretStr(f"sqlite:///{under(state.removeprefix('sqlite:///'))}")
 
 
 def _check_trust(settings: BusSettings) -> list[ConfigProblem]:

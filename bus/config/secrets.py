@@ -6,11 +6,11 @@ the parsed YAML of a configuration (before it is validated) and
 
 - replaces every ``{file: PATH}`` written where a secret or a URL goes (a key named
   ``secret``, ``password``, ``passphrase``, ``token`` or ending in ``_secret``, ``_password``,
-  ``_passphrase``, ``_token``; or ``url``, ``…_url``, ``wsdl``, ``inbox``) with the file's
-  content, its trailing line break removed. ``PATH`` is relative to the configuration's folder.
-  The file must be a regular file readable by its owner only (mode 0600 or 0400: no bit for
-  group or others); anything else is refused naming the file and its mode, so a secret
-  readable by every account on the machine is not used;
+  ``_passphrase``, ``_token``; or ``url``, ``…_url``, ``wsdl``, ``inbox``, ``state``) with the
+  file's content, its trailing line break removed. ``PATH`` is relative to the
+  configuration's folder. The file must be a regular file readable by its owner only (mode
+  0600 or 0400: no bit for group or others); anything else is refused naming the file and
+  its mode, so a secret readable by every account on the machine is not used;
 - reports every secret written in plain YAML: a non-empty value under a key named as above
   (``audit.secret``, ``node.key_passphrase``, ``transport.password`` …), and any URL that
   carries a password (``amqp://bus:pw@rabbit/``, ``postgresql://u:pw@db/bus``, an adapter's
@@ -39,7 +39,7 @@ __all__ = ["MAX_SECRET_BYTES", "SecretProblem", "Secrets", "env_name", "may_hold
 MAX_SECRET_BYTES = 65_536
 
 _SECRET_KEY = re.compile(r"^(.*_)?(secret|password|passphrase|token)$")
-_URL_KEY = re.compile(r"^((.*_)?url|wsdl|inbox)$")
+_URL_KEY = re.compile(r"^((.*_)?url|wsdl|inbox|state)$")
 _PASSWORD_IN_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@?#\s]*:[^/@?#\s]*@")
 
 

@@ -192,7 +192,8 @@ class DocumentSettings(BaseModel):
     prefix: str = Field(
         default="BUS",
         pattern=r"^[A-Z]{2,8}$",
-        description="first part of request numbers; distinct per gateway node",
+        description="first part of request numbers; distinct per gateway node unless the "
+        "nodes share a PostgreSQL state (then they count from one counter)",
     )
     public_url: str | None = Field(
         default=None,
@@ -437,6 +438,27 @@ class BusSettings(BaseSettings):
     access: list[AccessRight] = Field(default_factory=list)
     inbox: InboxSettings = Field(default_factory=InboxSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    state: SecretStr | None = Field(
+        default=None,
+        description="what the node shares with the other nodes of its bus (seen envelope ids, "
+        "requests being executed, Idempotency-Key results, rate limit buckets; with PostgreSQL "
+        "also documents and asynchronous results): sqlite:///PATH (relative to this file) or "
+        "postgresql://user:pass@host:5432/db; default: state.db beside the node's other files",
+    )
+
+    @field_validator("state")
+    @classmethod
+    def _state_scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith(
+            ("sqlite:///", "postgresql://", "postgres://")
+        ):
+            raise ValueError("state must start with sqlite:/// or postgresql://")
+        return v
+
+    def shared_state(self) -> str | None:
+        """The PostgreSQL URL of the state when it is shared, else None (local files)."""
+        url = "" if self.state is None else self.state.get_secret_value()
+        return url if url.startswith(("postgresql://", "postgres://")) else None
     allow_plain_secrets: bool = Field(
         default=False,
         description="accept secrets written in this file (demo only; check-config warns): "

@@ -21,6 +21,8 @@
     │   │   └── CertificateRevoked   403 certificate-revoked   (reason: revoked)
     │   ├── Replayed             409 replayed            (an envelope id already acted on)
     │   ├── TaskNotOpen          409 task-closed         (an operator task answered already)
+    │   ├── IdempotencyKeyInUse  409 idempotency-key-in-use   (its first request still runs)
+    │   ├── IdempotencyKeyReused 422 idempotency-key-reused   (the key named another request)
     │   ├── RateLimited          429 rate-limited        (the member's rate limit; Retry-After)
     │   └── Expired              403 expired             (reason: expired, issued-in-future, …)
     ├── ProviderError            the provider's fault: retried when ``transient``
@@ -69,6 +71,8 @@ __all__ = [
     "DocumentPurged",
     "Expired",
     "HeaderNotUnderstood",
+    "IdempotencyKeyInUse",
+    "IdempotencyKeyReused",
     "MalformedRequest",
     "MethodNotAllowed",
     "NoData",
@@ -285,6 +289,23 @@ class Replayed(RequestRefused):
     def __init__(self, detail: str = "", *, reason: str = "replayed", **kw: object) -> None:
         super().__init__(detail, **kw)  # type: ignore[arg-type]
         self.reason = reason
+
+
+class IdempotencyKeyInUse(RequestRefused):
+    """An ``Idempotency-Key`` whose first request is still being answered (retry shortly)."""
+
+    code = "idempotency-key-in-use"
+    status = 409
+    title = "Idempotency key in use"
+
+
+class IdempotencyKeyReused(RequestRefused):
+    """An ``Idempotency-Key`` the client sent before with another request (route, body or
+    headers): a key names one request."""
+
+    code = "idempotency-key-reused"
+    status = 422
+    title = "Idempotency key reused"
 
 
 class RateLimited(RequestRefused):

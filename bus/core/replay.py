@@ -22,11 +22,13 @@ What a source is decides what counts as a replay:
   remembered by the digest of what it signed until its timestamp expires, and any second use
   is refused.
 
-The memory is per process and bounded (``limit`` ids): when it is full, the ids closest to
-expiry are forgotten first, so an overflow weakens protection only for the envelopes about to
-expire. Several nodes consuming one broker queue do not share it: a replay delivered to another
-node is not detected there (a shared store would be needed; the envelope's short lifetime bounds
-the window).
+Where ids are kept: ``store`` (``SeenIds``; the node passes its ``bus.state`` store, so every
+node sharing that state refuses the same replay, also after a restart) decides whether an id is
+new. In front of it, a per-process memory answers for ids this process has seen already
+without asking the store: the same source again is admitted, another refused. The memory is
+bounded (``limit`` ids): when it is full, the ids closest to expiry are forgotten first (the
+store still has them). Without a store (a guard made for one test or tool), the memory alone
+decides, and an overflow weakens protection only for the envelopes about to expire.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ import hashlib
 import heapq
 import logging
 import threading
+import uuid
 from collections.abc import Callable
+from typing import Protocol
 
 from bus.core.envelope import Envelope, utcnow
 from bus.core.errors import Replayed
 
-__all__ = ["ReplayGuard", "delivery_source"]
+__all__ = ["ReplayGuard", "SeenIds", "delivery_source"]
 
 log = logging.getLogger("bus.replay")
 
@@ -53,12 +57,26 @@ def delivery_source(body: bytes, reply_to: str | None) -> str:
     return digest.hexdigest()
 
 
-class ReplayGuard:
-    """Thread-safe, bounded "seen until expiry" set of envelope ids (see the module docstring)."""
+class SeenIds(Protocol):
+    """Where seen ids are decided (``bus.state.NodeState`` is one): keep ``key`` until
+    ``expires_at`` with ``source``; False if it is kept already from another source."""
 
-    def __init__(self, limit: int = 100_000, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def remember(self, key: str, expires_at: float, source: str) -> bool: ...
+
+
+class ReplayGuard:
+    """Thread-safe "seen until expiry" set of envelope ids (see the module docstring)."""
+
+    def __init__(
+        self,
+        limit: int = 100_000,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        store: SeenIds | None = None,
+    ) -> None:
         self._limit = limit
         self._clock = clock
+        self._store = store
         self._seen: dict[str, tuple[float, str]] = {}
         self._expiry: list[tuple[float, str]] = []  # heap of (expires_at, id)
         self._lock = threading.Lock()
@@ -94,12 +112,20 @@ class ReplayGuard:
             seen = self._seen.get(key)
             if seen is not None:
                 return source is not None and seen[1] == source  # a redelivery, or a replay
+        if self._store is not None:
+            # None: any second use is a replay, so this use gets a source nobody else has
+            kept = source if source is not None else uuid.uuid4().hex
+            if not self._store.remember(key, expires, kept):
+                return False
+        with self._lock:
             self._seen[key] = (expires, source or "")
             heapq.heappush(self._expiry, (expires, key))
             while len(self._seen) > self._limit:
                 self._pop()
                 self.evicted += 1
-                if self.evicted in (1, 1000) or self.evicted % 100_000 == 0:
+                if self._store is None and (
+                    self.evicted in (1, 1000) or self.evicted % 100_000 == 0
+                ):
                     log.warning("replay memory full: %d ids forgotten before expiry", self.evicted)
         return True
 

@@ -6,7 +6,9 @@ validate the payload against the shared schema, call the adapter with retries in
 deadline, minimise the answer to the fields the right allows, sign last as the provider, reply,
 and only then ack (``Delivery.process``). Every failure that can be answered is answered with a
 signed error envelope carrying the bus error code; only unreadable messages are dead-lettered.
-A request id answered before is answered again from memory, not re-executed.
+A request id answered before is answered again from memory, not re-executed; with the node
+state (``state``), the answer is also recorded there and a copy of a request that another worker
+or node executes waits for it instead of executing again (``leases``, ``bus.exchange.leases``).
 
 Two layers of retry, both from the service's ``retry`` settings: ``attempts`` adapter calls
 within one delivery (tenacity, short waits), then up to ``redeliveries`` trips through the
@@ -28,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from adapters import Adapter, Deadline, ProviderError
@@ -47,6 +50,7 @@ from bus.core.errors import (
 )
 from bus.core.replay import ReplayGuard, delivery_source
 from bus.core.seal import Seal
+from bus.exchange.leases import AnsweredElsewhere, InProgress, Lease, Leases, lease_for
 from bus.inbox.manual import DeferringAdapter
 from bus.inbox.store import Ticket
 from bus.ops.metrics import BusMetrics
@@ -112,6 +116,7 @@ class ProviderWorker:
         replay: ReplayGuard | None = None,
         breaker: CircuitBreaker | None = None,
         audit: AuditLog | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self.route = route
         self.adapter = adapter
@@ -123,6 +128,7 @@ class ProviderWorker:
         self.breaker = breaker
         self.audit = audit
         self.replay = replay if replay is not None else ReplayGuard(clock=seal.clock)
+        self.leases = leases
         # Asked once: isinstance against a runtime-checkable Protocol costs ~15 µs a call.
         self._deferring = isinstance(adapter, DeferringAdapter)
         m = self.metrics = metrics if metrics is not None else BusMetrics()
@@ -164,8 +170,34 @@ class ProviderWorker:
             return
         request = Envelope.from_json(message.body)  # unreadable: dead-lettered by process()
         started = time.perf_counter()
+        held: list[Lease] = []  # the request's lease, once _serve took it
         try:
-            reply = self._answer(request, delivery.attempt, source, message)
+            self._reply(delivery, request, source, remembered_as, started, held)
+        except AnsweredElsewhere as answered:  # another worker or node recorded the answer
+            out = Message(
+                body=answered.body,
+                message_id=str(orjson.loads(answered.body)["id"]),
+                correlation_id=message.message_id,
+                expires_at=request.expires_at.timestamp(),
+            )
+            self.transport.reply(message, out)
+            self._answered.put(remembered_as, request.expires_at.timestamp(), out)
+            self.metrics.provider_requests(service, "duplicate").inc()
+        except InProgress as busy:  # another worker's lease still runs: come back later
+            delivery.retry(busy.delay_s, "in-progress")
+            self.metrics.redeliveries(service, "in-progress").inc()
+            self.metrics.provider_requests(service, "retry-later").inc()
+        finally:
+            if held and self.leases is not None:
+                self.leases.release(held[0])  # unless settled: not answered, or not recorded
+
+    def _reply(
+        self, delivery: Delivery, request: Envelope, source: str, remembered_as: str,
+        started: float, held: list[Lease],
+    ) -> None:
+        message, service = delivery.message, self.route.service
+        try:
+            reply = self._answer(request, delivery.attempt, source, message, held)
         except _TryLater as later:
             delivery.retry(later.delay_s, later.error.code)
             self.metrics.redeliveries(service, later.error.code).inc()
@@ -188,8 +220,11 @@ class ProviderWorker:
         )
         # an error's code is set by BusError.envelope_payload: a known code
         outcome = str(reply.payload.get("code")) if reply.kind is Kind.error else "ok"
-        if not self._audited(delivery, request, outcome, out.body, started):
+        again = bool(held) and held[0].attempt > 1  # the worker before died unrecorded
+        if not self._audited(delivery, request, outcome, out.body, started, again=again):
             return
+        if again:
+            self.metrics.reexecutions(service).inc()
         self.transport.reply(message, out)
         if reply.kind is Kind.error:
             self.metrics.provider_requests(service, outcome).inc()
@@ -202,11 +237,13 @@ class ProviderWorker:
             delivery.dead_letter(outcome)
             self.metrics.dead_lettered(service, outcome).inc()
         else:
+            if held and self.leases is not None:
+                self.leases.settle(held[0], out.body)
             self._answered.put(remembered_as, request.expires_at.timestamp(), out)
 
     def _audited(
         self, delivery: Delivery, request: Envelope, outcome: str, answer: bytes | None,
-        started: float,
+        started: float, *, again: bool = False,
     ) -> bool:
         """Write the audit entry, durable before anyone gets the answer; False if it could not
         be written: then the request is not answered, not acked, and the transport delivers it
@@ -215,7 +252,12 @@ class ProviderWorker:
             return True
         try:
             self.audit.write(
-                self.audit.exchange(request, outcome=outcome, side="provider", answer=answer)
+                self.audit.exchange(
+                    request,
+                    outcome=outcome,
+                    side="provider:re-executed" if again else "provider",
+                    answer=answer,
+                )
             )
         except Exception as exc:
             code = exc.code if isinstance(exc, BusError) else "internal-error"
@@ -250,11 +292,12 @@ class ProviderWorker:
         )
 
     def _answer(
-        self, request: Envelope, attempt: int = 1, source: str = "", message: Message | None = None
+        self, request: Envelope, attempt: int = 1, source: str = "", message: Message | None = None,
+        held: list[Lease] | None = None,
     ) -> Envelope | None:
         """The answer to ``request``; None when it was filed to be answered later."""
         try:
-            payload = self._serve(request, source, message)
+            payload = self._serve(request, source, message, held)
             if payload is None:
                 return None
             return request.reply(Kind.response, payload, now=self.seal.clock())
@@ -273,7 +316,8 @@ class ProviderWorker:
             return request.reply(Kind.error, exc.envelope_payload(), now=self.seal.clock())
 
     def _serve(
-        self, request: Envelope, source: str = "", message: Message | None = None
+        self, request: Envelope, source: str = "", message: Message | None = None,
+        held: list[Lease] | None = None,
     ) -> dict[str, Any] | None:
         ctx: dict[str, Any] = {
             "message_id": request.id,
@@ -317,6 +361,12 @@ class ProviderWorker:
         remaining = (request.expires_at - self.seal.clock()).total_seconds() - _REPLY_MARGIN_S
         if remaining <= 0:
             raise DeadlineExceeded("no time left to call the provider", **ctx)
+        if self.leases is not None and held is not None:  # one execution at a time, bus-wide
+            lease = self.leases.take(
+                request.id, request.expires_at.timestamp(), lease_for(self.route.timeout_s)
+            )
+            held.append(lease)
+            remaining = min(remaining, lease.lease_s - _REPLY_MARGIN_S)  # not past the lease
         deadline = Deadline.after(remaining)
         policy = self.route.settings.retry
         started = time.perf_counter()

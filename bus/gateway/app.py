@@ -52,9 +52,10 @@ from bus.core.errors import (
 from bus.exchange.asking import AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
 from bus.gateway.body_limit import BodyLimit
-from bus.gateway.bundle import bundle_routes
+from bus.gateway.bundle import BUNDLE_PATH, bundle_routes
 from bus.gateway.citizens import CITIZEN_LOG_PATH, citizen_routes
 from bus.gateway.documents import document_routes
+from bus.gateway.idempotency import Idempotency
 from bus.gateway.inbox import inbox_routes
 from bus.gateway.json_body import StrictJson
 from bus.gateway.openapi import truthful_openapi
@@ -202,7 +203,7 @@ def _authenticator(node: Node, limits: RateLimits) -> Callable[..., Awaitable[st
                 f"member {member!r} is not served by this node", reason="not-hosted"
             )
         request.scope["bus.client"] = member
-        limits.check(member)  # 429 when the member is over its rate limit
+        await run_in_threadpool(limits.check, member)  # 429 when over its rate limit
         return member
 
     return authenticate
@@ -368,7 +369,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             status=500,
         )
 
-    limits = RateLimits(node.settings.members)
+    limits = RateLimits(node.settings.members, node.state)
     auth = _authenticator(node, limits)
     asynchronous = AsyncRequests(node)
     asking = Asking(node, accept=asynchronous.accept)
@@ -443,7 +444,11 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     truthful_openapi(app, node)  # bus.gateway.openapi: every answer each route can give
-    app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)
+    leases = {_SERVICE_PREFIX + r.service: Idempotency.lease_for(r.timeout_s)
+              for r in node.router.routes()}
+    leases[BUNDLE_PATH] = max(leases.values(), default=Idempotency.lease_for(0))
+    app.add_middleware(Idempotency, state=node.state, settings=node.settings, paths=leases)
+    app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)  # outside: bounded
     app.add_middleware(BodyTimeout, timeout_s=node.settings.http.body_timeout_s)  # 408
     app.add_middleware(  # per-source throttles; refusals before authentication, aggregated
         SourceGate, settings=node.settings.http, metrics=node.metrics,

@@ -27,7 +27,10 @@ bytes by the client member the node acts for, so the receiver can check the call
 its bus (verify it with its own certificate; error results are signed only this way). A
 delivery that fails (no connection, not 2xx) is retried with a
 doubling delay (``CALLBACK_DELAYS_S``), then given up (logged; the result stays pollable). A
-callback not delivered when the node stopped is delivered after it starts again. Only URLs the
+callback not delivered when the node stopped is delivered after it starts again. With a shared
+PostgreSQL state every gateway resumes the callbacks due when it starts, so each delivery
+takes a lease in the node state first (``callback/<id>``, ``CALLBACK_LEASE_S``): one gateway
+delivers, the others leave it. Only URLs the
 node's callback policy allows are taken, and each attempt connects only to an address the
 policy allows (``bus.policy.callbacks``; settings ``callbacks:``).
 """
@@ -37,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Coroutine
 from typing import Any
 
@@ -62,10 +66,11 @@ from bus.records.async_results import MessageStore
 from bus.records.retention import messages_path
 from bus.transport import Delivery, Message, Subscription, reply_queue
 
-__all__ = ["CALLBACK_DELAYS_S", "SWEEP_S", "AsyncRequests", "async_reply_queue"]
+__all__ = ["CALLBACK_DELAYS_S", "CALLBACK_LEASE_S", "SWEEP_S", "AsyncRequests", "async_reply_queue"]
 
 log = logging.getLogger("bus.gateway")
 CALLBACK_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # waits between callback attempts
+CALLBACK_LEASE_S = 120.0  # longer than every attempt of one delivery (10 s each) and the waits
 SWEEP_S = 1.0  # how often overdue requests are looked for
 _WAIT_GRACE_S = 0.25  # an answer may still arrive this long after the deadline
 
@@ -108,7 +113,9 @@ class AsyncRequests:
     @property
     def store(self) -> MessageStore:
         if self._store is None:
-            self._store = MessageStore(messages_path(self.node.documents.path))
+            self._store = MessageStore(
+                messages_path(self.node.documents.path), shared=self.node.state.shared
+            )
         return self._store
 
     async def start(self) -> None:
@@ -234,14 +241,29 @@ class AsyncRequests:
         record = await run_in_threadpool(self.store.find, message_id)
         if record is None or record.callback is None or record.status is None:
             return
-        body = record.body or b""
-        # signed as the client the node acts for: the receiver checks it came from its bus
-        signature = self.node.seal.sign_detached(record.client, body)
-        delivered = await self._deliver(
-            record.callback, message_id, record.status, record.media_type or "", body,
-            record.number, signature=signature,
-        )
-        await run_in_threadpool(self.store.callback_settled, message_id, delivered=delivered)
+        # One delivery at a time, bus-wide: with a shared state every gateway resumes the
+        # callbacks due when it starts, and only the lease's holder delivers.
+        state = self.node.state
+        key, owner = f"callback/{message_id}", f"{self.node.instance}/{uuid.uuid4().hex}"
+        claim = await run_in_threadpool(
+            state.claim, key, owner, lease_s=CALLBACK_LEASE_S,
+            expires_at=state.clock() + CALLBACK_LEASE_S,
+        )  # fmt: skip
+        if not claim.granted:  # another process delivers it, or did
+            return
+        try:
+            body = record.body or b""
+            # signed as the client the node acts for: the receiver checks it came from its bus
+            signature = self.node.seal.sign_detached(record.client, body)
+            delivered = await self._deliver(
+                record.callback, message_id, record.status, record.media_type or "", body,
+                record.number, signature=signature,
+            )
+            await run_in_threadpool(self.store.callback_settled, message_id, delivered=delivered)
+        except BaseException:  # stopped meanwhile: the next start delivers it
+            await run_in_threadpool(state.release, key, owner)
+            raise
+        await run_in_threadpool(state.settle, key, owner, b"delivered" if delivered else b"failed")
 
     async def _deliver(self, url: str, message_id: str, status: int, media_type: str,
                        body: bytes, number: str | None, *, signature: str | None = None) -> bool:

@@ -212,7 +212,8 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
     ) -> Response:
         callback = asynchronous.callback_of(request, client) if mode == "async" else None
         if len(body.parts) > 1:
-            limits.check(client, cost=len(body.parts) - 1)  # the first was taken at sign-in
+            # the first was taken at sign-in
+            await run_in_threadpool(limits.check, client, len(body.parts) - 1)
         ask = _Ask(client, purpose, user, correlation or new_id(), mode, callback)
         if mode == "async":  # each only recorded and sent: one after the other, kept in order
             parts = [await part(ask, p) for p in body.parts]

@@ -9,6 +9,11 @@ queue. ``start``/``stop`` bracket its life; ``gateway_http.create_app(node)`` se
 exchanger and the workers; ``health`` holds the readiness checks ``start`` registers
 (``bus.ops.health``), which ``/health/ready`` and ``/metrics`` report.
 
+``state`` (``bus.state``) is what the node shares with the other nodes of its bus (``state:``;
+by default ``state.db`` beside its other files): the replay guard, the workers' leases and the
+gateway's rate limits and ``Idempotency-Key`` results are kept there, and with a PostgreSQL
+state the documents and asynchronous results go into that database too.
+
 ``retention`` (``bus.records.retention.Retention``) deletes signed answers and asynchronous results
 past their retention period: a daemon thread from ``start`` (at once, then hourly) to ``stop``.
 """
@@ -30,6 +35,7 @@ from bus.core.envelope import utcnow
 from bus.core.replay import ReplayGuard
 from bus.core.seal import Clock, Seal
 from bus.exchange.client import Exchanger
+from bus.exchange.leases import Leases
 from bus.exchange.provider import ProviderWorker
 from bus.inbox.desk import InboxDesk, Waiting, manual_routes
 from bus.node.trust import NodeTrust, load_signers, load_trust
@@ -40,6 +46,7 @@ from bus.policy.breaker import CircuitBreaker
 from bus.records.audit import AuditLog, AuditNotConfigured, open_audit_store
 from bus.records.documents import DocumentStore
 from bus.records.retention import Retention
+from bus.state import NodeState, open_state
 from bus.transport import Subscription, Transport, TransportStats, open_transport
 
 __all__ = ["Node"]
@@ -64,6 +71,13 @@ def _documents_path(settings: BusSettings) -> Path:
     if url.startswith("embedded://"):
         return Path(url.removeprefix("embedded://")).with_name("documents.db")
     return Path("documents.db")
+
+
+def _state_location(settings: BusSettings) -> str:
+    """``state`` (set or defaulted by ``load_settings``), else ``state.db`` by the documents."""
+    if settings.state is not None:
+        return settings.state.get_secret_value()
+    return f"sqlite:///{_documents_path(settings).with_name('state.db')}"
 
 
 def _open_audit(settings: BusSettings, clock: Clock, metrics: BusMetrics) -> AuditLog:
@@ -113,18 +127,29 @@ class Node:
     ) -> None:
         self.settings = settings
         self.name = settings.node.name
+        self.instance = self.name  # its name on the transport, set by start (leases' holder)
         self.metrics = metrics if metrics is not None else BusMetrics()
         self.health = Health()
         self.trust = load_trust(settings, clock)
         self.seal = _load_seal(settings, self.trust, clock)
-        self.replay = ReplayGuard(settings.trust.replay_window, clock=clock)
-        self.documents = DocumentStore(
-            _documents_path(settings), prefix=settings.documents.prefix, clock=clock
-        )
-        self.retention = Retention(settings, self.documents, clock=clock)
         self.router = Router(settings)
         self.access = AccessPolicy(settings.access, clock=clock)
-        self.audit = _open_audit(settings, clock, self.metrics)
+        self.state: NodeState = open_state(
+            _state_location(settings), clock=lambda: clock().timestamp()
+        )
+        try:
+            self.audit = _open_audit(settings, clock, self.metrics)
+        except BaseException:
+            self.state.close()
+            raise
+        self.replay = ReplayGuard(settings.trust.replay_window, clock=clock, store=self.state)
+        self.documents = DocumentStore(
+            _documents_path(settings),
+            prefix=settings.documents.prefix,
+            clock=clock,
+            shared=settings.shared_state(),
+        )
+        self.retention = Retention(settings, self.documents, clock=clock, state=self.state)
         self._transport = transport
         self._sleep = sleep
         self._adapters: list[Adapter] = []
@@ -142,25 +167,33 @@ class Node:
     def start(self) -> None:
         if self.started:
             return
+        url = self.settings.transport_url()
+        instance = self.instance = _instance_name(self.name, url)
         if self._transport is None:
-            url = self.settings.transport_url()
             self._transport = open_transport(
-                url,
-                node=_instance_name(self.name, url),
-                durable_sync=self.settings.transport.durable_sync,
+                url, node=instance, durable_sync=self.settings.transport.durable_sync
             )
+        if url.startswith("embedded://"):  # this process is the node: its last run is gone
+            ended = self.state.abandon(instance)
+            if ended:
+                log.warning("requests the last run was executing are taken over",
+                            extra={"bus": {"node": self.name, "leases": ended}})
         self.exchanger = Exchanger(
             seal=self.seal,
             access=self.access,
             transport=self.transport,
             metrics=self.metrics,
-            replay=self.replay,
+            # Replies need no shared memory: a reply is taken only by the process waiting for
+            # its request (or, asynchronous, once by the row it finishes); a write per reply
+            # into the state would buy nothing.
+            replay=ReplayGuard(self.settings.trust.replay_window, clock=self.seal.clock),
         )
         for route in self.router.routes():
             self.transport.declare(route.queue)
         self.health.add("transport", self._check_transport)
         self.health.add("trust-store", self._check_trust)
         self.health.add("audit", self.audit.store.check)
+        self.health.add("state", self.state.check)
         for route in self.router.provided_by(self.settings.node.hosts):
             adapter = build_adapter(
                 route.settings.adapter.kind,
@@ -183,6 +216,7 @@ class Node:
                 metrics=self.metrics,
                 replay=self.replay,
                 audit=self.audit,
+                leases=Leases(self.state, holder=instance, sleep=self._sleep),
                 breaker=CircuitBreaker(
                     route.settings.breaker,
                     name=route.service,
@@ -298,6 +332,7 @@ class Node:
             self._transport.close()
             self._transport = None
         self.audit.close()  # after the workers: what they queued is written first
+        self.state.close()  # opened again if the node starts again
 
 
 def _probe_check(probe: Callable[[Deadline], None]) -> Callable[[], str]:

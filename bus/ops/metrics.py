@@ -14,7 +14,8 @@ Gateway (the node a member calls; client side of an exchange)
 
 ``bus_exchanges_total`` counter [client, service, outcome]
     Requests to ``/v1/services/…`` by how they ended: ``ok``, ``accepted`` (an asynchronous
-    request taken, 202; its result is not counted here) or the error code of
+    request taken, 202; its result is not counted here), ``idempotent-replay`` (the first
+    answer given again for an ``Idempotency-Key``, nothing asked) or the error code of
     ``bus/core/errors.py`` (``access-denied``, ``provider-unavailable``, ``deadline-exceeded`` …).
     ``client`` is the authenticated member (``-`` when authentication failed), ``service`` the
     configured service id (``-`` when the path names none).
@@ -56,7 +57,8 @@ Provider side (the node hosting a service's provider)
 
 ``bus_provider_requests_total`` counter [service, outcome]
     Deliveries of requests by how the worker ended them: ``ok``, an error code answered,
-    ``retry-later`` (sent through the retry queues), ``duplicate`` (answered from memory).
+    ``retry-later`` (sent through the retry queues), ``duplicate`` (answered from memory or
+    from the answer another worker recorded in the node state).
 ``bus_provider_inflight_requests`` gauge [service]
     Deliveries being worked on now (at most ``node.workers`` per service).
 ``bus_adapter_calls_total`` counter [provider, service, outcome]
@@ -68,7 +70,13 @@ Provider side (the node hosting a service's provider)
 ``bus_adapter_retries_total`` counter [provider, service, kind]
     Attempts repeated within a delivery (``retry.attempts``), by the error that caused them.
 ``bus_redeliveries_total`` counter [service, reason]
-    Requests handed to the transport's retry queues (``retry.redeliveries``), by error code.
+    Requests handed to the transport's retry queues (``retry.redeliveries``), by error code;
+    ``in-progress``: a copy of a request another worker or node still executes (its lease in
+    the node state), sent round until that one's answer is recorded.
+``bus_reexecutions_total`` counter [service]
+    Requests executed again because the worker that held them (its lease in the node state)
+    stopped before recording an answer: a killed process, a lost node. Each is also in the
+    audit log (``side`` ``provider:re-executed``). The agency may have seen these twice.
 ``bus_dead_lettered_total`` counter [service, reason]
     Requests this node's workers dead-lettered: after the last redelivery (the error code),
     unreadable (``malformed-request``), ``expired``, or ``internal-error``.
@@ -370,6 +378,10 @@ class BusMetrics:
         self.redeliveries = counter(
             "bus_redeliveries", "Requests sent through the retry queues", "service", "reason"
         )
+        self.reexecutions = counter(
+            "bus_reexecutions", "Requests executed again after their worker's lease ran out",
+            "service",
+        )  # fmt: skip
         self.dead_lettered = counter(
             "bus_dead_lettered", "Requests this node's workers dead-lettered", "service", "reason"
         )

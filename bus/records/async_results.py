@@ -1,12 +1,15 @@
 """Asynchronous requests: ``POST …?mode=async`` answers 202 at once; the result is kept here.
 
 ``MessageStore`` is a SQLite file on the gateway node (``messages.db`` beside the documents;
-mode 0600, since answers hold personal data): one row per asynchronous request — message id,
-client, service, correlation and deadline of the request, state (``pending``, ``done``), the
-HTTP status and body of the result (the provider's signed answer, or a problem document), its
-request number, the callback URL and whether it was delivered (``callback_state``: ``pending``,
-``delivered``, ``failed``). The client polls ``GET /v1/messages/{id}`` (only the client who
-asked sees it) or names a callback URL (``X-Bus-Callback``) that receives the result.
+mode 0600, since answers hold personal data), or the table ``bus_messages`` of the shared
+PostgreSQL state (``state: postgresql://…``, ``shared``), where a client may poll its result on
+any node and an asynchronous bundle's progress shows every part, whichever node took it. One
+row per asynchronous request — message id, client, service, correlation and deadline of the
+request, state (``pending``, ``done``), the HTTP status and body of the result (the provider's
+signed answer, or a problem document), its request number, the callback URL and whether it was
+delivered (``callback_state``: ``pending``, ``delivered``, ``failed``). The client polls
+``GET /v1/messages/{id}`` (only the client who asked sees it) or names a callback URL
+(``X-Bus-Callback``) that receives the result.
 
 Rows outlive the process: the reply of a pending row is taken from the node's durable async
 reply queue whenever it comes, also after a restart (``bus.gateway.asynchronous``); a row whose
@@ -16,37 +19,34 @@ finishes a pending row once — a late duplicate reply changes nothing.
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bus.core.local_db import open_local_db
+from bus.state.db import StateDb
 
 __all__ = ["MessageRecord", "MessageStore"]
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
+CREATE TABLE IF NOT EXISTS {p}messages (
     message_id TEXT PRIMARY KEY,
     client TEXT NOT NULL,
     service TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('pending', 'done')),
     status INTEGER,
     media_type TEXT,
-    body BLOB,
+    body {blob},
     number TEXT,
     callback TEXT,
-    created_at REAL NOT NULL,
-    finished_at REAL,
+    created_at {real} NOT NULL,
+    finished_at {real},
     correlation TEXT,
-    expires_at REAL,
+    expires_at {real},
     callback_state TEXT
 )
 """
-_ADDED = (("correlation", "TEXT"), ("expires_at", "REAL"), ("callback_state", "TEXT"))
+_ADDED = (("correlation", "TEXT"), ("expires_at", "{real}"), ("callback_state", "TEXT"))
 _RECORD = (
     "message_id, client, service, state, status, media_type, body, number, callback, "
     "correlation, expires_at"
@@ -72,26 +72,40 @@ class MessageRecord:
         return self.message_id
 
 
+def _record(row: tuple[object, ...]) -> MessageRecord:
+    values = list(row)
+    if values[6] is not None:  # bytes, whichever driver read them
+        values[6] = bytes(values[6])  # type: ignore[call-overload]
+    return MessageRecord(*values)  # type: ignore[arg-type]
+
+
 class MessageStore:
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: Path, *, clock: Callable[[], float] = time.time, shared: str | None = None
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
-        self._lock = threading.Lock()
-        self._db = open_local_db(self.path)
-        self._db.execute(_SCHEMA)
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+        self._db = StateDb(shared or self.path, on_open=self._open, synchronous=None,
+                           what="message store")
+        # bundle parts in the order they were made: the file's rowid, or a column of its own
+        self._made = "seq" if self._db.postgres else "rowid"
+        self._db.one("SELECT 1")  # created (and checked) now, not at the first request
+
+    @staticmethod
+    def _open(db: StateDb) -> None:
+        db.script(_SCHEMA)
+        have = db.columns("messages")
         for column, kind in _ADDED:  # a file written before these columns existed
             if column not in have:
-                self._db.execute(f"ALTER TABLE messages ADD COLUMN {column} {kind}")
-        self._db.execute(
-            "CREATE INDEX IF NOT EXISTS messages_correlation ON messages (correlation)"
-        )
+                db.execute(db.ddl(f"ALTER TABLE {{p}}messages ADD COLUMN {column} {kind}"))
+        if db.postgres and "seq" not in have:
+            db.execute("ALTER TABLE {p}messages ADD COLUMN IF NOT EXISTS seq BIGSERIAL")
+        db.script("CREATE INDEX IF NOT EXISTS {p}messages_correlation ON {p}messages (correlation)")
 
     def create(self, message_id: str, *, client: str, service: str, correlation: str,
                expires_at: float, callback: str | None) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO messages (message_id, client, service, state, callback, "
+        self._db.execute(
+                "INSERT INTO {p}messages (message_id, client, service, state, callback, "
                 "callback_state, created_at, correlation, expires_at)"
                 " VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
                 (message_id, client, service, callback, None if callback is None else "pending",
@@ -100,23 +114,20 @@ class MessageStore:
 
     def delete(self, message_id: str) -> None:
         """Forget a request that could not be sent (its client was told so)."""
-        with self._lock:
-            self._db.execute("DELETE FROM messages WHERE message_id = ?", (message_id,))
+        self._db.execute("DELETE FROM {p}messages WHERE message_id = ?", (message_id,))
 
     def finish(self, message_id: str, *, status: int, media_type: str, body: bytes,
                number: str | None = None) -> bool:
         """Record the result of a pending request; False if it was not pending (any more)."""
-        with self._lock:
-            return self._db.execute(
-                "UPDATE messages SET state = 'done', status = ?, media_type = ?, body = ?, "
-                "number = ?, finished_at = ? WHERE message_id = ? AND state = 'pending'",
-                (status, media_type, body, number, self._clock(), message_id),
-            ).rowcount == 1
+        return self._db.execute(
+            "UPDATE {p}messages SET state = 'done', status = ?, media_type = ?, body = ?, "
+            "number = ?, finished_at = ? WHERE message_id = ? AND state = 'pending'",
+            (status, media_type, body, number, self._clock(), message_id),
+        ) == 1
 
     def _one(self, where: str, args: tuple[object, ...]) -> MessageRecord | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {_RECORD} FROM messages WHERE {where}", args).fetchone()
-        return None if row is None else MessageRecord(*row)
+        row = self._db.one(f"SELECT {_RECORD} FROM {{p}}messages WHERE {where}", args)
+        return None if row is None else _record(row)
 
     def pending(self, message_id: str) -> MessageRecord | None:
         """The record of ``message_id`` while it waits for its answer, else None."""
@@ -124,29 +135,26 @@ class MessageStore:
 
     def overdue(self, now: float) -> list[MessageRecord]:
         """Pending requests whose deadline passed before ``now``."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_RECORD} FROM messages WHERE state = 'pending' "
-                "AND (expires_at IS NULL OR expires_at < ?)",  # NULL: written before deadlines
-                (now,),
-            ).fetchall()
-        return [MessageRecord(*row) for row in rows]
+        rows = self._db.rows(
+            f"SELECT {_RECORD} FROM {{p}}messages WHERE state = 'pending' "
+            "AND (expires_at IS NULL OR expires_at < ?)",  # NULL: written before deadlines
+            (now,),
+        )
+        return [_record(row) for row in rows]
 
     def callbacks_due(self) -> list[MessageRecord]:
         """Finished requests whose callback was not delivered yet."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_RECORD} FROM messages WHERE state = 'done' "
-                "AND callback_state = 'pending'",
-            ).fetchall()
-        return [MessageRecord(*row) for row in rows]
+        rows = self._db.rows(
+            f"SELECT {_RECORD} FROM {{p}}messages WHERE state = 'done' "
+            "AND callback_state = 'pending'",
+        )
+        return [_record(row) for row in rows]
 
     def callback_settled(self, message_id: str, *, delivered: bool) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE messages SET callback_state = ? WHERE message_id = ?",
-                ("delivered" if delivered else "failed", message_id),
-            )
+        self._db.execute(
+            "UPDATE {p}messages SET callback_state = ? WHERE message_id = ?",
+            ("delivered" if delivered else "failed", message_id),
+        )
 
     def find(self, message_id: str) -> MessageRecord | None:
         return self._one("message_id = ?", (message_id,))
@@ -158,24 +166,21 @@ class MessageStore:
     def conversation(self, correlation: str, client: str) -> list[MessageRecord]:
         """The requests of ``client`` sharing ``correlation`` (an asynchronous bundle's parts),
         in the order they were made."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_RECORD} FROM messages WHERE correlation = ? AND client = ? "
-                "ORDER BY created_at, rowid", (correlation, client),
-            ).fetchall()
-        return [MessageRecord(*row) for row in rows]
+        rows = self._db.rows(
+            f"SELECT {_RECORD} FROM {{p}}messages WHERE correlation = ? AND client = ? "
+            f"ORDER BY created_at, {self._made}", (correlation, client),
+        )
+        return [_record(row) for row in rows]
 
     def purge(self, before: float) -> int:
         """Delete the finished results that finished before ``before`` (a Unix time): retention
         (``messages.retention_days``, run by ``bus.records.retention``). Pending rows stay. How
         many."""
-        with self._lock:
+        if not self._db.postgres:
             self._db.execute("PRAGMA secure_delete=ON")  # the bodies hold personal data
-            cursor = self._db.execute(
-                "DELETE FROM messages WHERE state = 'done' AND finished_at < ?", (before,)
-            )
-            return cursor.rowcount
+        return self._db.execute(
+            "DELETE FROM {p}messages WHERE state = 'done' AND finished_at < ?", (before,)
+        )
 
     def close(self) -> None:
-        with self._lock, contextlib.suppress(sqlite3.Error):
-            self._db.close()
+        self._db.close()

@@ -7,9 +7,13 @@ reads out at a counter, and it catches every single mistyped digit and almost ev
 adjacent digits (all but 09/90). ISO 7064 mod 97-10 would catch all swaps but takes two digits.
 
 ``DocumentStore`` is a small SQLite file on the gateway node (``documents.path``; by default next
-to the embedded queue file). Allocating a number and recording the document happen in one
-transaction, so numbers are unique across restarts and never reused; several gateway nodes need
-distinct prefixes (each counts on its own). A record holds the number, service, provider,
+to the embedded queue file), or, when the node state is a shared PostgreSQL database
+(``state: postgresql://…``, ``shared``), the tables ``bus_documents`` and ``bus_counters`` there,
+so that every node sharing it issues from one counter and answers ``/verify`` and
+``/v1/documents`` for every number. Allocating a number and recording the document happen in
+one transaction, so numbers are unique across restarts and nodes and never reused (the counter
+row is locked until the document is in); nodes with separate files need distinct prefixes (each
+counts on its own). A record holds the number, service, provider,
 client, when it was recorded, the request's message id and the provider-signed response
 envelope exactly as returned — which holds personal data: the file is created mode 0600, and
 only the client who asked may read the document (``GET /v1/documents/{number}``); the public
@@ -26,18 +30,15 @@ page goes on saying what was issued, by whom and when, shows the fingerprint to 
 the paper, and says the answer is no longer kept (``status`` ``purged``: the signature can no
 longer be re-checked here; whoever holds the signed answer can, ``run_bus.py verify``). The
 client's ``GET /v1/documents/{number}`` answers 410 ``document-purged``. Freed pages are
-overwritten (``secure_delete``).
+overwritten (``secure_delete``; in PostgreSQL, as the server's vacuum reuses them).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import re
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,9 @@ from typing import Any
 import orjson
 
 from bus.core.envelope import Envelope, utcnow
-from bus.core.errors import BusUnavailable, SignatureInvalid, UnknownDocument
-from bus.core.local_db import open_local_db
+from bus.core.errors import SignatureInvalid, UnknownDocument
 from bus.core.seal import Seal
+from bus.state.db import StateDb
 
 __all__ = [
     "DocumentRecord",
@@ -61,19 +62,20 @@ __all__ = [
 ]
 
 _NUMBER = re.compile(r"^([A-Z]{2,8})-([0-9]{4})-([0-9]{6,12})-([0-9])$")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS counters (year INTEGER PRIMARY KEY, last INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS {p}counters (year INTEGER PRIMARY KEY, last INTEGER NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS {p}documents (
     number TEXT PRIMARY KEY, service TEXT NOT NULL, provider TEXT NOT NULL,
     client TEXT NOT NULL, issued_at TEXT NOT NULL, recorded_at TEXT NOT NULL,
-    message_id TEXT NOT NULL, response_id TEXT NOT NULL, envelope BLOB NOT NULL,
+    message_id TEXT NOT NULL, response_id TEXT NOT NULL, envelope {blob} NOT NULL,
     fingerprint TEXT, purged_at TEXT
-);
-"""
+)""",
+)
 # Files made before retention lack the last two columns; ``_open`` adds them.
 _ADDED = {"fingerprint": "TEXT", "purged_at": "TEXT"}
 _KEPT_INDEX = (
-    "CREATE INDEX IF NOT EXISTS documents_kept ON documents (recorded_at) WHERE purged_at IS NULL"
+    "CREATE INDEX IF NOT EXISTS {p}documents_kept ON {p}documents (recorded_at) "
+    "WHERE purged_at IS NULL"
 )
 _COLUMNS = (
     "number, service, provider, client, issued_at, recorded_at, message_id, response_id, "
@@ -199,86 +201,78 @@ def public_view(record: DocumentRecord, st: DocumentStatus) -> dict[str, Any]:
 
 
 class DocumentStore:
-    """Request numbers and document records in one SQLite file (see the module docstring)."""
+    """Request numbers and document records (see the module docstring)."""
 
     def __init__(
-        self, path: Path, *, prefix: str = "BUS", clock: Callable[[], dt.datetime] = utcnow
+        self,
+        path: Path,
+        *,
+        prefix: str = "BUS",
+        clock: Callable[[], dt.datetime] = utcnow,
+        shared: str | None = None,
     ) -> None:
         self.path = path
         self.prefix = prefix
+        self.shared = shared
         self._clock = clock
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
+        self._db = StateDb(shared or path, on_open=self._open, what="document store")
 
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                if self._db is None:
-                    self._db = self._open()
-                yield self._db
-            except sqlite3.Error as exc:
-                raise BusUnavailable(f"document store {self.path}: {exc}") from exc
+    def exists(self) -> bool:
+        """Whether there can be documents to purge (a node that issued none has no file)."""
+        return self.shared is not None or self.path.exists()
 
-    def _open(self) -> sqlite3.Connection:
-        db = open_local_db(self.path, synchronous="NORMAL")
-        db.execute("PRAGMA secure_delete=ON")  # purged answers do not linger in free pages
-        db.executescript(_SCHEMA)
-        present = {row[1] for row in db.execute("PRAGMA table_info(documents)")}
+    @staticmethod
+    def _open(db: StateDb) -> None:
+        if not db.postgres:
+            db.execute("PRAGMA secure_delete=ON")  # purged answers do not linger in free pages
+        db.script(*_SCHEMA)
+        present = db.columns("documents")
         for column, kind in _ADDED.items():
             if column not in present:
-                db.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
-        db.execute(_KEPT_INDEX)
-        return db
+                db.execute(f"ALTER TABLE {{p}}documents ADD COLUMN {column} {kind}")
+        db.script(_KEPT_INDEX)
 
     def issue(self, envelope: Envelope, *, message_id: str) -> DocumentRecord:
         """Allocate the next number and record ``envelope`` under it (one transaction)."""
         now = self._clock()
         body = envelope.to_json()
-        with self._connection() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute(
-                    "INSERT INTO counters (year, last) VALUES (?, 1) "
-                    "ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last",
-                    (now.year,),
-                ).fetchone()
-                record = DocumentRecord(
-                    number=format_number(self.prefix, now.year, int(row[0])),
-                    service=envelope.service,
-                    provider=envelope.provider,
-                    client=envelope.client,
-                    issued_at=str(orjson.loads(body)["issued_at"]),  # as signed
-                    recorded_at=now.isoformat(),
-                    message_id=message_id,
-                    response_id=envelope.id,
-                    envelope=body,
-                )
-                db.execute(
-                    f"INSERT INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    "NULL, NULL)",
-                    (
-                        record.number, record.service, record.provider, record.client,
-                        record.issued_at, record.recorded_at, record.message_id,
-                        record.response_id, record.envelope,
-                    ),
-                )  # fmt: skip
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._db.transaction() as db:
+            row = db.one(
+                "INSERT INTO {p}counters (year, last) VALUES (?, 1) "
+                "ON CONFLICT (year) DO UPDATE SET last = {p}counters.last + 1 RETURNING last",
+                (now.year,),
+            )
+            assert row is not None
+            record = DocumentRecord(
+                number=format_number(self.prefix, now.year, int(row[0])),
+                service=envelope.service,
+                provider=envelope.provider,
+                client=envelope.client,
+                issued_at=str(orjson.loads(body)["issued_at"]),  # as signed
+                recorded_at=now.isoformat(),
+                message_id=message_id,
+                response_id=envelope.id,
+                envelope=body,
+            )
+            db.execute(
+                f"INSERT INTO {{p}}documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "NULL, NULL)",
+                (
+                    record.number, record.service, record.provider, record.client,
+                    record.issued_at, record.recorded_at, record.message_id,
+                    record.response_id, record.envelope,
+                ),
+            )  # fmt: skip
         return record
 
     def get(self, number: str) -> DocumentRecord:
         """The record of ``number``; ``UnknownDocument`` if the number is malformed or unknown."""
         prefix, year, sequence = parse_number(number)
         canonical = format_number(prefix, year, sequence)
-        with self._connection() as db:
-            row = db.execute(
-                f"SELECT {_COLUMNS} FROM documents WHERE number = ?", (canonical,)
-            ).fetchone()
+        row = self._db.one(f"SELECT {_COLUMNS} FROM {{p}}documents WHERE number = ?", (canonical,))
         if row is None:
-            raise UnknownDocument(f"no document {canonical} was issued by this node")
+            where = "on this bus" if self.shared else "by this node"
+            raise UnknownDocument(f"no document {canonical} was issued {where}")
         names = ("number", "service", "provider", "client", "issued_at", "recorded_at")
         return DocumentRecord(
             **dict(zip(names, row[:6], strict=True)),
@@ -300,30 +294,22 @@ class DocumentStore:
         total = 0
         while going():
             now = self._clock().isoformat()
-            with self._connection() as db:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    rows = db.execute(
-                        "SELECT number, envelope FROM documents "
-                        "WHERE purged_at IS NULL AND recorded_at < ? LIMIT ?",
-                        (cutoff, batch),
-                    ).fetchall()
-                    db.executemany(
-                        "UPDATE documents SET envelope = X'', fingerprint = ?, purged_at = ? "
+            with self._db.transaction() as db:
+                rows = db.rows(
+                    "SELECT number, envelope FROM {p}documents "
+                    "WHERE purged_at IS NULL AND recorded_at < ? LIMIT ?" + db.for_update,
+                    (cutoff, batch),
+                )
+                for n, env in rows:
+                    db.execute(
+                        "UPDATE {p}documents SET envelope = ?, fingerprint = ?, purged_at = ? "
                         "WHERE number = ?",
-                        [(hashlib.sha256(bytes(env)).hexdigest(), now, n) for n, env in rows],
+                        (b"", hashlib.sha256(bytes(env)).hexdigest(), now, n),
                     )
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
             total += len(rows)
             if len(rows) < batch:
                 break
         return total
 
     def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        self._db.close()

@@ -14,7 +14,9 @@ Two periods, because the two stores serve different ends:
 ``Node``) runs it in a daemon thread at once when the node starts and then every hour
 (``PURGE_EVERY_S``): cheap (an indexed range, in small transactions) and off the request path.
 ``run_bus.py documents purge`` runs it from the command line, beside a running node or not.
-Logged: how many rows went, never what they held.
+Logged: how many rows went, never what they held. The thread also deletes what has expired in
+the node state (``bus.state``: seen envelope ids, leases, ``Idempotency-Key`` answers), which
+a node that never checks a replay would otherwise never get round to.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bus.core.envelope import utcnow
 from bus.core.seal import Clock
 from bus.records.async_results import MessageStore
 from bus.records.documents import DocumentStore
+from bus.state import NodeState
 
 __all__ = ["PURGE_EVERY_S", "Purged", "Retention", "messages_path", "purge"]
 
@@ -59,15 +62,16 @@ def purge(
     """Delete what is past its retention period at ``now`` (see the module docstring)."""
     kept = settings.documents.retention_days
     answers = 0
-    if kept is not None and documents.path.exists():  # a node that issued none has no file
+    if kept is not None and documents.exists():  # a node that issued none has no file
         answers = documents.purge(now - dt.timedelta(days=kept), going=going)
     if not going():
         return Purged(answers, 0)
     results = 0
     days = settings.messages.retention_days
     path = messages_path(documents.path)
-    if days is not None and path.exists():  # a node that never took an async request has none
-        store = MessageStore(path)
+    # a node that never took an async request has no file
+    if days is not None and (documents.shared is not None or path.exists()):
+        store = MessageStore(path, shared=documents.shared)
         try:
             results = store.purge((now - dt.timedelta(days=days)).timestamp())
         finally:
@@ -85,9 +89,11 @@ class Retention:
         *,
         clock: Clock = utcnow,
         interval_s: float = PURGE_EVERY_S,
+        state: NodeState | None = None,
     ) -> None:
         self.settings = settings
         self.documents = documents
+        self.state = state
         self.clock = clock
         self.interval_s = interval_s
         self._stop = threading.Event()
@@ -96,7 +102,8 @@ class Retention:
     @property
     def active(self) -> bool:
         return (
-            self.settings.documents.retention_days is not None
+            self.state is not None
+            or self.settings.documents.retention_days is not None
             or self.settings.messages.retention_days is not None
         )
 
@@ -114,6 +121,10 @@ class Retention:
             self._thread = None
 
     def run_once(self) -> Purged:
+        if self.state is not None:
+            expired = self.state.purge()
+            if expired:
+                log.info("node state purge", extra={"bus": {"expired": expired}})
         purged = purge(
             self.settings, self.documents, self.clock(), going=lambda: not self._stop.is_set()
         )

@@ -1,6 +1,8 @@
 """A node killed between the adapter's answer and the audit write loses neither the request nor
 its audit entry: the entry was not durable, so the answer was not sent and the request not
-acked; after the restart the request is delivered again, recorded, and answered."""
+acked; after the restart the request is delivered again, taken over from the dead run's lease,
+executed again — the one case the agency sees a request twice, so the audit entry says
+``provider:re-executed`` — recorded, and answered."""
 
 from __future__ import annotations
 
@@ -156,7 +158,7 @@ def test_a_crash_before_the_audit_write_loses_neither(
             time.sleep(0.05)
         secret = (tmp_path / "audit.secret").read_text().strip().encode()
         subject = hmac.new(secret, AZIZ.pinfl.encode(), hashlib.sha256).hexdigest()
-        assert _recorded(audit_db, correlation) == [("ok", "provider", subject)]
+        assert _recorded(audit_db, correlation) == [("ok", "provider:re-executed", subject)]
         assert agency.lookups == 2  # delivered again after the restart, and answered
         store = SqliteAuditStore(audit_db)
         try:

@@ -60,6 +60,8 @@ PLAIN: list[tuple[str, dict[str, object], str, str | None]] = [
         "kind": "soap", "wsdl": f"https://api:{SECRET}@agency.example.gov/ws?wsdl",
         "operation": "Get", "map": "demo.civil_mapping"}),
      f"services.{SID}.adapter.wsdl", None),
+    ("password-in-state-url", {"state": f"postgresql://bus:{SECRET}@db:5432/bus"}, "state",
+     "BUS_STATE"),
     ("a-numeric-secret", {"audit": {"secret": 12345678901234567890}}, "audit.secret",
      "BUS_AUDIT__SECRET"),
 ]
@@ -160,6 +162,15 @@ def test_a_secret_file_can_hold_a_url_with_its_password(tmp_path: Path) -> None:
     assert load_settings(path, check_references=False).transport_url() == (
         f"amqp://bus:{SECRET}@rabbit/bus"
     )
+
+
+def test_a_secret_file_can_hold_the_shared_state_url(tmp_path: Path) -> None:
+    url = _secret_file(tmp_path, 0o600, f"postgresql://bus:{SECRET}@db/bus\n", "state.url")
+    path = _write(tmp_path, {"state": {"file": "state.url"}})
+    assert load_settings(path, check_references=False).shared_state() == (
+        f"postgresql://bus:{SECRET}@db/bus"
+    )
+    assert url.exists()
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o666, 0o620, 0o610, 0o601])

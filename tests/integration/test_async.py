@@ -294,3 +294,43 @@ def test_a_callback_goes_to_the_checked_address_or_nowhere(reachable: bool) -> N
         assert headers["host"] == f"hooks.portal.example.gov:{port}" and body == b"{}"
     else:
         assert receiver.seen == []
+
+
+def test_a_callback_is_delivered_by_one_gateway_of_those_sharing_the_state(
+    tmp_path: Path,
+) -> None:
+    """Every gateway resumes the callbacks due when it starts; with a shared state only the one
+    holding the callback's lease delivers it, and once delivered nobody delivers it again."""
+    from bus.gateway.asynchronous import AsyncRequests
+
+    for member in DEMO_MEMBERS:
+        generate_member_key(tmp_path / "keys", member)
+    _, digest = new_token()
+    path = write_config(tmp_path, residence_url="http://127.0.0.1:9",
+                        cadastre_db=cadastre.create_database(tmp_path / "c.db"),
+                        token_sha256=digest)
+    config = yaml.safe_load(path.read_text())
+    config["callbacks"] = {"allowed_hosts": ["127.0.0.1"], "require_https": False,
+                           "allowed_networks": ["127.0.0.1/32"]}  # the receiver, on loopback
+    path.write_text(yaml.safe_dump(config))
+    node = Node(load_settings(path))
+    receiver = Receiver(fail_first=0)
+    try:
+        with serve_in_thread(receiver.app()) as hook:
+            first, second = AsyncRequests(node), AsyncRequests(node)  # two gateways, one state
+            first.store.create("m-1", client="portal", service=CIVIL, correlation="c-1",
+                               expires_at=time.time() + 60, callback=f"{hook.url}/hook")
+            first.store.finish("m-1", status=200, media_type="application/json", body=b"{}")
+            elsewhere = node.state.claim("callback/m-1", "other-gateway/1", lease_s=60,
+                                         expires_at=time.time() + 60)
+            assert elsewhere.granted
+            asyncio.run(second._callback("m-1"))  # the other one is delivering it
+            assert receiver.seen == []
+            node.state.release("callback/m-1", "other-gateway/1")  # it stopped before sending
+            asyncio.run(second._callback("m-1"))
+            asyncio.run(first._callback("m-1"))  # resumed on another start: delivered already
+            assert len(receiver.seen) == 1
+            assert first.store.callbacks_due() == []
+    finally:
+        node.audit.close()
+        node.state.close()

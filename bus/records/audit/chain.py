@@ -3,7 +3,9 @@
 An entry (``AuditEntry``) holds the message id, correlation, client, provider, service, user,
 purpose, the subject as a keyed hash (HMAC-SHA256 with the bus's ``audit.secret``: the log does
 not reveal PINFLs, yet a look-up by PINFL works for whoever holds the secret), the outcome code,
-which side wrote it (``provider``: an answer the provider's node gave; ``gateway``: a refusal
+which side wrote it (``provider``: an answer the provider's node gave; ``provider:re-executed``:
+the same, from a worker that executed the request again because the worker before it stopped
+without recording an answer (``bus.exchange.leases``); ``gateway``: a refusal
 the gateway gave without a provider's answer; ``operator:<name>``: what an agency's operator did
 with a task of a ``manual`` service — the answer given, outcome as above, or the task read,
 outcome ``read``, since it shows the person's identifiers), when it was asked and recorded, and
@@ -64,7 +66,7 @@ class AuditRecord:
     purpose: str
     subject: str | None  # HMAC-SHA256 hex of the identifier, never the identifier
     outcome: str
-    side: str  # provider | gateway
+    side: str  # provider | provider:re-executed | gateway | operator:<name>
     requested_at: str  # ISO 8601, UTC
     response_digest: str | None  # SHA-256 hex of the signed answer
 
@@ -85,7 +87,7 @@ class AuditEntry(AuditRecord):
 def handed_out(entry: AuditRecord) -> bool:
     """Whether data about the subject went to the asker: an answer of a provider's node or of
     an agency's operator (what a citizen's "who read my data" report lists)."""
-    by_provider = entry.side == "provider" or entry.side.startswith("operator:")
+    by_provider = entry.side == "provider" or entry.side.startswith(("provider:", "operator:"))
     return entry.outcome == "ok" and by_provider
 
 

@@ -404,3 +404,30 @@ def test_yaml_tags_are_not_executed(tmp_path: Path) -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     problem = only_problem(tmp_path / "absent.yaml")
     assert "cannot read file" in problem.message
+
+
+# --- the node state ---------------------------------------------------------------------------
+
+
+def test_state_defaults_beside_the_documents_and_resolves_relative_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bus.node.wiring import _state_location
+
+    settings = load_settings(write(tmp_path, "node: {name: n}\n"))
+    assert settings.state is None and settings.shared_state() is None
+    assert _state_location(settings) == "sqlite:///" + str(tmp_path.resolve() / "var/state.db")
+    settings = load_settings(write(tmp_path, "state: sqlite:///data/state.db\n"))
+    assert settings.state is not None
+    assert settings.state.get_secret_value() == f"sqlite:///{tmp_path.resolve()}/data/state.db"
+    monkeypatch.setenv("BUS_STATE", "postgresql://bus:hunter2@db.internal/bus")
+    settings = load_settings(write(tmp_path, "node: {name: n}\n"))
+    assert settings.shared_state() == "postgresql://bus:hunter2@db.internal/bus"
+    assert "hunter2" not in repr(settings)
+
+
+def test_a_state_of_another_kind_is_refused_with_its_line(tmp_path: Path) -> None:
+    text = "node: {name: n}\nstate: redis://cache/0\n"
+    problem = only_problem(write(tmp_path, text))
+    assert problem.path == "state" and problem.line == 2
+    assert "sqlite:///" in problem.message and "postgresql://" in problem.message

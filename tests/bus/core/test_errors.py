@@ -125,6 +125,7 @@ def test_the_tree_shape() -> None:
         errors.RateLimited, errors.AsyncRequired, errors.TaskNotOpen,
         errors.DocumentPurged, errors.CallbackRefused, errors.HeaderNotUnderstood,
         errors.RequestTimeout, errors.UnsupportedMediaType, errors.MethodNotAllowed,
+        errors.IdempotencyKeyInUse, errors.IdempotencyKeyReused,
     }
     assert errors.DocumentPurged.__bases__ == (errors.UnknownDocument,)  # caught as unknown
     assert errors.HeaderNotUnderstood.__bases__ == (errors.MalformedRequest,)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from bus.core.envelope import Envelope, Kind, new_id
 from bus.core.errors import Replayed
 from bus.core.replay import ReplayGuard, delivery_source
+from bus.state import open_state
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -117,3 +119,32 @@ def test_admit_once_refuses_any_second_use_until_expiry() -> None:
     clock.now = expires  # refused as expired by the gateway from here on: forgotten
     guard.admit_once("soap:k3", expires + dt.timedelta(seconds=1), **ask)
     assert len(guard) == 1
+
+
+def test_the_store_decides_for_other_guards_after_restarts_and_overflows(tmp_path: Path) -> None:
+    """With a node-state store (``bus.state``), another guard on it — another process, the
+    node after a restart — refuses what the first admitted, and a full memory forgets nothing."""
+    clock = Clock()
+
+    def guard(limit: int = 100_000) -> ReplayGuard:
+        store = open_state(tmp_path / "state.db", clock=lambda: clock.now.timestamp())
+        return ReplayGuard(limit, clock=clock, store=store)
+
+    first = guard()
+    e = envelope(lifetime_s=60)
+    first.admit(e, "a")
+    restarted = guard()
+    restarted.admit(e, "a")  # the transport's redelivery after the restart: answered
+    with pytest.raises(Replayed):
+        restarted.admit(e, "b")
+    until = T0 + dt.timedelta(seconds=60)
+    first.admit_once("soap-digest", until, client="portal", service="s", what="this request")
+    with pytest.raises(Replayed):
+        restarted.admit_once("soap-digest", until, client="portal", service="s", what="it")
+    small = guard(limit=1)
+    kept = [envelope(lifetime_s=60) for _ in range(3)]
+    for k in kept:
+        small.admit(k, "a")
+    assert len(small) == 1 and small.evicted == 2
+    with pytest.raises(Replayed):
+        small.admit(kept[0], "b")  # forgotten by the memory, not by the store

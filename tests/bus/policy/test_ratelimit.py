@@ -1,12 +1,16 @@
-"""Token buckets per member: burst, refill, Retry-After, members without a limit."""
+"""Token buckets per member in the node state: burst, refill, Retry-After, members without a
+limit, and two gateways sharing one state sharing the limit."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from bus.config.settings import MemberSettings, RateLimitSettings
 from bus.core.errors import RateLimited
-from bus.policy.ratelimit import RateLimits, TokenBucket
+from bus.policy.ratelimit import RateLimits
+from bus.state import NodeState, open_state
 
 
 class Clock:
@@ -17,27 +21,6 @@ class Clock:
         return self.now
 
 
-def test_a_bucket_allows_its_burst_then_refills_at_its_rate() -> None:
-    clock = Clock()
-    bucket = TokenBucket(RateLimitSettings(per_second=2, burst=3), clock=clock)
-    assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert bucket.take() == pytest.approx(0.5)  # the next token in half a second
-    clock.now += 0.5
-    assert bucket.take() == 0.0
-    clock.now += 60  # never more than the burst
-    assert [bucket.take() for _ in range(4)][-1] > 0
-
-
-def test_a_bundle_costs_its_parts_and_one_larger_than_the_burst_is_not_refused_for_good(
-) -> None:
-    clock = Clock()
-    bucket = TokenBucket(RateLimitSettings(per_second=1, burst=3), clock=clock)
-    assert bucket.take(5) == 0.0  # five parts against a burst of three: taken, into debt
-    assert bucket.take() == pytest.approx(3.0)  # -2 tokens: three seconds to the next one
-    clock.now += 3
-    assert bucket.take(2) == 0.0 and bucket.take() == pytest.approx(2.0)
-
-
 def _members(**limits: RateLimitSettings | None) -> dict[str, MemberSettings]:
     return {
         code: MemberSettings(public_key="x.pub", rate_limit=limit)  # type: ignore[arg-type]
@@ -45,10 +28,51 @@ def _members(**limits: RateLimitSettings | None) -> dict[str, MemberSettings]:
     }
 
 
-def test_rate_limits_per_member() -> None:
+def _state(tmp_path: Path, clock: Clock) -> NodeState:
+    return open_state(tmp_path / "state.db", clock=clock)
+
+
+def test_a_bucket_allows_its_burst_then_refills_at_its_rate(tmp_path: Path) -> None:
     clock = Clock()
     limits = RateLimits(
-        _members(portal=RateLimitSettings(per_second=0.25, burst=1), tax=None), clock=clock
+        _members(portal=RateLimitSettings(per_second=2, burst=3)), _state(tmp_path, clock)
+    )
+    for _ in range(3):
+        limits.check("portal")
+    with pytest.raises(RateLimited) as info:
+        limits.check("portal")
+    assert info.value.retry_after_s == 1  # the next token in half a second, said in whole ones
+    clock.now += 0.5
+    limits.check("portal")
+    clock.now += 60  # never more than the burst
+    for _ in range(3):
+        limits.check("portal")
+    with pytest.raises(RateLimited):
+        limits.check("portal")
+
+
+def test_a_bundle_costs_its_parts_and_one_larger_than_the_burst_is_not_refused_for_good(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    limits = RateLimits(
+        _members(portal=RateLimitSettings(per_second=1, burst=3)), _state(tmp_path, clock)
+    )
+    limits.check("portal", cost=5)  # five parts against a burst of three: taken, into debt
+    with pytest.raises(RateLimited) as info:
+        limits.check("portal")
+    assert info.value.retry_after_s == 3  # -2 tokens: three seconds to the next one
+    clock.now += 3
+    limits.check("portal", cost=2)
+    with pytest.raises(RateLimited):
+        limits.check("portal")
+
+
+def test_rate_limits_per_member(tmp_path: Path) -> None:
+    clock = Clock()
+    limits = RateLimits(
+        _members(portal=RateLimitSettings(per_second=0.25, burst=1), tax=None),
+        _state(tmp_path, clock),
     )
     limits.check("portal")
     with pytest.raises(RateLimited) as info:
@@ -60,6 +84,19 @@ def test_rate_limits_per_member() -> None:
         limits.check("unknown")
     clock.now += 4
     limits.check("portal")
+
+
+def test_two_gateways_sharing_a_state_share_the_limit(tmp_path: Path) -> None:
+    clock = Clock()
+    members = _members(portal=RateLimitSettings(per_second=0.1, burst=2))
+    a = RateLimits(members, _state(tmp_path, clock))
+    b = RateLimits(members, _state(tmp_path, clock))  # another process on the same state
+    a.check("portal")
+    b.check("portal")
+    with pytest.raises(RateLimited):
+        a.check("portal")
+    with pytest.raises(RateLimited):
+        b.check("portal")
 
 
 def test_settings_are_checked() -> None:

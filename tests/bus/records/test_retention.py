@@ -190,3 +190,19 @@ def test_the_command(tmp_path: Path, kept: bool) -> None:
     assert f"purged {expected[0]} signed answer(s)" in result.output
     assert f"and {expected[1]} asynchronous result(s)" in result.output
     assert PINFL not in result.output
+
+
+def test_the_thread_also_deletes_what_expired_in_the_node_state(tmp_path: Path) -> None:
+    from bus.state import open_state
+
+    now = [1_800_000_000.0]
+    state = open_state(tmp_path / "state.db", clock=lambda: now[0])
+    retention = Retention(settings(None, None), DocumentStore(tmp_path / "d.db"), state=state)
+    assert retention.active  # documents kept for ever, yet the state has ids to forget
+    state.remember("envelope-1", now[0] + 60, "a")
+    state.claim("idempotency/portal/k", "gw/1", lease_s=5, expires_at=now[0] + 60)
+    now[0] += 61
+    retention.run_once()
+    assert state.purge() == 0  # run_once took both
+    assert state.remember("envelope-1", now[0] + 60, "b")  # forgotten: a new id now
+    state.close()

@@ -1,0 +1,125 @@
+"""Leases on requests being executed: one execution at a time, on every node sharing the state.
+
+Before a provider worker calls an agency it takes the request's lease in the node state
+(``bus.state``, key ``request/<message id>``) for ``lease_s`` seconds (``lease_for``: the
+service's ``timeout_s``, at least ``LEASE_S`` and at most ``MAX_LEASE_S``), at most until the
+request expires; the agency call's deadline never runs past the lease. What a copy of the same
+request delivered meanwhile (a broker redelivery after a lost ack, a retry forward, another
+node's consumer) finds there:
+
+* the answer recorded (``AnsweredElsewhere``): it is sent again, the agency is not asked;
+* a lease still running: the copy waits for it (``wait_s`` at most, polling), and then, if the
+  lease still runs, goes back through the transport's retry queue until it ends (``InProgress``);
+* a lease that ran out without an answer (its worker was killed, its node lost): the copy takes
+  it over and executes again, ``attempt`` above 1, which the worker counts
+  (``bus_reexecutions_total``) and writes into the audit entry (``provider:re-executed``).
+
+Owners are ``<holder>/<random>``, the holder being the node process (its name on the
+transport). A node on the embedded transport is one process under its name, so when it starts
+it ends the leases its previous run left (``NodeState.abandon``): what that run was executing
+is taken over at once instead of after the lease. Processes on a broker cannot know whether
+another process of their name is alive; theirs run out.
+
+A worker that cannot answer now (a transient error sent through the retry queues, an error that
+exhausted them, an audit entry that could not be written) releases the lease: the next copy
+executes afresh, as it would have without leases.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bus.state import NodeState
+
+__all__ = ["LEASE_S", "MAX_LEASE_S", "AnsweredElsewhere", "InProgress", "Lease", "Leases",
+           "lease_for"]
+
+LEASE_S = 30.0  # the shortest lease (a request of a service answered within seconds)
+MAX_LEASE_S = 300.0  # the longest: a worker that died is taken over after this at the latest
+WAIT_S = 2.0  # longest a copy waits in its worker for another's lease before going round again
+_POLL_S = (0.01, 0.02, 0.05, 0.1, 0.2)  # then 0.2 s each
+
+
+class AnsweredElsewhere(Exception):
+    """The request's answer is recorded: ``body`` is the signed reply to send again."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__("answered")
+        self.body = body
+
+
+class InProgress(Exception):
+    """Another worker's lease still runs: come back in ``delay_s``."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__("in-progress")
+        self.delay_s = delay_s
+
+
+@dataclass
+class Lease:
+    key: str
+    owner: str
+    attempt: int
+    lease_s: float
+    done: bool = False
+
+
+def lease_for(timeout_s: float) -> float:
+    """The lease of one execution of a service answered within ``timeout_s``."""
+    return min(max(LEASE_S, timeout_s), MAX_LEASE_S)
+
+
+class Leases:
+    """Take, settle and release request leases in ``state`` as ``holder`` (see the module
+    docstring)."""
+
+    def __init__(
+        self,
+        state: NodeState,
+        *,
+        holder: str,
+        lease_s: float = LEASE_S,
+        wait_s: float = WAIT_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.state = state
+        self.holder = holder
+        self.lease_s = lease_s
+        self.wait_s = wait_s
+        self.sleep = sleep
+
+    def take(self, message_id: str, expires_at: float, lease_s: float | None = None) -> Lease:
+        """The lease of ``message_id`` (``lease_s``, default the one given at construction);
+        ``AnsweredElsewhere`` or ``InProgress`` instead."""
+        lease_s = self.lease_s if lease_s is None else lease_s
+        key = f"request/{message_id}"
+        owner = f"{self.holder}/{uuid.uuid4().hex}"
+        give_up = time.monotonic() + self.wait_s
+        polls = iter(_POLL_S)
+        while True:
+            claim = self.state.claim(key, owner, lease_s=lease_s, expires_at=expires_at)
+            if claim.granted:
+                return Lease(key, owner, claim.attempt, lease_s)
+            if claim.state == "answered":
+                assert claim.result is not None
+                raise AnsweredElsewhere(claim.result)
+            left = (claim.lease_until or 0.0) - time.time()
+            if time.monotonic() >= give_up:
+                raise InProgress(min(max(left, 0.1), 5.0))
+            self.sleep(next(polls, _POLL_S[-1]))
+
+    def settle(self, lease: Lease, body: bytes) -> None:
+        """Record the answer sent under ``lease`` (copies get it from now on)."""
+        if not lease.done:
+            self.state.settle(lease.key, lease.owner, body)
+            lease.done = True
+
+    def release(self, lease: Lease) -> None:
+        """Give the lease up unanswered: the next copy executes afresh."""
+        if not lease.done:
+            self.state.release(lease.key, lease.owner)
+            lease.done = True
