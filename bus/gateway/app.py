@@ -53,7 +53,10 @@ from bus.exchange.asking import AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
 from bus.gateway.body_limit import BodyLimit
 from bus.gateway.bundle import bundle_routes
+from bus.gateway.catalog import catalog_routes
+from bus.gateway.catalog_page import catalog_page_routes
 from bus.gateway.citizens import CITIZEN_LOG_PATH, citizen_routes
+from bus.gateway.deprecation import DeprecationHeaders
 from bus.gateway.documents import document_routes
 from bus.gateway.inbox import inbox_routes
 from bus.gateway.params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
@@ -382,6 +385,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     app.include_router(asynchronous.routes(auth))
     app.include_router(citizen_routes(node, auth))
     app.include_router(inbox_routes(node))
+    app.include_router(catalog_routes(node.settings))
+    app.include_router(catalog_page_routes(node.settings))
 
     @app.post("/v1/services/{service:path}", include_in_schema=False)
     async def unknown(service: str, client: Annotated[str, Depends(auth)]) -> Response:
@@ -436,5 +441,6 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)
+    app.add_middleware(DeprecationHeaders, settings=node.settings)
     app.add_middleware(Observe, node=node)  # outermost: sees the 413s of BodyLimit too
     return app
