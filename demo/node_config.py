@@ -42,6 +42,7 @@ def write_config(
     archivist_sha256: str | None = None,
     public_url: str | None = None,
     key_passphrase: str | None = None,
+    citizens: dict[str, Any] | None = None,
 ) -> Path:
     """This run's configuration: the example config with the demo's ports, paths and token.
 
@@ -50,7 +51,8 @@ def write_config(
     ``civil_wsdl``: the civil registry's WSDL URL; without it the civil registry (member,
     service, access rights) is left out of the configuration. ``public_url``: where the node
     is reached (default ``http://{listen}``). ``key_passphrase``: the members' keys' (demo-only)
-    passphrase, written into the file.
+    passphrase, written into the file. ``citizens``: the identity provider whose ID tokens
+    citizens present (``demo.identity``).
     """
     config: dict[str, Any] = yaml.safe_load(CONFIG_TEMPLATE.read_text())
     if civil_wsdl is None:
@@ -80,6 +82,8 @@ def write_config(
     config["allow_plain_secrets"] = True  # a demo: its key passphrase is a fixed, public one
     if key_passphrase is not None:
         config["node"]["key_passphrase"] = key_passphrase
+    if citizens is not None:
+        config["citizens"] = citizens
     config["services"][RESIDENCE]["adapter"]["base_url"] = residence_url
     config["services"][PROPERTY]["adapter"]["url"] = f"sqlite:///{cadastre_db}"
     return write_private(state / "bus.yaml", yaml.safe_dump(config, sort_keys=False))

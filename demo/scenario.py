@@ -43,6 +43,7 @@ from demo import cadastre, civil_registry, residence_registry
 from demo.archive import ARCHIVE, show_archive
 from demo.bundle import show_bundle, summary
 from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
+from demo.identity import AUDIENCE, DemoIdentityProvider
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
 from demo.servers import RunningServer, listening_socket, serve_in_thread
 from schemas import mask_identifier
@@ -90,6 +91,8 @@ class DemoStack:
     civil: RunningServer | None = None  # the SOAP civil registry
     archivist: str = ""  # the state archive's operator password for /inbox
     numbers: list[str] = field(default_factory=list)  # request numbers of the answers received
+    identity: DemoIdentityProvider | None = None  # the national identity provider (OIDC)
+    identity_server: RunningServer | None = None
 
     def trust_for(self, provider: str) -> TrustStore:
         """What the portal needs to verify ``provider``'s answers, and nothing else."""
@@ -105,6 +108,8 @@ class DemoStack:
     def stop(self) -> None:
         self.gateway.stop()
         self.residence.stop()
+        if self.identity_server is not None:
+            self.identity_server.stop()
         if self.civil is not None:
             self.civil.stop()
         if self.owns_state:
@@ -157,6 +162,14 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
     cadastre_db = state / "cadastre.db"
     if not cadastre_db.exists():
         cadastre.create_database(cadastre_db)
+    identity = DemoIdentityProvider()
+    try:
+        identity_server = serve_in_thread(identity.app())
+    except BaseException:
+        residence.stop()
+        civil.stop()
+        raise
+    identity.issuer = identity_server.url
     node_socket = listening_socket("127.0.0.1", port)  # its URL goes into the config
     url = f"http://127.0.0.1:{node_socket.getsockname()[1]}"
     try:
@@ -171,6 +184,8 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
             archivist_sha256=archivist_digest,
             public_url=url,
             key_passphrase=DEMO_KEY_PASSPHRASE if pki else None,
+            citizens={"issuer": identity.issuer, "audience": AUDIENCE,
+                      "jwks_url": identity.jwks_url},
         )
         node = Node(load_settings(config_path))
         gateway = serve_in_thread(create_gateway(node), sock=node_socket)
@@ -178,9 +193,11 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         node_socket.close()
         residence.stop()
         civil.stop()
+        identity_server.stop()
         raise
     return DemoStack(
-        state, config_path, token, residence, gateway, node, owns, pki, civil, archivist
+        state, config_path, token, residence, gateway, node, owns, pki, civil, archivist,
+        identity=identity, identity_server=identity_server,
     )
 
 
