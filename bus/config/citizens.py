@@ -8,7 +8,8 @@ citizen presents to read their own "who read my data" report (``bus.policy.citiz
       subject_claim: pinfl                    # the claim that holds the person's PINFL
 
 The keys come from ``jwks_url`` (https; plain http only to a loopback host, for the demo) or
-from a file (relative to the config file).
+from a file (relative to the config file). Tokens are ES256 or RS256 by default
+(``algorithms``; never ``none`` or HMAC), with ``leeway_s`` (30 s) of clock skew.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ class CitizenSettings(BaseModel):
     leeway_s: float = Field(default=30, ge=0, le=300, description="clock skew allowed")
     jwks_refresh_s: float = Field(
         default=300, ge=1, le=86_400,
-        description="how often the JWKS URL is read again (and at most that often for a token "
-        "signed with a key not in it)",
+        description="how often the JWKS URL is read again (also when a token names a key not "
+        "in it, at most every 10 s)",
     )
 
     @field_validator("jwks_url")
