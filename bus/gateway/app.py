@@ -56,7 +56,7 @@ from bus.gateway.bundle import bundle_routes
 from bus.gateway.catalog import catalog_routes
 from bus.gateway.catalog_page import catalog_page_routes
 from bus.gateway.citizens import CITIZEN_LOG_PATH, citizen_routes
-from bus.gateway.deprecation import DeprecationHeaders
+from bus.gateway.deprecation import DeprecationHeaders, mark_deprecated_routes
 from bus.gateway.documents import document_routes
 from bus.gateway.inbox import inbox_routes
 from bus.gateway.params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
@@ -442,5 +442,6 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)
     app.add_middleware(DeprecationHeaders, settings=node.settings)
+    mark_deprecated_routes(app, node.settings)
     app.add_middleware(Observe, node=node)  # outermost: sees the 413s of BodyLimit too
     return app

@@ -9,8 +9,10 @@ beside it) keeps working; every answer of its routes — ``/v1/services/{id}`` a
     Sunset: Thu, 01 Jul 2027 00:00:00 GMT    RFC 8594: the day it is withdrawn (if set)
     Link: </v1/catalog/m/s/v1>; rel="deprecation", </v1/catalog/m/s/v2>; rel="successor-version"
 
-The bus does not switch a version off by itself on its sunset day: the operator removes it
-from the configuration, after which its routes answer 404 ``unknown-service``.
+In the node's OpenAPI document the deprecated versions' routes are marked ``deprecated``
+(``mark_deprecated_routes``). The bus does not switch a version off by itself on its sunset
+day: the operator removes it from the configuration, after which its routes answer 404
+``unknown-service``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import calendar
 import datetime as dt
 from email.utils import formatdate
 
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.config.service_info import successor
@@ -26,7 +30,7 @@ from bus.config.settings import BusSettings
 from bus.gateway.catalog import CATALOG_PATH
 from bus.gateway.soap.endpoint import SOAP_PREFIX
 
-__all__ = ["DeprecationHeaders", "deprecation_headers"]
+__all__ = ["DeprecationHeaders", "deprecation_headers", "mark_deprecated_routes"]
 
 
 def _epoch(day: dt.date) -> int:
@@ -72,3 +76,11 @@ class DeprecationHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def mark_deprecated_routes(app: FastAPI, settings: BusSettings) -> None:
+    """Mark the service routes of deprecated versions ``deprecated`` in ``app``'s OpenAPI."""
+    paths = {f"/v1/services/{sid}" for sid, svc in settings.services.items() if svc.deprecated_on}
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path in paths:
+            route.deprecated = True

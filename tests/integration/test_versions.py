@@ -75,6 +75,9 @@ def test_both_versions_answer_and_only_v1_says_it_is_deprecated(client: httpx.Cl
     refused = client.post(f"/v1/services/{RESIDENCE}", json=body,
                           headers={"X-Bus-Purpose": "curiosity"})
     assert refused.status_code == 403 and "deprecation" in refused.headers
+    paths = client.get("/openapi.json").json()["paths"]
+    assert paths[f"/v1/services/{RESIDENCE}"]["post"]["deprecated"] is True
+    assert "deprecated" not in paths[f"/v1/services/{V2}"]["post"]
     wsdl = client.get(f"/soap/{RESIDENCE}?wsdl")
     assert wsdl.status_code == 200 and wsdl.headers["deprecation"] == "@1767225600"
     assert "deprecation" not in client.get(f"/soap/{V2}?wsdl").headers
