@@ -21,7 +21,7 @@ from bus.gateway.app import create_app
 from bus.node.wiring import Node
 from demo.data import PEOPLE
 from demo.scenario import RESIDENCE, DemoStack
-from demo.servers import RunningServer, serve_in_thread
+from demo.servers import RunningServer, listening_socket, serve_in_thread
 
 V2 = RESIDENCE.removesuffix("/v1") + "/v2"
 
@@ -42,10 +42,13 @@ def versioned(
     ]
     config["transport"] = {"url": f"embedded://{state / 'queues.db'}"}
     config["audit"]["url"] = f"sqlite:///{state / 'audit.db'}"
-    config["documents"] = {"path": str(state / "documents.db")}
+    sock = listening_socket("127.0.0.1", 0)
+    config["documents"].update(path=str(state / "documents.db"),
+                               public_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
     path = state / "bus.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    server = serve_in_thread(create_app(Node(load_settings(path))))
+    path.chmod(0o600)
+    server = serve_in_thread(create_app(Node(load_settings(path))), sock=sock)
     try:
         yield path, server
     finally:
