@@ -140,6 +140,6 @@ def catalog_page_routes(settings: BusSettings) -> APIRouter:
             f" every route: {_link('/openapi.json')}.</p><ul>{contents}</ul>"
         )
         body = intro + "".join(_section(s, chosen) for s in catalog.services)
-        return page("Service catalogue", body, headers={"Content-Language": chosen})
+        return page("Service catalogue", body, headers={"Content-Language": chosen}, lang=chosen)
 
     return router

@@ -36,9 +36,9 @@ _STYLE = (
 
 
 def page(title: str, body: str, status_code: int = 200,
-         headers: dict[str, str] | None = None) -> Response:
+         headers: dict[str, str] | None = None, lang: str = "en") -> Response:
     text = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{html.escape(lang)}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width"><title>{html.escape(title)}</title>'
         f"<style>{_STYLE}</style></head><body>{body}</body></html>"
     )
