@@ -79,6 +79,7 @@ def write_config(
     key_passphrase: str | None = None,
     officer_sha256: str | None = None,
     agencies: AgencyUrls | None = None,
+    citizens: dict[str, Any] | None = None,
 ) -> Path:
     """This run's configuration: the example config with the demo's ports, paths and token.
 
@@ -88,7 +89,8 @@ def write_config(
     service, access rights) is left out of the configuration; likewise the four agencies of
     ``agencies`` without it. ``public_url``: where the node is reached (default
     ``http://{listen}``). ``key_passphrase``: the members' keys' (demo-only) passphrase, written
-    into the file. ``officer_sha256``: the passport officer's password digest.
+    into the file. ``officer_sha256``: the passport officer's password digest. ``citizens``:
+    the identity provider whose ID tokens citizens present (``demo.identity``).
     """
     config: dict[str, Any] = yaml.safe_load(CONFIG_TEMPLATE.read_text())
     if civil_wsdl is None:
@@ -131,6 +133,8 @@ def write_config(
     if key_passphrase is not None:
         config["node"]["key_passphrase"] = key_passphrase
     config["state"] = f"sqlite:///{state / 'state.db'}"
+    if citizens is not None:
+        config["citizens"] = citizens
     config["services"][RESIDENCE]["adapter"]["base_url"] = residence_url
     config["services"][RESIDENCE_LENGTH]["adapter"]["base_url"] = residence_url
     config["services"][PROPERTY]["adapter"]["url"] = f"sqlite:///{cadastre_db}"

@@ -10,7 +10,8 @@ HTTP gateway; then asks services exactly as the portal would, verifies every ans
 with the CA certificate, the CRL and the provider's certificate alone (or its public key), prints
 a table with each answer's request number, and checks one number on the public ``/verify`` page;
 then verifies the audit log's chain and shows the first person's "who read my data" report as
-the portal would fetch it. Exit status 0 when every exchange ended as expected.
+the citizen would fetch it, with an ID token of the demo identity provider (``demo.identity``,
+started beside the agencies). Exit status 0 when every exchange ended as expected.
 
 The demo's CA and key passphrases are fixed, demo-only values (``DEMO_CA_PASSPHRASE``,
 ``DEMO_KEY_PASSPHRASE``); the key passphrase is written into the demo's configuration, which
@@ -47,6 +48,7 @@ from demo.asks import scenario_asks
 from demo.bundle import show_bundle
 from demo.child_benefit import show_child_benefit
 from demo.data import ARCHIVE_BIRTHS, PEOPLE
+from demo.identity import AUDIENCE, DemoIdentityProvider
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
 from demo.permanent_registration import show_permanent_registration
 from demo.servers import RunningServer, listening_socket, serve_in_thread
@@ -100,6 +102,8 @@ class DemoStack:
     agencies: Agencies | None = None  # the pension fund, enforcement bureau, social protection…
     officer: str = ""  # the residence registry's passport officer's password for /inbox
     numbers: list[str] = field(default_factory=list)  # request numbers of the answers received
+    identity: DemoIdentityProvider | None = None  # the national identity provider (OIDC)
+    identity_server: RunningServer | None = None
 
     def trust_for(self, provider: str) -> TrustStore:
         """What the portal needs to verify ``provider``'s answers, and nothing else."""
@@ -115,6 +119,8 @@ class DemoStack:
     def stop(self) -> None:
         self.gateway.stop()
         self.residence.stop()
+        if self.identity_server is not None:
+            self.identity_server.stop()
         if self.civil is not None:
             self.civil.stop()
         if self.agencies is not None:
@@ -176,6 +182,14 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
     cadastre_db = state / "cadastre.db"
     if not cadastre_db.exists():
         cadastre.create_database(cadastre_db)
+    identity = DemoIdentityProvider()
+    try:
+        identity_server = serve_in_thread(identity.app())
+    except BaseException:
+        residence.stop()
+        civil.stop()
+        raise
+    identity.issuer = identity_server.url
     node_socket = listening_socket("127.0.0.1", port)  # its URL goes into the config
     url = f"http://127.0.0.1:{node_socket.getsockname()[1]}"
     try:
@@ -192,6 +206,8 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
             agencies=agencies.urls(),
             public_url=url,
             key_passphrase=DEMO_KEY_PASSPHRASE if pki else None,
+            citizens={"issuer": identity.issuer, "audience": AUDIENCE,
+                      "jwks_url": identity.jwks_url},
         )
         settings = load_settings(config_path)
         node = Node(settings)
@@ -202,10 +218,11 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         residence.stop()
         civil.stop()
         agencies.stop()
+        identity_server.stop()
         raise
     return DemoStack(
         state, config_path, token, residence, gateway, node, owns, pki, civil, archivist,
-        agencies=agencies, officer=officer,
+        agencies=agencies, officer=officer, identity=identity, identity_server=identity_server,
     )
 
 
@@ -321,6 +338,12 @@ def run_demo(
         console.print(f"config {stack.config_path}, JSON log {stack.state / 'node.log'}")
         if stack.pki:
             console.print(f"trust: the demo CA in {stack.state / 'ca'}, member certificates")
+        if stack.identity is not None:
+            console.print(f"identity provider (OpenID Connect, demo) at {stack.identity.issuer}")
+        console.print(
+            f"service catalogue: {stack.gateway.url}/catalog (JSON: /v1/catalog; "
+            f"python run_bus.py catalog --config {stack.config_path})", soft_wrap=True
+        )
         table, ok = exchange_all(stack)
         console.print(table)
         ok &= _show_bundle(console, stack)
@@ -392,22 +415,25 @@ def show_audit(console: Console, stack: DemoStack) -> bool:
         return False
     console.print(f"audit log: {count} entries, chain verified, head {head[:16]}…")
     person = PEOPLE[0]
-    r = httpx.get(
-        f"{stack.gateway.url}/v1/citizens/me/access-log",
-        headers={
+    if stack.identity is not None:  # the citizen, signed in at the (demo) identity provider
+        how = "with the citizen's ID token"
+        headers = {"Authorization": f"Bearer {stack.identity.id_token(person.pinfl)}"}
+    else:
+        how = "by the portal"
+        headers = {
             "Authorization": f"Bearer {stack.token}",
             "X-Bus-Subject": person.pinfl,
             "X-Bus-Purpose": "citizen-request",
             "X-Bus-User": "citizen-portal-session",
-        },
-        timeout=10,
-    )
+        }
+    r = httpx.get(f"{stack.gateway.url}/v1/citizens/me/access-log", headers=headers, timeout=10)
     if r.status_code != 200:
         console.print(f"[red]citizen access log: {r.status_code}[/red]")
         return False
     report = r.json()
     table = Table(
-        title=f"Who obtained data about {report['subject']} (GET /v1/citizens/me/access-log)",
+        title=f"Who obtained data about {report['subject']} (GET /v1/citizens/me/access-log, "
+        f"{how})",
         title_justify="left",
     )
     for column in ("when (UTC)", "agency", "official", "purpose", "service"):
@@ -463,6 +489,14 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if stack.identity is not None:
+        token = stack.identity.id_token(pinfl, lifetime_s=3600)
+        console.print("A citizen's own report (an ID token of the demo identity provider, 1 h):")
+        console.print(
+            f"curl -s {stack.gateway.url}/v1/citizens/me/access-log "
+            f"-H 'Authorization: Bearer {token}'",
+            markup=False, highlight=False, soft_wrap=True,
+        )
     console.print("Ctrl-C stops everything.")
 
 

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from bus.cli.adapters import adapters_command
 from bus.cli.audit import register as register_audit_commands
+from bus.cli.catalog import catalog_command
 from bus.cli.common import console, err_console, load_or_exit, warn_plain_secrets
 from bus.cli.inbox import register as register_inbox_commands
 from bus.cli.keys import register as register_ca_commands
@@ -51,6 +52,7 @@ app.add_typer(keys_app, name="keys")
 register_ca_commands(keys_app)
 app.command("verify")(verify_command)
 app.command("adapters")(adapters_command)
+app.command("catalog")(catalog_command)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(access_app, name="access")

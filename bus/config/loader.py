@@ -25,6 +25,7 @@ from pydantic import SecretStr, ValidationError
 
 from adapters import AdapterConfigError, adapter_kind
 from bus.config.secrets import Secrets, env_name, may_hold_secret, take_secrets
+from bus.config.service_info import version_problems
 from bus.config.settings import BUILTIN_SERVICES, BusSettings
 from bus.config.yaml_file import YamlRefused, read_yaml
 from bus.core.envelope import SERVICE_PATTERN, provider_of
@@ -145,6 +146,9 @@ def _resolve_paths(settings: BusSettings, base: Path) -> None:
             member.public_key = under(member.public_key)
         if member.certificate is not None and not member.certificate.is_absolute():
             member.certificate = under(member.certificate)
+    citizens = settings.citizens
+    if citizens is not None and citizens.jwks_file and not citizens.jwks_file.is_absolute():
+        citizens.jwks_file = under(citizens.jwks_file)
     for name in ("ca", "crl"):
         path = getattr(settings.trust, name)
         if path is not None and not path.is_absolute():
@@ -258,6 +262,12 @@ def _cross_check(settings: BusSettings) -> list[ConfigProblem]:
     problems += _check_trust(settings)
     problems += _check_retention(settings)
     problems += _check_public_url(settings)
+    problems += [ConfigProblem(p, m) for p, m in version_problems(settings.services)]
+    citizens = settings.citizens
+    if citizens is not None and citizens.jwks_file and not citizens.jwks_file.is_file():
+        problems.append(
+            ConfigProblem("citizens.jwks_file", f"file {citizens.jwks_file} does not exist")
+        )
     for sid, service in settings.services.items():
         if not re.match(SERVICE_PATTERN, sid):
             problems.append(

@@ -28,7 +28,9 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bus.config.callbacks import CallbackHosts, CallbackSettings
+from bus.config.citizens import CitizenSettings
 from bus.config.http import HttpSettings
+from bus.config.service_info import LocalizedText
 from bus.core.envelope import MEMBER_PATTERN, SERVICE_PATTERN
 from schemas import SharedRequest, SharedResponse
 
@@ -41,8 +43,10 @@ __all__ = [
     "AuditSettings",
     "BusSettings",
     "CallbackSettings",
+    "CitizenSettings",
     "DocumentSettings",
     "InboxSettings",
+    "LocalizedText",
     "MemberSettings",
     "MessageSettings",
     "NodeSettings",
@@ -329,6 +333,23 @@ class ServiceSettings(BaseModel):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     title: str | None = None
+    description: LocalizedText | None = Field(
+        default=None, description="what the service gives, in Uzbek, Russian and English"
+    )
+    legal_basis: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="the law or resolution under which agencies may ask (shown in the catalogue)",
+    )
+    deprecated_on: dt.date | None = Field(
+        default=None,
+        description="this version is deprecated from this day on (a newer version must be "
+        "configured); its answers carry Deprecation and Sunset headers",
+    )
+    sunset_on: dt.date | None = Field(
+        default=None, description="this version is withdrawn from this day on (after deprecated_on)"
+    )
 
     @field_validator("request")
     @classmethod
@@ -474,6 +495,11 @@ class BusSettings(BaseSettings):
     @plain_secrets.setter
     def plain_secrets(self, paths: list[str]) -> None:
         self._plain_secrets = list(paths)
+    citizens: CitizenSettings | None = Field(
+        default=None,
+        description="the national identity provider whose ID tokens let a citizen read their "
+        "own access report; none: only the portal's token path",
+    )
 
     @classmethod
     def settings_customise_sources(

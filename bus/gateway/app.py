@@ -53,7 +53,10 @@ from bus.exchange.asking import AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
 from bus.gateway.body_limit import BodyLimit
 from bus.gateway.bundle import BUNDLE_PATH, bundle_routes
+from bus.gateway.catalog import catalog_routes
+from bus.gateway.catalog_page import catalog_page_routes
 from bus.gateway.citizens import CITIZEN_LOG_PATH, citizen_routes
+from bus.gateway.deprecation import DeprecationHeaders, mark_deprecated_routes
 from bus.gateway.documents import document_routes
 from bus.gateway.idempotency import Idempotency
 from bus.gateway.inbox import inbox_routes
@@ -387,6 +390,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     app.include_router(asynchronous.routes(auth))
     app.include_router(citizen_routes(node, auth))
     app.include_router(inbox_routes(node))
+    app.include_router(catalog_routes(node.settings))
+    app.include_router(catalog_page_routes(node.settings))
 
     @app.post("/v1/services/{service:path}", include_in_schema=False)
     async def unknown(service: str, client: Annotated[str, Depends(auth)]) -> Response:
@@ -444,11 +449,13 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     truthful_openapi(app, node)  # bus.gateway.openapi: every answer each route can give
+    mark_deprecated_routes(app, node.settings)
     leases = {_SERVICE_PREFIX + r.service: Idempotency.lease_for(r.timeout_s)
               for r in node.router.routes()}
     leases[BUNDLE_PATH] = max(leases.values(), default=Idempotency.lease_for(0))
     app.add_middleware(Idempotency, state=node.state, settings=node.settings, paths=leases)
     app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)  # outside: bounded
+    app.add_middleware(DeprecationHeaders, settings=node.settings)
     app.add_middleware(BodyTimeout, timeout_s=node.settings.http.body_timeout_s)  # 408
     app.add_middleware(  # per-source throttles; refusals before authentication, aggregated
         SourceGate, settings=node.settings.http, metrics=node.metrics,

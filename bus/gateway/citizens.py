@@ -1,9 +1,17 @@
 """The citizen's "who read my data" report: ``GET /v1/citizens/me/access-log``.
 
-The portal authenticates the citizen (its job, not the bus's) and asks as a member, with its API
-token, ``X-Bus-Purpose`` and ``X-Bus-User`` like any service, and the person's PINFL in
-``X-Bus-Subject`` (a header, so it is in no URL and no access log). The portal needs an access
-right to ``bus/citizen-access-log/v1`` for that purpose; a refusal is audited like any other.
+Two ways in. The citizen: ``Authorization: Bearer <ID token>``, an OpenID Connect ID token of
+the national identity provider configured under ``citizens:``, verified by
+``bus.policy.citizen_token`` (signature against the provider's JWKS, issuer, audience, expiry);
+the person is the token's PINFL claim, never anything the request says (``X-Bus-Subject`` with
+an ID token is refused), so a citizen sees only their own record; no access right is needed and
+the report is recorded as asked by ``citizen:id-token``. A bearer value shaped as a compact JWS
+(two dots) takes this path when ``citizens:`` is configured; member API tokens have no dot.
+The portal, for back-office use: it authenticates the citizen itself and asks as a member, with
+its API token, ``X-Bus-Purpose`` and ``X-Bus-User`` like any service, and the person's PINFL in
+``X-Bus-Subject`` (a header, so it is in no URL and no access log), with an access right to
+``bus/citizen-access-log/v1`` for that purpose. A refusal on either path (a bad, expired,
+foreign or unsigned token: 401) is audited like any other.
 
 The entries are found by the PINFL's keyed hash (``AuditLog.subject_key``), so only that
 person's entries can come back. Listed: each time data about the person was handed out
@@ -21,22 +29,27 @@ prints the same report from the command line (``report``).
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from bus.config.settings import BusSettings
 from bus.core.envelope import new_id
 from bus.core.errors import MalformedRequest
-from bus.gateway.params import PurposeHeader, UserHeader
+from bus.gateway.params import PURPOSE_PATTERN, USER_PATTERN
 from bus.node.wiring import Node
 from bus.policy.access import CITIZEN_ACCESS_LOG
+from bus.policy.citizen_token import CitizenTokens, looks_like_id_token
 from bus.records.audit import AuditEntry, handed_out
 from schemas import mask_identifier
 from schemas.identifiers import validate_pinfl
 
-__all__ = ["CITIZEN_LOG_PATH", "citizen_routes", "report"]
+__all__ = ["CITIZEN_CLIENT", "CITIZEN_LOG_PATH", "citizen_routes", "report"]
 
 CITIZEN_LOG_PATH = "/v1/citizens/me/access-log"
+# How a citizen's own report (ID token) is recorded: no member asked, the person did.
+CITIZEN_CLIENT = "citizen:id-token"
+CITIZEN_PURPOSE = "citizen-request"
+CITIZEN_USER = "citizen"
 
 
 def report(
@@ -75,26 +88,62 @@ def report(
 
 def citizen_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRouter:
     router = APIRouter(tags=["citizens"])
+    citizens = node.settings.citizens
+    tokens = CitizenTokens(citizens, clock=node.seal.clock) if citizens is not None else None
 
-    @router.get(CITIZEN_LOG_PATH, summary="Who obtained data about a person (for the portal)")
+    @router.get(
+        CITIZEN_LOG_PATH,
+        summary="Who obtained data about a person (for the citizen, or the portal)",
+    )
     async def access_log(
         request: Request,
-        client: Annotated[str, Depends(auth)],
+        authorization: Annotated[
+            str | None,
+            Header(description="Bearer <the citizen's ID token> or Bearer <member API token>"),
+        ] = None,
         subject: Annotated[
-            str,
-            Header(alias="X-Bus-Subject", max_length=14, description="the person's PINFL"),
-        ],
-        purpose: PurposeHeader,
-        user: UserHeader,
+            str | None,
+            Header(alias="X-Bus-Subject", max_length=14,
+                   description="the person's PINFL (member token only)"),
+        ] = None,
+        purpose: Annotated[
+            str | None,
+            Header(alias="X-Bus-Purpose", pattern=PURPOSE_PATTERN,
+                   description="purpose code (member token only)"),
+        ] = None,
+        user: Annotated[
+            str | None,
+            Header(alias="X-Bus-User", pattern=USER_PATTERN,
+                   description="on whose behalf (member token only)"),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:
-        try:
-            pinfl = validate_pinfl(subject)
-        except ValueError as exc:
-            raise MalformedRequest(f"X-Bus-Subject: {exc}") from None
         scope = request.scope
-        scope["bus.subject"] = pinfl  # the audit entry of a refusal names whom it was about
-        node.access.check(client, CITIZEN_ACCESS_LOG, purpose)
+        bearer = (authorization or "").removeprefix("Bearer ").strip()
+        if tokens is not None and looks_like_id_token(bearer):
+            # the citizen, from their ID token: the PINFL is the token's, never the request's
+            scope["bus.client"] = CITIZEN_CLIENT  # refusals are audited under it
+            if subject is not None:
+                raise MalformedRequest(
+                    "X-Bus-Subject is not taken with an ID token: the person is the token's"
+                )
+            pinfl = (await run_in_threadpool(tokens.verify, bearer)).pinfl
+            scope["bus.subject"] = pinfl
+            client, purpose, user = CITIZEN_CLIENT, CITIZEN_PURPOSE, CITIZEN_USER
+        else:  # the portal, for back-office use: its token, purpose, official and the PINFL
+            client = await auth(request, authorization)
+            missing = [name for name, value in (("X-Bus-Subject", subject),
+                                                ("X-Bus-Purpose", purpose),
+                                                ("X-Bus-User", user)) if value is None]
+            if missing:
+                raise MalformedRequest("missing or invalid header(s): " + ", ".join(missing))
+            assert subject is not None and purpose is not None and user is not None
+            try:
+                pinfl = validate_pinfl(subject)
+            except ValueError as exc:
+                raise MalformedRequest(f"X-Bus-Subject: {exc}") from None
+            scope["bus.subject"] = pinfl  # the audit entry of a refusal names whom it was about
+            node.access.check(client, CITIZEN_ACCESS_LOG, purpose)
         audit = node.audit
         key = audit.subject_key(pinfl)
         found = await run_in_threadpool(

@@ -78,12 +78,12 @@ _STYLE = (
 
 
 def page(title: str, body: str, status_code: int = 200,
-         headers: dict[str, str] | None = None, *, nav: str = "") -> Response:
+         headers: dict[str, str] | None = None, *, nav: str = "", lang: str = "en") -> Response:
     """A whole page: ``body`` (HTML, with its ``h1``) in ``main``; ``nav`` (HTML, the page's
-    links and controls) in the header's ``nav`` landmark."""
+    links and controls) in the header's ``nav`` landmark; ``lang``: the page's language."""
     navigation = f'<nav aria-label="Page">{nav}</nav>' if nav else ""
     text = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{html.escape(lang)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         '<a class="skip" href="#main">Skip to the content</a>'
