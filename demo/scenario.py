@@ -41,11 +41,17 @@ from bus.node.wiring import Node
 from bus.ops.logs import configure_logging
 from bus.records.audit import verify
 from demo import cadastre, civil_registry, residence_registry
-from demo.archive import ARCHIVE, show_archive
-from demo.bundle import show_bundle, summary
-from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
+from demo.agencies import Agencies, start_agencies
+from demo.archive import ARCHIVE, leave_task, show_archive
+from demo.asks import scenario_asks
+from demo.bundle import show_bundle
+from demo.child_benefit import show_child_benefit
+from demo.data import ARCHIVE_BIRTHS, PEOPLE
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
+from demo.permanent_registration import show_permanent_registration
 from demo.servers import RunningServer, listening_socket, serve_in_thread
+from demo.social_protection import applications_recorded
+from demo.summary import summary
 from schemas import mask_identifier
 from signing import (
     CertificateAuthority,
@@ -67,6 +73,7 @@ __all__ = [
     "PROPERTY",
     "RESIDENCE",
     "DemoStack",
+    "print_waiting_task",
     "run_demo",
     "start_stack",
     "write_config",
@@ -90,6 +97,8 @@ class DemoStack:
     pki: bool = False
     civil: RunningServer | None = None  # the SOAP civil registry
     archivist: str = ""  # the state archive's operator password for /inbox
+    agencies: Agencies | None = None  # the pension fund, enforcement bureau, social protection…
+    officer: str = ""  # the residence registry's passport officer's password for /inbox
     numbers: list[str] = field(default_factory=list)  # request numbers of the answers received
 
     def trust_for(self, provider: str) -> TrustStore:
@@ -108,6 +117,8 @@ class DemoStack:
         self.residence.stop()
         if self.civil is not None:
             self.civil.stop()
+        if self.agencies is not None:
+            self.agencies.stop()
         if self.owns_state:
             shutil.rmtree(self.state, ignore_errors=True)
 
@@ -147,6 +158,7 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         _make_keys(state)
     token, digest = new_token()
     archivist, archivist_digest = new_token()
+    officer, officer_digest = new_token()
     residence_db = state / "residence.db"
     residence_registry.seed(residence_db)
     residence = serve_in_thread(residence_registry.create_app(residence_db))
@@ -154,6 +166,12 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         civil = serve_in_thread(civil_registry.create_app(state / "civil.db"))
     except BaseException:
         residence.stop()
+        raise
+    try:
+        agencies = start_agencies(state)
+    except BaseException:
+        residence.stop()
+        civil.stop()
         raise
     cadastre_db = state / "cadastre.db"
     if not cadastre_db.exists():
@@ -170,6 +188,8 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
             pki=pki,
             civil_wsdl=f"{civil.url}{civil_registry.WSDL_PATH}?wsdl",
             archivist_sha256=archivist_digest,
+            officer_sha256=officer_digest,
+            agencies=agencies.urls(),
             public_url=url,
             key_passphrase=DEMO_KEY_PASSPHRASE if pki else None,
         )
@@ -181,42 +201,12 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
         node_socket.close()
         residence.stop()
         civil.stop()
+        agencies.stop()
         raise
     return DemoStack(
-        state, config_path, token, residence, gateway, node, owns, pki, civil, archivist
+        state, config_path, token, residence, gateway, node, owns, pki, civil, archivist,
+        agencies=agencies, officer=officer,
     )
-
-
-@dataclass(frozen=True)
-class Ask:
-    service: str
-    pinfl: str
-    purpose: str
-    expect: int
-    note: str
-    body: dict[str, str] | None = None  # default {"pinfl": pinfl}
-
-
-def _scenario() -> list[Ask]:
-    with_property = [p for p in PEOPLE if p.properties]
-    without_property = [p for p in PEOPLE if not p.properties]
-    asks = [Ask(RESIDENCE, p.pinfl, "child-benefit", 200, "residence record") for p in PEOPLE[:2]]
-    asks += [
-        Ask(PROPERTY, p.pinfl, "housing-subsidy", 200, "owns property") for p in with_property[:2]
-    ]
-    asks += [
-        Ask(PROPERTY, p.pinfl, "housing-subsidy", 200, "owns nothing") for p in without_property[:1]
-    ]
-    asks.append(Ask(CIVIL, BIRTHS[1].pinfl, "child-benefit", 200, "birth certificate (SOAP)"))
-    by_number = BIRTHS[2]
-    asks.append(
-        Ask(CIVIL, by_number.certificate, "child-benefit", 200, "certificate by its number",
-            body={"number": by_number.certificate})
-    )
-    asks.append(Ask(RESIDENCE, UNKNOWN_PINFL, "child-benefit", 404, "unknown to the registry"))
-    asks.append(Ask(CIVIL, UNKNOWN_PINFL, "child-benefit", 404, "no birth record (SOAP Fault)"))
-    asks.append(Ask(PROPERTY, PEOPLE[0].pinfl, "marketing", 403, "purpose not allowed"))
-    return asks
 
 
 def verify_answer(
@@ -249,7 +239,7 @@ def exchange_all(stack: DemoStack) -> tuple[Table, bool]:
     all_as_expected = True
     headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
     with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
-        for i, ask in enumerate(_scenario(), 1):
+        for i, ask in enumerate(scenario_asks(), 1):
             started = time.perf_counter()
             r = client.post(
                 f"/v1/services/{ask.service}",
@@ -321,6 +311,12 @@ def run_demo(
                 f"civil registry (SOAP agency) at {stack.civil.url}{civil_registry.WSDL_PATH}?wsdl"
             )
         console.print(f"cadastre database at {stack.state / 'cadastre.db'} (read-only SQL adapter)")
+        if stack.agencies is not None:
+            a = stack.agencies
+            console.print(f"pension fund (SOAP) at {a.urls().pension_wsdl}, enforcement bureau "
+                          f"(REST) at {a.enforcement.url}, social protection (REST) at "
+                          f"{a.social.url}, education register database at {a.education_db}",
+                          soft_wrap=True, highlight=False)
         console.print(f"bus node {stack.node.name} at {stack.gateway.url}, embedded transport")
         console.print(f"config {stack.config_path}, JSON log {stack.state / 'node.log'}")
         if stack.pki:
@@ -328,6 +324,7 @@ def run_demo(
         table, ok = exchange_all(stack)
         console.print(table)
         ok &= _show_bundle(console, stack)
+        ok &= _show_applications(console, stack)
         ok &= _show_archive(console, stack)
         if stack.numbers:
             valid, line = check_document(stack, stack.numbers[0])
@@ -340,6 +337,7 @@ def run_demo(
             else "[red]some exchanges did not end as expected[/red]"
         )
         if keep:
+            print_waiting_task(console, stack)
             _print_try_it(console, stack)
             _wait_for_interrupt()
         return 0 if ok else 1
@@ -353,6 +351,24 @@ def _show_bundle(console: Console, stack: DemoStack) -> bool:
     with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
         return show_bundle(console, client, lambda provider, answer: verify_answer(
             answer, stack.trust_for(provider), provider))
+
+
+def _show_applications(console: Console, stack: DemoStack) -> bool:
+    """The transactional services: the child-birth benefit (``demo.child_benefit``), its
+    evidence once-only, and an application decided by an official
+    (``demo.permanent_registration``), the demo playing the passport officer."""
+    if stack.agencies is None or stack.node.inbox is None:
+        return True
+    social_db = stack.agencies.social_db
+    headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
+
+    def verify(provider: str, answer: dict[str, Any]) -> bool:
+        return verify_answer(answer, stack.trust_for(provider), provider)
+
+    with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
+        ok = show_child_benefit(console, client, verify,
+                                lambda application: applications_recorded(social_db, application))
+        return ok & show_permanent_registration(console, client, stack.node.inbox, verify)
 
 
 def _show_archive(console: Console, stack: DemoStack) -> bool:
@@ -432,7 +448,8 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
         soft_wrap=True,
     )
     console.print(
-        f"Operator inbox: {stack.gateway.url}/inbox (archivist / {stack.archivist}), or "
+        f"Operator inbox: {stack.gateway.url}/inbox (archivist / {stack.archivist}, "
+        f"passport-officer / {stack.officer}), or "
         f"python run_bus.py inbox list --config {stack.config_path}",
         markup=False, highlight=False, soft_wrap=True,
     )
@@ -447,6 +464,24 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
         soft_wrap=True,
     )
     console.print("Ctrl-C stops everything.")
+
+
+def print_waiting_task(console: Console, stack: DemoStack) -> None:
+    """One archive request left open, for a person to answer in the browser."""
+    headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
+    with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
+        location = leave_task(client)
+    found = ARCHIVE_BIRTHS[0]
+    console.print(
+        f"A request waits for the archivist: sign in at {stack.gateway.url}/inbox (archivist / "
+        f"{stack.archivist}) and answer it; the archive's books say: certificate "
+        f"{found.certificate}, {found.surname} {found.given_name} {found.patronymic}, born "
+        f"{found.born_on} in {found.place_of_birth} ({found.sex}), parents "
+        f"{'; '.join(f'{p.role} {p.full_name}' for p in found.parents)}, registered "
+        f"{found.registered_on} at {found.office}. The portal's poll, then signed: "
+        f"curl -s {stack.gateway.url}{location} -H 'Authorization: Bearer {stack.token}'",
+        markup=False, highlight=False, soft_wrap=True,
+    )
 
 
 def _wait_for_interrupt() -> None:

@@ -58,7 +58,10 @@ app.add_typer(documents_app, name="documents")
 register_audit_commands(app)
 register_inbox_commands(app)
 
-DEMO_MEMBERS = ["portal", "residence-registry", "cadastre", "civil-registry", "state-archive"]
+DEMO_MEMBERS = [
+    "portal", "residence-registry", "cadastre", "civil-registry", "state-archive",
+    "pension-fund", "education-register", "enforcement-bureau", "social-protection",
+]
 
 
 @app.command("check-config")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import re
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -78,6 +79,20 @@ class NodeSettings(BaseModel):
         description="passphrase of the hosted members' encrypted private keys "
         "(set it from the environment: BUS_NODE__KEY_PASSPHRASE)",
     )
+    time_zone: str = Field(
+        default="UTC",
+        description="IANA time zone the node's pages show times in (e.g. Asia/Tashkent)",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = f"{v!r} is not an IANA time zone (such as UTC or Asia/Tashkent)"
+            raise ValueError(zone) from None
+        return v
 
     @field_validator("hosts")
     @classmethod
@@ -353,6 +368,9 @@ class OperatorSettings(BaseModel):
     model_config = _STRICT
     token_sha256: str = Field(
         pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex of the operator's password"
+    )
+    name: str = Field(
+        default="", max_length=200, description="the official's full name, shown on the page"
     )
     members: list[Annotated[str, Field(pattern=MEMBER_PATTERN)]] = Field(
         min_length=1, description="the agencies whose tasks this operator answers"
