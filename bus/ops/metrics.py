@@ -335,7 +335,7 @@ class BusMetrics:
         self.throttled = counter("bus_throttled", "Requests refused by a per-source throttle",
                                  "area")
         self.sign_in_lockouts = Counter(
-            "bus_sign_in_lockouts", "Sources locked out after failed operator sign-ins",
+            "bus_sign_in_lockouts", "Operator names locked out after wrong passwords",
             registry=r,
         )
         # stages
