@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.base import SharedRequest, SharedResponse
 from schemas.identifiers import PINFL, STIR
@@ -22,20 +22,13 @@ __all__ = [
 
 class SalaryCertificateRequest(SharedRequest):
     """Ask for a person's employment periods, with the monthly amounts of the years given
-    (both years included; without them, every year on record)."""
+    (both years included; without them, every year on record; a range that ends before it
+    begins holds no year, so the answer lists the periods without monthly amounts)."""
 
     pinfl: PINFL
-    from_year: int | None = Field(default=None, ge=1950, le=2100,
-                                  description="first year (not after to_year)")
-    to_year: int | None = Field(default=None, ge=1950, le=2100,
-                                description="last year (not before from_year)")
+    from_year: int | None = Field(default=None, ge=1950, le=2100)
+    to_year: int | None = Field(default=None, ge=1950, le=2100)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> SalaryCertificateRequest:
-        if self.from_year is not None and self.to_year is not None and \
-                self.from_year > self.to_year:
-            raise ValueError("from_year must not be after to_year")
-        return self
 
 
 class MonthlySalary(BaseModel):

@@ -100,8 +100,8 @@ def test_salary_certificate_of_someone_never_insured_or_for_another_purpose(
     r = ask(portal, SALARY, {"pinfl": MALIKA.pinfl}, "student-allowance")
     assert r.status_code == 403 and r.json()["code"] == "access-denied"
     r = ask(portal, SALARY, {"pinfl": MALIKA.pinfl, "from_year": 2025, "to_year": 2020},
-            "pension-assignment")
-    assert r.status_code == 422 and r.json()["code"] == "schema-invalid"
+            "pension-assignment")  # a range of no year: the periods, no monthly amounts
+    assert r.status_code == 200, r.text
 
 
 def test_certificate_of_study_from_the_register_database(

@@ -124,7 +124,7 @@ def test_the_tree_shape() -> None:
         errors.CertificateUntrusted, errors.CertificateRevoked, errors.UnknownDocument,
         errors.RateLimited, errors.AsyncRequired, errors.TaskNotOpen,
         errors.DocumentPurged, errors.CallbackRefused, errors.HeaderNotUnderstood,
-        errors.UnsupportedMediaType, errors.MethodNotAllowed, errors.RequestTimeout,
+        errors.RequestTimeout, errors.UnsupportedMediaType, errors.MethodNotAllowed,
     }
     assert errors.DocumentPurged.__bases__ == (errors.UnknownDocument,)  # caught as unknown
     assert errors.HeaderNotUnderstood.__bases__ == (errors.MalformedRequest,)
