@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["SharedRequest", "SharedResponse", "export_json_schemas"]
+__all__ = ["SharedRequest", "SharedResponse", "exactly_one_of", "export_json_schemas"]
+
+
+def exactly_one_of(*names: str) -> dict[str, Any]:
+    """The JSON Schema of "exactly one of these fields, as a string" (``json_schema_extra`` of a
+    request whose validator says so), so a client or a fuzzer reads the rule too."""
+    return {"oneOf": [{"required": [n], "properties": {n: {"type": "string"}}} for n in names]}
 
 
 class SharedRequest(BaseModel):

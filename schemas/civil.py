@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.base import SharedRequest, SharedResponse
+from schemas.base import SharedRequest, SharedResponse, exactly_one_of
 from schemas.identifiers import PINFL
 
 __all__ = [
@@ -25,11 +25,7 @@ CERTIFICATE_NUMBER_PATTERN = r"^[A-Z]{1,3}-[A-Z]{2} [0-9]{7}$"
 class BirthCertificateRequest(SharedRequest):
     """Ask for a birth certificate by the child's PINFL or by the certificate's number (one)."""
 
-    # The JSON Schema says "exactly one" too: one of the two present as a string.
-    model_config = ConfigDict(json_schema_extra={"oneOf": [
-        {"required": ["pinfl"], "properties": {"pinfl": {"type": "string"}}},
-        {"required": ["number"], "properties": {"number": {"type": "string"}}},
-    ]})
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("pinfl", "number"))
 
     pinfl: PINFL | None = Field(default=None, description="PINFL of the child")
     number: str | None = Field(

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.base import SharedRequest, SharedResponse
+from schemas.base import SharedRequest, SharedResponse, exactly_one_of
 from schemas.identifiers import PINFL, STIR
 
 __all__ = ["Creditor", "DebtCheck", "DebtCheckRequest", "EnforcementCase"]
@@ -23,11 +23,7 @@ _Money = Decimal
 class DebtCheckRequest(SharedRequest):
     """Ask about a person's debts by PINFL, or a legal person's by STIR (exactly one)."""
 
-    # The JSON Schema says "exactly one" too: one of the two present as a string.
-    model_config = ConfigDict(json_schema_extra={"oneOf": [
-        {"required": ["pinfl"], "properties": {"pinfl": {"type": "string"}}},
-        {"required": ["stir"], "properties": {"stir": {"type": "string"}}},
-    ]})
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("pinfl", "stir"))
 
     pinfl: PINFL | None = Field(default=None, description="a person debtor")
     stir: STIR | None = Field(default=None, description="a legal person debtor")

@@ -1,7 +1,7 @@
 """The ``http:`` settings: how a node's HTTP server protects itself from hostile or slow clients.
 
 Read by ``bus.gateway.server`` (time limits and the connection cap, given to uvicorn) and
-``bus.gateway.throttle`` (the per-source throttles and the operator sign-in lockout)::
+``bus.gateway.throttle`` (the per-source throttles)::
 
     http:
       header_timeout_s: 10        # a request's headers must arrive within this, else closed
@@ -10,10 +10,8 @@ Read by ``bus.gateway.server`` (time limits and the connection cap, given to uvi
       max_connections: 1000       # connections and requests at once; beyond: 503
       max_header_bytes: 32768     # request line and headers together; beyond: 400
       public: {per_second: 5, burst: 30}      # /verify and /v1/documents, per source address
-      sign_in: {per_second: 2, burst: 20}     # /inbox (operator sign-in), per source address
+      sign_in: {per_second: 2, burst: 20}     # /inbox sign-in attempts, per source address
       anonymous: {per_second: 1, burst: 30}   # refusals before authentication, per source
-      lockout_failures: 5         # failed operator sign-ins from one source in a row ...
-      lockout_s: 300              # ... lock it out of /inbox for this long (429, audited)
 """
 
 from __future__ import annotations
@@ -43,5 +41,3 @@ class HttpSettings(BaseModel):
     public: SourceRate = Field(default_factory=lambda: SourceRate(per_second=5, burst=30))
     sign_in: SourceRate = Field(default_factory=lambda: SourceRate(per_second=2, burst=20))
     anonymous: SourceRate = Field(default_factory=lambda: SourceRate(per_second=1, burst=30))
-    lockout_failures: int = Field(default=5, ge=1, le=1000)
-    lockout_s: float = Field(default=300.0, gt=0, le=86_400)

@@ -52,7 +52,7 @@ from bus.core.errors import (
 from bus.exchange.asking import AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
 from bus.gateway.body_limit import BodyLimit
-from bus.gateway.bundle import BUNDLE_PATH, bundle_routes
+from bus.gateway.bundle import BUNDLE_AUDIT, BUNDLE_PATH, bundle_routes
 from bus.gateway.catalog import catalog_routes
 from bus.gateway.catalog_page import catalog_page_routes
 from bus.gateway.citizens import CITIZEN_LOG_PATH, citizen_routes
@@ -292,7 +292,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     )
 
     services = {_SERVICE_PREFIX + r.service: r.service for r in node.router.routes()}
-    audited = {**services, CITIZEN_LOG_PATH: CITIZEN_ACCESS_LOG}  # paths whose refusals count
+    audited = {**services, CITIZEN_LOG_PATH: CITIZEN_ACCESS_LOG,  # paths whose refusals count
+               BUNDLE_PATH: BUNDLE_AUDIT}  # a bundle refused as a whole (its parts: each own)
 
     async def record_refusal(request: Request, outcome: str) -> None:
         """The audit entry of a request the gateway refused, durable before the answer."""

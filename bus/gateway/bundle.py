@@ -22,8 +22,9 @@ the rest: the bundle takes as long as its slowest part, not the sum. Refused par
 one by one as the single route's refusals are (a provider's own error answer by the provider);
 each part counts in ``bus_exchanges_total`` and, once asked of its provider, in
 ``bus_exchange_duration_seconds``. Refusals of the bundle as a whole (token, headers, body
-shape, more than ``MAX_PARTS`` parts) are one problem, as on any route. A bundle of N parts
-costs N requests of the member's rate limit.
+shape, more than ``MAX_PARTS`` parts) are one problem, as on any route, audited once (service
+``BUNDLE_AUDIT``; before authentication per source, ``bus.gateway.throttle``). A bundle of N
+parts costs N requests of the member's rate limit.
 
 ``?mode=async`` (needed when a part's service is answered later, such as the ``manual`` route;
 else that part is ``async-required``): each part that passes its checks is recorded and sent as
@@ -74,10 +75,11 @@ from bus.node.wiring import Node
 from bus.policy.ratelimit import RateLimits
 from bus.records.async_results import MessageRecord
 
-__all__ = ["BUNDLE_PATH", "MAX_PARTS", "bundle_routes"]
+__all__ = ["BUNDLE_AUDIT", "BUNDLE_PATH", "MAX_PARTS", "bundle_routes"]
 
 log = logging.getLogger("bus.gateway")
 BUNDLE_PATH = "/v1/bundles"
+BUNDLE_AUDIT = "bus/bundle/v1"  # the audit's service of a refusal of a bundle as a whole
 MAX_PARTS = 20
 
 

@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import html
 import logging
+import re
 import secrets
 import zoneinfo
 from collections.abc import Awaitable, Callable
@@ -40,7 +41,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from bus.config.settings import OperatorSettings
-from bus.core.envelope import provider_of
+from bus.core.envelope import new_id, provider_of
 from bus.core.errors import (
     AccessDenied,
     BusError,
@@ -49,7 +50,14 @@ from bus.core.errors import (
     UnknownDocument,
 )
 from bus.gateway.html import flatten, label_of, page, table, utc_offset, when
-from bus.gateway.inbox_session import COOKIE, LIFETIME_S, Sessions, safe_next, sign_in_form
+from bus.gateway.inbox_session import (
+    COOKIE,
+    INBOX_SIGN_IN,
+    LIFETIME_S,
+    Sessions,
+    safe_next,
+    sign_in_form,
+)
 from bus.gateway.schema_form import ADD, SchemaForm
 from bus.inbox.desk import Closed, InboxDesk
 from bus.inbox.store import Task
@@ -59,6 +67,7 @@ __all__ = ["challenge_response", "inbox_routes"]
 
 log = logging.getLogger("bus.inbox")
 _MAX_FORM = 256 * 1024
+_OPERATOR_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # as inbox.operators names them
 
 
 class _SignIn(Exception):
@@ -105,6 +114,14 @@ def inbox_routes(node: Node) -> APIRouter:
     def csrf(operator: str, task_id: str) -> str:
         return hmac.new(form_key, f"{operator}\n{task_id}".encode(), hashlib.sha256).hexdigest()
 
+    def locked_out(name: str, address: str) -> None:
+        """Audit (without waiting) and count a name locked out from an address."""
+        node.metrics.sign_in_lockouts.inc()
+        node.audit.submit(node.audit.refusal(
+            message_id=new_id(), correlation=None, client="-", service=INBOX_SIGN_IN,
+            user=f"source:{address} operator:{name if _OPERATOR_NAME.fullmatch(name) else '-'}",
+            purpose="-", subject=None, outcome="sign-in-locked", at=node.seal.clock()))
+
     def signed_in(request: Request) -> tuple[str, list[str]]:
         cookie = request.cookies.get(COOKIE)
         name = sessions.operator(cookie) if cookie else None
@@ -114,7 +131,8 @@ def inbox_routes(node: Node) -> APIRouter:
             if sessions.refused(name, address):
                 raise _SignIn
             if not _password_ok(operators, name, password):
-                sessions.failed(name, address)
+                if sessions.failed(name, address):
+                    locked_out(name, address)
                 raise _SignIn
         known = operators.get(name)
         if known is None:  # removed from the configuration since
@@ -234,7 +252,8 @@ def inbox_routes(node: Node) -> APIRouter:
                         error=f"Too many wrong passwords; try again in {int(wait // 60) + 1} "
                         "minute(s)."), 429)
         if not _password_ok(operators, name, password):
-            sessions.failed(name, address)
+            if sessions.failed(name, address):
+                locked_out(name, address)
             log.warning("operator sign-in refused")
             return page("Sign in", sign_in_form(form.get("next", "/inbox"), name=name,
                         error="That name and password do not match an operator of this node."),

@@ -11,7 +11,9 @@ credentials with each request instead; no page asks the browser for them.
 Only the SHA-256 of a session id is kept, so the node's memory holds nothing that could be
 replayed as a cookie. Guessing is slowed: after ``MAX_FAILURES`` wrong passwords for one name
 from one address within ``FAILURE_WINDOW_S``, that name is refused from that address until the
-window has passed (``Sessions.refused``), even with the right password.
+window has passed (``Sessions.refused``), even with the right password; each lockout is
+audited (service ``bus/operator-sign-in/v1``, outcome ``sign-in-locked``) and counted in
+``bus_sign_in_lockouts_total``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 __all__ = [
     "COOKIE",
     "FAILURE_WINDOW_S",
+    "INBOX_SIGN_IN",
     "LIFETIME_S",
     "MAX_FAILURES",
     "Sessions",
@@ -35,6 +38,7 @@ __all__ = [
 ]
 
 COOKIE = "bus_inbox"
+INBOX_SIGN_IN = "bus/operator-sign-in/v1"  # the audit's service of a sign-in lockout
 LIFETIME_S = 8 * 3600  # a working day; then the official signs in again
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 15 * 60
@@ -83,13 +87,16 @@ class Sessions:
                       if t > now - FAILURE_WINDOW_S]
         return recent[0] + FAILURE_WINDOW_S - now if len(recent) >= MAX_FAILURES else 0.0
 
-    def failed(self, name: str, address: str) -> None:
-        """A wrong password for ``name`` from ``address``."""
+    def failed(self, name: str, address: str) -> bool:
+        """A wrong password for ``name`` from ``address``; True when this one locks them out
+        (the caller audits the lockout)."""
         now = self._clock()
         with self._lock:
             self._failures = {k: kept for k, times in self._failures.items()
                               if (kept := [t for t in times if t > now - FAILURE_WINDOW_S])}
-            self._failures.setdefault((name, address), []).append(now)
+            recent = self._failures.setdefault((name, address), [])
+            recent.append(now)
+            return len(recent) == MAX_FAILURES
 
     def close(self, session_id: str) -> None:
         with self._lock:

@@ -69,11 +69,20 @@ ANSWERS: list[tuple[str, str, tuple[int, ...]]] = [
     ("get", r"/verify/\{number\}", (404, 429)),
     ("get", r"/v1/citizens/me/access-log", (400, 401, 403, 422, 429)),
     ("get", r"/v1/services", (401, 429)),
+    ("get", r"/v1/catalog.*", (404, 429)),
     ("get", r"/health/ready", ()),
     ("get", r"/health/live", ()),
     ("get", r"/metrics", ()),
 ]
-_PUBLIC = {"/verify/{number}", "/health/live", "/health/ready", "/metrics"}
+_PUBLIC = {
+    "/verify/{number}", "/health/live", "/health/ready", "/metrics",
+    # the service catalogue: for a new agency's developer, before any token (bus.gateway.catalog)
+    "/v1/catalog", "/v1/catalog.schema.json", "/v1/catalog/{member}/{service}/{version}",
+    "/v1/catalog/{member}/{service}/{version}/{part}.schema.json",
+}
+# The citizen's report asked with a member token needs these; with a citizen's ID token they are
+# left out (the person is the token's), which the route's description says.
+_MEMBER_HEADERS = {"X-Bus-Subject", "X-Bus-Purpose", "X-Bus-User"}
 _PATH_PATTERNS = {
     "correlation": CORRELATION_PATTERN,
     "message_id": CORRELATION_PATTERN,
@@ -131,6 +140,8 @@ def _operation(doc: dict[str, Any], node: Node, path: str, method: str,
             p["schema"] = {"type": "string", "pattern": _PATH_PATTERNS[p["name"]]}
         if p["in"] == "header" and p["name"] == "X-Bus-Subject":
             p["schema"] = {"type": "string", "pattern": PINFL_PATTERN}
+        if path == "/v1/citizens/me/access-log" and p["name"] in _MEMBER_HEADERS:
+            p["required"] = True
     if not op["parameters"]:
         del op["parameters"]
     responses: dict[str, Any] = op["responses"]

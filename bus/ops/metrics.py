@@ -40,10 +40,11 @@ Gateway (the node a member calls; client side of an exchange)
     The audit log has one entry per source, minute and outcome for these (and a count).
 ``bus_throttled_total`` counter [area]
     Requests answered 429 by a per-source throttle: ``public`` (``/verify``, documents),
-    ``sign-in`` (``/inbox``), ``anonymous`` (a source refused too often before
-    authentication), ``lockout`` (a source locked out after failed operator sign-ins).
+    ``sign-in`` (``/inbox`` sign-in attempts), ``anonymous`` (a source refused too often
+    before authentication).
 ``bus_sign_in_lockouts_total`` counter
-    Sources locked out of ``/inbox`` after repeated failed sign-ins (each is audited).
+    Operator names locked out of ``/inbox`` from an address after repeated wrong passwords
+    (``bus.gateway.inbox_session``; each is audited).
 
 Stages of an exchange
 
@@ -342,7 +343,7 @@ class BusMetrics:
         self.throttled = counter("bus_throttled", "Requests refused by a per-source throttle",
                                  "area")
         self.sign_in_lockouts = Counter(
-            "bus_sign_in_lockouts", "Sources locked out after failed operator sign-ins",
+            "bus_sign_in_lockouts", "Operator names locked out after wrong passwords",
             registry=r,
         )
         # stages

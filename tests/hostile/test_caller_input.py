@@ -305,3 +305,20 @@ def test_soap_unknown_service_is_not_echoed(portal: httpx.Client) -> None:
                     headers={"Content-Type": "text/xml"})
     assert _fault_code(r) == "unknown-service"
     assert AZIZ.pinfl not in r.text
+
+
+@pytest.mark.parametrize("raw, status", [
+    (b'{"parts": [], "parts": []}', 400),
+    (b'{"parts": []}', 422),
+    (b'{"parts": "all of them"}', 422),
+])
+def test_a_bundle_refused_as_a_whole_is_audited_once(
+    demo_stack: DemoStack, portal: httpx.Client, raw: bytes, status: int
+) -> None:
+    correlation = str(uuid.uuid4())
+    r = portal.post("/v1/bundles", content=raw, headers={
+        **OK_HEADERS, "Content-Type": "application/json", "X-Bus-Correlation": correlation})
+    assert r.status_code == status, r.text
+    (entry,) = entries_of(demo_stack, correlation)
+    assert (entry.service, entry.client, entry.user) == (  # type: ignore[attr-defined]
+        "bus/bundle/v1", "portal", "officer-17")

@@ -25,6 +25,7 @@ EXAMPLES = 60  # per operation and mode; fewer where an operation has fewer dist
 MIN_CASES = 1000
 
 
+
 @pytest.fixture(scope="module")
 def fuzzed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
     """The demo node with the per-source throttles opened wide (set as an operator would, in
