@@ -81,7 +81,10 @@ class BenchDeployment:
         token, digest = new_token()
         return cls(state, token, digest)
 
-    def write_config(self, transport_url: str, *, node_name: str = "bench-node-1") -> Path:
+    def write_config(
+        self, transport_url: str, *, node_name: str = "bench-node-1", delay_s: float = 0.0
+    ) -> Path:
+        """The node's config file; ``delay_s``: the echo agency's time to answer."""
         config: dict[str, Any] = {
             "node": {
                 "name": node_name,
@@ -107,7 +110,7 @@ class BenchDeployment:
                     "title": "Benchmark echo (trivial in-process provider)",
                     "request": "schemas.residence.ResidenceRegistrationRequest",
                     "response": "schemas.residence.ResidenceRegistration",
-                    "adapter": {"kind": "bench-echo"},
+                    "adapter": {"kind": "bench-echo", "delay_s": delay_s},
                     "timeout_s": 10,
                 }
             },

@@ -448,7 +448,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     @app.get("/metrics", tags=["health"], response_class=Response)
     async def metrics() -> Response:
         """Prometheus metrics of this node (text exposition format)."""
-        body = await run_in_threadpool(generate_latest, node.metrics.registry)
+        body = await run_in_threadpool(generate_latest, node.metrics.exposition)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)

@@ -14,10 +14,17 @@ Guarantees:
   it back (``redelivered``). Rows left in flight by a process that died are handed back by the
   next open that finds no other live instance on the file (exclusive ``flock`` on
   ``<path>.lock``, then a shared one while open): a CLI opening the file next to a running node
-  never takes the node's in-flight messages.
+  never takes the node's in-flight messages. A claimed row names its ``owner`` (this instance's
+  ``node``), and an open also hands back the rows in flight under its own name: live instances
+  on one file have distinct names (the workers of a node, ``<name>.w<i>``, ``bus.node.wiring``),
+  so those were left by a predecessor that died — a crashed worker's messages go back to the
+  queue when its replacement opens the file, while the other workers run on.
 * ``consume`` runs ``prefetch`` worker threads, woken at once by a publish in this process; one
   idle worker per queue polls every ``poll_interval_s`` for other processes' writes and for
   retries that came due.
+* A consumer of a reply queue listens on its doorbell (``bus.transport.embedded.doorbell``),
+  and a publish to a reply queue consumed elsewhere rings it: a reply written by another
+  process (another worker of the node) is taken at once rather than at the next poll.
 * ``request`` waits on ``reply.<node>`` through one reply consumer; a ``reply`` to a request
   of this same instance that still waits skips the queue and goes to the waiter directly
   (nobody else would read that row). The waiters are ``bus.transport.replies.PendingReplies``,
@@ -62,6 +69,7 @@ from bus.transport.base import (
     is_reply_queue,
     reply_queue,
 )
+from bus.transport.embedded.doorbell import Doorbell, Listener
 from bus.transport.replies import PendingReplies
 
 if sys.platform != "win32":
@@ -103,12 +111,16 @@ class _Subscription:
         self.signal = signal
         self.stopped = False
         self.threads: list[threading.Thread] = []
+        self.bell: Listener | None = None
         self._on_cancel = on_cancel
 
     def cancel(self) -> None:
         with self.signal.cond:
             self.stopped = True
             self.signal.cond.notify_all()
+        if self.bell is not None:
+            self.bell.close()
+            self.bell = None
         me = threading.current_thread()
         for thread in self.threads:
             if thread is not me:
@@ -143,6 +155,7 @@ class EmbeddedTransport:
         self._replies_lock = threading.Lock()  # guards _reply_sub
         self._waiting = PendingReplies(clock)
         self._reply_sub: _Subscription | None = None
+        self._bell = Doorbell(self.path)
         self._closing = False
         self._lock_file: IO[bytes] | None = None
         self._conn: sqlite3.Connection | None = None
@@ -153,14 +166,14 @@ class EmbeddedTransport:
                 conn = self._conn = open_local_db(
                     self.path, timeout=5.0, synchronous=_SYNC[durable_sync]
                 )
-                conn.executescript(sql.SCHEMA)
-                if owner:
-                    n = conn.execute(
-                        "UPDATE messages SET state = 'ready', redelivered = 1"
-                        " WHERE state = 'inflight'"
-                    ).rowcount
-                    if n:
-                        log.info("%s: %d unacked message(s) will be redelivered", self.path, n)
+                sql.migrate(conn)
+                orphans = conn.execute(
+                    "UPDATE messages SET state = 'ready', redelivered = 1, owner = NULL"
+                    " WHERE state = 'inflight'" + ("" if owner else " AND owner = ?"),
+                    () if owner else (node,),
+                ).rowcount
+                if orphans:
+                    log.info("%s: %d unacked message(s) will be redelivered", self.path, orphans)
             if owner and sys.platform != "win32" and self._lock_file is not None:
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_SH)
         except BaseException:
@@ -211,6 +224,8 @@ class EmbeddedTransport:
         with self._db() as db:
             db.execute(sql.INSERT, (queue, *sql.params_of(message), now))
         self._notify(queue)
+        if is_reply_queue(queue) and queue not in self._signals:  # consumed elsewhere
+            self._bell.ring(queue)
 
     def _signal(self, queue: str) -> _Signal:
         with self._wake_lock:
@@ -228,6 +243,8 @@ class EmbeddedTransport:
             raise ValueError("prefetch must be at least 1")
         self._check_open()
         sub = _Subscription(self._signal(queue), self._subs.discard)
+        if is_reply_queue(queue):
+            sub.bell = self._bell.listen(queue, lambda: self._notify(queue))
         self._subs.add(sub)
         for i in range(prefetch):
             thread = threading.Thread(
@@ -302,8 +319,9 @@ class EmbeddedTransport:
                     log.info("message %s expired in %s", message.message_id, queue)
                     continue
                 db.execute(
-                    "UPDATE messages SET state = 'inflight', attempts = attempts + 1 WHERE seq = ?",
-                    (seq,),
+                    "UPDATE messages SET state = 'inflight', attempts = attempts + 1, owner = ?"
+                    " WHERE seq = ?",
+                    (self.node, seq),
                 )
                 self._held.add(seq)
                 d = _EmbeddedDelivery(queue, message, attempt=attempts + 1, redelivered=again == 1)
@@ -445,13 +463,15 @@ class EmbeddedTransport:
             if self._conn is not None and self._held:
                 try:
                     self._conn.executemany(
-                        "UPDATE messages SET state = 'ready', redelivered = 1 WHERE seq = ?",
+                        "UPDATE messages SET state = 'ready', redelivered = 1, owner = NULL"
+                        " WHERE seq = ?",
                         [(seq,) for seq in self._held],
                     )
                 except sqlite3.Error:
                     log.exception("%s: could not hand back in-flight messages", self.path)
                 self._held.clear()
             self._release()
+        self._bell.close()
         self._waiting.fail_all(TransportClosed("transport closed before the reply came"))
 
     def _release(self) -> None:

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[3]
 CHILD_CONSUMES = """
 import sys, time
 from bus.transport.embedded.transport import EmbeddedTransport
-transport = EmbeddedTransport(sys.argv[1], node="child")
+transport = EmbeddedTransport(sys.argv[1], node=sys.argv[3] if len(sys.argv) > 3 else "child")
 transport.consume(sys.argv[2], lambda d: print("claimed", d.message.message_id, flush=True))
 time.sleep(60)
 """
@@ -95,6 +95,47 @@ def test_message_claimed_by_a_killed_process_is_redelivered(db: Path, opened: li
 
 
 @pytest.mark.timeout(20)
+@pytest.mark.timeout(20)
+def test_a_killed_instance_s_messages_go_back_when_its_successor_opens_beside_others(
+    db: Path, opened: list
+) -> None:
+    """A worker of a node killed while the other workers keep the file open: its replacement
+    (the same instance name) hands back what it had in flight; nobody else's."""
+    other = EmbeddedTransport(db, node="node.w1")
+    opened.append(other)
+    held = Inbox(lambda d: None)  # the other worker holds its own message in flight
+    other.consume("svc.other", held)
+    other.publish("svc.other", message(b"the other's"))
+    held.wait_for(1)
+    sent = message(b"work")
+    other.publish("svc.q", sent)
+
+    _run_child_until(CHILD_CONSUMES, str(db), "svc.q", "node.w0", expect="claimed")
+
+    successor = EmbeddedTransport(db, node="node.w0")
+    opened.append(successor)
+    inbox = Inbox()
+    successor.consume("svc.q", inbox)
+    [got] = inbox.wait_for(1)
+    assert (got.message.message_id, got.redelivered, got.attempt) == (sent.message_id, True, 2)
+    assert successor.queue_depth("svc.other") == 0  # the live worker's stays in flight
+
+
+def test_a_reply_from_another_process_rings_the_waiting_instance(db: Path, opened: list) -> None:
+    """The reply consumer wakes on the doorbell, not at its next poll (an hour away here)."""
+    asker = EmbeddedTransport(db, node="asker", poll_interval_s=3600)
+    answerer = EmbeddedTransport(db, node="answerer", poll_interval_s=0.01)
+    opened.extend([asker, answerer])
+
+    def answer(delivery: Delivery) -> None:
+        with delivery.process():
+            answerer.reply(delivery.message, message(b"answer"))
+
+    answerer.consume("svc.q", answer)
+    future = asker.request("svc.q", message(b"question"))
+    assert future.result(timeout=5).body == b"answer"
+
+
 def test_published_message_survives_the_publisher_being_killed(db: Path, opened: list) -> None:
     mid = "0b6f4c1e-survivor"
     _run_child_until(CHILD_PUBLISHES, str(db), "svc.q", mid, expect="published")
