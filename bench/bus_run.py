@@ -11,8 +11,10 @@ validate, adapter, minimise, sign), the reply, and verification of the answer.
 * ``in_process_node`` runs one node and its gateway in this process (``serve_in_thread``), with
   the transport opened from the URL given, so a ``BUS_TRANSPORT__URL`` in the environment cannot
   turn an embedded cell into a RabbitMQ one;
-* ``serve_nodes`` starts ``n`` nodes as ``python run_bus.py serve`` processes (the deployment
-  path; each has its own name, hence its own reply queue) and waits until they are ready;
+* ``serve_nodes`` starts ``n`` nodes as ``python run_bus.py serve --workers W`` processes (the
+  deployment path; each has its own name, hence its own reply queue) and waits until they are
+  ready; it yields each node's URL and the pids of its processes (the supervisor and its
+  workers, whose CPU is the server's);
 * ``queues_removed`` deletes the durable queues those nodes made on the (shared) broker;
 * ``demo_stack`` starts the demo's real path (``demo.scenario.start_stack``: a REST residence
   registry and an SQL cadastre on the embedded transport) and ``demo_calls`` asks both services
@@ -197,9 +199,21 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) 
     raise RuntimeError(f"node at {url} not ready after {timeout:g} s")
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux ``/proc``; just ``pid`` elsewhere)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
 @contextlib.contextmanager
-def serve_nodes(configs: list[Path]) -> Iterator[list[tuple[str, int]]]:
-    """One ``run_bus.py serve`` process per config; yields (gateway URL, pid) once ready."""
+def serve_nodes(configs: list[Path], *, workers: int = 1) -> Iterator[list[tuple[str, list[int]]]]:
+    """One ``run_bus.py serve --workers W`` per config; yields (gateway URL, pids) once ready."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUS_")}
     procs: list[tuple[subprocess.Popen[bytes], Any]] = []
     urls: list[str] = []
@@ -216,6 +230,8 @@ def serve_nodes(configs: list[Path]) -> Iterator[list[tuple[str, int]]]:
                     str(config),
                     "--listen",
                     f"127.0.0.1:{port}",
+                    "--workers",
+                    str(workers),
                 ],
                 stdout=log,
                 stderr=log,
@@ -226,7 +242,7 @@ def serve_nodes(configs: list[Path]) -> Iterator[list[tuple[str, int]]]:
             urls.append(f"http://127.0.0.1:{port}")
         for url, (proc, _) in zip(urls, procs, strict=True):
             _wait_ready(url, proc)
-        yield [(url, proc.pid) for url, (proc, _) in zip(urls, procs, strict=True)]
+        yield [(url, _process_tree(proc.pid)) for url, (proc, _) in zip(urls, procs, strict=True)]
     finally:
         for proc, _ in procs:
             proc.terminate()

@@ -8,6 +8,7 @@ system                     transport   what
 =========================  ==========  ======================================================
 floor http                 -           httpx → FastAPI handler doing the four signature steps
 bus embedded               embedded    the bus, one node, trivial provider (vs floor http)
+bus embedded, workers      embedded    ``run_bus.py serve --workers <cores>`` (vs floor http)
 floor pika                 rabbitmq    plain pika request/reply with the same signing work
 floor http+pika            rabbitmq    floor http whose handler asks over plain pika
 bus rabbitmq               rabbitmq    the bus, one node in this process (vs floor pika)
@@ -237,8 +238,17 @@ def _bus_rabbitmq_two_nodes(ctx: _Context) -> Iterator[Target]:
     configs = [ctx.deployment.write_config(url, node_name=f"bench-node-{n}") for n in ("a", "b")]
     calls = bus_calls(ctx.deployment.token)
     with queues_removed(url, ["bench-node-a", "bench-node-b"]), serve_nodes(configs) as nodes:
-        urls, pids = [url for url, _ in nodes], [pid for _, pid in nodes]
+        urls, pids = [url for url, _ in nodes], [pid for _, tree in nodes for pid in tree]
         yield ctx.http_target(urls, calls, pids)
+
+
+@contextlib.contextmanager
+def _bus_embedded_workers(ctx: _Context) -> Iterator[Target]:
+    url = f"embedded://{ctx.deployment.state / 'queues-workers.db'}"
+    config = ctx.deployment.write_config(url, node_name="bench-workers")
+    calls = bus_calls(ctx.deployment.token)
+    with serve_nodes([config], workers=nproc()) as [(gateway, pids)]:
+        yield ctx.http_target([gateway], calls, pids)
 
 
 @contextlib.contextmanager
@@ -254,6 +264,7 @@ def _demo(ctx: _Context) -> Iterator[Target]:
 SYSTEMS: tuple[System, ...] = (
     System("floor http", "-", _floor_http),
     System("bus embedded", "embedded", _bus_embedded, baseline="floor http"),
+    System("bus embedded, workers", "embedded", _bus_embedded_workers, baseline="floor http"),
     System("floor pika", "rabbitmq", _floor_pika, rabbit=True),
     System("floor http+pika", "rabbitmq", _floor_http_pika, rabbit=True),
     System(
@@ -300,13 +311,15 @@ the signed `ResidenceRegistration` envelope back; the provider is the trivial in
 the provider, verify it) on envelopes of the bus's shape and size; see `bench/floor.py`.
 
 * **floor http**: httpx → FastAPI/uvicorn handler doing the four signature steps; the baseline
-  of **bus embedded** (one node, gateway + provider in this process, SQLite queues).
+  of **bus embedded** (one node, gateway + provider in this process, SQLite queues) and of
+  **bus embedded, workers** (`run_bus.py serve --workers {nproc()}`: the node as one process per
+  core on one socket).
 * **floor pika**: plain pika in one process: client threads with a connection, an exclusive
   reply queue and publisher confirms each, publishing persistent requests to a durable quorum
   queue; 8 responder threads (as many as the node's workers) verify, sign, publish the answer
   (confirmed) and then ack. The baseline of **bus rabbitmq** (one node in this process) and of
-  **bus rabbitmq, 2 nodes** (two `run_bus.py serve` processes consuming the same queues, clients
-  spread over both gateways).
+  **bus rabbitmq, 2 nodes** (two `run_bus.py serve --workers 1` processes consuming the same
+  queues, clients spread over both gateways).
 * **floor http+pika**: the http floor whose handler asks over plain pika (one connection per
   server thread): the same shape as the bus on RabbitMQ without the bus; for comparison.
 * **demo REST+SQL**: the demo's real path (`demo.scenario.start_stack`: the REST residence

@@ -39,12 +39,13 @@ from bus.gateway.app import create_app as create_gateway
 from bus.node.wiring import Node
 from bus.ops.logs import configure_logging
 from bus.records.audit.log import verify
+from bus.transport import open_transport
 from demo import cadastre, civil_registry, residence_registry
 from demo.archive import ARCHIVE, show_archive
 from demo.bundle import show_bundle, summary
 from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
-from demo.servers import RunningServer, serve_in_thread
+from demo.servers import RunningServer, ServeProcess, serve_in_thread, serve_process
 from schemas import mask_identifier
 from signing import (
     CertificateAuthority,
@@ -82,8 +83,8 @@ class DemoStack:
     config_path: Path
     token: str
     residence: RunningServer
-    gateway: RunningServer
-    node: Node
+    gateway: RunningServer | ServeProcess
+    node: Node  # in this process, or (workers > 1) its state only: audit, documents, inbox
     owns_state: bool
     pki: bool = False
     civil: RunningServer | None = None  # the SOAP civil registry
@@ -103,6 +104,8 @@ class DemoStack:
 
     def stop(self) -> None:
         self.gateway.stop()
+        if isinstance(self.gateway, ServeProcess):
+            self.node.stop()  # the inbox desk, transport and audit log opened here
         self.residence.stop()
         if self.civil is not None:
             self.civil.stop()
@@ -130,11 +133,15 @@ def _make_keys(state: Path) -> None:
             generate_member_key(state / "keys", member, overwrite=True)
 
 
-def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = False) -> DemoStack:
+def start_stack(
+    state_dir: Path | None = None, *, port: int = 0, pki: bool = False, workers: int = 1
+) -> DemoStack:
     """Start the demo agencies and a node; its gateway listens on 127.0.0.1:``port`` (0: any).
 
     ``pki``: trust through a demo CA and member certificates (``run_bus.py demo``); otherwise
-    through bare Ed25519 keys (the tests' ``demo_stack``).
+    through bare Ed25519 keys (the tests' ``demo_stack``). ``workers`` > 1: the node runs as
+    ``run_bus.py serve --workers N`` in a child process (its log in ``node.log``), and ``node``
+    here opens the same files (audit log, documents, the archive's inbox desk) without serving.
     """
     owns = state_dir is None
     state = state_dir or Path(tempfile.mkdtemp(prefix="bus-demo-"))
@@ -169,9 +176,21 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
     settings = load_settings(config_path)
     if pki and settings.node.key_passphrase is None:  # as BUS_NODE__KEY_PASSPHRASE would
         settings.node.key_passphrase = SecretStr(DEMO_KEY_PASSPHRASE)
-    node = Node(settings)
     try:
-        gateway = serve_in_thread(create_gateway(node), port=port)
+        if workers > 1:
+            gateway: RunningServer | ServeProcess = serve_process(
+                config_path, workers=workers, port=port, log=state / "node.log",
+                env={"BUS_NODE__KEY_PASSPHRASE": DEMO_KEY_PASSPHRASE} if pki else None,
+            )  # fmt: skip
+            transport = open_transport(
+                settings.transport_url(), node=f"{settings.node.name}-demo",
+                durable_sync=settings.transport.durable_sync,
+            )  # fmt: skip
+            node = Node(settings, transport=transport)
+            node.inbox = node.open_inbox()  # the archivist's desk, as `run_bus.py inbox` opens it
+        else:
+            node = Node(settings)
+            gateway = serve_in_thread(create_gateway(node), port=port)
     except BaseException:
         residence.stop()
         civil.stop()
@@ -304,9 +323,10 @@ def run_demo(
     state_dir: Path | None = None,
     port: int = 0,
     pki: bool = True,
+    workers: int = 1,
 ) -> int:
     with console.status("starting demo agencies and a bus node…"):
-        stack = start_stack(state_dir, port=port, pki=pki)
+        stack = start_stack(state_dir, port=port, pki=pki, workers=workers)
     configure_logging(stack.node.settings.log_level, path=stack.state / "node.log")
     try:
         console.print(f"residence registry (REST/JSON agency) at {stack.residence.url}")
@@ -315,7 +335,10 @@ def run_demo(
                 f"civil registry (SOAP agency) at {stack.civil.url}{civil_registry.WSDL_PATH}?wsdl"
             )
         console.print(f"cadastre database at {stack.state / 'cadastre.db'} (read-only SQL adapter)")
-        console.print(f"bus node {stack.node.name} at {stack.gateway.url}, embedded transport")
+        processes = f", {workers} worker processes" if workers > 1 else ""
+        console.print(
+            f"bus node {stack.node.name} at {stack.gateway.url}, embedded transport{processes}"
+        )
         console.print(f"config {stack.config_path}, JSON log {stack.state / 'node.log'}")
         if stack.pki:
             console.print(f"trust: the demo CA in {stack.state / 'ca'}, member certificates")

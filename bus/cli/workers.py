@@ -114,6 +114,9 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # inherited by the accepted connections: asyncio sets it only on sockets it knows to be
+        # TCP, which a socket handed to another process does not show (its proto reads 0)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
         sock.listen(_BACKLOG)
     except BaseException:
