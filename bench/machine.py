@@ -45,6 +45,21 @@ def rabbit_problem(url: str) -> tuple[str | None, str]:
     return None, broker
 
 
+def server_stack() -> str:
+    """The HTTP parser and event loop uvicorn picks here (``loop``/``http`` "auto"): httptools
+    and uvloop when importable (the ``fast`` extra), else h11 and asyncio's own loop. Every
+    server of the bench, floors included, runs on this one stack, as ``run_bus.py serve`` does."""
+    http = "httptools" if _importable("httptools") else "h11"
+    loop = "uvloop" if _importable("uvloop") else "the asyncio loop"
+    return f"{http} and {loop}"
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def versions(broker: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for dist in ("fastapi", "uvicorn", "httpx", "pika", "pydantic", "cryptography", "rfc8785"):

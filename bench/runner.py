@@ -12,12 +12,13 @@ bus embedded, workers      embedded    ``run_bus.py serve --workers <cores>`` (v
 floor pika                 rabbitmq    plain pika request/reply with the same signing work
 floor http+pika            rabbitmq    floor http whose handler asks over plain pika
 bus rabbitmq               rabbitmq    the bus, one node in this process (vs floor pika)
-bus rabbitmq, 2 nodes      rabbitmq    two ``run_bus.py serve`` processes sharing the queues
+bus rabbitmq, 2 nodes      rabbitmq    two ``run_bus.py serve --workers 1`` sharing the queues
 demo REST+SQL              embedded    the demo's real agencies, sequential, 1 client
 =========================  ==========  ======================================================
 
-Servers under test run in this process (uvicorn in a thread, as ``serve`` runs it: h11 and
-the asyncio loop), the HTTP load comes from load-generator processes (``bench.loadgen``).
+Servers under test run in this process (uvicorn in a thread, on the HTTP parser and loop
+``serve`` uses: httptools and uvloop with the ``fast`` extra, else h11 and asyncio's loop), the
+HTTP load comes from load-generator processes (``bench.loadgen``).
 Before each cell the clients are primed (one untimed exchange each), then the cell is metered:
 CPU time per role from ``/proc`` (``bench.cpu``).
 RabbitMQ rows are left out, with the reason in the report, when the broker cannot be reached
@@ -57,6 +58,7 @@ from bench.machine import (
     cpu_model,
     nproc,
     rabbit_problem,
+    server_stack,
     versions,
     wait_for_broker,
 )
@@ -330,8 +332,8 @@ shared by all clients (or {options.max_seconds:g} s, whichever ends first); thro
 successful exchanges per second of wall time, latencies are per exchange as the client saw it
 (nearest-rank p50/p99). Nodes log every exchange as JSON lines to a file, as a deployed node does.
 
-Servers run in the benchmark process under uvicorn as `run_bus.py serve` runs them (h11 and
-the plain asyncio loop: neither httptools nor uvloop is installed). The HTTP load comes from
+Servers run in the benchmark process under uvicorn as `run_bus.py serve` runs them, floors
+included, on one stack: {server_stack()}. The HTTP load comes from
 a separate load-generator process ({client}; 32 threads in it cost no more CPU per exchange
 than 4 processes of 8 threads). Threads loaded the servers best here: asyncio tasks on one
 `httpx.AsyncClient` reached about half the floor's throughput at 8 clients and less at 32.
