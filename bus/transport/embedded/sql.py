@@ -32,6 +32,7 @@ __all__ = [
     "CLAIM",
     "COLS",
     "INSERT",
+    "INSERT_CLAIMED",
     "RETRY",
     "SCHEMA",
     "VERSION",
@@ -57,6 +58,10 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 VERSION = 2
 COLS = "message_id, body, correlation_id, reply_to, expires_at, headers"
 INSERT = f"INSERT INTO messages (queue, {COLS}, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_CLAIMED = (  # a request handed straight to a consumer of the asking instance
+    f"INSERT INTO messages (queue, {COLS}, available_at, state, attempts, owner)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'inflight', 1, ?)"
+)
 CLAIM = (
     f"SELECT seq, {COLS}, attempts, redelivered FROM messages"
     " WHERE queue = ? AND state = 'ready' AND available_at <= ? ORDER BY seq LIMIT 2"

@@ -25,6 +25,12 @@ Guarantees:
 * A consumer of a reply queue listens on its doorbell (``bus.transport.embedded.doorbell``),
   and a publish to a reply queue consumed elsewhere rings it: a reply written by another
   process (another worker of the node) is taken at once rather than at the next poll.
+* ``request`` never touches the file in the caller's thread (the gateway's event loop): a
+  request to a queue this instance consumes is handed to those consumers, and the one that
+  takes it writes it already claimed (one insert instead of an insert and a claim; it then
+  waits for no other process, and a crash loses only a request whose asker died with it);
+  any other goes to the outbox thread (``bus.transport.embedded.outbox``, group commit).
+  Either way a write that fails fails the request's future with the error.
 * ``request`` waits on ``reply.<node>`` through one reply consumer; a ``reply`` to a request
   of this same instance that still waits skips the queue and goes to the waiter directly
   (nobody else would read that row). The waiters are ``bus.transport.replies.PendingReplies``,
@@ -42,6 +48,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -56,7 +63,7 @@ from pathlib import Path
 from typing import IO
 
 import bus.transport.embedded.sql as sql
-from bus.core.errors import BusUnavailable
+from bus.core.errors import BusError, BusUnavailable
 from bus.core.local_db import Sync, open_local_db
 from bus.transport.base import (
     DeadLetter,
@@ -70,7 +77,8 @@ from bus.transport.base import (
     reply_queue,
 )
 from bus.transport.embedded.doorbell import Doorbell, Listener
-from bus.transport.replies import PendingReplies
+from bus.transport.embedded.outbox import Outbox, Outgoing
+from bus.transport.replies import PendingReplies, complete
 
 if sys.platform != "win32":
     import fcntl
@@ -104,6 +112,8 @@ class _Signal:
         self.cond = threading.Condition(lock)
         self.version = 0
         self.poller = False  # one idle worker polls for other processes' writes
+        self.consumers = 0  # live subscriptions of this instance
+        self.direct: collections.deque[tuple[Message, Future[Message]]] = collections.deque()
 
 
 class _Subscription:
@@ -156,6 +166,7 @@ class EmbeddedTransport:
         self._waiting = PendingReplies(clock)
         self._reply_sub: _Subscription | None = None
         self._bell = Doorbell(self.path)
+        self._outbox = Outbox(self._write_requests, name=f"bus-embedded-outbox-{node}")
         self._closing = False
         self._lock_file: IO[bytes] | None = None
         self._conn: sqlite3.Connection | None = None
@@ -242,7 +253,9 @@ class EmbeddedTransport:
         if prefetch < 1:
             raise ValueError("prefetch must be at least 1")
         self._check_open()
-        sub = _Subscription(self._signal(queue), self._subs.discard)
+        sub = _Subscription(self._signal(queue), self._unsubscribed)
+        with sub.signal.cond:
+            sub.signal.consumers += 1
         if is_reply_queue(queue):
             sub.bell = self._bell.listen(queue, lambda: self._notify(queue))
         self._subs.add(sub)
@@ -257,12 +270,19 @@ class EmbeddedTransport:
             thread.start()
         return sub
 
+    def _unsubscribed(self, sub: _Subscription) -> None:
+        self._subs.discard(sub)
+        with sub.signal.cond:
+            sub.signal.consumers -= 1
+
     def _work(self, queue: str, handler: Handler, sub: _Subscription) -> None:
         sig = sub.signal
         while not sub.stopped:
             seen = sig.version
             try:
-                delivery, more = self._claim(queue)
+                delivery, more = self._take_direct(queue, sig)
+                if delivery is None:
+                    delivery, more = self._claim(queue)
             except TransportClosed:
                 return
             except BusUnavailable:
@@ -301,6 +321,30 @@ class EmbeddedTransport:
                 sig.cond.wait(self._poll_s)
             finally:
                 sig.poller = False
+
+    def _take_direct(self, queue: str, sig: _Signal) -> tuple[_EmbeddedDelivery | None, bool]:
+        """A request of this instance handed straight to this queue's consumers (``request``):
+        written already claimed — in flight, by this instance, first attempt — in one insert,
+        instead of an insert by the asker and a claim by the consumer."""
+        with sig.cond:
+            if not sig.direct:
+                return None, False
+            message, future = sig.direct.popleft()
+            more = bool(sig.direct)
+        now = self._clock()
+        try:
+            with self._db() as db:
+                seq = db.execute(
+                    sql.INSERT_CLAIMED, (queue, *sql.params_of(message), now, self.node)
+                ).lastrowid
+                assert seq is not None
+                self._held.add(seq)
+        except BusError as exc:  # the asker is told, as by a failed publish
+            complete(future, error=exc)
+            return None, more
+        d = _EmbeddedDelivery(queue, message, attempt=1, redelivered=False)
+        d.transport, d.seq = self, seq
+        return d, more
 
     def _claim(self, queue: str) -> tuple[_EmbeddedDelivery | None, bool]:
         """Claim the next deliverable message of ``queue``; also say whether more are ready."""
@@ -359,13 +403,36 @@ class EmbeddedTransport:
         self._waiting.expire()  # the requests abandoned by their callers
         future: Future[Message] = Future()
         self._waiting.add(message.message_id, future, message.expires_at)
+        outgoing = dataclasses.replace(message, reply_to=self._reply_queue)
         try:
             self._check_open()  # closed meanwhile: fail_all may have missed this one
-            self.publish(queue, dataclasses.replace(message, reply_to=self._reply_queue))
+            if not self._hand_to_consumer(queue, outgoing, future):
+                self._outbox.put((queue, outgoing, future))
         except BaseException:
             future.cancel()
             raise
         return future
+
+    def _hand_to_consumer(self, queue: str, message: Message, future: Future[Message]) -> bool:
+        """Give a request to this instance's consumers of ``queue``, if it has any."""
+        sig = self._signals.get(queue)
+        if sig is None:
+            return False
+        with sig.cond:
+            if sig.consumers <= 0:
+                return False
+            sig.direct.append((message, future))
+            sig.version += 1
+            sig.cond.notify()
+        return True
+
+    def _write_requests(self, batch: Sequence[Outgoing]) -> None:
+        """The outbox's writer: the requests of ``batch`` in one transaction."""
+        now = self._clock()
+        with self._db(atomic=True) as db:
+            db.executemany(sql.INSERT, [(q, *sql.params_of(m), now) for q, m, _ in batch])
+        for q in {q for q, _, _ in batch}:
+            self._notify(q)
 
     def reply(self, request: Message, message: Message) -> None:
         if not request.reply_to:
@@ -457,6 +524,7 @@ class EmbeddedTransport:
             if self._closing:
                 return
             self._closing = True
+        self._outbox.close()  # what was asked before is written (or failed)
         for sub in list(self._subs):  # set ops are atomic under the GIL
             sub.cancel()
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -10,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -284,9 +286,50 @@ def test_reply_to_a_request_of_the_same_instance_skips_the_queue(
     with pytest.raises(DeadlineExceeded):
         late.result(timeout=1)
     transport.reply(message(b"nobody", reply_to="reply.n"), message(b"orphan"))  # no waiter
-    assert published == ["svc.q", "svc.q", "reply.n"]  # only the one nobody waits for
+    assert published == ["reply.n"]  # replies: only the one nobody waits for (requests: outbox)
     eventually(lambda: transport.queue_depth("reply.n") == 0)
     assert transport.dead_letters() == []
+
+
+def test_requests_are_never_written_in_the_asking_thread(db: Path, opened: list) -> None:
+    """The event loop asks; SQLite is written by the consumer that takes the request (a queue
+    this instance consumes) or by the outbox thread (any other), never by the asker."""
+    transport = EmbeddedTransport(db, node="n")
+    opened.append(transport)
+    writers: list[str] = []
+    original = transport._db
+
+    @contextlib.contextmanager
+    def traced(*, atomic: bool = False) -> Iterator[Any]:
+        writers.append(threading.current_thread().name)
+        with original(atomic=atomic) as db:
+            yield db
+
+    transport._db = traced  # type: ignore[method-assign]
+    asker = threading.current_thread().name
+    remote = transport.request("other.q", message(b"to another process's consumer"))
+    eventually(lambda: transport.queue_depth("other.q") == 1)
+
+    def answer(delivery: Delivery) -> None:
+        with delivery.process():
+            transport.reply(delivery.message, message(b"answer"))
+
+    transport.consume("svc.q", answer)
+    writers.clear()
+    local = transport.request("svc.q", message(b"to this instance's consumer"))
+    assert local.result(timeout=5).body == b"answer"
+    assert writers and asker not in writers
+    assert not remote.done()  # written, waiting for its consumer
+
+
+def test_a_request_that_cannot_be_written_fails_its_future(db: Path) -> None:
+    transport = EmbeddedTransport(db, node="n")
+    transport._conn.close()  # type: ignore[union-attr]  # the file is gone from under it
+    future = transport.request("other.q", message(b"lost"))
+    with pytest.raises(BusUnavailable):
+        future.result(timeout=5)
+    transport._conn = None
+    transport.close()
 
 
 def test_close_from_inside_a_handler_does_not_hang(db: Path) -> None:
