@@ -31,6 +31,9 @@ Guarantees:
   waits for no other process, and a crash loses only a request whose asker died with it);
   any other goes to the outbox thread (``bus.transport.embedded.outbox``, group commit).
   Either way a write that fails fails the request's future with the error.
+* A ``reply`` made while handling its request (the provider worker's) is written in the same
+  transaction as that delivery's settling — the ack, usually — right after the handler settles
+  it (or, if the handler leaves it unsettled, when the handler returns).
 * ``request`` waits on ``reply.<node>`` through one reply consumer; a ``reply`` to a request
   of this same instance that still waits skips the queue and goes to the waiter directly
   (nobody else would read that row). The waiters are ``bus.transport.replies.PendingReplies``,
@@ -94,6 +97,7 @@ _BACKSTOP_S = 1.0  # longest sleep of a worker without poll duty
 class _EmbeddedDelivery(Delivery):
     transport: EmbeddedTransport  # set by the claim, with the row's ``seq``
     seq: int
+    reply: tuple[str, Message] | None = None  # written with the settling (``reply``)
 
     def ack(self) -> None:
         self.transport._settle(self, "ack")
@@ -162,6 +166,7 @@ class EmbeddedTransport:
         self._wake_lock = threading.Lock()
         self._signals: dict[str, _Signal] = {}
         self._subs: set[_Subscription] = set()
+        self._handling = threading.local()  # .delivery: the one this consumer thread handles
         self._replies_lock = threading.Lock()  # guards _reply_sub
         self._waiting = PendingReplies(clock)
         self._reply_sub: _Subscription | None = None
@@ -234,9 +239,21 @@ class EmbeddedTransport:
         now = self._clock()
         with self._db() as db:
             db.execute(sql.INSERT, (queue, *sql.params_of(message), now))
+        self._published(queue)
+
+    def _published(self, queue: str) -> None:
+        """Wake whoever consumes ``queue``: this instance's consumers, or another's doorbell."""
         self._notify(queue)
         if is_reply_queue(queue) and queue not in self._signals:  # consumed elsewhere
             self._bell.ring(queue)
+
+    def _publish_reply(self, d: _EmbeddedDelivery) -> None:
+        reply, d.reply = d.reply, None
+        if reply is not None:
+            try:
+                self.publish(*reply)
+            except BusError:
+                log.exception("the reply to %s could not be written", d.message.message_id)
 
     def _signal(self, queue: str) -> _Signal:
         with self._wake_lock:
@@ -296,10 +313,15 @@ class EmbeddedTransport:
             elif not sig.poller:  # a sibling takes the poll duty, without claiming now
                 with sig.cond:
                     sig.cond.notify()
+            self._handling.delivery = delivery
             try:
                 handler(delivery)
             except Exception:
                 log.exception("handler failed outside process() on %s", delivery.message.message_id)
+            finally:
+                self._handling.delivery = None
+            if delivery.reply is not None:  # replied but never settled: the reply goes now
+                self._publish_reply(delivery)
             if not delivery.settled:  # handed back when the transport closes
                 log.warning("%s left in flight by its handler", delivery.message.message_id)
             if not more:  # nothing else was ready: idle, unless something came meanwhile
@@ -378,7 +400,10 @@ class EmbeddedTransport:
         if d.settled:
             raise RuntimeError(f"message {d.message.message_id} is already settled")
         now = self._clock()
-        with self._db(atomic=how == "dead") as db:
+        reply, d.reply = d.reply, None
+        with self._db(atomic=how == "dead" or reply is not None) as db:
+            if reply is not None:  # the reply and the settling: one transaction
+                db.execute(sql.INSERT, (reply[0], *sql.params_of(reply[1]), now))
             if how == "ack":
                 db.execute("DELETE FROM messages WHERE seq = ?", (d.seq,))
             elif how == "retry":
@@ -388,6 +413,8 @@ class EmbeddedTransport:
                 db.execute("DELETE FROM messages WHERE seq = ?", (d.seq,))
             self._held.discard(d.seq)
         d.settled = True
+        if reply is not None:
+            self._published(reply[0])
         if how != "ack":
             log.debug("%s %s: %s", how, d.message.message_id, reason)
         if how == "retry" and delay_s <= 0:
@@ -442,6 +469,17 @@ class EmbeddedTransport:
         # would only be claimed and deleted by this instance's reply consumer (after a crash it
         # finds no waiter), so skipping it saves an insert, a claim, an ack and a thread hop.
         if request.reply_to == self._reply_queue and self._waiting.hand_over(answer):
+            return
+        # A reply from inside the handler of that request is written with its settling (ack,
+        # retry or dead letter) in one transaction, the reply first; it is not acked before.
+        handling: _EmbeddedDelivery | None = getattr(self._handling, "delivery", None)
+        if (
+            handling is not None
+            and handling.message is request
+            and not handling.settled
+            and handling.reply is None
+        ):
+            handling.reply = (request.reply_to, answer)
             return
         self.publish(request.reply_to, answer)
 

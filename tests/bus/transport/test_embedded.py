@@ -332,6 +332,38 @@ def test_a_request_that_cannot_be_written_fails_its_future(db: Path) -> None:
     transport.close()
 
 
+def test_a_reply_is_written_with_the_settling_of_its_request(db: Path, opened: list) -> None:
+    """Replies to another instance's queue: written in the ack's (or dead letter's)
+    transaction, and by the time the handler returns even when it settles nothing."""
+    transport = EmbeddedTransport(db, node="provider")
+    opened.append(transport)
+    seen_before_settling: list[int] = []
+
+    def handle(delivery: Delivery) -> None:
+        body = delivery.message.body
+        transport.reply(delivery.message, message(b"re " + body))
+        seen_before_settling.append(transport.queue_depth("reply.asker"))
+        if body == b"fails":
+            raise RuntimeError("after replying")  # dead-lettered by process()
+        if body != b"left":
+            delivery.ack()
+
+    def settled(delivery: Delivery) -> None:
+        if delivery.message.body == b"left":
+            handle(delivery)  # leaves it in flight
+            return
+        with delivery.process():
+            handle(delivery)
+
+    transport.consume("svc.q", settled, prefetch=1)
+    for body in (b"fine", b"fails", b"left"):
+        transport.publish("svc.q", message(body, reply_to="reply.asker"))
+    eventually(lambda: transport.queue_depth("reply.asker") == 3)
+    assert seen_before_settling == [0, 1, 2]  # not written before its settling
+    assert [d.message.body for d in transport.dead_letters()] == [b"fails"]
+    assert transport.queue_depth("svc.q") == 0
+
+
 def test_close_from_inside_a_handler_does_not_hang(db: Path) -> None:
     transport = EmbeddedTransport(db, node="n")
     closed = threading.Event()
