@@ -123,15 +123,20 @@ def test_two_workers_answer_and_metrics_add_up_over_both(served: Served) -> None
     first, second = sorted(served.wait_up())
     with stopped(first):
         assert [served.ask().status_code for _ in range(3)] == [200] * 3  # the second's
+        # (a worker counts an exchange just after its answer went out)
+        _eventually(lambda: served.exchanges() == 3, "the second counted its three")
     with stopped(second):
         assert [served.ask().status_code for _ in range(2)] == [200] * 2  # the first's
-        assert served.exchanges() == 5  # scraped from the first: the second's 3 are in it
+        # scraped from the first alone: the second's three are in it
+        _eventually(lambda: served.exchanges() == 5, "five counted")
 
 
 @pytest.mark.timeout(90)
 def test_a_killed_worker_is_replaced_and_the_node_keeps_answering(served: Served) -> None:
     first, second = sorted(served.wait_up())
-    assert served.ask().status_code == 200
+    with stopped(second):
+        assert served.ask().status_code == 200  # the first's
+        _eventually(lambda: served.exchanges() == 1, "counted before it is killed")
     os.kill(first, signal.SIGKILL)
     assert [served.ask().status_code for _ in range(3)] == [200] * 3  # the second answers
     replacement = _eventually(
@@ -140,7 +145,7 @@ def test_a_killed_worker_is_replaced_and_the_node_keeps_answering(served: Served
     _eventually(lambda: served.log.read_text().count("every worker is up") == 2, "it is up")
     with stopped(second):
         assert [served.ask().status_code for _ in range(2)] == [200] * 2  # the replacement's
-    assert served.exchanges() == 6  # the killed worker's one still counted
+    _eventually(lambda: served.exchanges() == 6, "the killed worker's one still counted")
     assert "worker 0 exited with -9: replaced" in served.log.read_text()
     assert replacement not in (first, second)
 
