@@ -53,7 +53,11 @@ from demo.servers import serve_in_thread
 from signing import generate_member_key
 
 __all__ = [
+    "BUNDLE_DELAYS_S",
+    "BUNDLE_SERVICES",
     "BenchDeployment",
+    "async_calls",
+    "bundle_calls",
     "bus_calls",
     "demo_calls",
     "demo_stack",
@@ -84,9 +88,16 @@ class BenchDeployment:
         return cls(state, token, digest)
 
     def write_config(
-        self, transport_url: str, *, node_name: str = "bench-node-1", delay_s: float = 0.0
+        self,
+        transport_url: str,
+        *,
+        node_name: str = "bench-node-1",
+        delay_s: float = 0.0,
+        slow_services: dict[str, float] | None = None,
     ) -> Path:
-        """The node's config file; ``delay_s``: the echo agency's time to answer."""
+        """The node's config file; ``delay_s``: the echo agency's time to answer.
+        ``slow_services``: more services of the echo agency (id -> its time to answer), each
+        the portal may ask for the benchmark's purpose (the bundle cell's parts)."""
         config: dict[str, Any] = {
             "node": {
                 "name": node_name,
@@ -119,9 +130,43 @@ class BenchDeployment:
             "access": [{"client": CLIENT, "service": SERVICE, "purpose": [PURPOSE]}],
             "audit": {"secret": "bench-only-audit-secret-0123456789"},
         }
+        for service, delay in (slow_services or {}).items():
+            config["services"][service] = {
+                **config["services"][SERVICE],
+                "title": f"Benchmark echo answering in {delay * 1000:g} ms",
+                "adapter": {"kind": "bench-echo", "delay_s": delay},
+            }
+            config["access"].append({"client": CLIENT, "service": service, "purpose": [PURPOSE]})
         path = self.state / f"{node_name}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
+
+
+BUNDLE_DELAYS_S = (0.010, 0.020, 0.030, 0.040, 0.050)  # the bundle cell's five parts
+BUNDLE_SERVICES = {f"{PROVIDER}/echo-{round(d * 1000)}ms/v1": d for d in BUNDLE_DELAYS_S}
+
+
+def bundle_calls(token: str) -> list[HttpCall]:
+    """One bundle asking each of ``BUNDLE_SERVICES`` once (the slowest part takes 50 ms)."""
+    parts = [{"service": s, "request": request_body()} for s in BUNDLE_SERVICES]
+    return [
+        HttpCall(
+            path="/v1/bundles",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "X-Bus-Purpose": PURPOSE,
+                "X-Bus-User": USER,
+                "Content-Type": "application/json",
+            },
+            body=orjson.dumps({"parts": parts}).decode(),
+        )
+    ]
+
+
+def async_calls(token: str) -> list[HttpCall]:
+    """The portal's request with ``?mode=async``: answered 202 once recorded and published."""
+    [call] = bus_calls(token)
+    return [HttpCall(call.path + "?mode=async", call.headers, call.body)]
 
 
 def bus_calls(token: str) -> list[HttpCall]:

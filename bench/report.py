@@ -220,6 +220,9 @@ class Targets:
     min_ratio_workers: float = 0.80  # bus embedded, workers / floor http, 8 clients
     max_added_p50_ms: tuple[float, float] = (1.5, 3.0)  # over the floor, 1 client
     min_two_node_rate: float = 450.0  # bus rabbitmq, 2 nodes, at 8-32 clients
+    bundle_slowest_ms: float = 50.0  # the bundle cell's slowest part (bench.bus_run)
+    max_bundle_over_ms: float = 5.0  # bundle of 5, 1 client: p50 over its slowest part
+    min_async_rate: float = 2000.0  # persisted 202s per second
 
 
 def _verdict(ok: bool) -> str:
@@ -267,6 +270,22 @@ def check_targets(results: Sequence[Result], targets: Targets = Targets()) -> li
             f"added median latency ≤ {limit:g} ms — {r.cell.system}, 1 client: {added:+.2f} ms "
             f"over {base.cell.system} ({r.p50_ms:.2f} vs {base.p50_ms:.2f} ms): "
             f"{_verdict(added <= limit)}"
+        )
+    for r in results:
+        if r.cell.system == "bus bundle of 5" and r.cell.concurrency == 1 and r.ok:
+            over = r.p50_ms - targets.bundle_slowest_ms
+            lines.append(
+                f"bundle of 5 ≤ slowest part + {targets.max_bundle_over_ms:g} ms — p50 "
+                f"{r.p50_ms:.1f} ms, {over:+.1f} ms over its {targets.bundle_slowest_ms:g} ms "
+                f"part: {_verdict(over <= targets.max_bundle_over_ms)}"
+            )
+    accepted = [r for r in results if r.cell.system == "bus async acceptance" and r.ok]
+    if accepted:
+        best = max(accepted, key=lambda r: r.throughput)
+        lines.append(
+            f"async acceptance ≥ {targets.min_async_rate:.0f} persisted requests/s — best "
+            f"{best.throughput:.0f}/s at {best.cell.concurrency} clients: "
+            f"{_verdict(best.throughput >= targets.min_async_rate)}"
         )
     two = [r for r in results if "2 nodes" in r.cell.system and r.ok and r.cell.concurrency >= 8]
     rate = targets.min_two_node_rate

@@ -13,6 +13,8 @@ floor pika                 rabbitmq    plain pika request/reply with the same si
 floor http+pika            rabbitmq    floor http whose handler asks over plain pika
 bus rabbitmq               rabbitmq    the bus, one node in this process (vs floor pika)
 bus rabbitmq, 2 nodes      rabbitmq    two ``run_bus.py serve --workers 1`` sharing the queues
+bus bundle of 5            embedded    ``POST /v1/bundles``: 5 echo services answering in 10-50 ms
+bus async acceptance       embedded    ``?mode=async`` on ``serve --workers <cores>``: 202s/s
 demo REST+SQL              embedded    the demo's real agencies, sequential, 1 client
 =========================  ==========  ======================================================
 
@@ -42,7 +44,10 @@ import orjson
 from rich.console import Console
 
 from bench.bus_run import (
+    BUNDLE_SERVICES,
     BenchDeployment,
+    async_calls,
+    bundle_calls,
     bus_calls,
     demo_calls,
     demo_stack,
@@ -119,7 +124,13 @@ class _Context:
     notes: list[str] = field(default_factory=list)
 
     def http(
-        self, bases: list[str], calls: list[HttpCall], concurrency: int, *, prime: bool = False
+        self,
+        bases: list[str],
+        calls: list[HttpCall],
+        concurrency: int,
+        *,
+        prime: bool = False,
+        expect: tuple[int, ...] = (200,),
     ) -> Sample:
         """One cell of HTTP load; ``prime``: one untimed exchange per client and nothing else
         (the load generator's processes pay their first-use costs outside the cell)."""
@@ -133,14 +144,22 @@ class _Context:
                 warmup=1 if prime else o.warmup,
                 max_seconds=o.max_seconds,
                 mode=o.mode,
+                expect=list(expect),
             )
         )
 
-    def http_target(self, bases: list[str], calls: list[HttpCall], server: list[int]) -> Target:
+    def http_target(
+        self,
+        bases: list[str],
+        calls: list[HttpCall],
+        server: list[int],
+        *,
+        expect: tuple[int, ...] = (200,),
+    ) -> Target:
         return Target(
-            lambda c: self.http(bases, calls, c),
+            lambda c: self.http(bases, calls, c, expect=expect),
             server,
-            prime=lambda c: self.http(bases, calls, c, prime=True),
+            prime=lambda c: self.http(bases, calls, c, prime=True, expect=expect),
         )
 
 
@@ -254,6 +273,25 @@ def _bus_embedded_workers(ctx: _Context) -> Iterator[Target]:
 
 
 @contextlib.contextmanager
+def _bus_bundle(ctx: _Context) -> Iterator[Target]:
+    url = f"embedded://{ctx.deployment.state / 'queues-bundle.db'}"
+    config = ctx.deployment.write_config(
+        url, node_name="bench-bundle", slow_services=BUNDLE_SERVICES
+    )
+    with in_process_node(config, url) as gateway:
+        yield ctx.http_target([gateway], bundle_calls(ctx.deployment.token), _here())
+
+
+@contextlib.contextmanager
+def _bus_async(ctx: _Context) -> Iterator[Target]:
+    url = f"embedded://{ctx.deployment.state / 'queues-async.db'}"
+    config = ctx.deployment.write_config(url, node_name="bench-async")
+    calls = async_calls(ctx.deployment.token)
+    with serve_nodes([config], workers=nproc()) as [(gateway, pids)]:
+        yield ctx.http_target([gateway], calls, pids, expect=(202,))
+
+
+@contextlib.contextmanager
 def _demo(ctx: _Context) -> Iterator[Target]:
     with demo_stack(ctx.deployment.state / "demo") as stack:
         transport = stack.node.settings.transport_url()
@@ -285,6 +323,8 @@ SYSTEMS: tuple[System, ...] = (
         shape="floor http+pika",
         rabbit=True,
     ),
+    System("bus bundle of 5", "embedded", _bus_bundle),
+    System("bus async acceptance", "embedded", _bus_async),
     System("demo REST+SQL", "embedded", _demo, levels=(1,)),
 )
 
@@ -324,6 +364,12 @@ the provider, verify it) on envelopes of the bus's shape and size; see `bench/fl
   queues, clients spread over both gateways).
 * **floor http+pika**: the http floor whose handler asks over plain pika (one connection per
   server thread): the same shape as the bus on RabbitMQ without the bus; for comparison.
+* **bus bundle of 5**: one `POST /v1/bundles` asking five services of the echo agency that
+  answer in 10, 20, 30, 40 and 50 ms (one node in this process): a bundle should take its
+  slowest part (50 ms) plus little.
+* **bus async acceptance**: `?mode=async` requests to `run_bus.py serve --workers {nproc()}`:
+  each `202 Accepted` is recorded (SQLite) and published before it is sent; the answers are
+  made and stored meanwhile by the same node.
 * **demo REST+SQL**: the demo's real path (`demo.scenario.start_stack`: the REST residence
   registry and the SQL cadastre), one client, both services in turn.
 

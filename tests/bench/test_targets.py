@@ -31,3 +31,16 @@ def test_each_target_is_judged_against_its_own_limit() -> None:
     assert "bus embedded, 1 client: +1.20 ms over floor http (2.50 vs 1.30 ms): met" in text
     assert "bus rabbitmq, 1 client: +6.60 ms over floor pika" in text
     assert "best 460/s at 8 clients: met" in text
+
+
+def test_the_bundle_is_judged_against_its_slowest_part_and_async_by_its_rate() -> None:
+    lines = check_targets([
+        result("bus bundle of 5", "embedded", 1, 18, 53.5, 4.0),
+        result("bus bundle of 5", "embedded", 8, 120, 60.0, 4.0),
+        result("bus async acceptance", "embedded", 1, 700, 1.4, 1.0),
+        result("bus async acceptance", "embedded", 8, 1500, 5.0, 1.0),
+    ])  # fmt: skip
+    bundle = "bundle of 5 ≤ slowest part + 5 ms — p50 53.5 ms, +3.5 ms over its 50 ms part: met"
+    assert bundle in lines
+    assert ("async acceptance ≥ 2000 persisted requests/s — best 1500/s at 8 clients: MISSED"
+            in lines)
