@@ -32,7 +32,7 @@ def demo(
         typer.Option(
             min=1,
             help="the node's processes, as `serve --workers` (1: the node runs inside the demo) "
-            "[default: the number of cores]",
+            "(default: the number of cores)",
         ),
     ] = None,
 ) -> None:

@@ -84,7 +84,7 @@ def serve(
         typer.Option(
             min=1,
             help="processes of this node sharing its socket, transport and state "
-            "(bus.cli.workers) [default: the number of cores]",
+            "(bus.cli.workers); default: the number of cores",
         ),
     ] = None,
 ) -> None:
