@@ -8,6 +8,7 @@ above the bus.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ import typer
 
 from bench.cli import bench_command
 from bus.cli.app import app, console
+from signing.files import restrict_umask
 
 
 @app.command()
@@ -51,5 +53,11 @@ def demo(
 app.command("bench")(bench_command)  # the same function as ``python -m bench``
 
 
+def main() -> None:
+    """The installed ``bus`` command: the same commands as ``python run_bus.py``."""
+    restrict_umask()  # every file and folder the node writes: its account's only
+    app(prog_name=Path(sys.argv[0]).name)
+
+
 if __name__ == "__main__":
-    app()
+    main()

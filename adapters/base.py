@@ -2,8 +2,10 @@
 
 An adapter turns a shared-schema request into a call to one agency system and that system's
 answer back into the shared-schema response. Adapters import only ``schemas``; they report
-failures as ``AdapterError`` subclasses whose ``code`` equals the bus error code the bus turns
-them into (``bus.core.errors.from_code``) — the one place adapter failures are translated.
+failures with the bus's own provider errors (``schemas.errors``: ``ProviderUnavailable``,
+``ProviderTimeout``, ``ProviderRejected``, ``ProviderInvalidAnswer``, ``NoData``, all
+``ProviderError``), each with its ``code`` and its ``transient`` flag, so the bus needs no
+translation; the provider worker only adds the message's id, client and service.
 """
 
 from __future__ import annotations
@@ -17,57 +19,28 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from schemas import SharedRequest, SharedResponse
+from schemas.errors import (
+    NoData,
+    ProviderError,
+    ProviderInvalidAnswer,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 
 __all__ = [
     "Adapter",
     "AdapterConfigError",
     "AdapterContext",
-    "AdapterError",
     "AdapterOptions",
     "Deadline",
-    "InvalidAnswer",
     "NoData",
+    "ProviderError",
+    "ProviderInvalidAnswer",
     "ProviderRejected",
     "ProviderTimeout",
     "ProviderUnavailable",
 ]
-
-
-class AdapterError(Exception):
-    """A provider call failed. ``code`` is the bus error code; ``transient`` says retry may help."""
-
-    code: ClassVar[str] = "provider-error"
-    transient: ClassVar[bool] = False
-
-
-class ProviderUnavailable(AdapterError):
-    """Could not reach the provider, or it answered with a server error (5xx)."""
-
-    code = "provider-unavailable"
-    transient = True
-
-
-class ProviderTimeout(AdapterError):
-    code = "provider-timeout"
-    transient = True
-
-
-class ProviderRejected(AdapterError):
-    """The provider refused the request (its 4xx other than 404, a client fault)."""
-
-    code = "provider-rejected"
-
-
-class InvalidAnswer(AdapterError):
-    """The provider's answer cannot be mapped to the shared schema."""
-
-    code = "provider-invalid-answer"
-
-
-class NoData(AdapterError):
-    """The provider holds nothing about the subject."""
-
-    code = "no-data"
 
 
 class AdapterConfigError(Exception):
@@ -110,11 +83,11 @@ class AdapterContext:
 
 
 class Adapter(Protocol):
-    """``call`` answers one request within ``deadline`` or raises an ``AdapterError``.
+    """``call`` answers one request within ``deadline`` or raises an ``ProviderError``.
 
     An adapter may also offer ``readiness_probe() -> Callable[[Deadline], None] | None``: the
     check that its provider is reachable when one is configured (``None`` otherwise); the
-    check raises an ``AdapterError`` when it is not. The node's ``/health/ready`` runs it.
+    check raises an ``ProviderError`` when it is not. The node's ``/health/ready`` runs it.
     """
 
     kind: ClassVar[str]

@@ -3,7 +3,7 @@
 A mapping turns an agency's native answer into the shared response model. ``load_module``
 loads a mapping module with ``to_request``/``to_response`` (rest, soap); ``load_function`` one
 mapping function (sql). ``mapped_answer`` validates a mapping's result against the response
-model and turns every way it can fail into ``InvalidAnswer``, naming where but never quoting
+model and turns every way it can fail into ``ProviderInvalidAnswer``, naming where but never quoting
 values (they may be personal data).
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapters.base import AdapterConfigError, AdapterError, InvalidAnswer
+from adapters.base import AdapterConfigError, ProviderError, ProviderInvalidAnswer
 from schemas import SharedResponse
 
 __all__ = ["MAPPING_ERRORS", "load_function", "load_module", "mapped_answer"]
@@ -53,18 +53,20 @@ def load_function(dotted: str, service: str) -> Callable[..., Any]:
 def mapped_answer(
     mapping: Callable[[], Any], model: type[SharedResponse], what: str
 ) -> SharedResponse:
-    """Call ``mapping`` and return its answer as ``model``; any failure is ``InvalidAnswer``
-    (an ``AdapterError`` the mapping raises on purpose, e.g. ``NoData``, passes through)."""
+    """Call ``mapping`` and return its answer as ``model``; any failure is ``ProviderInvalidAnswer``
+    (an ``ProviderError`` the mapping raises on purpose, e.g. ``NoData``, passes through)."""
     try:
         answer = mapping()
         return answer if isinstance(answer, model) else model.model_validate(answer)
-    except AdapterError:
+    except ProviderError:
         raise
     except ValidationError as exc:
         where = sorted({".".join(map(str, e["loc"])) or "(root)" for e in exc.errors()})
-        raise InvalidAnswer(
+        raise ProviderInvalidAnswer(
             f"{what}: the answer does not fit {exc.title} ({exc.error_count()} errors at "
             f"{', '.join(where)})"
         ) from None
     except MAPPING_ERRORS as exc:
-        raise InvalidAnswer(f"{what}: the answer cannot be mapped ({type(exc).__name__})") from None
+        raise ProviderInvalidAnswer(
+            f"{what}: the answer cannot be mapped ({type(exc).__name__})"
+        ) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from pydantic import ValidationError
@@ -58,27 +58,33 @@ def available_kinds() -> dict[str, AdapterKind]:
     """Every installed adapter kind; plugins cannot shadow a built-in kind."""
     kinds = {name: AdapterKind(name, _load(t), "built-in") for name, t in _BUILTIN.items()}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in kinds:
-            continue
-        try:
-            source = ep.dist.name if ep.dist else ep.value
-            if ep.value.startswith(_OWN_PLUGIN_MODULES):
-                source = "built-in"
-            kinds[ep.name] = AdapterKind(ep.name, ep.load(), source)
-        except Exception as exc:  # a broken plugin must not break the node
-            raise AdapterConfigError(f"adapter plugin {ep.name!r} failed to load: {exc}") from exc
+        if ep.name not in kinds:
+            kinds[ep.name] = _plugin(ep)
     return kinds
 
 
+def _plugin(ep: EntryPoint) -> AdapterKind:
+    source = ep.dist.name if ep.dist else ep.value
+    if ep.value.startswith(_OWN_PLUGIN_MODULES):
+        source = "built-in"
+    try:
+        return AdapterKind(ep.name, ep.load(), source)
+    except Exception as exc:
+        raise AdapterConfigError(f"adapter plugin {ep.name!r} failed to load: {exc}") from exc
+
+
 def adapter_kind(name: str) -> AdapterKind:
+    """The kind ``name``: only its own plugin is loaded, so a broken plugin of another kind
+    cannot stop a node that does not use it."""
     if name in _BUILTIN:
         return AdapterKind(name, _load(_BUILTIN[name]), "built-in")
-    kinds = available_kinds()
-    if name not in kinds:
+    found = list(entry_points(group=ENTRY_POINT_GROUP, name=name))
+    if not found:
+        installed = {*_BUILTIN, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))}
         raise AdapterConfigError(
-            f"unknown adapter kind {name!r} (installed: {', '.join(sorted(kinds))})"
+            f"unknown adapter kind {name!r} (installed: {', '.join(sorted(installed))})"
         )
-    return kinds[name]
+    return _plugin(found[0])
 
 
 def build_adapter(kind: str, options: dict[str, Any], context: AdapterContext) -> Adapter:

@@ -37,7 +37,7 @@ Errors (all translated in ``_translated``)::
     404                                                 -> NoData
     other 4xx                                           -> ProviderRejected
     other non-2xx, non-JSON body, body over the limit,
-    mapping or validation failure                       -> InvalidAnswer
+    mapping or validation failure                       -> ProviderInvalidAnswer
 
 Messages name the call by its template ("GET /api/v2/citizens/{pinfl}/registration"), never by
 the filled URL, so no personal identifier reaches an exception or a log line. For the same reason
@@ -59,11 +59,11 @@ from pydantic import Field
 from adapters.base import (
     AdapterConfigError,
     AdapterContext,
-    AdapterError,
     AdapterOptions,
     Deadline,
-    InvalidAnswer,
     NoData,
+    ProviderError,
+    ProviderInvalidAnswer,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
@@ -101,7 +101,7 @@ def _translated(what: str) -> Iterator[None]:
     """The one place where httpx, HTTP status and mapping failures become adapter errors."""
     try:
         yield
-    except AdapterError:
+    except ProviderError:
         raise
     except _BadStatus as exc:
         status = exc.status
@@ -113,14 +113,16 @@ def _translated(what: str) -> Iterator[None]:
             raise ProviderUnavailable(f"{what}: {status} from the provider") from None
         if 400 <= status < 500:
             raise ProviderRejected(f"{what}: the provider refused the request ({status})") from None
-        raise InvalidAnswer(f"{what}: unexpected HTTP status {status}") from None
+        raise ProviderInvalidAnswer(f"{what}: unexpected HTTP status {status}") from None
     except httpx.TimeoutException as exc:
         raise ProviderTimeout(f"{what}: timed out ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
         name = type(exc).__name__
         raise ProviderUnavailable(f"{what}: cannot reach the provider ({name})") from exc
     except MAPPING_ERRORS as exc:  # the answer is not JSON
-        raise InvalidAnswer(f"{what}: the answer cannot be mapped ({type(exc).__name__})") from None
+        raise ProviderInvalidAnswer(
+            f"{what}: the answer cannot be mapped ({type(exc).__name__})"
+        ) from None
 
 
 class RestAdapter:
@@ -185,12 +187,16 @@ class RestAdapter:
                 raise _BadStatus(response.status_code)
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
-                raise InvalidAnswer(f"{self._what}: the answer is larger than {limit} bytes")
+                raise ProviderInvalidAnswer(
+                    f"{self._what}: the answer is larger than {limit} bytes"
+                )
             chunks, size = [], 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > limit:
-                    raise InvalidAnswer(f"{self._what}: the answer is larger than {limit} bytes")
+                    raise ProviderInvalidAnswer(
+                        f"{self._what}: the answer is larger than {limit} bytes"
+                    )
                 if deadline.expired():
                     raise ProviderTimeout(f"{self._what}: the deadline passed while reading")
                 chunks.append(chunk)

@@ -46,7 +46,7 @@ Errors (all translated in ``_translated``)::
     other -> ProviderRejected
     other HTTP 4xx without a SOAP Fault              -> ProviderRejected
     not XML, not the operation's output, body over the limit, mapping or validation
-    failure                                          -> InvalidAnswer
+    failure                                          -> ProviderInvalidAnswer
     an unknown operation, service or port in the WSDL -> AdapterConfigError (at the first call)
 
 Messages name the call by its operation ("soap GetBirthRecord"), never by URL or content, and
@@ -69,11 +69,11 @@ from pydantic import Field
 from adapters.base import (
     AdapterConfigError,
     AdapterContext,
-    AdapterError,
     AdapterOptions,
     Deadline,
-    InvalidAnswer,
     NoData,
+    ProviderError,
+    ProviderInvalidAnswer,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
@@ -90,9 +90,9 @@ FaultCode = Literal[
     "provider-timeout",
     "provider-invalid-answer",
 ]
-_BY_CODE: dict[str, type[AdapterError]] = {
+_BY_CODE: dict[str, type[ProviderError]] = {
     c.code: c
-    for c in (NoData, ProviderRejected, ProviderUnavailable, ProviderTimeout, InvalidAnswer)
+    for c in (NoData, ProviderRejected, ProviderUnavailable, ProviderTimeout, ProviderInvalidAnswer)
 }
 _WSDL_LOAD_TIMEOUT_S = 10.0
 
@@ -148,7 +148,9 @@ class _Transport(zeep.Transport):
         with response:
             response.raise_for_status()
             if len(response.content) > self._max_bytes:
-                raise InvalidAnswer(f"{self._what}: the WSDL is larger than {self._max_bytes} B")
+                raise ProviderInvalidAnswer(
+                    f"{self._what}: the WSDL is larger than {self._max_bytes} B"
+                )
             return bytes(response.content)
 
     def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
@@ -162,13 +164,15 @@ class _Transport(zeep.Transport):
         with response:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_bytes:
-                raise InvalidAnswer(f"{self._what}: the answer is larger than {self._max_bytes} B")
+                raise ProviderInvalidAnswer(
+                    f"{self._what}: the answer is larger than {self._max_bytes} B"
+                )
             chunks, size = [], 0
             try:
                 for chunk in response.iter_content(65536):
                     size += len(chunk)
                     if size > self._max_bytes:
-                        raise InvalidAnswer(
+                        raise ProviderInvalidAnswer(
                             f"{self._what}: the answer is larger than {self._max_bytes} B"
                         )
                     if deadline is not None and deadline.expired():
@@ -185,7 +189,9 @@ class _Transport(zeep.Transport):
         return response
 
 
-def _fault_error(fault: zeep.exceptions.Fault, table: Mapping[str, str], what: str) -> AdapterError:
+def _fault_error(
+    fault: zeep.exceptions.Fault, table: Mapping[str, str], what: str
+) -> ProviderError:
     raw = str(fault.code or "Server")
     code = raw.rpartition(":")[2] if not raw.startswith("{") else raw.rpartition("}")[2]
     klass = code.partition(".")[0]
@@ -232,7 +238,7 @@ class SoapAdapter:
             o = self.options
             try:
                 client = zeep.Client(o.wsdl, transport=self._transport, settings=self._settings)
-            except AdapterError:
+            except ProviderError:
                 raise
             except (requests.RequestException, OSError, zeep.exceptions.Error) as exc:
                 name = type(exc).__name__
@@ -279,7 +285,7 @@ def _translated(what: str, faults: Mapping[str, str]) -> Iterator[None]:
     """The one place where requests, zeep and mapping failures become adapter errors."""
     try:
         yield
-    except AdapterError:
+    except ProviderError:
         raise
     except _BadStatus as exc:
         status = exc.status
@@ -294,15 +300,19 @@ def _translated(what: str, faults: Mapping[str, str]) -> Iterator[None]:
             raise ProviderUnavailable(f"{what}: {status} from the provider") from None
         if 400 <= status < 500:
             raise ProviderRejected(f"{what}: the provider refused the request ({status})") from None
-        raise InvalidAnswer(f"{what}: the answer is not a SOAP message ({status})") from None
+        raise ProviderInvalidAnswer(
+            f"{what}: the answer is not a SOAP message ({status})"
+        ) from None
     except requests.Timeout as exc:
         raise ProviderTimeout(f"{what}: timed out ({type(exc).__name__})") from None
     except requests.RequestException as exc:
         name = type(exc).__name__
         raise ProviderUnavailable(f"{what}: cannot reach the provider ({name})") from None
     except zeep.exceptions.Error as exc:  # XMLParseError, ValidationError, … of the answer
-        raise InvalidAnswer(
+        raise ProviderInvalidAnswer(
             f"{what}: the answer does not fit the WSDL ({type(exc).__name__})"
         ) from None
     except MAPPING_ERRORS as exc:
-        raise InvalidAnswer(f"{what}: the answer cannot be mapped ({type(exc).__name__})") from None
+        raise ProviderInvalidAnswer(
+            f"{what}: the answer cannot be mapped ({type(exc).__name__})"
+        ) from None

@@ -33,7 +33,7 @@ Errors (all translated in ``_translate``)::
     statement timeout or interrupt at the deadline              -> ProviderTimeout
     the database refuses the statement (syntax, no such table,
     read-only violation, bad parameter)                         -> ProviderRejected
-    mapping or validation failure                               -> InvalidAnswer
+    mapping or validation failure                               -> ProviderInvalidAnswer
     NoData (or any adapter error) raised by the mapping          -> passed on as is
 
 Messages never quote parameters or rows (the engine hides parameters, and errors that could echo
@@ -57,9 +57,9 @@ from sqlalchemy.pool import QueuePool
 from adapters.base import (
     AdapterConfigError,
     AdapterContext,
-    AdapterError,
     AdapterOptions,
     Deadline,
+    ProviderError,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
@@ -108,9 +108,9 @@ class SqlOptions(AdapterOptions):
         return check_read_only_query(value)
 
 
-def _translate(exc: Exception, service: str) -> AdapterError | None:
+def _translate(exc: Exception, service: str) -> ProviderError | None:
     """The one place where SQLAlchemy/DBAPI failures become adapter errors (None: not one)."""
-    if isinstance(exc, AdapterError):
+    if isinstance(exc, ProviderError):
         return exc
     name = type(exc).__name__
     if isinstance(exc, sa_exc.TimeoutError):

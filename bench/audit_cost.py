@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from bus.records.audit.log import AuditLog, AuditRecord, AuditStore, SqliteAuditStore
+from bus.records.audit import AuditLog, AuditRecord, AuditStore, SqliteAuditStore
 
 SECRET = b"bench-only-audit-secret-0123456789"
 
@@ -127,7 +127,7 @@ class _NoWrite:
         self.seq, self.head = 0, "0" * 64
 
     def append(self, records: list[AuditRecord]) -> list[object]:
-        from bus.records.audit.log import chain
+        from bus.records.audit import chain
 
         entries = chain(records, after_seq=self.seq, after_hash=self.head, recorded_at="-")
         self.seq, self.head = entries[-1].seq, entries[-1].hash

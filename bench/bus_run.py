@@ -45,12 +45,14 @@ from bench.workload import CLIENT, PROVIDER, PURPOSE, SERVICE, USER, request_bod
 from bus.cli.app import new_token
 from bus.config.loader import load_settings
 from bus.gateway.app import create_app
+from bus.gateway.server import server_options
 from bus.node.wiring import Node
 from bus.ops.logs import configure_logging
 from bus.transport import open_transport, reply_queue, service_queue
 from demo.scenario import DemoStack, start_stack
 from demo.servers import serve_in_thread
 from signing import generate_member_key
+from signing.files import private_file, write_private
 
 __all__ = [
     "BUNDLE_DELAYS_S",
@@ -67,6 +69,7 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
+AUDIT_SECRET = "bench-only-audit-secret-0123456789"
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ class BenchDeployment:
                 "keys_dir": str(self.keys_dir),
                 "listen": "127.0.0.1:0",
             },
-            "transport": {"url": transport_url},
+            # the broker URL carries the password: a 0600 file, never the YAML
+            "transport": {"url": {"file": str(self._secret("transport.url", transport_url))}},
             "log_level": "INFO",
             "members": {
                 CLIENT: {
@@ -128,7 +132,10 @@ class BenchDeployment:
                 }
             },
             "access": [{"client": CLIENT, "service": SERVICE, "purpose": [PURPOSE]}],
-            "audit": {"secret": "bench-only-audit-secret-0123456789"},
+            # a 0600 file, as a deployment would keep it; the serving port's public URL comes
+            # from BUS_DOCUMENTS__PUBLIC_URL (serve_nodes)
+            "audit": {"secret": {"file": str(self._secret("audit.secret", AUDIT_SECRET))}},
+            "documents": {"public_url": "http://127.0.0.1"},
         }
         for service, delay in (slow_services or {}).items():
             config["services"][service] = {
@@ -137,9 +144,11 @@ class BenchDeployment:
                 "adapter": {"kind": "bench-echo", "delay_s": delay},
             }
             config["access"].append({"client": CLIENT, "service": service, "purpose": [PURPOSE]})
-        path = self.state / f"{node_name}.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        return path
+        return write_private(self.state / f"{node_name}.yaml",
+                             yaml.safe_dump(config, sort_keys=False))
+
+    def _secret(self, name: str, value: str) -> Path:
+        return write_private(self.state / name, value)
 
 
 BUNDLE_DELAYS_S = (0.010, 0.020, 0.030, 0.040, 0.050)  # the bundle cell's five parts
@@ -194,7 +203,7 @@ def in_process_node(config: Path, transport_url: str) -> Iterator[str]:
         transport_url, node=settings.node.name, durable_sync=settings.transport.durable_sync
     )
     node = Node(settings, transport=transport)
-    gateway = serve_in_thread(create_app(node))
+    gateway = serve_in_thread(create_app(node), **server_options(settings.http))  # as serve
     try:
         yield gateway.url
     finally:
@@ -265,7 +274,7 @@ def serve_nodes(configs: list[Path], *, workers: int = 1) -> Iterator[list[tuple
     try:
         for config in configs:
             port = _free_port()
-            log = config.with_suffix(".log").open("ab")
+            log = private_file(config.with_suffix(".log")).open("ab")
             proc = subprocess.Popen(
                 [
                     sys.executable,
@@ -280,7 +289,7 @@ def serve_nodes(configs: list[Path], *, workers: int = 1) -> Iterator[list[tuple
                 ],
                 stdout=log,
                 stderr=log,
-                env=env,
+                env={**env, "BUS_DOCUMENTS__PUBLIC_URL": f"http://127.0.0.1:{port}"},
                 cwd=ROOT,
             )
             procs.append((proc, log))

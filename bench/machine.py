@@ -46,12 +46,11 @@ def rabbit_problem(url: str) -> tuple[str | None, str]:
 
 
 def server_stack() -> str:
-    """The HTTP parser and event loop uvicorn picks here (``loop``/``http`` "auto"): httptools
-    and uvloop when importable (the ``fast`` extra), else h11 and asyncio's own loop. Every
-    server of the bench, floors included, runs on this one stack, as ``run_bus.py serve`` does."""
-    http = "httptools" if _importable("httptools") else "h11"
+    """The HTTP protocol and event loop of every server of the bench, floors included, as
+    ``run_bus.py serve`` runs them: the gateway's h11 protocol with its limits
+    (``bus.gateway.server``) and uvloop when importable (the ``fast`` extra), else asyncio's."""
     loop = "uvloop" if _importable("uvloop") else "the asyncio loop"
-    return f"{http} and {loop}"
+    return f"the gateway's guarded h11 protocol (bus.gateway.server) and {loop}"
 
 
 def _importable(module: str) -> bool:

@@ -19,7 +19,7 @@ demo REST+SQL              embedded    the demo's real agencies, sequential, 1 c
 =========================  ==========  ======================================================
 
 Servers under test run in this process (uvicorn in a thread, on the HTTP parser and loop
-``serve`` uses: httptools and uvloop with the ``fast`` extra, else h11 and asyncio's loop), the
+``serve`` uses: the gateway's h11 protocol and uvloop with the ``fast`` extra), the
 HTTP load comes from load-generator processes (``bench.loadgen``).
 Before each cell the clients are primed (one untimed exchange each), then the cell is metered:
 CPU time per role from ``/proc`` (``bench.cpu``).
@@ -78,6 +78,8 @@ from bench.report import (
     write_results,
 )
 from bench.workload import request_body
+from bus.config.http import HttpSettings
+from bus.gateway.server import server_options
 from demo.servers import serve_in_thread
 
 __all__ = ["DEFAULT_AMQP_URL", "SYSTEMS", "BenchOptions", "run_bench"]
@@ -197,6 +199,9 @@ class System:
         ]
 
 
+# the floors' HTTP server is the one ``serve`` runs: bus.gateway.server's protocol and limits
+FLOOR_SERVER = server_options(HttpSettings())
+
 FLOOR_CALL = [
     HttpCall("/floor", {"Content-Type": "application/json"}, orjson.dumps(request_body()).decode())
 ]
@@ -204,7 +209,7 @@ FLOOR_CALL = [
 
 @contextlib.contextmanager
 def _floor_http(ctx: _Context) -> Iterator[Target]:
-    with serve_in_thread(http_floor_app(ctx.crypto)) as server:
+    with serve_in_thread(http_floor_app(ctx.crypto), **FLOOR_SERVER) as server:
         yield ctx.http_target([server.url], FLOOR_CALL, _here())
 
 
@@ -213,7 +218,7 @@ def _floor_http_pika(ctx: _Context) -> Iterator[Target]:
     url = ctx.options.amqp_url
     with (
         pika_floor(url, ctx.crypto),
-        serve_in_thread(http_floor_app(ctx.crypto, amqp_url=url)) as server,
+        serve_in_thread(http_floor_app(ctx.crypto, amqp_url=url), **FLOOR_SERVER) as server,
     ):
         yield ctx.http_target([server.url], FLOOR_CALL, _here())
 

@@ -8,5 +8,11 @@ native format, so the adapters have something real to translate.
   its mapping for the ``rest`` adapter;
 * ``demo.cadastre`` — a bare SQLite/PostgreSQL database, ``demo.cadastre_mapping`` its mapping
   for the ``sql`` adapter;
+* ``demo.civil_registry`` and ``demo.pension_fund`` — SOAP agencies (``*_mapping`` for the
+  ``soap`` adapter); ``demo.education_register`` — a bare database; ``demo.enforcement_bureau``
+  and ``demo.social_protection`` — REST/JSON agencies, the latter recording applications;
+  ``demo.records`` — what these agencies know; ``demo.agencies`` starts them;
+* ``demo.child_benefit``, ``demo.permanent_registration``, ``demo.archive``, ``demo.bundle`` —
+  the demo's flows beyond single requests;
 * ``demo.servers`` — ``serve_in_thread``: run any ASGI app with uvicorn in a background thread.
 """

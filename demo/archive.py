@@ -19,13 +19,14 @@ from rich.console import Console
 from rich.table import Table
 
 from bus.inbox.desk import InboxDesk
-from demo.data import PEOPLE, UNKNOWN_PINFL, archival_birth, birth_certificate
+from demo.data import ARCHIVE_BIRTHS, PEOPLE, UNKNOWN_PINFL, archival_birth, birth_certificate
 from schemas import mask_identifier
 
 __all__ = [
     "ARCHIVE",
     "ArchiveResult",
     "ask_archive",
+    "leave_task",
     "poll_result",
     "show_archive",
     "wait_for_task",
@@ -74,6 +75,17 @@ def ask_archive(
         results.append(ArchiveResult(pinfl, message_id, result.status_code, result.json(),
                                      time.perf_counter() - accepted))
     return results
+
+
+def leave_task(client: httpx.Client) -> str:
+    """Ask the archive about a person in its books and leave the task for a person to answer
+    at ``/inbox`` (``demo --keep``); the URL the portal polls for the answer."""
+    r = client.post(f"/v1/services/{ARCHIVE}", params={"mode": "async"},
+                    json={"pinfl": ARCHIVE_BIRTHS[0].pinfl},
+                    headers={"X-Bus-Purpose": "pension-assignment"})
+    if r.status_code != 202:
+        raise RuntimeError(f"the archive request was not accepted: {r.status_code} {r.text}")
+    return str(r.headers["Location"])
 
 
 def wait_for_task(desk: InboxDesk, task_id: str, timeout_s: float = 10.0) -> None:

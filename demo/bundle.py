@@ -19,9 +19,10 @@ from rich.table import Table
 
 from demo.data import BIRTHS, DILNOZA, UNKNOWN_PINFL
 from demo.node_config import CIVIL, PROPERTY, RESIDENCE
+from demo.summary import summary
 from schemas import mask_identifier
 
-__all__ = ["BUNDLE_PURPOSE", "show_bundle", "summary"]
+__all__ = ["BUNDLE_PURPOSE", "show_bundle"]
 
 BUNDLE_PURPOSE = "social-assistance"
 # what the application needs, and what each part should answer
@@ -31,18 +32,6 @@ _PARTS: list[tuple[str, dict[str, str], int]] = [
     (CIVIL, {"pinfl": BIRTHS[1].pinfl}, 200),  # her daughter
     (RESIDENCE, {"pinfl": UNKNOWN_PINFL}, 404),
 ]
-
-
-def summary(service: str, payload: dict[str, Any]) -> str:
-    """A short line about an answer's payload, for the demo's tables."""
-    if service == CIVIL:
-        parents = len(payload.get("parents", []))
-        return f"{payload.get('number', '?')}, {parents} parent{'' if parents == 1 else 's'}"
-    if service == PROPERTY:
-        count = len(payload.get("properties", []))
-        return f"{count} propert{'y' if count == 1 else 'ies'}"
-    address = payload.get("address", {})
-    return f"{payload.get('kind', '?')}, {address.get('region', '?')}"
 
 
 def show_bundle(console: Console, client: httpx.Client,

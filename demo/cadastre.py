@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, create_engine, text
 
 from demo.data import PEOPLE
+from signing.files import private_dir
 
 __all__ = ["KIND_CODES", "QUERY", "SCHEMA", "create_database", "create_database_postgres", "load"]
 
@@ -112,7 +113,7 @@ def create_database(path: Path) -> Path:
     path = Path(path)
     if path.exists():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:

@@ -47,6 +47,7 @@ from starlette.routing import Route
 
 from demo.data import BIRTHS
 from signing import SigningError
+from signing.files import private_dir
 from signing.xml import SOAP11, parse_xml
 
 __all__ = [
@@ -172,7 +173,7 @@ def seed(db_path: Path) -> Path:
     db_path = Path(db_path)
     if db_path.exists():
         return db_path
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(db_path.parent)
     fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=db_path.name, suffix=".tmp")
     os.close(fd)
     try:

@@ -193,6 +193,7 @@ def expected_property(pinfl: str) -> PropertyOwnership:
 # Karimova Madina    61203186540019  I-TN 0451207  Aziz (father), Dilnoza (mother)    Yunusobod
 # Karimov Samandar   52509216540027  I-TN 0912233  Aziz (father), Dilnoza (mother)    Yunusobod
 # Toshmatova Sevara  60107236540031  I-SM 0030418  Jasur (father) only                Samarqand
+# Karimova Laylo     61810266540045  I-TN 1187302  Aziz (father), Dilnoza (mother)    Yunusobod
 # =================  ==============  ============  =================================  =========
 
 
@@ -246,6 +247,9 @@ BIRTHS: tuple[Birth, ...] = (
           dt.date(2023, 7, 1), "female", "Samarqand shahri",
           (BirthParent("father", JASUR.full_name, JASUR.pinfl),),
           dt.date(2023, 7, 12), "Samarqand shahri FHDYO bo'limi"),
+    Birth("I-TN", "1187302", "61810266540045", "Karimova", "Laylo", "Azizovna",
+          dt.date(2026, 10, 18), "female", "Toshkent shahri", _KARIMOVS,
+          dt.date(2026, 10, 27), _YUNUSOBOD_FHDYO),
 )
 """Births the civil registry holds; nobody else in ``PEOPLE`` has a certificate there."""
 

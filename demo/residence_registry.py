@@ -14,6 +14,13 @@ native format, which is deliberately not the shared schema::
     404 application/problem+json   nobody registered under that JShShIR
     400 application/problem+json   not 14 digits
 
+    GET /api/v2/citizens/{jshshir}/address-certificate     length of residence, residents
+    200 {"jshshir": …, "fio": …, "manzil": {…}, "turi": "doimiy", "qayd_sanasi": "02.04.2015",
+         "yashash_muddati": {"yil": 11, "oy": 8},             # full years and months to today
+         "yashovchilar_soni": 4,                              # registered at that address now
+         "sana": "04.12.2026"}                                # today (``today``, injectable)
+    404 / 400 as above
+
     GET /health -> {"holat": "ishlayapti"}        GET /docs: its OpenAPI page
 
 ``create_app(db_path)`` builds the FastAPI app (seeding the database if the file is absent);
@@ -28,6 +35,7 @@ import os
 import re
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +43,13 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from demo.data import PEOPLE
+from demo.records import HOUSEHOLD
+from signing.files import private_dir
 
-__all__ = ["REGISTRATION_PATH", "create_app", "seed"]
+__all__ = ["CERTIFICATE_PATH", "REGISTRATION_PATH", "create_app", "seed"]
 
 REGISTRATION_PATH = "/api/v2/citizens/{jshshir}/registration"
+CERTIFICATE_PATH = "/api/v2/citizens/{jshshir}/address-certificate"
 _KIND = {"permanent": "doimiy", "temporary": "vaqtincha"}
 _SCHEMA = """
 CREATE TABLE propiska (
@@ -58,7 +69,7 @@ def seed(db_path: Path) -> Path:
     db_path = Path(db_path)
     if db_path.exists():
         return db_path
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(db_path.parent)
     fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=db_path.name, suffix=".tmp")
     os.close(fd)
     try:
@@ -71,7 +82,7 @@ def seed(db_path: Path) -> Path:
                      r.street, r.house, r.apartment or "", _KIND[r.kind],
                      r.registered_on.isoformat(),
                      r.valid_until.isoformat() if r.valid_until else None)
-                    for p in PEOPLE
+                    for p in (*PEOPLE, *HOUSEHOLD)
                     if (r := p.residence) is not None
                 ],
             )
@@ -109,7 +120,12 @@ def _native(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def create_app(db_path: Path) -> FastAPI:
+def _full_months(since: dt.date, today: dt.date) -> int:
+    months = (today.year - since.year) * 12 + today.month - since.month
+    return max(0, months - (today.day < since.day))
+
+
+def create_app(db_path: Path, *, today: Callable[[], dt.date] = dt.date.today) -> FastAPI:
     """The registry's HTTP API over the database at ``db_path`` (seeded if absent)."""
     db_path = seed(db_path)
     uri = db_path.absolute().as_uri() + "?mode=ro"
@@ -131,5 +147,29 @@ def create_app(db_path: Path) -> FastAPI:
         if row is None:
             return _problem(404, "Not Found", "Fuqaro ro'yxatda topilmadi")
         return JSONResponse(_native(row))
+
+    @app.get(CERTIFICATE_PATH)
+    def certificate(jshshir: str) -> JSONResponse:
+        app.state.lookups += 1
+        if not re.fullmatch(r"[0-9]{14}", jshshir):
+            return _problem(400, "Bad Request", "JShShIR 14 ta raqamdan iborat bo'lishi kerak")
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute("SELECT * FROM propiska WHERE jshshir = ?", (jshshir,)).fetchone()
+            if row is None:
+                return _problem(404, "Not Found", "Fuqaro ro'yxatda topilmadi")
+            residents = db.execute(
+                "SELECT COUNT(*) FROM propiska WHERE viloyat = ? AND tuman = ? AND kucha = ? "
+                "AND uy = ? AND xonadon = ?",
+                (row["viloyat"], row["tuman"], row["kucha"], row["uy"], row["xonadon"]),
+            ).fetchone()[0]
+        now = today()
+        months = _full_months(dt.date.fromisoformat(row["qayd_sanasi"]), now)
+        return JSONResponse({
+            **_native(row),
+            "yashash_muddati": {"yil": months // 12, "oy": months % 12},
+            "yashovchilar_soni": residents,
+            "sana": now.strftime("%d.%m.%Y"),
+        })
 
     return app

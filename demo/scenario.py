@@ -13,8 +13,9 @@ then verifies the audit log's chain and shows the first person's "who read my da
 the portal would fetch it. Exit status 0 when every exchange ended as expected.
 
 The demo's CA and key passphrases are fixed, demo-only values (``DEMO_CA_PASSPHRASE``,
-``DEMO_KEY_PASSPHRASE``): a real deployment sets ``BUS_CA_PASSPHRASE`` and
-``BUS_NODE__KEY_PASSPHRASE`` from its secrets.
+``DEMO_KEY_PASSPHRASE``); the key passphrase is written into the demo's configuration, which
+therefore says ``allow_plain_secrets: true`` (``check-config`` warns about it). A real
+deployment sets ``BUS_CA_PASSPHRASE`` and ``BUS_NODE__KEY_PASSPHRASE`` from its secrets.
 """
 
 from __future__ import annotations
@@ -29,23 +30,35 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from bus.cli.app import DEMO_MEMBERS, new_token
 from bus.config.loader import load_settings
 from bus.gateway.app import create_app as create_gateway
+from bus.gateway.server import server_options
 from bus.node.wiring import Node
 from bus.ops.logs import configure_logging
-from bus.records.audit.log import verify
+from bus.records.audit import verify
 from bus.transport import open_transport
 from demo import cadastre, civil_registry, residence_registry
-from demo.archive import ARCHIVE, show_archive
-from demo.bundle import show_bundle, summary
-from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
+from demo.agencies import Agencies, start_agencies
+from demo.archive import ARCHIVE, leave_task, show_archive
+from demo.asks import scenario_asks
+from demo.bundle import show_bundle
+from demo.child_benefit import show_child_benefit
+from demo.data import ARCHIVE_BIRTHS, PEOPLE
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
-from demo.servers import RunningServer, ServeProcess, serve_in_thread, serve_process
+from demo.permanent_registration import show_permanent_registration
+from demo.servers import (
+    RunningServer,
+    ServeProcess,
+    listening_socket,
+    serve_in_thread,
+    serve_process,
+)
+from demo.social_protection import applications_recorded
+from demo.summary import summary
 from schemas import mask_identifier
 from signing import (
     CertificateAuthority,
@@ -57,6 +70,7 @@ from signing import (
     generate_member_key,
     issue_member,
 )
+from signing.files import private_dir
 
 # The services, CONFIG_TEMPLATE and write_config live in demo.node_config; they are
 # re-exported here for the code that has always found them in the scenario.
@@ -66,6 +80,7 @@ __all__ = [
     "PROPERTY",
     "RESIDENCE",
     "DemoStack",
+    "print_waiting_task",
     "run_demo",
     "start_stack",
     "write_config",
@@ -84,11 +99,13 @@ class DemoStack:
     token: str
     residence: RunningServer
     gateway: RunningServer | ServeProcess
-    node: Node  # in this process, or (workers > 1) its state only: audit, documents, inbox
+    node: Node
     owns_state: bool
     pki: bool = False
     civil: RunningServer | None = None  # the SOAP civil registry
     archivist: str = ""  # the state archive's operator password for /inbox
+    agencies: Agencies | None = None  # the pension fund, enforcement bureau, social protection…
+    officer: str = ""  # the residence registry's passport officer's password for /inbox
     numbers: list[str] = field(default_factory=list)  # request numbers of the answers received
 
     def trust_for(self, provider: str) -> TrustStore:
@@ -105,10 +122,12 @@ class DemoStack:
     def stop(self) -> None:
         self.gateway.stop()
         if isinstance(self.gateway, ServeProcess):
-            self.node.stop()  # the inbox desk, transport and audit log opened here
+            self.node.stop()  # the inbox desks, transport and audit log opened here
         self.residence.stop()
         if self.civil is not None:
             self.civil.stop()
+        if self.agencies is not None:
+            self.agencies.stop()
         if self.owns_state:
             shutil.rmtree(self.state, ignore_errors=True)
 
@@ -141,17 +160,18 @@ def start_stack(
     ``pki``: trust through a demo CA and member certificates (``run_bus.py demo``); otherwise
     through bare Ed25519 keys (the tests' ``demo_stack``). ``workers`` > 1: the node runs as
     ``run_bus.py serve --workers N`` in a child process (its log in ``node.log``), and ``node``
-    here opens the same files (audit log, documents, the archive's inbox desk) without serving.
+    here opens the same files (audit log, documents, the inbox desks) without serving.
     """
     owns = state_dir is None
     state = state_dir or Path(tempfile.mkdtemp(prefix="bus-demo-"))
-    state.mkdir(parents=True, exist_ok=True)
+    private_dir(state)
     if pki:
         _make_pki(state)
     else:
         _make_keys(state)
     token, digest = new_token()
     archivist, archivist_digest = new_token()
+    officer, officer_digest = new_token()
     residence_db = state / "residence.db"
     residence_registry.seed(residence_db)
     residence = serve_in_thread(residence_registry.create_app(residence_db))
@@ -160,76 +180,60 @@ def start_stack(
     except BaseException:
         residence.stop()
         raise
+    try:
+        agencies = start_agencies(state)
+    except BaseException:
+        residence.stop()
+        civil.stop()
+        raise
     cadastre_db = state / "cadastre.db"
     if not cadastre_db.exists():
         cadastre.create_database(cadastre_db)
-    config_path = write_config(
-        state,
-        residence_url=residence.url,
-        cadastre_db=cadastre_db,
-        token_sha256=digest,
-        listen=f"127.0.0.1:{port}",
-        pki=pki,
-        civil_wsdl=f"{civil.url}{civil_registry.WSDL_PATH}?wsdl",
-        archivist_sha256=archivist_digest,
-    )
-    settings = load_settings(config_path)
-    if pki and settings.node.key_passphrase is None:  # as BUS_NODE__KEY_PASSPHRASE would
-        settings.node.key_passphrase = SecretStr(DEMO_KEY_PASSPHRASE)
+    node_socket = listening_socket("127.0.0.1", port)  # its URL goes into the config
+    url = f"http://127.0.0.1:{node_socket.getsockname()[1]}"
     try:
+        config_path = write_config(
+            state,
+            residence_url=residence.url,
+            cadastre_db=cadastre_db,
+            token_sha256=digest,
+            listen=f"127.0.0.1:{node_socket.getsockname()[1]}",
+            pki=pki,
+            civil_wsdl=f"{civil.url}{civil_registry.WSDL_PATH}?wsdl",
+            archivist_sha256=archivist_digest,
+            officer_sha256=officer_digest,
+            agencies=agencies.urls(),
+            public_url=url,
+            key_passphrase=DEMO_KEY_PASSPHRASE if pki else None,
+        )
+        settings = load_settings(config_path)
+        gateway: RunningServer | ServeProcess
         if workers > 1:
-            gateway: RunningServer | ServeProcess = serve_process(
-                config_path, workers=workers, port=port, log=state / "node.log",
-                env={"BUS_NODE__KEY_PASSPHRASE": DEMO_KEY_PASSPHRASE} if pki else None,
+            node_socket.close()  # the workers' supervisor binds the address again
+            gateway = serve_process(
+                config_path, workers=workers, port=int(url.rsplit(":", 1)[1]),
+                log=state / "node.log",
             )  # fmt: skip
             transport = open_transport(
                 settings.transport_url(), node=f"{settings.node.name}-demo",
                 durable_sync=settings.transport.durable_sync,
             )  # fmt: skip
             node = Node(settings, transport=transport)
-            node.inbox = node.open_inbox()  # the archivist's desk, as `run_bus.py inbox` opens it
+            node.inbox = node.open_inbox()  # the officials' desks, as `run_bus.py inbox` opens them
         else:
             node = Node(settings)
-            gateway = serve_in_thread(create_gateway(node), port=port)
+            gateway = serve_in_thread(create_gateway(node), sock=node_socket,
+                                      **server_options(settings.http))
     except BaseException:
+        node_socket.close()
         residence.stop()
         civil.stop()
+        agencies.stop()
         raise
     return DemoStack(
-        state, config_path, token, residence, gateway, node, owns, pki, civil, archivist
+        state, config_path, token, residence, gateway, node, owns, pki, civil, archivist,
+        agencies=agencies, officer=officer,
     )
-
-
-@dataclass(frozen=True)
-class Ask:
-    service: str
-    pinfl: str
-    purpose: str
-    expect: int
-    note: str
-    body: dict[str, str] | None = None  # default {"pinfl": pinfl}
-
-
-def _scenario() -> list[Ask]:
-    with_property = [p for p in PEOPLE if p.properties]
-    without_property = [p for p in PEOPLE if not p.properties]
-    asks = [Ask(RESIDENCE, p.pinfl, "child-benefit", 200, "residence record") for p in PEOPLE[:2]]
-    asks += [
-        Ask(PROPERTY, p.pinfl, "housing-subsidy", 200, "owns property") for p in with_property[:2]
-    ]
-    asks += [
-        Ask(PROPERTY, p.pinfl, "housing-subsidy", 200, "owns nothing") for p in without_property[:1]
-    ]
-    asks.append(Ask(CIVIL, BIRTHS[1].pinfl, "child-benefit", 200, "birth certificate (SOAP)"))
-    by_number = BIRTHS[2]
-    asks.append(
-        Ask(CIVIL, by_number.certificate, "child-benefit", 200, "certificate by its number",
-            body={"number": by_number.certificate})
-    )
-    asks.append(Ask(RESIDENCE, UNKNOWN_PINFL, "child-benefit", 404, "unknown to the registry"))
-    asks.append(Ask(CIVIL, UNKNOWN_PINFL, "child-benefit", 404, "no birth record (SOAP Fault)"))
-    asks.append(Ask(PROPERTY, PEOPLE[0].pinfl, "marketing", 403, "purpose not allowed"))
-    return asks
 
 
 def verify_answer(
@@ -262,7 +266,7 @@ def exchange_all(stack: DemoStack) -> tuple[Table, bool]:
     all_as_expected = True
     headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
     with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
-        for i, ask in enumerate(_scenario(), 1):
+        for i, ask in enumerate(scenario_asks(), 1):
             started = time.perf_counter()
             r = client.post(
                 f"/v1/services/{ask.service}",
@@ -335,6 +339,12 @@ def run_demo(
                 f"civil registry (SOAP agency) at {stack.civil.url}{civil_registry.WSDL_PATH}?wsdl"
             )
         console.print(f"cadastre database at {stack.state / 'cadastre.db'} (read-only SQL adapter)")
+        if stack.agencies is not None:
+            a = stack.agencies
+            console.print(f"pension fund (SOAP) at {a.urls().pension_wsdl}, enforcement bureau "
+                          f"(REST) at {a.enforcement.url}, social protection (REST) at "
+                          f"{a.social.url}, education register database at {a.education_db}",
+                          soft_wrap=True, highlight=False)
         processes = f", {workers} worker processes" if workers > 1 else ""
         console.print(
             f"bus node {stack.node.name} at {stack.gateway.url}, embedded transport{processes}"
@@ -345,6 +355,7 @@ def run_demo(
         table, ok = exchange_all(stack)
         console.print(table)
         ok &= _show_bundle(console, stack)
+        ok &= _show_applications(console, stack)
         ok &= _show_archive(console, stack)
         if stack.numbers:
             valid, line = check_document(stack, stack.numbers[0])
@@ -357,6 +368,7 @@ def run_demo(
             else "[red]some exchanges did not end as expected[/red]"
         )
         if keep:
+            print_waiting_task(console, stack)
             _print_try_it(console, stack)
             _wait_for_interrupt()
         return 0 if ok else 1
@@ -370,6 +382,24 @@ def _show_bundle(console: Console, stack: DemoStack) -> bool:
     with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
         return show_bundle(console, client, lambda provider, answer: verify_answer(
             answer, stack.trust_for(provider), provider))
+
+
+def _show_applications(console: Console, stack: DemoStack) -> bool:
+    """The transactional services: the child-birth benefit (``demo.child_benefit``), its
+    evidence once-only, and an application decided by an official
+    (``demo.permanent_registration``), the demo playing the passport officer."""
+    if stack.agencies is None or stack.node.inbox is None:
+        return True
+    social_db = stack.agencies.social_db
+    headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
+
+    def verify(provider: str, answer: dict[str, Any]) -> bool:
+        return verify_answer(answer, stack.trust_for(provider), provider)
+
+    with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
+        ok = show_child_benefit(console, client, verify,
+                                lambda application: applications_recorded(social_db, application))
+        return ok & show_permanent_registration(console, client, stack.node.inbox, verify)
 
 
 def _show_archive(console: Console, stack: DemoStack) -> bool:
@@ -449,9 +479,9 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
         soft_wrap=True,
     )
     console.print(
-        f"Operator inbox: {stack.gateway.url}/inbox (archivist / {stack.archivist}), or "
-        f"BUS_NODE__KEY_PASSPHRASE={DEMO_KEY_PASSPHRASE} python run_bus.py inbox list "
-        f"--config {stack.config_path}",
+        f"Operator inbox: {stack.gateway.url}/inbox (archivist / {stack.archivist}, "
+        f"passport-officer / {stack.officer}), or "
+        f"python run_bus.py inbox list --config {stack.config_path}",
         markup=False, highlight=False, soft_wrap=True,
     )
     console.print("Try (the token is this run's portal token):")
@@ -465,6 +495,24 @@ def _print_try_it(console: Console, stack: DemoStack) -> None:
         soft_wrap=True,
     )
     console.print("Ctrl-C stops everything.")
+
+
+def print_waiting_task(console: Console, stack: DemoStack) -> None:
+    """One archive request left open, for a person to answer in the browser."""
+    headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
+    with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
+        location = leave_task(client)
+    found = ARCHIVE_BIRTHS[0]
+    console.print(
+        f"A request waits for the archivist: sign in at {stack.gateway.url}/inbox (archivist / "
+        f"{stack.archivist}) and answer it; the archive's books say: certificate "
+        f"{found.certificate}, {found.surname} {found.given_name} {found.patronymic}, born "
+        f"{found.born_on} in {found.place_of_birth} ({found.sex}), parents "
+        f"{'; '.join(f'{p.role} {p.full_name}' for p in found.parents)}, registered "
+        f"{found.registered_on} at {found.office}. The portal's poll, then signed: "
+        f"curl -s {stack.gateway.url}{location} -H 'Authorization: Bearer {stack.token}'",
+        markup=False, highlight=False, soft_wrap=True,
+    )
 
 
 def _wait_for_interrupt() -> None:

@@ -4,7 +4,9 @@
         httpx.get(server.url + "/health")
 
 ``serve_in_thread`` binds the listening socket itself (so port 0 works and the port is known at
-once), returns when uvicorn has started (lifespan startup included) and raises if it could not.
+once), or serves one bound beforehand with ``listening_socket`` (when the app must know its own
+URL before it is made, as the demo node's ``documents.public_url``), returns when uvicorn has
+started (lifespan startup included) and raises if it could not.
 ``stop()`` asks uvicorn to shut down gracefully, waits for the thread, and forces the exit if
 the graceful shutdown takes too long. Uvicorn is told not to touch logging configuration
 (``log_config=None``) nor signal handlers (it runs outside the main thread), so embedding it has
@@ -30,7 +32,7 @@ from typing import IO, Any
 import httpx
 import uvicorn
 
-__all__ = ["RunningServer", "ServeProcess", "serve_in_thread", "serve_process"]
+__all__ = ["RunningServer", "ServeProcess", "listening_socket", "serve_in_thread", "serve_process"]
 
 _ROOT = Path(__file__).resolve().parent.parent  # where run_bus.py is
 
@@ -94,15 +96,33 @@ class RunningServer:
         return f"<RunningServer {self.url} running={self.running}>"
 
 
+def listening_socket(host: str = "127.0.0.1", port: int = 0, backlog: int = 2048
+                     ) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: a free port) and listening."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def serve_in_thread(
     app: Any,
     host: str = "127.0.0.1",
     port: int = 0,
     *,
     startup_timeout: float = 10.0,
+    sock: socket.socket | None = None,
     **config: Any,
 ) -> RunningServer:
-    """Serve ``app`` on ``host:port`` (0: a free port) in a daemon thread; return once started.
+    """Serve ``app`` on ``host:port`` (0: a free port), or on ``sock`` (``listening_socket``),
+    in a daemon thread; return once started.
 
     ``config`` goes to ``uvicorn.Config`` (e.g. ``ssl_certfile``, ``timeout_graceful_shutdown``).
     """
@@ -114,13 +134,10 @@ def serve_in_thread(
         "timeout_graceful_shutdown": 3,
     }
     settings.update(config)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    if sock is None:
+        sock = listening_socket(host, port, settings.get("backlog", 2048))
+    host, port = sock.getsockname()[:2]
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((host, port))
-        sock.listen(settings.get("backlog", 2048))
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **settings))
     except BaseException:
         sock.close()

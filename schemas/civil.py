@@ -25,6 +25,12 @@ CERTIFICATE_NUMBER_PATTERN = r"^[A-Z]{1,3}-[A-Z]{2} [0-9]{7}$"
 class BirthCertificateRequest(SharedRequest):
     """Ask for a birth certificate by the child's PINFL or by the certificate's number (one)."""
 
+    # The JSON Schema says "exactly one" too: one of the two present as a string.
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["pinfl"], "properties": {"pinfl": {"type": "string"}}},
+        {"required": ["number"], "properties": {"number": {"type": "string"}}},
+    ]})
+
     pinfl: PINFL | None = Field(default=None, description="PINFL of the child")
     number: str | None = Field(
         default=None,

@@ -17,11 +17,29 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-__all__ = ["PINFL", "STIR", "mask_identifier", "validate_pinfl", "validate_stir"]
+__all__ = [
+    "PINFL",
+    "PINFL_PATTERN",
+    "STIR",
+    "mask_identifier",
+    "validate_pinfl",
+    "validate_stir",
+]
 
 _PINFL_RE = re.compile(r"[1-6][0-9]{13}")
 _STIR_RE = re.compile(r"[1-9][0-9]{8}")
 _CENTURY = {1: 1800, 2: 1800, 3: 1900, 4: 1900, 5: 2000, 6: 2000}
+# What ``validate_pinfl`` accepts, as one regular expression (for the JSON Schema, so that a
+# client or a fuzzer knows the rule): the century digit, a date of birth that exists (29
+# February only in leap years: 1800 and 1900 were not, 2000 was), then seven digits.
+_DDMM = (
+    r"(?:(?:0[1-9]|1[0-9]|2[0-8])(?:0[1-9]|1[0-2])|(?:29|30)(?:0[13-9]|1[0-2])"
+    r"|31(?:0[13578]|1[02]))"
+)
+_LEAP_YY = r"(?:0[48]|[2468][048]|[13579][26])"
+PINFL_PATTERN = (
+    rf"^(?:[1-6]{_DDMM}[0-9]{{2}}|[1-6]2902{_LEAP_YY}|[56]290200)[0-9]{{7}}$"
+)
 
 
 def validate_pinfl(value: str) -> str:
@@ -50,7 +68,7 @@ PINFL = Annotated[
         max_length=14,
         examples=["31505861234567"],
         description="Personal identification number (PINFL), 14 digits",
-        json_schema_extra={"pattern": f"^{_PINFL_RE.pattern}$"},
+        json_schema_extra={"pattern": PINFL_PATTERN},
     ),
     AfterValidator(validate_pinfl),
 ]

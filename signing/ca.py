@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from signing.certificates import MEMBER_URN, load_ca_certificate, load_certificates
 from signing.errors import SigningError
+from signing.files import private_dir, write_private
 from signing.keys import PublicKey, generate_signing_key, key_id, write_private_key
 from signing.revocation import Revoked, build_crl, write_crl
 
@@ -58,16 +59,9 @@ def _pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
-def _replace(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-
-
 def write_certificates(path: Path, certificates: list[x509.Certificate]) -> Path:
     """Write a member's certificate bundle (PEM, in order), replacing the file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _replace(path, b"".join(_pem(c) for c in certificates))
+    write_private(path, b"".join(_pem(c) for c in certificates))
     return path
 
 
@@ -131,7 +125,7 @@ class CertificateAuthority:
             raise SigningError("key-error", "the CA key must be encrypted: give a passphrase")
         if (directory / "ca.key").exists():
             raise FileExistsError(f"{directory / 'ca.key'} exists; refusing to replace a CA")
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         key = generate_signing_key()
         now = clock()
         subject = x509.Name(
@@ -167,7 +161,7 @@ class CertificateAuthority:
             .sign(key, hashes.SHA256())
         )
         write_private_key(directory / "ca.key", key, passphrase)
-        _replace(directory / "ca.crt", _pem(certificate))
+        write_private(directory / "ca.crt", _pem(certificate))
         ca = cls(directory, key, certificate, clock=clock)
         ca._write_index({"crl_number": 0, "issued": []})
         ca.publish_crl(days=crl_days)
@@ -193,7 +187,8 @@ class CertificateAuthority:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        with open(self.directory / ".lock", "a") as fh:
+        lock = os.open(self.directory / ".lock", os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        with os.fdopen(lock, "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             yield
 
@@ -205,7 +200,7 @@ class CertificateAuthority:
         return data if isinstance(data, dict) else {"crl_number": 0, "issued": []}
 
     def _write_index(self, data: dict[str, object]) -> None:
-        _replace(self._index_path, json.dumps(data, indent=2).encode("utf-8"))
+        write_private(self._index_path, json.dumps(data, indent=2).encode("utf-8"))
 
     def issued(self) -> list[Issued]:
         records = self._read_index().get("issued", [])

@@ -1,11 +1,17 @@
-"""Errors of the signing layer. ``reason`` is a short, bounded label (used in metrics)."""
+"""Errors of the signing layer. ``reason`` is a short, bounded label (used in metrics).
+
+They share the base of every error of ours (``schemas.errors.CodedError``), and their ``code``
+is the bus error they become at the bus (``bus.core.errors.from_code``).
+"""
 
 from __future__ import annotations
+
+from schemas.errors import CodedError
 
 __all__ = ["CertificateRevokedError", "CertificateUntrustedError", "SigningError"]
 
 
-class SigningError(Exception):
+class SigningError(CodedError):
     """A signature could not be made or verified.
 
     ``reason`` is one of: ``malformed`` (not a detached JWS we accept, or hostile XML),
@@ -14,6 +20,8 @@ class SigningError(Exception):
     ``wrapped`` (an XML signature that does not cover what would be consumed), or one of the
     certificate reasons of the subclasses below.
     """
+
+    code = "signature-invalid"
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -29,9 +37,13 @@ class CertificateUntrustedError(SigningError):
     certificate, or no digitalSignature key usage), ``expired``, ``not-yet-valid``.
     """
 
+    code = "certificate-untrusted"
+
 
 class CertificateRevokedError(CertificateUntrustedError):
     """The key's certificate is on the bus CA's revocation list (``reason`` ``revoked``)."""
+
+    code = "certificate-revoked"
 
     def __init__(self, detail: str) -> None:
         super().__init__("revoked", detail)

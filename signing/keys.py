@@ -14,7 +14,6 @@ key gets a new id while the old one can still be verified.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from signing.errors import SigningError
+from signing.files import private_dir, write_private
 
 __all__ = [
     "PrivateKey",
@@ -68,29 +68,24 @@ def write_private_key(path: Path, key: PrivateKey, passphrase: bytes | None) -> 
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    os.replace(temporary, path)
-    return path
+    return write_private(path, pem)
 
 
 def generate_member_key(
     directory: Path, member: str, *, passphrase: bytes | None = None, overwrite: bool = False
 ) -> tuple[Path, Path]:
     """Create ``<member>.key`` (private, mode 0600) and ``<member>.pub`` in ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     private_path, public_path = directory / f"{member}.key", directory / f"{member}.pub"
     if private_path.exists() and not overwrite:
         raise FileExistsError(f"{private_path} exists; refusing to overwrite a member key")
     key = Ed25519PrivateKey.generate()
     write_private_key(private_path, key, passphrase)
-    public_path.write_bytes(
+    write_private(
+        public_path,
         key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        ),
     )
     return private_path, public_path
 

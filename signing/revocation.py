@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from signing.errors import SigningError
+from signing.files import write_private
 
 __all__ = ["RevocationList", "Revoked", "build_crl", "file_stamp", "write_crl"]
 
@@ -75,10 +76,7 @@ def build_crl(
 
 def write_crl(path: Path, crl: x509.CertificateRevocationList) -> Path:
     """Write the CRL as PEM, replacing the file atomically (readers never see half a CRL)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
-    os.replace(temporary, path)
-    return path
+    return write_private(path, crl.public_bytes(serialization.Encoding.PEM))
 
 
 def _load(path: Path, ca: x509.Certificate) -> x509.CertificateRevocationList:

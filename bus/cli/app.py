@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import logging
 import secrets
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from rich.table import Table
 
 from bus.cli.adapters import adapters_command
 from bus.cli.audit import register as register_audit_commands
-from bus.cli.common import console, err_console, load_or_exit
+from bus.cli.common import console, err_console, load_or_exit, warn_plain_secrets
 from bus.cli.inbox import register as register_inbox_commands
 from bus.cli.keys import register as register_ca_commands
 from bus.cli.verify import verify_command
@@ -59,13 +58,17 @@ app.add_typer(documents_app, name="documents")
 register_audit_commands(app)
 register_inbox_commands(app)
 
-DEMO_MEMBERS = ["portal", "residence-registry", "cadastre", "civil-registry", "state-archive"]
+DEMO_MEMBERS = [
+    "portal", "residence-registry", "cadastre", "civil-registry", "state-archive",
+    "pension-fund", "education-register", "enforcement-bureau", "social-protection",
+]
 
 
 @app.command("check-config")
 def check_config(file: Annotated[Path, typer.Argument(help="YAML configuration file")]) -> None:
     """Validate a configuration file and report every problem with file, path and expectation."""
     settings = load_or_exit(file)
+    warn_plain_secrets(file, settings)
     console.print(
         f"[green]{file} is valid[/green]: {len(settings.members)} members, "
         f"{len(settings.services)} services, {len(settings.access)} access rights; "
@@ -93,8 +96,10 @@ def serve(
 
     from bus.cli.workers import StartFailure, default_workers, serve_workers, start_node
     from bus.gateway.app import create_app
+    from bus.gateway.server import server_options
 
     settings = load_or_exit(config)
+    warn_plain_secrets(config, settings)
     configure_logging(settings.log_level)
     host, _, port = (listen or settings.node.listen).rpartition(":")
     count = workers if workers is not None else default_workers()
@@ -106,7 +111,8 @@ def serve(
         err_console.print(f"[red]cannot start[/red]: {escape(exc.detail)}", highlight=False)
         raise typer.Exit(2) from None
     # uvicorn's own records (start-up, errors) go through the same JSON handler (log_config=None)
-    uvicorn.run(create_app(node), host=host, port=int(port), log_config=None, access_log=False)
+    uvicorn.run(create_app(node), host=host, port=int(port), log_config=None, access_log=False,
+                **server_options(settings.http))  # slow clients closed, connections capped
 
 
 def new_token() -> tuple[str, str]:
@@ -322,6 +328,3 @@ def status(
         err_console.print(f"cannot read {url}/metrics: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
 
-
-def main() -> None:
-    app(prog_name=Path(sys.argv[0]).name)

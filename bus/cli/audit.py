@@ -22,7 +22,8 @@ import typer
 from bus.cli.common import load_or_exit
 from bus.config.settings import BusSettings
 from bus.core.errors import BusUnavailable
-from bus.records.audit.log import AuditEntry, AuditStore, open_audit_store, verify
+from bus.records.audit import AuditEntry, AuditStore, open_audit_store, verify
+from signing.files import private_file
 
 __all__ = ["register"]
 
@@ -106,7 +107,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Entries as JSON lines, oldest first (keyed subjects and digests, never payloads)."""
         store = _store(_settings(config))
-        out = output.open("wb") if output is not None else sys.stdout.buffer
+        out = private_file(output).open("wb") if output is not None else sys.stdout.buffer
         count = 0
         try:
             for entry in store.entries(since=_utc(since)):

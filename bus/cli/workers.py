@@ -87,7 +87,7 @@ def start_node(
     """``Node(settings, …)``, its start-up problems as ``StartFailure``."""
     from bus.core.errors import BusUnavailable
     from bus.node.wiring import Node
-    from bus.records.audit.log import AuditNotConfigured
+    from bus.records.audit import AuditNotConfigured
     from signing import SigningError
 
     try:
@@ -131,6 +131,7 @@ def _worker(spec: _Spec, sock: socket.socket, pipe: Connection) -> None:
     import uvicorn
 
     from bus.gateway.app import create_app
+    from bus.gateway.server import server_options
     from bus.ops.metrics import BusMetrics
 
     def orphaned() -> None:  # the supervisor's end closes when it dies, even by SIGKILL
@@ -155,7 +156,9 @@ def _worker(spec: _Spec, sock: socket.socket, pipe: Connection) -> None:
             if not self.should_exit:
                 pipe.send(("ready", os.getpid()))
 
-    config = uvicorn.Config(create_app(node), log_config=None, access_log=False)
+    config = uvicorn.Config(
+        create_app(node), log_config=None, access_log=False, **server_options(settings.http)
+    )  # slow clients closed, connections capped, as one process
     Server(config).run(sockets=[sock])
 
 

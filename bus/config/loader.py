@@ -7,6 +7,10 @@ rights name known services, schema paths import, adapter options fit their kind,
 exist). Any problem raises ``ConfigError`` listing each one with the file, the path inside it,
 the line where it can be found, and what was expected. Relative paths are resolved against the
 file's folder.
+
+The file itself is read as hostile input (``bus.config.yaml_file``: size, alias expansion, depth,
+duplicate keys, an empty file) and its secrets are taken from 0600 files or refused when written
+in plain YAML (``bus.config.secrets``), unless ``allow_plain_secrets: true`` (the demo).
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import SecretStr, ValidationError
 
 from adapters import AdapterConfigError, adapter_kind
+from bus.config.secrets import Secrets, env_name, may_hold_secret, take_secrets
 from bus.config.settings import BUILTIN_SERVICES, BusSettings
+from bus.config.yaml_file import YamlRefused, read_yaml
 from bus.core.envelope import SERVICE_PATTERN, provider_of
 
 __all__ = ["ConfigError", "ConfigProblem", "load_settings"]
@@ -47,30 +52,6 @@ class ConfigError(Exception):
         super().__init__("\n".join(p.render(file) for p in problems))
 
 
-def _line_index(text: str) -> dict[tuple[str, ...], int]:
-    """Map each key path in a YAML document to its 1-based line number."""
-    index: dict[tuple[str, ...], int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return index
-
-    def walk(node: yaml.Node | None, path: tuple[str, ...]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = (*path, str(key.value))
-                index[sub] = key.start_mark.line + 1
-                walk(value, sub)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                sub = (*path, str(i))
-                index[sub] = item.start_mark.line + 1
-                walk(item, sub)
-
-    walk(root, ())
-    return index
-
-
 def _line_for(index: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int | None:
     for n in range(len(loc), 0, -1):
         if loc[:n] in index:
@@ -85,6 +66,8 @@ def _describe(err: dict[str, Any]) -> str:
     if err["type"] == "missing":
         return "required key is missing"
     value = err.get("input")
+    if may_hold_secret(tuple(str(p) for p in err.get("loc", ()))):
+        return msg  # never quote a secret back
     if isinstance(value, (str, int, float, bool)) and len(repr(value)) < 80:
         return f"{msg} (got {value!r})"
     return msg
@@ -95,20 +78,18 @@ def load_settings(path: Path | str, *, check_references: bool = True) -> BusSett
     path = Path(path)
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(file, [ConfigProblem("", f"cannot read file: {exc.strerror}")]) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(file, [ConfigProblem("", f"not valid YAML: {exc}", line)]) from None
-    if raw is None:
-        raw = {}
+        document = read_yaml(path)
+    except YamlRefused as exc:
+        raise ConfigError(file, [ConfigProblem(exc.path, exc.message, exc.line)]) from None
+    raw, index = document.data, document.lines
     if not isinstance(raw, dict):
         raise ConfigError(file, [ConfigProblem("", "expected a mapping at the top level", 1)])
-    index = _line_index(text)
+    secrets = take_secrets(raw, path.parent.resolve())
+    if secrets.problems:
+        raise ConfigError(file, [
+            ConfigProblem(".".join(p.path), p.message, _line_for(index, p.path))
+            for p in secrets.problems
+        ])
     try:
         settings = BusSettings(**raw)
     except ValidationError as exc:
@@ -118,7 +99,11 @@ def load_settings(path: Path | str, *, check_references: bool = True) -> BusSett
             problems.append(
                 ConfigProblem(".".join(loc), _describe(dict(err)), _line_for(index, loc))
             )
-        raise ConfigError(file, problems) from None
+        raise ConfigError(file, problems + _plain(secrets, index, raw)) from None
+    plain = [".".join(p) for p in secrets.plain]
+    if plain and not settings.allow_plain_secrets:
+        raise ConfigError(file, _plain(secrets, index, raw))
+    settings.plain_secrets = plain
     _resolve_paths(settings, path.parent.resolve())
     if check_references:
         problems = _cross_check(settings)
@@ -129,6 +114,24 @@ def load_settings(path: Path | str, *, check_references: bool = True) -> BusSett
         if problems:
             raise ConfigError(file, problems)
     return settings
+
+
+def _plain(secrets: Secrets, index: dict[tuple[str, ...], int], raw: dict[str, Any]
+           ) -> list[ConfigProblem]:
+    """A problem for each secret written in plain YAML, unless the file allows them."""
+    if raw.get("allow_plain_secrets") is True:
+        return []
+    problems = []
+    for p in secrets.plain:
+        env = env_name(p)
+        where = f"the environment ({env}) or " if env else ""
+        problems.append(ConfigProblem(
+            ".".join(p),
+            f"a secret written in plain YAML: take it from {where}a file readable by the node "
+            "only ({file: PATH}, mode 0600); only a demo may say allow_plain_secrets: true",
+            _line_for(index, p),
+        ))
+    return problems
 
 
 def _resolve_paths(settings: BusSettings, base: Path) -> None:
@@ -198,6 +201,19 @@ def _check_trust(settings: BusSettings) -> list[ConfigProblem]:
     return problems
 
 
+def _check_public_url(settings: BusSettings) -> list[ConfigProblem]:
+    """A gateway that answers clients prints verify URLs: from the config, never from Host."""
+    clients = [code for code, m in settings.members.items() if m.api_token_sha256]
+    if clients and settings.documents.public_url is None:
+        return [ConfigProblem(
+            "documents.public_url",
+            "required: the base URL citizens open to verify a document (printed in QR codes), "
+            f"e.g. https://bus.example.gov; this node answers clients ({', '.join(clients)}) "
+            "and never takes it from a request's Host header",
+        )]
+    return []
+
+
 def _check_retention(settings: BusSettings) -> list[ConfigProblem]:
     """An asynchronous result holds the same signed answer as its document: kept no longer."""
     kept, results = settings.documents.retention_days, settings.messages.retention_days
@@ -236,6 +252,7 @@ def _cross_check(settings: BusSettings) -> list[ConfigProblem]:
             )
     problems += _check_trust(settings)
     problems += _check_retention(settings)
+    problems += _check_public_url(settings)
     for sid, service in settings.services.items():
         if not re.match(SERVICE_PATTERN, sid):
             problems.append(

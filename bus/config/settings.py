@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import re
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -19,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     field_validator,
     model_validator,
@@ -26,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bus.config.callbacks import CallbackHosts, CallbackSettings
+from bus.config.http import HttpSettings
 from bus.core.envelope import MEMBER_PATTERN, SERVICE_PATTERN
 from schemas import SharedRequest, SharedResponse
 
@@ -76,6 +79,20 @@ class NodeSettings(BaseModel):
         description="passphrase of the hosted members' encrypted private keys "
         "(set it from the environment: BUS_NODE__KEY_PASSPHRASE)",
     )
+    time_zone: str = Field(
+        default="UTC",
+        description="IANA time zone the node's pages show times in (e.g. Asia/Tashkent)",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = f"{v!r} is not an IANA time zone (such as UTC or Asia/Tashkent)"
+            raise ValueError(zone) from None
+        return v
 
     @field_validator("hosts")
     @classmethod
@@ -180,9 +197,27 @@ class DocumentSettings(BaseModel):
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^\s]+$",
-        description="base URL printed in QR codes (GET {public_url}/verify/{number}); default: "
-        "the URL the document was asked on",
+        description="base URL printed in QR codes and verify links (GET {public_url}/verify/"
+        "{number}); required on a node whose gateway answers clients (a member with an "
+        "api_token_sha256); never taken from a request's Host header",
     )
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if not parts.hostname or "@" in parts.netloc or parts.query or parts.fragment:
+            raise ValueError(
+                "public_url must be http(s)://host[:port][/path], without user, query or "
+                "fragment"
+            )
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not one
+        except ValueError:
+            raise ValueError("public_url has a port that is not a number 0-65535") from None
+        return v.rstrip("/")
+
     retention_days: int | None = Field(
         default=365,
         ge=1,
@@ -208,7 +243,7 @@ class MessageSettings(BaseModel):
 
 
 class AuditSettings(BaseModel):
-    """The audit log (``bus.records.audit.log``): where it is kept and the key of its subject
+    """The audit log (``bus.records.audit``): where it is kept and the key of its subject
     hashes."""
 
     model_config = _STRICT
@@ -334,6 +369,9 @@ class OperatorSettings(BaseModel):
     token_sha256: str = Field(
         pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex of the operator's password"
     )
+    name: str = Field(
+        default="", max_length=200, description="the official's full name, shown on the page"
+    )
     members: list[Annotated[str, Field(pattern=MEMBER_PATTERN)]] = Field(
         min_length=1, description="the agencies whose tasks this operator answers"
     )
@@ -398,6 +436,22 @@ class BusSettings(BaseSettings):
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     access: list[AccessRight] = Field(default_factory=list)
     inbox: InboxSettings = Field(default_factory=InboxSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    allow_plain_secrets: bool = Field(
+        default=False,
+        description="accept secrets written in this file (demo only; check-config warns): "
+        "otherwise they come from the environment or from 0600 files ({file: PATH})",
+    )
+    _plain_secrets: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def plain_secrets(self) -> list[str]:
+        """Settings whose secret the file holds in plain YAML (allowed by allow_plain_secrets)."""
+        return list(self._plain_secrets)
+
+    @plain_secrets.setter
+    def plain_secrets(self, paths: list[str]) -> None:
+        self._plain_secrets = list(paths)
 
     @classmethod
     def settings_customise_sources(

@@ -3,6 +3,7 @@
     BusError
     ├── RequestRefused           the caller's fault: 4xx / SOAP Client fault; never retried
     │   ├── MalformedRequest     400 malformed-request
+    │   │   └── HeaderNotUnderstood 400 must-understand (a SOAP header mustUnderstand="1")
     │   ├── AsyncRequired        400 async-required      (a service answered later: ?mode=async)
     │   ├── Unauthenticated      401 unauthenticated
     │   ├── AccessDenied         403 access-denied
@@ -11,6 +12,9 @@
     │   │   └── DocumentPurged   410 document-purged     (its signed answer is past retention)
     │   ├── CallbackRefused      422 callback-refused    (X-Bus-Callback not allowed; reason)
     │   ├── PayloadTooLarge      413 payload-too-large
+    │   ├── UnsupportedMediaType 415 unsupported-media-type (a body that is not JSON)
+    │   ├── RequestTimeout       408 request-timeout     (the body came too slowly)
+    │   ├── MethodNotAllowed     405 method-not-allowed  (``Allow`` names the methods)
     │   ├── SchemaInvalid        422 schema-invalid
     │   ├── SignatureInvalid     403 signature-invalid   (reason: unknown-key, bad-signature, …)
     │   │   ├── CertificateUntrusted 403 certificate-untrusted (reason: unknown-issuer, expired, …)
@@ -29,6 +33,8 @@
     ├── DeadlineExceeded         504 deadline-exceeded
     └── BusUnavailable           503 bus-unavailable         our own fault
 
+``BusError`` and the ``ProviderError`` branch are defined in ``schemas.errors`` (adapters raise
+them; the signing layer's errors share the base) and exported here with the rest of the tree.
 ``code`` is used verbatim as the suffix of the RFC 9457 ``type`` URI, as the SOAP fault code, as
 the ``code`` of an error envelope's payload and as a metric label. ``from_code`` rebuilds the
 typed error on the far side of a hop from an error envelope.
@@ -36,9 +42,18 @@ typed error on the far side of a hop from an error envelope.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from pydantic import ValidationError
+
+from schemas.errors import (
+    PROBLEM_TYPE_BASE,
+    BusError,
+    NoData,
+    ProviderError,
+    ProviderInvalidAnswer,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 
 __all__ = [
     "PROBLEM_TYPE_BASE",
@@ -53,7 +68,9 @@ __all__ = [
     "DeadlineExceeded",
     "DocumentPurged",
     "Expired",
+    "HeaderNotUnderstood",
     "MalformedRequest",
+    "MethodNotAllowed",
     "NoData",
     "PayloadTooLarge",
     "ProviderError",
@@ -64,53 +81,17 @@ __all__ = [
     "RateLimited",
     "Replayed",
     "RequestRefused",
+    "RequestTimeout",
     "SchemaInvalid",
     "SignatureInvalid",
     "TaskNotOpen",
     "Unauthenticated",
     "UnknownDocument",
     "UnknownService",
+    "UnsupportedMediaType",
     "from_code",
+    "is_transient",
 ]
-
-PROBLEM_TYPE_BASE = "https://bus.example.gov/problems/"
-
-
-class BusError(Exception):
-    """Base of every error the bus raises on purpose."""
-
-    code: ClassVar[str] = "bus-error"
-    status: ClassVar[int] = 500
-    title: ClassVar[str] = "Bus error"
-    transient: ClassVar[bool] = False
-
-    def __init__(
-        self,
-        detail: str = "",
-        *,
-        message_id: str | None = None,
-        client: str | None = None,
-        service: str | None = None,
-        errors: list[dict[str, object]] | None = None,
-    ) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
-        self.message_id = message_id
-        self.client = client
-        self.service = service
-        self.errors = errors
-
-    @property
-    def type_uri(self) -> str:
-        return PROBLEM_TYPE_BASE + self.code
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.detail!r}, service={self.service!r})"
-
-    def envelope_payload(self) -> dict[str, str]:
-        """The payload of the signed error envelope that answers with this error."""
-        return {"code": self.code, "title": self.title, "detail": self.detail}
-
 
 class RequestRefused(BusError):
     code = "request-refused"
@@ -122,6 +103,15 @@ class MalformedRequest(RequestRefused):
     code = "malformed-request"
     status = 400
     title = "Malformed request"
+
+
+class HeaderNotUnderstood(MalformedRequest):
+    """A SOAP header block marked ``mustUnderstand="1"`` that the bus does not process; the
+    SOAP gateway answers it with the ``soap:MustUnderstand`` fault code of SOAP 1.1."""
+
+    code = "must-understand"
+    status = 400
+    title = "SOAP header not understood"
 
 
 class Unauthenticated(RequestRefused):
@@ -205,6 +195,30 @@ class PayloadTooLarge(RequestRefused):
     code = "payload-too-large"
     status = 413
     title = "Payload too large"
+
+
+class UnsupportedMediaType(RequestRefused):
+    """A request body that is not ``application/json`` where JSON is read."""
+
+    code = "unsupported-media-type"
+    status = 415
+    title = "Unsupported media type"
+
+
+class RequestTimeout(RequestRefused):
+    """A request whose body did not arrive within the node's ``http.body_timeout_s``."""
+
+    code = "request-timeout"
+    status = 408
+    title = "Request body too slow"
+
+
+class MethodNotAllowed(RequestRefused):
+    """A path that exists, asked with a method it does not answer."""
+
+    code = "method-not-allowed"
+    status = 405
+    title = "Method not allowed"
 
 
 class SchemaInvalid(RequestRefused):
@@ -300,50 +314,12 @@ class Expired(RequestRefused):
         self.reason = reason
 
 
-class ProviderError(BusError):
-    code = "provider-error"
-    status = 502
-    title = "Provider error"
-
-
-class ProviderUnavailable(ProviderError):
-    code = "provider-unavailable"
-    status = 502
-    title = "Provider unavailable"
-    transient = True
-
-
 class CircuitOpen(ProviderUnavailable):
     """The provider's circuit breaker is open: it was not called (see ``bus.policy.breaker``)."""
 
     code = "circuit-open"
     status = 503
     title = "Provider failing; calls paused by the circuit breaker"
-
-
-class ProviderTimeout(ProviderError):
-    code = "provider-timeout"
-    status = 504
-    title = "Provider did not answer in time"
-    transient = True
-
-
-class ProviderRejected(ProviderError):
-    code = "provider-rejected"
-    status = 502
-    title = "Provider rejected the request"
-
-
-class ProviderInvalidAnswer(ProviderError):
-    code = "provider-invalid-answer"
-    status = 502
-    title = "Provider answered something that does not match the shared schema"
-
-
-class NoData(ProviderError):
-    code = "no-data"
-    status = 404
-    title = "The provider holds no data about this subject"
 
 
 class DeadlineExceeded(BusError):
@@ -366,7 +342,17 @@ def _all_subclasses(cls: type[BusError]) -> list[type[BusError]]:
     return out
 
 
-_BY_CODE: dict[str, type[BusError]] = {c.code: c for c in _all_subclasses(BusError)}
+# The bus's own tree only (other layers may subclass the base, e.g. ``signing.errors``).
+_BY_CODE: dict[str, type[BusError]] = {
+    c.code: c
+    for c in _all_subclasses(BusError)
+    if c.__module__ in ("schemas.errors", __name__)
+}
+
+
+def is_transient(code: str) -> bool:
+    """Whether an error with ``code`` may pass if tried again (declared on its class)."""
+    return _BY_CODE.get(code, BusError).transient
 
 
 def from_code(code: str, detail: str = "", **kw: object) -> BusError:

@@ -2,8 +2,9 @@
 
 Queues, documents, async results, the audit log and the operator inbox are each a SQLite file
 that several processes may open at once (two nodes sharing a data directory, the node and the
-``inbox`` command). ``open_local_db`` creates the file with mode 0600 (the rows hold personal
-data), connects in autocommit mode usable from several threads, and switches it to WAL.
+``inbox`` command). ``open_local_db`` creates the file with mode 0600 and its folder 0700, or
+narrows an existing file to 0600 (the rows hold personal data; ``signing.files``),
+connects in autocommit mode usable from several threads, and switches it to WAL.
 
 Switching to WAL takes an exclusive lock, and SQLite answers that pragma with "database is
 locked" at once — without calling the busy handler — while another process is opening the same
@@ -15,11 +16,12 @@ Lives in ``adapters`` so that both the operator inbox (``bus.inbox.manual``) and
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Literal
+
+from signing.files import private_file
 
 __all__ = ["Sync", "open_local_db"]
 
@@ -31,10 +33,7 @@ _RETRY_S = 0.02
 def open_local_db(path: Path | str, *, timeout: float = 10.0, synchronous: Sync | None = None
                   ) -> sqlite3.Connection:
     """Create (0600) and open ``path`` in WAL mode; ``timeout`` is also the busy timeout."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    path = private_file(path)  # its -wal and -shm files take its mode
     db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
         _use_wal(db, timeout)

@@ -19,14 +19,12 @@ from typing import Any
 from bus.core.envelope import Envelope, utcnow
 from bus.core.errors import (
     BusUnavailable,
-    CertificateRevoked,
     CertificateUntrusted,
     Expired,
     SignatureInvalid,
+    from_code,
 )
 from signing import (
-    CertificateRevokedError,
-    CertificateUntrustedError,
     JwsVerifier,
     Signer,
     SigningError,
@@ -116,12 +114,8 @@ class Seal:
             ) from None
         try:
             trusted = verifier.verify(signed_bytes, envelope.signature)
-        except CertificateRevokedError as exc:
-            raise CertificateRevoked(exc.detail, **ctx) from None
-        except CertificateUntrustedError as exc:
-            raise CertificateUntrusted(exc.detail, reason=exc.reason, **ctx) from None
-        except SigningError as exc:
-            raise SignatureInvalid(exc.detail, reason=exc.reason, **ctx) from None
+        except SigningError as exc:  # its code names the bus error it becomes
+            raise from_code(exc.code, exc.detail, reason=exc.reason, **ctx) from None
         if trusted.member != envelope.signer:
             raise SignatureInvalid(
                 f"signed by {trusted.member!r} but a {envelope.kind} must be signed by "

@@ -32,7 +32,7 @@ from bus.core.replay import ReplayGuard
 from bus.core.seal import Seal
 from bus.ops.metrics import BusMetrics
 from bus.policy.access import AccessPolicy
-from bus.transport import Message, Transport
+from bus.transport import Message, Messaging
 from schemas import SharedRequest
 
 __all__ = ["Asked", "Exchanger", "Outcome", "recorded_by_provider"]
@@ -77,7 +77,7 @@ class Exchanger:
         *,
         seal: Seal,
         access: AccessPolicy,
-        transport: Transport,
+        transport: Messaging,
         metrics: BusMetrics | None = None,
         replay: ReplayGuard | None = None,
     ) -> None:

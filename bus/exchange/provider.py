@@ -30,24 +30,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapters import Adapter, AdapterError, Deadline
+from adapters import Adapter, Deadline, ProviderError
 from bus.config.routes import Route
 from bus.core.envelope import Envelope, Kind
 from bus.core.errors import (
     AccessDenied,
     BusError,
-    BusUnavailable,
-    CircuitOpen,
     DeadlineExceeded,
     Expired,
     MalformedRequest,
     ProviderInvalidAnswer,
-    ProviderTimeout,
-    ProviderUnavailable,
     Replayed,
     SchemaInvalid,
     SignatureInvalid,
-    from_code,
+    is_transient,
 )
 from bus.core.replay import ReplayGuard, delivery_source
 from bus.core.seal import Seal
@@ -57,8 +53,8 @@ from bus.ops.metrics import BusMetrics
 from bus.policy.access import AccessPolicy, minimise
 from bus.policy.breaker import CircuitBreaker
 from bus.policy.retry import retrying
-from bus.records.audit.log import AuditLog
-from bus.transport import Delivery, Message, Transport
+from bus.records.audit import AuditLog
+from bus.transport import Delivery, Message, Messaging
 from schemas import SharedRequest, SharedResponse
 
 __all__ = ["ProviderWorker"]
@@ -102,11 +98,6 @@ class _TryLater(Exception):
         self.delay_s = delay_s
 
 
-_TRANSIENT_CODES = frozenset(
-    c.code for c in (ProviderUnavailable, ProviderTimeout, BusUnavailable, CircuitOpen)
-)
-
-
 class ProviderWorker:
     def __init__(
         self,
@@ -115,7 +106,7 @@ class ProviderWorker:
         *,
         seal: Seal,
         access: AccessPolicy,
-        transport: Transport,
+        transport: Messaging,
         sleep: Callable[[float], None] = time.sleep,
         metrics: BusMetrics | None = None,
         replay: ReplayGuard | None = None,
@@ -238,7 +229,7 @@ class ProviderWorker:
     def _exhausted(self, reply: Envelope) -> bool:
         """A transient failure that used up the service's redeliveries (if it has any)."""
         policy = self.route.settings.retry
-        return policy.redeliveries > 0 and reply.payload.get("code") in _TRANSIENT_CODES
+        return policy.redeliveries > 0 and is_transient(str(reply.payload.get("code")))
 
     def _log(
         self, what: str, request: Envelope, outcome: str, attempt: int, started: float
@@ -338,8 +329,9 @@ class ProviderWorker:
                 ):
                     with attempt:
                         response = self._call(shared_request, deadline, ctx)
-        except AdapterError as exc:
-            raise from_code(exc.code, str(exc), **ctx) from exc
+        except ProviderError as exc:
+            exc.with_context(**ctx)
+            raise
         finally:
             self._adapter_s.observe(time.perf_counter() - started)
         return minimise(response.model_dump(mode="json"), right.fields)
@@ -368,8 +360,9 @@ class ProviderWorker:
         )
         try:
             self.adapter.file(shared_request, ticket)
-        except AdapterError as exc:
-            raise from_code(exc.code, str(exc), **ctx) from exc
+        except ProviderError as exc:
+            exc.with_context(**ctx)
+            raise
 
     def _call(
         self, request: SharedRequest, deadline: Deadline, ctx: dict[str, Any]
@@ -380,7 +373,7 @@ class ProviderWorker:
             breaker.before_call()
         try:
             response = self.adapter.call(request, deadline)
-        except AdapterError as exc:
+        except ProviderError as exc:
             m.adapter_calls(route.provider, route.service, exc.code).inc()
             if exc.code != "no-data":
                 m.adapter_errors(route.provider, route.service, exc.code).inc()
@@ -408,6 +401,6 @@ class ProviderWorker:
         return response
 
     def _retried(self, exc: BaseException) -> None:
-        kind = exc.code if isinstance(exc, AdapterError | BusError) else "internal-error"
+        kind = exc.code if isinstance(exc, ProviderError | BusError) else "internal-error"
         self.metrics.adapter_retries(self.route.provider, self.route.service, kind).inc()
 

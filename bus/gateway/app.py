@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import logging
 import math
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -37,29 +36,42 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.config.routes import Route
-from bus.core.envelope import new_id
+from bus.core.envelope import SERVICE_PATTERN, new_id
 from bus.core.errors import (
     AccessDenied,
-    AsyncRequired,
     BusError,
     BusUnavailable,
     MalformedRequest,
+    MethodNotAllowed,
     PayloadTooLarge,
     RateLimited,
     SchemaInvalid,
     Unauthenticated,
     UnknownService,
 )
-from bus.exchange.client import recorded_by_provider
+from bus.exchange.asking import AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
 from bus.gateway.body_limit import BodyLimit
 from bus.gateway.bundle import bundle_routes
 from bus.gateway.citizens import CITIZEN_LOG_PATH, citizen_routes
 from bus.gateway.documents import document_routes
 from bus.gateway.inbox import inbox_routes
-from bus.gateway.params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
-from bus.gateway.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
+from bus.gateway.json_body import StrictJson
+from bus.gateway.openapi import truthful_openapi
+from bus.gateway.params import (
+    CORRELATION_PATTERN,
+    PURPOSE_PATTERN,
+    USER_PATTERN,
+    CorrelationHeader,
+    ModeQuery,
+    PurposeHeader,
+    UserHeader,
+    caller_value,
+)
+from bus.gateway.problems import instance_of, problem_response
+from bus.gateway.server import BodyTimeout
 from bus.gateway.soap.endpoint import soap_routes
+from bus.gateway.throttle import AnonymousRefusals, SourceGate
 from bus.node.wiring import Node
 from bus.policy.access import CITIZEN_ACCESS_LOG
 from bus.policy.ratelimit import RateLimits
@@ -68,20 +80,6 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("bus.gateway")
 T = TypeVar("T", bound=BaseModel)
-
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": desc}
-    for status, desc in [
-        (400, "Malformed request (not JSON)"),
-        (401, "Missing or unknown API token"),
-        (403, "No access right for this client, service and purpose"),
-        (413, "Body too large"),
-        (429, "Over the member's rate limit (see Retry-After)"),
-        (422, "Body does not match the service's request schema"),
-        (502, "Provider unavailable or answered wrongly"),
-        (504, "Deadline exceeded"),
-    ]
-}
 
 
 class SignedEnvelope(BaseModel, Generic[T]):
@@ -113,12 +111,12 @@ _OUTCOME_BY_STATUS = {
     422: SchemaInvalid.code,
 }
 _SERVICE_PREFIX = "/v1/services/"
-_CORRELATION = re.compile(r"[0-9a-f-]{36}")
 
 
 class Observe:
     """Count, time and log each ``POST /v1/services/…``; the handlers below put what they know
-    into the ASGI scope (``bus.client``, ``bus.outcome``, ``bus.message_id``, ``bus.correlation``).
+    into the ASGI scope (``bus.client``, ``bus.outcome``, ``bus.message_id``, and ``bus.ask``: the
+    ``AskContext`` of the ask pipeline, with the message id and correlation it gave).
     Labels are bounded: the service comes from the configured routes (``-`` for any other path).
     """
 
@@ -153,7 +151,8 @@ class Observe:
     def _record(self, scope: Scope, service: str, status: int, elapsed: float) -> None:
         outcome = scope.get("bus.outcome") or _OUTCOME_BY_STATUS.get(status, BusUnavailable.code)
         client = scope.get("bus.client", "-")
-        message_id = scope.get("bus.message_id")
+        context: AskContext | None = scope.get("bus.ask")
+        message_id = scope.get("bus.message_id") or (context and context.message_id)
         self.metrics.exchanges(client, service, outcome).inc()
         if message_id is not None:  # it was sent to the provider
             self.metrics.exchange_seconds(service).observe(elapsed)
@@ -163,7 +162,7 @@ class Observe:
             extra={
                 "bus": {
                     "message_id": message_id,
-                    "correlation": scope.get("bus.correlation"),
+                    "correlation": context.correlation if context else None,
                     "client": client,
                     "service": service,
                     "outcome": outcome,
@@ -210,10 +209,7 @@ def _authenticator(node: Node, limits: RateLimits) -> Callable[..., Awaitable[st
 
 
 def _service_endpoint(
-    node: Node,
-    route: Route,
-    auth: Callable[..., Awaitable[str]],
-    asynchronous: AsyncRequests,
+    route: Route, auth: Callable[..., Awaitable[str]], asking: Asking
 ) -> Any:
     request_model = route.request_model
 
@@ -221,40 +217,27 @@ def _service_endpoint(
         request: Request,
         body: request_model,  # type: ignore[valid-type]
         client: Annotated[str, Depends(auth)],
+        _json: StrictJson,
         purpose: PurposeHeader,
         user: UserHeader,
         correlation: CorrelationHeader = None,
         mode: ModeQuery = "sync",
     ) -> Response:
-        assert node.exchanger is not None
-        if mode == "sync" and route.settings.async_only:
-            raise AsyncRequired(
-                f"{route.service} is answered later than a request may wait "
-                f"(within {route.timeout_s:g} s): ask it with ?mode=async",
-                service=route.service,
-            )
-        request.scope["bus.subject"] = body.subject()  # type: ignore[attr-defined]  # for the audit
-        envelope = node.exchanger.build(
-            route, body, client=client, purpose=purpose, user=user, correlation=correlation
+        context = AskContext(
+            client, purpose, user, correlation, mode,
+            callback=request.headers.get("x-bus-callback") if mode == "async" else None,
         )
-        request.scope["bus.message_id"] = envelope.id
-        request.scope["bus.correlation"] = envelope.correlation
-        if mode == "async":  # bus.gateway.asynchronous: 202 now, the result kept and pushed
-            callback = asynchronous.callback_of(request, client)
+        request.scope["bus.ask"] = context  # the refusal handler and Observe read it
+        answer = await asking.ask(route, body, context)
+        if answer.pending:  # bus.gateway.asynchronous: 202 now, the result kept and pushed
             request.scope["bus.outcome"] = "accepted"  # counted as taken, not as an answer
-            return await asynchronous.submit(route, envelope, client, callback)
-        try:
-            outcome = await node.exchanger.ask(route, envelope)
-        except BusError as exc:
-            request.scope["bus.answered"] = recorded_by_provider(exc)
-            raise
-        document = await run_in_threadpool(
-            node.documents.issue, outcome.envelope, message_id=envelope.id
-        )
+            return AsyncRequests.accepted(answer.message_id)
+        assert answer.signed is not None and answer.number is not None
         return Response(
-            document.envelope,  # the signed answer, byte for byte as recorded
+            answer.signed,  # the signed answer, byte for byte as recorded
             media_type="application/json",
-            headers={"X-Bus-Message-Id": envelope.id, "X-Bus-Request-Number": document.number},
+            headers={"X-Bus-Message-Id": answer.message_id,
+                     "X-Bus-Request-Number": answer.number},
         )
 
     ask.__name__ = "ask_" + route.service.replace("/", "_").replace("-", "_")
@@ -265,7 +248,7 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Respon
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return problem_response(
-            MalformedRequest("request body is not valid JSON"), instance=request.url.path
+            MalformedRequest("request body is not valid JSON"), instance=instance_of(request.scope)
         )
     listed = [
         {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
@@ -279,7 +262,7 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Respon
         )
     else:
         error = SchemaInvalid(f"{len(listed)} field(s) do not match the schema", errors=listed)
-    return problem_response(error, instance=request.url.path)
+    return problem_response(error, instance=instance_of(request.scope))
 
 
 def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
@@ -310,22 +293,22 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     async def record_refusal(request: Request, outcome: str) -> None:
         """The audit entry of a request the gateway refused, durable before the answer."""
         scope = request.scope
-        if scope.get("bus.answered") or scope["path"] not in audited:
+        context: AskContext | None = scope.get("bus.ask")
+        if (context is not None and context.audited) or scope["path"] not in audited:
+            return  # the ask pipeline (or the provider's node) recorded it
+        if "bus.client" not in scope:  # before authentication: bus.gateway.throttle audits it
             return
         headers = request.headers
         message_id = scope.get("bus.message_id") or new_id()
-        asked = headers.get("x-bus-correlation", "")
-        correlation = scope.get("bus.correlation") or (
-            asked if _CORRELATION.fullmatch(asked) else None
-        )
-        record = node.audit.refusal(
+        correlation = caller_value(headers.get("x-bus-correlation"), CORRELATION_PATTERN)
+        record = node.audit.refusal(  # only what passed its check: never raw caller bytes
             message_id=message_id,
             correlation=correlation,
             client=scope.get("bus.client", "-"),
             service=audited[scope["path"]],
-            user=headers.get("x-bus-user", "-")[:200],
-            purpose=headers.get("x-bus-purpose", "-")[:100],
-            subject=scope.get("bus.subject"),
+            user=caller_value(headers.get("x-bus-user"), USER_PATTERN) or "-",
+            purpose=caller_value(headers.get("x-bus-purpose"), PURPOSE_PATTERN) or "-",
+            subject=scope.get("bus.subject"),  # the citizen report's refusals name whom
             outcome=outcome,
             at=node.seal.clock(),
         )
@@ -350,7 +333,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             if isinstance(exc, RateLimited)
             else None
         )
-        return problem_response(exc, instance=request.url.path, headers=headers)
+        return problem_response(exc, instance=instance_of(request.scope), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -365,43 +348,51 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             request.scope["bus.outcome"] = UnknownService.code
-            return problem_response(
-                UnknownService(f"no route {request.url.path}"), instance=request.url.path
-            )
-        error = MalformedRequest(str(exc.detail))
+            return problem_response(UnknownService("no such route on this node"),
+                                    instance=instance_of(request.scope))
+        error: BusError = (
+            MethodNotAllowed(f"{request.method} is not answered here")
+            if exc.status_code == 405 else MalformedRequest(str(exc.detail)[:200])
+        )
         request.scope["bus.outcome"] = error.code
-        return problem_response(error, instance=request.url.path, status=exc.status_code)
+        await record_refusal(request, error.code)
+        return problem_response(error, instance=instance_of(request.scope), status=exc.status_code,
+                                headers=dict(exc.headers or {}))  # 405: Allow
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("internal error", exc_info=exc)
         return problem_response(
             BusUnavailable("internal error; see the node's log"),
-            instance=request.url.path,
+            instance=instance_of(request.scope),
             status=500,
         )
 
     limits = RateLimits(node.settings.members)
     auth = _authenticator(node, limits)
     asynchronous = AsyncRequests(node)
+    asking = Asking(node, accept=asynchronous.accept)
     for route in node.router.routes():
         app.post(
             f"/v1/services/{route.service}",
             summary=route.settings.title or f"Ask {route.service}",
             tags=[route.provider],
-            responses={200: {"model": SignedEnvelope[route.response_model]}, **_PROBLEMS},  # type: ignore[name-defined]
-        )(_service_endpoint(node, route, auth, asynchronous))
+            responses={200: {"model": SignedEnvelope[route.response_model]}},  # type: ignore[name-defined]
+        )(_service_endpoint(route, auth, asking))
 
-    app.include_router(bundle_routes(node, auth, limits, asynchronous))
+    app.include_router(bundle_routes(node, auth, limits, asynchronous, asking))
     app.include_router(document_routes(node, auth))
-    app.include_router(soap_routes(node, auth, asynchronous))
+    app.include_router(soap_routes(node, auth, asking, asynchronous))
     app.include_router(asynchronous.routes(auth))
     app.include_router(citizen_routes(node, auth))
     app.include_router(inbox_routes(node))
 
     @app.post("/v1/services/{service:path}", include_in_schema=False)
     async def unknown(service: str, client: Annotated[str, Depends(auth)]) -> Response:
-        raise UnknownService(f"no service {service!r} on this bus", service=service)
+        named = caller_value(service, SERVICE_PATTERN)  # echoed only if it is a service id
+        raise UnknownService(f"no service {named!r} on this bus" if named else
+                             "no such service on this bus (not a member/service/vN id)",
+                             service=named)
 
     @app.get("/v1/services", tags=["catalog"])
     async def catalog(client: Annotated[str, Depends(auth)]) -> list[dict[str, Any]]:
@@ -451,6 +442,12 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         body = await run_in_threadpool(generate_latest, node.metrics.exposition)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
+    truthful_openapi(app, node)  # bus.gateway.openapi: every answer each route can give
     app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)
+    app.add_middleware(BodyTimeout, timeout_s=node.settings.http.body_timeout_s)  # 408
+    app.add_middleware(  # per-source throttles; refusals before authentication, aggregated
+        SourceGate, settings=node.settings.http, metrics=node.metrics,
+        services=set(services.values()),
+        refusals=AnonymousRefusals(node.audit, node.metrics, node.seal.clock))
     app.add_middleware(Observe, node=node)  # outermost: sees the 413s of BodyLimit too
     return app

@@ -55,6 +55,7 @@ from bus.core.errors import (
     ProviderInvalidAnswer,
     UnknownDocument,
 )
+from bus.gateway.params import CORRELATION_PATTERN, caller_value
 from bus.gateway.problems import PROBLEM_MEDIA_TYPE, problem_response
 from bus.node.wiring import Node
 from bus.policy.callbacks import CallbackPolicy
@@ -135,10 +136,14 @@ class AsyncRequests:
         self.callbacks.check(url, client=client)  # 400 malformed-request, 422 callback-refused
         return url
 
-    async def submit(
+    async def accept(
         self, route: Route, envelope: Envelope, client: str, callback: str | None
-    ) -> Response:
-        """Record the request, publish it, answer 202."""
+    ) -> None:
+        """Take an asynchronous request (``Asking``'s ``accept``): check its callback against
+        the node's policy, record it, publish it. A request that cannot be published is not
+        kept: its client is told."""
+        if callback is not None:
+            self.callbacks.check(callback, client=client)  # 400 / 422 callback-refused
         await self.start()
         assert self.node.exchanger is not None
         await run_in_threadpool(
@@ -153,11 +158,15 @@ class AsyncRequests:
         except BaseException:
             await run_in_threadpool(self.store.delete, envelope.id)  # the client is told
             raise
-        location = f"/v1/messages/{envelope.id}"
+
+    @staticmethod
+    def accepted(message_id: str) -> Response:
+        """The 202 of a request taken: where to poll for its result."""
+        location = f"/v1/messages/{message_id}"
         return JSONResponse(
-            {"message_id": envelope.id, "state": "pending", "location": location},
+            {"message_id": message_id, "state": "pending", "location": location},
             status_code=202,
-            headers={"Location": location, "X-Bus-Message-Id": envelope.id},
+            headers={"Location": location, "X-Bus-Message-Id": message_id},
         )
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -276,7 +285,9 @@ class AsyncRequests:
             client = await auth(request, request.headers.get("authorization"))
             record = await run_in_threadpool(self.store.get, message_id, client)
             if record is None:
-                raise UnknownDocument(f"no asynchronous request {message_id!r} of yours")
+                named = caller_value(message_id, CORRELATION_PATTERN)  # echoed if an id only
+                raise UnknownDocument(f"no asynchronous request {named!r} of yours" if named
+                                  else "no such asynchronous request of yours")
             if record.state == "pending":
                 return JSONResponse({"message_id": message_id, "state": "pending"},
                                     status_code=202, headers={"Retry-After": "1"})

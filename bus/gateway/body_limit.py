@@ -54,4 +54,4 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLarge(f"request body larger than {self.limit} bytes")
         scope["bus.outcome"] = error.code
-        await problem_response(error, instance=scope.get("path"))(scope, receive, send)
+        await problem_response(error)(scope, receive, send)

@@ -45,24 +45,30 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from bus.config.routes import Route
-from bus.core.envelope import new_id
+from bus.core.envelope import SERVICE_PATTERN, new_id
 from bus.core.errors import (
     AccessDenied,
-    AsyncRequired,
     BusError,
     BusUnavailable,
-    SchemaInvalid,
     UnknownDocument,
     UnknownService,
 )
-from bus.exchange.client import recorded_by_provider
+from bus.exchange.asking import Answer, AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
-from bus.gateway.params import CorrelationHeader, ModeQuery, PurposeHeader, UserHeader
+from bus.gateway.json_body import StrictJson
+from bus.gateway.params import (
+    CORRELATION_PATTERN,
+    CorrelationHeader,
+    ModeQuery,
+    PurposeHeader,
+    UserHeader,
+    caller_value,
+)
 from bus.gateway.problems import Problem, problem_body
 from bus.node.wiring import Node
 from bus.policy.ratelimit import RateLimits
@@ -77,7 +83,8 @@ MAX_PARTS = 20
 
 class BundlePart(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    service: str = Field(max_length=200, description="member/service/version to ask")
+    service: str = Field(max_length=200, pattern=SERVICE_PATTERN,
+                         description="member/service/version to ask")
     request: dict[str, Any] = Field(description="that service's shared-schema request")
 
 
@@ -115,18 +122,16 @@ class _Ask:
     purpose: str
     user: str
     correlation: str
-    mode: str = "sync"
+    mode: Literal["sync", "async"] = "sync"
     callback: str | None = None
 
-
-@dataclass
-class _Part:
-    """What is known of one part as it goes: for its audit entry, log line and metrics."""
-
-    message_id: str | None = None
-    subject: str | None = None
-    sent: bool = False  # asked of its provider and waited for: timed
-    recorded: bool = False  # the provider's own error answer: in the log already
+    def context(self) -> AskContext:
+        """A part's own context for the ask pipeline."""
+        return AskContext(
+            self.client, self.purpose, self.user, self.correlation, self.mode, self.callback,
+            async_hint="ask the bundle with ?mode=async",
+            audit_context={"bundle": self.correlation},
+        )
 
 
 def _kept(record: MessageRecord) -> dict[str, Any]:
@@ -140,78 +145,54 @@ def _kept(record: MessageRecord) -> dict[str, Any]:
     return {**part, "problem": orjson.loads(record.body or b"{}")}
 
 
+def _part_answer(route: Route, answer: Answer) -> dict[str, Any]:
+    part: dict[str, Any] = {"service": route.service, "message_id": answer.message_id}
+    if answer.pending:
+        return {**part, "status": 202, "location": f"/v1/messages/{answer.message_id}"}
+    assert answer.signed is not None
+    return {**part, "status": 200, "number": answer.number,
+            "answer": orjson.Fragment(answer.signed)}
+
+
 def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateLimits,
-                  asynchronous: AsyncRequests) -> APIRouter:
+                  asynchronous: AsyncRequests, asking: Asking) -> APIRouter:
     router = APIRouter(tags=["bundles"])
     routes = {r.service: r for r in node.router.routes()}
 
-    async def answered(ask: _Ask, asked: BundlePart, route: Route, at: _Part
-                       ) -> dict[str, Any]:
-        """One part the way a single request goes; raises its refusal."""
-        try:
-            shared = route.request_model.model_validate(asked.request)
-        except ValidationError as exc:
-            raise SchemaInvalid.of(exc, f"the request of {route.service}") from None
-        at.subject = shared.subject()
-        if route.settings.async_only and ask.mode != "async":
-            raise AsyncRequired(f"{route.service} is answered later: ask the bundle with "
-                                "?mode=async", service=route.service)
-        assert node.exchanger is not None
-        envelope = node.exchanger.build(route, shared, client=ask.client, purpose=ask.purpose,
-                                        user=ask.user, correlation=ask.correlation)
-        at.message_id = envelope.id
-        if ask.mode == "async":  # kept by bus.gateway.asynchronous; the bundle at /v1/bundles/{id}
-            await asynchronous.submit(route, envelope, ask.client, ask.callback)
-            return {"service": route.service, "status": 202, "message_id": envelope.id,
-                    "location": f"/v1/messages/{envelope.id}"}
-        at.sent = True
-        try:
-            outcome = await node.exchanger.ask(route, envelope)
-        except BusError as exc:
-            at.recorded = recorded_by_provider(exc)
-            raise
-        document = await run_in_threadpool(
-            node.documents.issue, outcome.envelope, message_id=envelope.id
-        )
-        return {"service": route.service, "status": 200, "message_id": envelope.id,
-                "number": document.number, "answer": orjson.Fragment(document.envelope)}
-
     async def part(ask: _Ask, asked: BundlePart) -> dict[str, Any]:
+        """One part the way a single request goes: its answer, or its refusal as a problem."""
         started = time.perf_counter()
         route = routes.get(asked.service)
         label = asked.service if route is not None else "-"  # metrics labels stay bounded
-        at = _Part()
+        context = ask.context()
         try:
             if route is None:
                 raise UnknownService(f"no service {asked.service!r} on this bus",
                                      service=asked.service)
-            result = await answered(ask, asked, route, at)
-            code = "ok" if result["status"] == 200 else "accepted"
+            answer = await asking.ask(route, asked.request, context)
+            result = _part_answer(route, answer)
+            code = "accepted" if answer.pending else "ok"
         except Exception as exc:  # each part ends with its own answer, whatever happened
             error = exc if isinstance(exc, BusError) else BusUnavailable(
                 "internal error; see the node's log")
             if not isinstance(exc, BusError):
                 log.error("internal error in a bundle part", exc_info=exc)
+                if route is not None:
+                    await asking.record_refusal(route, context, error.code)
             code = error.code
-            at.message_id = at.message_id or error.message_id
-            if route is not None and not at.recorded:
-                await node.audit.record_refusal(node.audit.refusal(
-                    message_id=at.message_id or new_id(), correlation=ask.correlation,
-                    client=ask.client, service=route.service, user=ask.user,
-                    purpose=ask.purpose, subject=at.subject, outcome=code, at=node.seal.clock(),
-                ), bundle=ask.correlation)
+            context.message_id = context.message_id or error.message_id
             if isinstance(error, AccessDenied):
                 node.metrics.access_refusals("client", ask.client, label, error.reason).inc()
             result = {"service": asked.service, "status": error.status,
-                      "message_id": at.message_id, "problem": problem_body(error)}
+                      "message_id": context.message_id, "problem": problem_body(error)}
         elapsed = time.perf_counter() - started
         node.metrics.exchanges(ask.client, label, code).inc()
-        if at.sent:
+        if context.sent:
             node.metrics.exchange_seconds(label).observe(elapsed)
         log.info("exchange", extra={"bus": {
-            "message_id": at.message_id, "correlation": ask.correlation, "client": ask.client,
-            "service": label, "outcome": code, "status": result["status"], "bundle": True,
-            "duration_ms": round(elapsed * 1000, 2)}})
+            "message_id": context.message_id, "correlation": ask.correlation,
+            "client": ask.client, "service": label, "outcome": code, "status": result["status"],
+            "bundle": True, "duration_ms": round(elapsed * 1000, 2)}})
         return result
 
     @router.post(
@@ -223,6 +204,7 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
         request: Request,
         body: Annotated[BundleRequest, Body()],
         client: Annotated[str, Depends(auth)],
+        _json: StrictJson,
         purpose: PurposeHeader,
         user: UserHeader,
         correlation: CorrelationHeader = None,
@@ -254,7 +236,9 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
         it."""
         kept = await run_in_threadpool(asynchronous.store.conversation, correlation, client)
         if not kept:
-            raise UnknownDocument(f"no asynchronous bundle {correlation!r} of yours")
+            named = caller_value(correlation, CORRELATION_PATTERN)  # echoed if an id only
+            raise UnknownDocument(f"no asynchronous bundle {named!r} of yours" if named
+                                  else "no such asynchronous bundle of yours")
         pending = any(record.state == "pending" for record in kept)
         return Response(orjson.dumps({
             "correlation": correlation, "state": "pending" if pending else "done",

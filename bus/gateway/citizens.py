@@ -7,7 +7,7 @@ right to ``bus/citizen-access-log/v1`` for that purpose; a refusal is audited li
 
 The entries are found by the PINFL's keyed hash (``AuditLog.subject_key``), so only that
 person's entries can come back. Listed: each time data about the person was handed out
-(``bus.records.audit.log.handed_out``: an answer with ``outcome=ok`` of a provider's node or of an
+(``bus.records.audit.handed_out``: an answer with ``outcome=ok`` of a provider's node or of an
 agency's
 operator): when, which agency asked (member code and name), which official, for which purpose,
 which service of which provider. Refusals, operators' readings of a task and the person's own
@@ -27,9 +27,10 @@ from starlette.concurrency import run_in_threadpool
 from bus.config.settings import BusSettings
 from bus.core.envelope import new_id
 from bus.core.errors import MalformedRequest
+from bus.gateway.params import PurposeHeader, UserHeader
 from bus.node.wiring import Node
 from bus.policy.access import CITIZEN_ACCESS_LOG
-from bus.records.audit.log import AuditEntry, handed_out
+from bus.records.audit import AuditEntry, handed_out
 from schemas import mask_identifier
 from schemas.identifiers import validate_pinfl
 
@@ -83,13 +84,8 @@ def citizen_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRouter
             str,
             Header(alias="X-Bus-Subject", max_length=14, description="the person's PINFL"),
         ],
-        purpose: Annotated[
-            str, Header(alias="X-Bus-Purpose", max_length=100, description="purpose code")
-        ],
-        user: Annotated[
-            str,
-            Header(alias="X-Bus-User", max_length=200, description="on whose behalf (the citizen)"),
-        ],
+        purpose: PurposeHeader,
+        user: UserHeader,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:
         try:

@@ -5,7 +5,9 @@ the document's fingerprint (SHA-256 of the signed answer) and whether its signat
 re-verified against the node's trust store. Never the payload, the subject or the user: an
 anonymous visitor learns nothing about the person the paper does not show already. HTML, or
 JSON with ``Accept: application/json``; a number that is malformed, mistyped (check digit) or
-not issued here is a 404 (problem+json, or an HTML page for browsers).
+not issued here is a 404 (problem+json, or an HTML page for browsers, with the form to type
+it again). ``GET /verify`` is that form: a citizen types the number printed on the paper
+(``?number=`` leads to ``/verify/{number}``). Times are shown in the node's time zone.
 
 ``GET /v1/documents/{number}`` — the client who asked (its API token) gets the document: HTML
 with the data, the request number and an inline QR code (PNG data URI) that leads to
@@ -24,16 +26,17 @@ import html
 import io
 from collections.abc import Awaitable, Callable
 from typing import Annotated
+from urllib.parse import quote
 
 import orjson
 import qrcode
 from fastapi import APIRouter, Depends, Request
 from qrcode.image.pure import PyPNGImage
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from bus.core.errors import DocumentPurged, UnknownDocument
-from bus.gateway.html import HEADERS, flatten, page, table
+from bus.core.errors import BusUnavailable, DocumentPurged, UnknownDocument
+from bus.gateway.html import HEADERS, flatten, label_of, page, table, when
 from bus.node.wiring import Node
 from bus.records.documents import DocumentRecord, DocumentStatus, public_view, status
 
@@ -41,7 +44,7 @@ __all__ = ["document_routes", "qr_png"]
 
 def qr_png(text: str) -> bytes:
     """A QR code of ``text`` as PNG bytes."""
-    qr = qrcode.QRCode(box_size=4, border=2)
+    qr = qrcode.QRCode(box_size=5, border=4)  # the quiet zone a camera needs
     qr.add_data(text)
     qr.make(fit=True)
     out = io.BytesIO()
@@ -68,9 +71,24 @@ def _signature_line(st: DocumentStatus) -> str:
     return f'<b class="{css}">{word}</b> — {html.escape(st.detail)}'
 
 
+_NAV = "<a href='/verify'>Check a document</a>"
+
+
+def _check_form(number: str = "") -> str:
+    return (
+        "<form method='get' action='/verify'><label for='number'>Request number"
+        "<span class='hint' id='number-hint'>as printed on the document, e.g. "
+        "BUS-2026-000123-7</span></label>"
+        f"<input id='number' name='number' value='{html.escape(number[:40])}' "
+        "aria-describedby='number-hint' autocomplete='off' spellcheck='false'>"
+        "<button type='submit'>Check</button></form>"
+    )
+
+
 def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRouter:
     router = APIRouter(tags=["documents"])
     settings = node.settings
+    zone = settings.node.time_zone
 
     def names(record: DocumentRecord) -> dict[str, str]:
         def member(code: str) -> str:
@@ -85,9 +103,24 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
             "client": member(record.client),
         }
 
-    def verify_url(request: Request, number: str) -> str:
-        base = settings.documents.public_url or str(request.base_url)
+    def verify_url(number: str) -> str:
+        """Where a citizen verifies ``number``: from ``documents.public_url`` only, so a forged
+        Host header cannot point a document's QR code at another site."""
+        base = settings.documents.public_url
+        if base is None:  # the loader requires it on a gateway; a node built by hand may lack it
+            raise BusUnavailable("documents.public_url is not configured: no verify URL to print")
         return f"{base.rstrip('/')}/verify/{number}"
+
+    @router.get("/verify", summary="Check a document: the form to type its request number",
+                include_in_schema=False)
+    async def check(request: Request, number: str = "") -> Response:
+        typed = number.strip().upper()
+        if typed:
+            return RedirectResponse(f"/verify/{quote(typed, safe='')}", status_code=303)
+        body = ("<h1>Check a document</h1><p>Type the request number printed on the document "
+                "to see who issued it, when, and whether its signature still stands. Scanning "
+                f"its QR code opens the same page.</p>{_check_form()}")
+        return page("Check a document", body)
 
     @router.get("/verify/{number}", summary="Verify a document by its request number (public)")
     async def verify(number: str, request: Request) -> Response:
@@ -99,8 +132,9 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
             body = (
                 f"<h1>No such document</h1><p>{html.escape(exc.detail)}.</p>"
                 f"<p>Number asked: <code>{html.escape(number[:40])}</code></p>"
+                f"<h2>Check the number again</h2>{_check_form(number)}"
             )
-            return page("No such document", body, 404)
+            return page("No such document", body, 404, nav=_NAV)
         st = await run_in_threadpool(status, node.seal, record)
         view = {**public_view(record, st), "names": names(record)}
         if _wants_json(request):
@@ -111,19 +145,21 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
             ("Service", html.escape(shown["service"])),
             ("Issued by", html.escape(shown["provider"])),
             ("Requested by", html.escape(shown["client"])),
-            ("Issued at", html.escape(record.issued_at)),
+            ("Issued at", when(record.issued_at, zone)),
             ("Signature (checked now)", _signature_line(st)),
-            ("Certificate", html.escape(f"{st.serial or '—'}, valid until "
-                                        f"{st.certificate_expires or '—'}")),
             ("Document fingerprint (SHA-256)", f"<code>{record.fingerprint}</code>"),
         ]  # fmt: skip
+        if st.serial:  # the signer's certificate, when it is known (not a bare key, not revoked)
+            until = when(st.certificate_expires, zone) if st.certificate_expires else "—"
+            rows.insert(-1, ("Certificate",
+                             f"<code>{html.escape(st.serial)}</code>, valid until {until}"))
         body = (
             f"<h1>Document {html.escape(record.number)}</h1>{table(rows)}"
             "<p>This page shows who issued the document and whether its signature still "
             "verifies; the document's content is shown only to whom it was issued. Compare the "
             "fingerprint with the one printed on the document.</p>"
         )
-        return page(f"Document {record.number}", body)
+        return page(f"Document {record.number}", body, nav=_NAV)
 
     @router.get("/v1/documents/{number}", summary="The document of an answer, for its client")
     async def document(
@@ -141,7 +177,7 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
             headers = {**HEADERS, "X-Bus-Request-Number": record.number}
             return Response(record.envelope, headers=headers, media_type="application/json")
         st = await run_in_threadpool(status, node.seal, record)
-        url = verify_url(request, record.number)
+        url = verify_url(record.number)
         qr = base64.b64encode(await run_in_threadpool(qr_png, url)).decode("ascii")
         payload = orjson.loads(record.envelope).get("payload", {})
         shown = names(record)
@@ -149,9 +185,9 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
             ("Request number", f"<b>{html.escape(record.number)}</b>"),
             ("Issued by", html.escape(shown["provider"])),
             ("Requested by", html.escape(shown["client"])),
-            ("Issued at", html.escape(record.issued_at)),
+            ("Issued at", when(record.issued_at, zone)),
         ]
-        data = [(k, html.escape(v)) for k, v in flatten(payload)]
+        data = [(label_of(k), html.escape(v)) for k, v in flatten(payload)]
         foot = [
             ("Signature", _signature_line(st)),
             ("Fingerprint (SHA-256)", f"<code>{record.fingerprint}</code>"),
@@ -164,6 +200,6 @@ def document_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRoute
             "<p>Issued through the interagency data-exchange bus with a digital signature "
             "instead of a seal. Scan the code or open the address to check it.</p>"
         )
-        return page(f"{shown['service']} — {record.number}", body)
+        return page(f"{shown['service']} — {record.number}", body, nav=_NAV)
 
     return router

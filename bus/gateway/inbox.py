@@ -1,19 +1,23 @@
 """The operator's page on the node: ``/inbox``, the tasks of the manual services, answered by hand.
 
-``GET /inbox`` lists the open tasks of the agencies the operator answers for; ``GET
-/inbox/{id}`` shows one (who asks, for which purpose, the request, the instructions; each
-showing is in the audit log as the signed-in operator's reading) with a form
-made from the service's shared response schema — one field per property, a JSON box for nested
-ones (pre-filled with an example shape); ``POST /inbox/{id}/answer`` and ``POST
+``GET /inbox`` lists the open tasks of the agencies the official answers for, the soonest
+deadline first, with when each must be answered (in the node's time zone, ``node.time_zone``)
+and how long is left; ``GET /inbox/{id}`` shows one (who asks, for which purpose, the request,
+the instructions; each showing is in the audit log as the signed-in official's reading) with a
+form made from the service's shared response schema (``bus.gateway.schema_form``: date
+inputs, selects for enums, a group per parent or property); ``POST /inbox/{id}/answer`` and ``POST
 /inbox/{id}/reject`` close it through ``bus.inbox.desk.InboxDesk`` exactly as ``run_bus.py inbox``
-does. An answer that does not match the schema comes back as the form with every field in error
-named (422), the values as typed kept; nothing is sent until it is right.
+does. An answer that does not match the schema comes back as the form (422) with each error
+under its field and listed at the top, the values as typed kept; nothing is sent until it is
+right. A task another official closed first says so, and by whom; nothing is sent.
 
-Operators sign in with HTTP Basic (name and password; ``inbox.operators`` holds the password's
-SHA-256 and the members each may answer for); another agency's task is a 404. Forms carry a
-token bound to the operator and the task (HMAC with a key made at start), and a request from
-another origin is refused, so another site cannot make a signed-in browser answer. Pages are
-not cached (``bus.gateway.html.HEADERS``).
+Officials sign in on the page's form (``bus.gateway.inbox_session``: a session cookie, and
+sign-out); scripts may send HTTP Basic credentials instead. ``inbox.operators`` holds each
+password's SHA-256, the official's name shown on every page, and the members each may answer
+for; another agency's task is a 404. Every page shows who is signed in and how many tasks wait.
+Forms carry a token bound to the official and the task (HMAC with a key made at start), and a
+request from another origin is refused, so another site cannot make a signed-in browser answer.
+Pages are not cached (``bus.gateway.html.HEADERS``).
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations.
 
@@ -26,13 +30,12 @@ import hmac
 import html
 import logging
 import secrets
+import zoneinfo
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
-import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -43,26 +46,27 @@ from bus.core.errors import (
     BusError,
     SchemaInvalid,
     TaskNotOpen,
-    Unauthenticated,
     UnknownDocument,
 )
-from bus.gateway.html import flatten, page, table
-from bus.inbox.desk import Closed, InboxDesk, field_kinds, time_left
+from bus.gateway.html import flatten, label_of, page, table, utc_offset, when
+from bus.gateway.inbox_session import COOKIE, LIFETIME_S, Sessions, safe_next, sign_in_form
+from bus.gateway.schema_form import ADD, SchemaForm
+from bus.inbox.desk import Closed, InboxDesk
 from bus.inbox.store import Task
 from bus.node.wiring import Node
 
-__all__ = ["inbox_routes"]
+__all__ = ["challenge_response", "inbox_routes"]
 
 log = logging.getLogger("bus.inbox")
 _MAX_FORM = 256 * 1024
-_SIMPLE = {"string", "integer", "number", "boolean"}
 
 
 class _SignIn(Exception):
-    """No or wrong credentials: answered 401 with the Basic challenge."""
+    """Not signed in (or wrong credentials): answered 401 with the sign-in form."""
 
 
-def _operator(request: Request, operators: dict[str, OperatorSettings]) -> tuple[str, list[str]]:
+def _basic(request: Request) -> tuple[str, str]:
+    """The name and password of an HTTP Basic ``Authorization`` header."""
     header = request.headers.get("authorization", "")
     if not header.startswith("Basic "):
         raise _SignIn
@@ -70,62 +74,28 @@ def _operator(request: Request, operators: dict[str, OperatorSettings]) -> tuple
         name, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise _SignIn from None
+    return name[:64], password
+
+
+def _password_ok(operators: dict[str, OperatorSettings], name: str, password: str) -> bool:
     known = operators.get(name)
     digest = hashlib.sha256(password.encode()).hexdigest()
     # compared even for an unknown name, so timing tells nothing about which names exist
     expected = known.token_sha256 if known is not None else "0" * 64
-    if not hmac.compare_digest(digest, expected) or known is None:
-        raise _SignIn
-    return name, known.members
+    return hmac.compare_digest(digest, expected) and known is not None
 
 
-def _fields(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
-    required = set(schema.get("required", []))
-    return [(name, spec, name in required) for name, spec in schema.get("properties", {}).items()]
-
-
-def _form_data(raw: bytes, model: type[BaseModel]) -> tuple[dict[str, str], dict[str, Any],
-                                                              dict[str, str]]:
-    """(fields as typed, the answer to validate, JSON boxes that do not parse)."""
-    schema = model.model_json_schema()
-    form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"),
+def _form(raw: bytes) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"),
                                          keep_blank_values=True).items()}
-    data: dict[str, Any] = {}
-    broken: dict[str, str] = {}
-    kinds = field_kinds(model)
-    for name, _, _ in _fields(schema):
-        value = form.get(name, "").strip()
-        if not value:
-            continue
-        if kinds[name] in _SIMPLE:
-            data[name] = value  # pydantic turns "2020-01-02" into a date, "3" into 3
-        else:
-            try:
-                data[name] = orjson.loads(value)
-            except orjson.JSONDecodeError as exc:
-                broken[name] = f"not JSON: {exc}"
-    return form, data, broken
-
-
-def _html_errors(
-    endpoint: Callable[..., Awaitable[Response]],
-) -> Callable[..., Awaitable[Response]]:
-    """Refusals as pages (a browser shows them), 401 with the Basic challenge."""
-
-    @functools.wraps(endpoint)
-    async def wrapped(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return await endpoint(*args, **kwargs)
-        except BusError as exc:
-            return challenge_response(exc)
-
-    return wrapped
 
 
 def inbox_routes(node: Node) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     operators = node.settings.inbox.operators
+    zone = node.settings.node.time_zone
     form_key = secrets.token_bytes(32)
+    sessions = Sessions(clock=lambda: node.seal.clock().timestamp())
 
     def desk() -> InboxDesk:
         if node.inbox is None:
@@ -136,10 +106,212 @@ def inbox_routes(node: Node) -> APIRouter:
         return hmac.new(form_key, f"{operator}\n{task_id}".encode(), hashlib.sha256).hexdigest()
 
     def signed_in(request: Request) -> tuple[str, list[str]]:
-        try:
-            return _operator(request, operators)
-        except _SignIn:
-            raise Unauthenticated("sign in with your operator name and password") from None
+        cookie = request.cookies.get(COOKIE)
+        name = sessions.operator(cookie) if cookie else None
+        if name is None:  # a script's Basic credentials, slowed like the form's
+            name, password = _basic(request)
+            address = request.client.host if request.client else "-"
+            if sessions.refused(name, address):
+                raise _SignIn
+            if not _password_ok(operators, name, password):
+                sessions.failed(name, address)
+                raise _SignIn
+        known = operators.get(name)
+        if known is None:  # removed from the configuration since
+            raise _SignIn
+        return name, known.members
+
+    def services_of(members: list[str]) -> list[str]:
+        return [s for s in desk().services if provider_of(s) in members]
+
+    async def waiting(members: list[str]) -> list[Task]:
+        return [t for s in services_of(members)
+                for t in await run_in_threadpool(desk().tasks, service=s)]
+
+    def title_of(service: str) -> str:
+        settings = node.settings.services.get(service)
+        return settings.title if settings is not None and settings.title else service
+
+    def member_name(code: str) -> str:
+        member = node.settings.members.get(code)
+        return f"{member.name} ({code})" if member is not None and member.name else code
+
+    def who(operator: str) -> str:
+        """An official as people know them: ``Aziza Karimova (archivist)``."""
+        known = operators.get(operator)
+        return f"{known.name} ({operator})" if known is not None and known.name else operator
+
+    def official(operator: str) -> str:
+        return f"<b>{html.escape(who(operator))}</b>"
+
+    async def frame(title: str, body: str, operator: str, members: list[str],
+                    status_code: int = 200) -> Response:
+        count = len(await waiting(members))
+        nav = (
+            f"<a href='/inbox'>Inbox ({count} waiting)</a>"
+            f"<span>Signed in as {official(operator)}</span>"
+            "<form method='post' action='/inbox/sign-out'>"
+            f"<input type='hidden' name='csrf' value='{csrf(operator, 'sign-out')}'>"
+            "<button type='submit'>Sign out</button></form>"
+        )
+        return page(title, body, status_code, nav=nav)
+
+    def html_errors(
+        endpoint: Callable[..., Awaitable[Response]],
+    ) -> Callable[..., Awaitable[Response]]:
+        """Refusals as pages (a browser shows them); not signed in: the sign-in form."""
+
+        @functools.wraps(endpoint)
+        async def wrapped(*args: Any, **kwargs: Any) -> Response:
+            request: Request = kwargs["request"]
+            try:
+                return await endpoint(*args, **kwargs)
+            except _SignIn:
+                target = request.url.path if request.method == "GET" else "/inbox"
+                return page("Sign in", sign_in_form(target), 401)
+            except BusError as exc:
+                return challenge_response(exc)
+
+        return wrapped
+
+    async def task_page(task: Task, operator: str, members: list[str], *,
+                        typed: dict[str, str] | None = None,
+                        errors: dict[str, str] | None = None, note: str = "",
+                        added: str = "", status_code: int = 200) -> Response:
+        now = node.seal.clock()
+        head = [
+            ("Task", f"<code>{html.escape(task.id)}</code>"),
+            ("Asked by", html.escape(member_name(task.client))),
+            ("Their official", html.escape(task.user)),
+            ("Purpose", html.escape(task.purpose)),
+            ("Filed", when(task.filed_at, zone)),
+            ("Answer by", f"{when(task.expires_at, zone)} — {_left(task, now)}"),
+            ("State", html.escape(task.state)),
+        ]
+        if task.state != "open" and task.operator:
+            closed = when(task.closed_at, zone) if task.closed_at else ""
+            head.append(("Closed by", f"{official(task.operator)} {closed}"))
+        instructions = desk().instructions(task.service)
+        if instructions:
+            head.append(("Instructions", html.escape(instructions)))
+        request_rows = [(label_of(k), html.escape(v)) for k, v in flatten(task.request)]
+        body = ["<p><a href='/inbox'>← Back to the inbox</a></p>",
+                f"<h1>{html.escape(title_of(task.service))}</h1>"]
+        if note:
+            body.append(f"<p class='note bad' role='alert'>{html.escape(note)}</p>")
+        body += [table(head, "The task"), "<h2>What they ask</h2>",
+                 table(request_rows, "The request")]
+        if task.state == "open":
+            token = csrf(operator, task.id)
+            form = SchemaForm(desk().route(task.service).response_model)
+            if typed is None:  # what the request already says (its PINFL, say), to start with
+                typed = {k: str(v) for k, v in task.request.items()
+                         if k in form.schema.get("properties", {}) and isinstance(v, str | int)}
+            body.append(_answer_form(task.id, token, form, typed, errors or {}, added))
+            body.append(_reject_form(task.id, token))
+        else:
+            body.append("<p>This task is closed; there is nothing more to do here.</p>")
+        return await frame(title_of(task.service), "".join(body), operator, members,
+                           status_code)
+
+    @router.get("/inbox/sign-in")
+    async def sign_in_page(request: Request) -> Response:
+        note = "You are signed out." if request.query_params.get("out") else ""
+        return page("Sign in", sign_in_form(request.query_params.get("next", "/inbox"),
+                                            note=note))
+
+    @router.post("/inbox/sign-in")
+    @html_errors
+    async def sign_in(request: Request) -> Response:
+        same_origin(request)
+        form = _form((await request.body())[:_MAX_FORM])
+        name, password = form.get("name", "").strip()[:64], form.get("password", "")
+        address = request.client.host if request.client else "-"
+        wait = sessions.refused(name, address)
+        if wait:
+            log.warning("operator sign-in refused: too many attempts")
+            return page("Sign in", sign_in_form(form.get("next", "/inbox"), name=name,
+                        error=f"Too many wrong passwords; try again in {int(wait // 60) + 1} "
+                        "minute(s)."), 429)
+        if not _password_ok(operators, name, password):
+            sessions.failed(name, address)
+            log.warning("operator sign-in refused")
+            return page("Sign in", sign_in_form(form.get("next", "/inbox"), name=name,
+                        error="That name and password do not match an operator of this node."),
+                        401)
+        previous = request.cookies.get(COOKIE)
+        if previous:  # signing in again (as another official, say) ends the session before
+            sessions.close(previous)
+        response = RedirectResponse(safe_next(form.get("next", "/inbox")), status_code=303)
+        response.set_cookie(COOKIE, sessions.open(name), max_age=LIFETIME_S, path="/inbox",
+                            httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
+        log.info("operator signed in", extra={"bus": {"operator": name}})
+        return response
+
+    @router.post("/inbox/sign-out")
+    @html_errors
+    async def sign_out(request: Request) -> Response:
+        operator, _ = signed_in(request)
+        same_origin(request)
+        form = _form((await request.body())[:_MAX_FORM])
+        if not hmac.compare_digest(form.get("csrf", ""), csrf(operator, "sign-out")):
+            raise AccessDenied("the form has expired; open the page again", reason="form-refused")
+        cookie = request.cookies.get(COOKIE)
+        if cookie:
+            sessions.close(cookie)
+        response = RedirectResponse("/inbox/sign-in?out=1", status_code=303)
+        response.delete_cookie(COOKIE, path="/inbox")
+        return response
+
+    @router.get("/inbox")
+    @html_errors
+    async def inbox(request: Request) -> Response:
+        operator, members = signed_in(request)
+        tasks = sorted(await waiting(members), key=lambda t: (t.expires_at, t.filed_at))
+        now = node.seal.clock()
+        rows = "".join(
+            "<tr>"
+            f"<td data-label='Answer by'>{when(t.expires_at, zone, offset=False)}<br>"
+            f"{_left(t, now)}</td>"
+            f"<td data-label='Service'><a href='/inbox/{quote(t.id)}'>"
+            f"{html.escape(title_of(t.service))}<span class='sr'> (task "
+            f"{html.escape(t.id[:8])})</span></a></td>"
+            f"<td data-label='Asked by'>{html.escape(member_name(t.client))}</td>"
+            f"<td data-label='Purpose'>{html.escape(t.purpose)}</td>"
+            f"<td data-label='Filed'>{when(t.filed_at, zone, offset=False)}</td></tr>"
+            for t in tasks
+        )
+        done = request.query_params.get("done", "")
+        note = ""
+        if done:
+            note = (f"<p class='note ok' role='status'>Task {html.escape(done[:8])}… is closed; "
+                    "the signed answer is on its way to the asker.</p>")
+        if done and request.query_params.get("kept"):
+            note = (f"<p class='note ok' role='status'>Task {html.escape(done[:8])}… is closed; "
+                    "the bus cannot deliver its answer right now and keeps it: it goes out as "
+                    "soon as it can.</p>")
+        listing = (
+            "<table class='list'><caption class='sr'>Tasks waiting, soonest deadline "
+            "first</caption><thead><tr><th scope='col'>Answer by</th>"
+            "<th scope='col'>Service</th>"
+            "<th scope='col'>Asked by</th><th scope='col'>Purpose</th>"
+            f"<th scope='col'>Filed</th></tr></thead><tbody>{rows}</tbody></table>"
+            if tasks else "<p>Nothing is waiting for you. New requests appear here as they "
+            "come.</p>"
+        )
+        body = (f"<h1>Tasks waiting for you</h1>{note}<p>{len(tasks)} task(s) waiting, the "
+                f"soonest deadline first. Times are in {html.escape(zone)} time "
+                f"({utc_offset(now.astimezone(zoneinfo.ZoneInfo(zone)))}).</p>{listing}")
+        return await frame("Operator inbox", body, operator, members)
+
+    @router.get("/inbox/{task_id}")
+    @html_errors
+    async def show(task_id: str, request: Request) -> Response:
+        operator, members = signed_in(request)
+        task = await mine(task_id, members)
+        read = await run_in_threadpool(lambda: desk().read(task.id, operator=operator))
+        return await task_page(read, operator, members)
 
     async def mine(task_id: str, members: list[str]) -> Task:
         task = await run_in_threadpool(desk().task, task_id)
@@ -147,107 +319,63 @@ def inbox_routes(node: Node) -> APIRouter:
             raise UnknownDocument(f"no task {task_id!r} of yours")
         return task
 
-    def task_page(task: Task, operator: str, *, typed: dict[str, str] | None = None,
-                  errors: dict[str, str] | None = None, note: str = "",
-                  status_code: int = 200) -> Response:
-        route = desk().route(task.service)
-        left = time_left(task, node.seal.clock())
-        head = [
-            ("service", html.escape(route.settings.title or task.service)),
-            ("asked by", html.escape(task.client)),
-            ("official", html.escape(task.user)),
-            ("purpose", html.escape(task.purpose)),
-            ("state", html.escape(task.state)),
-            ("answer within", html.escape(left)),
-        ]
-        instructions = desk().instructions(task.service)
-        if instructions:
-            head.append(("instructions", html.escape(instructions)))
-        request_rows = [(k, html.escape(v)) for k, v in flatten(task.request)]
-        body = [f"<p><a href='/inbox'>← inbox</a></p><h1>Task {html.escape(task.id)}</h1>",
-                table(head), "<h2>Request</h2>", table(request_rows)]
-        if note:
-            body.append(f"<p class='bad'>{html.escape(note)}</p>")
-        if task.state == "open":
-            token = csrf(operator, task.id)
-            body.append(_answer_form(task.id, token, route.response_model, typed or {},
-                                     errors or {}))
-            body.append(_reject_form(task.id, token))
-        return page(f"Task {task.id}", "".join(body), status_code)
-
-    @router.get("/inbox")
-    @_html_errors
-    async def inbox(request: Request) -> Response:
-        operator, members = signed_in(request)
-        services = [s for s in desk().services if provider_of(s) in members]
-        tasks = [t for s in services for t in await run_in_threadpool(desk().tasks, service=s)]
-        now = node.seal.clock()
-        rows = "".join(
-            f"<tr><td><a href='/inbox/{html.escape(t.id)}'>{html.escape(t.id[:8])}…</a></td>"
-            f"<td>{html.escape(t.service)}</td><td>{html.escape(t.client)}</td>"
-            f"<td>{html.escape(t.purpose)}</td>"
-            f"<td>{dt.datetime.fromtimestamp(t.filed_at, dt.UTC):%Y-%m-%d %H:%M}</td>"
-            f"<td>{html.escape(time_left(t, now))}</td></tr>"
-            for t in sorted(tasks, key=lambda t: t.filed_at)
-        )
-        done = request.query_params.get("done", "")
-        note = f"<p class='ok'>Task {html.escape(done)} is closed.</p>" if done else ""
-        if done and request.query_params.get("kept"):
-            note = (f"<p class='ok'>Task {html.escape(done)} is closed; the bus cannot deliver "
-                    "its answer right now and keeps it: it goes out as soon as it can.</p>")
-        return page("Operator inbox", (
-            f"<h1>Operator inbox</h1><p>Signed in as {html.escape(operator)}; "
-            f"{len(tasks)} open task(s).</p>{note}<table><tr><th>task</th><th>service</th>"
-            f"<th>asked by</th><th>purpose</th><th>filed (UTC)</th><th>time left</th></tr>"
-            f"{rows}</table>"
-        ))
-
-    @router.get("/inbox/{task_id}")
-    @_html_errors
-    async def show(task_id: str, request: Request) -> Response:
-        operator, members = signed_in(request)
-        task = await mine(task_id, members)
-        return task_page(await run_in_threadpool(lambda: desk().read(task.id, operator=operator)),
-                         operator)
-
-    async def posted(task_id: str, request: Request) -> tuple[str, Task, bytes]:
-        operator, members = signed_in(request)
+    def same_origin(request: Request) -> None:
         origin = request.headers.get("origin")
         if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
             raise AccessDenied("a form from another site", reason="form-refused")
+
+    async def posted(task_id: str, request: Request) -> tuple[str, list[str], Task,
+                                                                dict[str, str]]:
+        operator, members = signed_in(request)
+        same_origin(request)
         raw = await request.body()
         if len(raw) > _MAX_FORM:
             raise AccessDenied("the form is too large", reason="form-refused")
-        token = parse_qs(raw.decode("utf-8", "replace")).get("csrf", [""])[-1]
-        if not hmac.compare_digest(token, csrf(operator, task_id)):
+        form = _form(raw)
+        if not hmac.compare_digest(form.get("csrf", ""), csrf(operator, task_id)):
             raise AccessDenied("the form has expired; open the task again", reason="form-refused")
-        return operator, await mine(task_id, members), raw
+        return operator, members, await mine(task_id, members), form
+
+    async def not_open(task: Task, operator: str, members: list[str],
+                       exc: TaskNotOpen) -> Response:
+        now = await mine(task.id, members)
+        note = exc.detail
+        if now.state in ("answered", "rejected", "sending") and now.operator:
+            by = "you" if now.operator == operator else who(now.operator)
+            note = (f"This task was already {'answered' if now.state == 'sending' else now.state}"
+                    f" by {by}; what you filled in was not sent.")
+        return await task_page(now, operator, members, note=note, status_code=409)
 
     @router.post("/inbox/{task_id}/answer")
-    @_html_errors
+    @html_errors
     async def answer(task_id: str, request: Request) -> Response:
-        operator, task, raw = await posted(task_id, request)
-        typed, data, broken = _form_data(raw, desk().route(task.service).response_model)
-        if broken:
-            return task_page(task, operator, typed=typed, errors=broken, status_code=422,
-                             note="Some fields are not valid; nothing was sent.")
+        operator, members, task, typed = await posted(task_id, request)
+        form = SchemaForm(desk().route(task.service).response_model)
+        if typed.get(ADD):  # "Add another …": the same form with one more group
+            return await task_page(task, operator, members, typed=typed, added=typed[ADD])
+        submitted = form.read(typed)
+        if submitted.broken:
+            return await task_page(task, operator, members, typed=typed,
+                                   errors=submitted.broken, status_code=422)
         try:
-            closed = await run_in_threadpool(desk().answer, task.id, data, operator=operator)
+            closed = await run_in_threadpool(desk().answer, task.id, submitted.data,
+                                             operator=operator)
         except SchemaInvalid as exc:
-            errors = {".".join(map(str, e["loc"]))[:200]: str(e["msg"])  # type: ignore[call-overload]
-                      for e in exc.errors or []}
-            return task_page(task, operator, typed=typed, errors=errors, status_code=422,
-                             note="Some fields are not valid; nothing was sent.")
+            errors: dict[str, str] = {}
+            for e in exc.errors or []:
+                loc = [str(p) for p in e.get("loc", [])]  # type: ignore[attr-defined]
+                errors.setdefault(submitted.field(loc)[:200], form.explain(
+                    loc, str(e.get("type", "")), str(e.get("msg", ""))))
+            return await task_page(task, operator, members, typed=typed, errors=errors,
+                                   status_code=422)
         except TaskNotOpen as exc:
-            return task_page(await mine(task_id, [provider_of(task.service)]), operator,
-                             note=exc.detail, status_code=409)
+            return await not_open(task, operator, members, exc)
         return _closed(task.id, closed)
 
     @router.post("/inbox/{task_id}/reject")
-    @_html_errors
+    @html_errors
     async def reject(task_id: str, request: Request) -> Response:
-        operator, task, raw = await posted(task_id, request)
-        form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+        operator, members, task, form = await posted(task_id, request)
         code = form.get("code", "no-data")
         if code not in ("no-data", "provider-rejected"):
             code = "no-data"
@@ -257,83 +385,57 @@ def inbox_routes(node: Node) -> APIRouter:
                                       detail=form.get("detail", "")[:500])
             )
         except TaskNotOpen as exc:
-            return task_page(task, operator, note=exc.detail, status_code=409)
+            return await not_open(task, operator, members, exc)
         return _closed(task.id, closed)
 
     return router
 
 
+def _left(task: Task, now: dt.datetime) -> str:
+    """How long is left to answer, as an official reads it: ``2 days 23 h``, ``1 h 59 min``."""
+    seconds = int(max(task.expires_at - now.timestamp(), 0))
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    if not seconds:
+        return "<b class='bad'>expired</b>"
+    if days:
+        return f"{days} day{'s' if days > 1 else ''} {hours} h left"
+    if hours:
+        return f"{hours} h {minutes} min left"
+    return f"<b class='bad'>{max(minutes, 1)} min left</b>"
+
+
 def _closed(task_id: str, closed: Closed) -> Response:
     kept = "" if closed.delivered else "&kept=1"
-    return RedirectResponse(f"/inbox?done={task_id}{kept}", status_code=303)
+    return RedirectResponse(f"/inbox?done={quote(task_id)}{kept}", status_code=303)
 
 
 def challenge_response(exc: BusError) -> Response:
-    """The page of a refused inbox request (the app's error handler calls it for ``/inbox``)."""
-    headers = {"WWW-Authenticate": 'Basic realm="bus operator inbox", charset="UTF-8"'} \
-        if exc.status == 401 else {}
-    return page(exc.title, f"<h1>{html.escape(exc.title)}</h1><p>{html.escape(exc.detail)}</p>",
-                exc.status, headers)
+    """The page of a refused inbox request."""
+    return page(exc.title, f"<h1>{html.escape(exc.title)}</h1><p>{html.escape(exc.detail)}</p>"
+                "<p><a href='/inbox'>Back to the inbox</a></p>", exc.status)
 
 
-def _answer_form(task_id: str, token: str, model: type[BaseModel], typed: dict[str, str],
-                 errors: dict[str, str]) -> str:
-    parts = [f"<h2>Answer</h2><form method='post' action='/inbox/{html.escape(task_id)}/answer'>"
-             f"<input type='hidden' name='csrf' value='{token}'>"]
-    schema, kinds = model.model_json_schema(), field_kinds(model)
-    defs = schema.get("$defs", {})
-    for name, spec, required in _fields(schema):
-        kind = kinds[name]
-        label = f"{name}{' *' if required else ''}"
-        if spec.get("description"):
-            label += f" — {spec['description']}"
-        value = typed.get(name, "")
-        parts.append(f"<label for='f-{name}'>{html.escape(label)}</label>")
-        if kind in _SIMPLE:
-            fmt = spec.get("format") or next((s.get("format") for s in spec.get("anyOf", [])
-                                              if s.get("format")), None)
-            input_type = {"date": "date", "integer": "number"}.get(fmt or kind, "text")
-            parts.append(f"<input id='f-{name}' name='{name}' type='{input_type}' "
-                         f"value='{html.escape(value)}'>")
-        else:
-            example = value or _example(spec, defs)
-            rows = min(example.count("\n") + 2, 16)
-            parts.append(f"<textarea id='f-{name}' name='{name}' rows='{rows}'>"
-                         f"{html.escape(example)}</textarea>")
-        mine = {k: v for k, v in errors.items() if k == name or k.startswith(name + ".")}
-        for where, message in mine.items():
-            parts.append(f"<div class='bad'>{html.escape(where)}: {html.escape(message)}</div>")
-    answer_errors = {k: v for k, v in errors.items() if not k or k == "(answer)"}
-    for message in answer_errors.values():
-        parts.append(f"<div class='bad'>{html.escape(message)}</div>")
-    parts.append("<button type='submit'>Sign and send the answer</button></form>")
-    return "".join(parts)
+def _answer_form(task_id: str, token: str, form: SchemaForm, typed: dict[str, str],
+                 errors: dict[str, str], added: str) -> str:
+    return (
+        f"<h2 id='answer'>Answer</h2><form method='post' novalidate "
+        f"action='/inbox/{quote(task_id)}/answer' aria-labelledby='answer'>"
+        f"<input type='hidden' name='csrf' value='{token}'>"
+        f"{form.render(typed, errors, added)}"
+        "<button type='submit'>Sign and send the answer</button></form>"
+    )
 
 
 def _reject_form(task_id: str, token: str) -> str:
     return (
-        f"<h2>Or reject</h2><form method='post' action='/inbox/{html.escape(task_id)}/reject'>"
+        "<h2 id='reject'>Or reject</h2>"
+        f"<form method='post' action='/inbox/{quote(task_id)}/reject' aria-labelledby='reject'>"
         f"<input type='hidden' name='csrf' value='{token}'>"
-        "<label for='code'>why</label><select id='code' name='code'>"
-        "<option value='no-data'>nothing about this person (no-data)</option>"
-        "<option value='provider-rejected'>the request cannot be served</option></select>"
-        "<label for='detail'>told to the asker</label><input id='detail' name='detail'>"
-        "<button type='submit'>Sign and send the refusal</button></form>"
+        "<label for='code'>Why</label><select id='code' name='code'>"
+        "<option value='no-data'>Nothing about this person in our records (no-data)</option>"
+        "<option value='provider-rejected'>The request cannot be served</option></select>"
+        "<label for='detail'>Reason told to the asker"
+        "<span class='hint' id='detail-hint'>Say what you looked at, without personal data.</span>"
+        "</label><input id='detail' name='detail' maxlength='500' aria-describedby='detail-hint'>"
+        "<button type='submit' class='secondary'>Sign and send the refusal</button></form>"
     )
-
-
-def _example(spec: dict[str, Any], defs: dict[str, Any]) -> str:
-    """An empty shape of a nested property, for the operator to fill in."""
-    def shape(s: dict[str, Any]) -> Any:
-        if "$ref" in s:
-            return shape(defs.get(s["$ref"].split("/")[-1], {}))
-        if s.get("type") == "array":
-            return [shape(s.get("items", {}))]
-        if s.get("type") == "object" or "properties" in s:
-            return {k: shape(v) for k, v in s.get("properties", {}).items()}
-        options = [o for o in s.get("anyOf", []) if o.get("type") != "null"]
-        if options:
-            return shape(options[0])
-        return "" if s.get("type") == "string" else None
-
-    return orjson.dumps(shape(spec), option=orjson.OPT_INDENT_2).decode()

@@ -3,31 +3,69 @@
 Headers ``X-Bus-Purpose`` (the legal purpose the access right requires), ``X-Bus-User`` (the
 official or portal user on whose behalf), optionally ``X-Bus-Correlation`` (the conversation's
 UUID); the query parameter ``mode`` (``sync``, or ``async``: 202 at once, the result kept).
+
+What a caller sends here reaches the audit log and the node's log lines, so each is checked
+before anything else sees it, and a value that does not pass is a 400 ``malformed-request``
+naming the header (never echoing it): the purpose is a code such as ``child-benefit``
+(``PURPOSE_PATTERN``); the user is printable ASCII of at most 200 characters, not blank, with no
+control or line-separator characters (``USER_PATTERN``: a log line or an audit export cannot be
+split or forged through it); a correlation is a real UUID in its canonical lowercase form
+(``CORRELATION_PATTERN``).
 """
 # No "from __future__ import annotations": FastAPI reads these annotations.
 
+import re
 from typing import Annotated, Literal
 
 from fastapi import Header, Query
 
-__all__ = ["CorrelationHeader", "ModeQuery", "PurposeHeader", "UserHeader"]
+__all__ = [
+    "CORRELATION_PATTERN",
+    "PURPOSE_PATTERN",
+    "USER_PATTERN",
+    "CorrelationHeader",
+    "ModeQuery",
+    "PurposeHeader",
+    "UserHeader",
+    "caller_value",
+]
+
+# A purpose code as access rights name them: a lowercase letter, then letters, digits, ".",
+# "_" or "-", 1-100 in all (never a number such as a PINFL).
+PURPOSE_PATTERN = r"^[a-z][a-z0-9._-]{0,99}$"
+# Printable ASCII starting with a visible character, 1-200: no controls (tab, CR, LF), no DEL,
+# no bytes past ASCII (where UTF-8's NEL and line separators would hide).
+USER_PATTERN = r"^[!-~][ -~]{0,199}$"
+# An RFC 9562 UUID (version 1-8, the RFC's variant), lowercase as the bus writes them.
+CORRELATION_PATTERN = (
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+)
 
 PurposeHeader = Annotated[
     str,
-    Header(alias="X-Bus-Purpose", max_length=100,
-           description="purpose code the access right requires"),
+    Header(alias="X-Bus-Purpose", pattern=PURPOSE_PATTERN,
+           description="purpose code the access right requires (e.g. child-benefit)"),
 ]
 UserHeader = Annotated[
     str,
-    Header(alias="X-Bus-User", max_length=200,
-           description="official or portal user on whose behalf"),
+    Header(alias="X-Bus-User", pattern=USER_PATTERN,
+           description="official or portal user on whose behalf: printable, 1-200 "
+                       "characters, no control or line-separator characters"),
 ]
 CorrelationHeader = Annotated[
     str | None,
-    Header(alias="X-Bus-Correlation", pattern=r"^[0-9a-f-]{36}$",
-           description="the conversation this request belongs to (a UUID)"),
+    Header(alias="X-Bus-Correlation", pattern=CORRELATION_PATTERN,
+           description="the conversation this request belongs to (a UUID, lowercase)"),
 ]
 ModeQuery = Annotated[
     Literal["sync", "async"],
     Query(description="async: 202 at once, the result kept and found at the Location"),
 ]
+
+
+def caller_value(value: str | None, pattern: str) -> str | None:
+    """``value`` if it matches ``pattern`` (one of the above), else None: what a refusal's audit
+    entry may take from a request that was refused before its headers were checked."""
+    if value is None or re.fullmatch(pattern, value) is None:
+        return None
+    return value

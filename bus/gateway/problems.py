@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -10,9 +11,17 @@ from starlette.responses import Response
 
 from bus.core.errors import BusError
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "Problem", "problem_body", "problem_response"]
+__all__ = [
+    "MAX_ERRORS",
+    "PROBLEM_MEDIA_TYPE",
+    "Problem",
+    "instance_of",
+    "problem_body",
+    "problem_response",
+]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+MAX_ERRORS = 20  # a problem lists at most this many errors (the detail still counts them all)
 
 
 class Problem(BaseModel):
@@ -28,6 +37,15 @@ class Problem(BaseModel):
     message_id: str | None = None
     service: str | None = None
     errors: list[dict[str, Any]] | None = None
+
+
+def instance_of(scope: Mapping[str, Any]) -> str | None:
+    """The ``instance`` of a problem: the route that refused, as the API names it (a path
+    template such as ``/v1/messages/{message_id}``), never the raw path a caller sent, which may
+    carry anything (an identifier, a PINFL); None when no route matched."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
 
 
 def problem_response(
@@ -66,5 +84,5 @@ def problem_body(
     if error.service:
         body["service"] = error.service
     if error.errors:
-        body["errors"] = error.errors
+        body["errors"] = error.errors[:MAX_ERRORS]
     return body

@@ -54,8 +54,8 @@ from bus.core.seal import Seal
 from bus.inbox.manual import ManualOptions, inbox_location
 from bus.inbox.store import InboxUnavailable, OperatorInbox, Task, TaskClosed
 from bus.policy.access import AccessPolicy, minimise
-from bus.records.audit.log import AuditLog
-from bus.transport import Message, Transport
+from bus.records.audit import AuditLog
+from bus.transport import Message, Messaging
 
 __all__ = [
     "REJECT_CODES",
@@ -143,7 +143,7 @@ class InboxDesk:
         seal: Seal,
         access: AccessPolicy,
         audit: AuditLog,
-        transport: Transport,
+        transport: Messaging,
     ) -> None:
         self.seal, self.access, self.audit, self.transport = seal, access, audit, transport
         inboxes: dict[str, OperatorInbox] = {}

@@ -18,9 +18,15 @@ Options:
     one inbox; tasks carry their service.
 ``instructions`` (str, default ``""``)
     What the operator is shown with each task of this service (where to look, what to fill in).
+``dedupe_on`` (str, optional)
+    A field of the request model that identifies an application (``application_id``): the
+    agency files each application once. A request whose value matches a task of this service
+    already filed (and not expired) is not filed again; it is refused as ``provider-rejected``
+    naming the request it repeats, whose answer the client polls.
 
 Error mapping: nothing is called, so there is no provider error. A task filed twice (the same
-request delivered again) is kept once. A task is answered or rejected once: a second attempt,
+request delivered again) is kept once; a second application with the same ``dedupe_on`` value
+is ``ProviderRejected``. A task is answered or rejected once: a second attempt,
 or one after the request expired, raises ``TaskClosed``. Filing that cannot be written raises
 ``ProviderUnavailable`` (transient: the request is delivered again). The states of a task are
 in ``bus.inbox.store``.
@@ -33,8 +39,21 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 from pydantic import Field
 
-from adapters.base import AdapterContext, AdapterOptions, Deadline, ProviderUnavailable
-from bus.inbox.store import InboxUnavailable, OperatorInbox, Ticket, is_database_url
+from adapters.base import (
+    AdapterConfigError,
+    AdapterContext,
+    AdapterOptions,
+    Deadline,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from bus.inbox.store import (
+    DuplicateTask,
+    InboxUnavailable,
+    OperatorInbox,
+    Ticket,
+    is_database_url,
+)
 from schemas import SharedRequest, SharedResponse
 
 __all__ = ["DeferringAdapter", "ManualAdapter", "ManualOptions", "inbox_location"]
@@ -48,6 +67,10 @@ class ManualOptions(AdapterOptions):
     )
     instructions: str = Field(
         default="", max_length=2000, description="shown to the operator with each task"
+    )
+    dedupe_on: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="a request field identifying an application, filed once",
     )
 
 
@@ -73,11 +96,24 @@ class ManualAdapter:
     def __init__(self, options: ManualOptions, context: AdapterContext) -> None:
         self.options = options
         self.context = context
+        key = options.dedupe_on
+        if key is not None and key not in context.request_model.model_fields:
+            raise AdapterConfigError(
+                f"{context.service}: dedupe_on {key!r} is not a field of "
+                f"{context.request_model.__name__}"
+            )
         self.inbox = OperatorInbox(inbox_location(options, context.data_dir))
 
     def file(self, request: SharedRequest, ticket: Ticket) -> None:
+        data = request.model_dump(mode="json")
+        key = None if self.options.dedupe_on is None else str(data[self.options.dedupe_on])
         try:
-            self.inbox.file(ticket, request.model_dump(mode="json"))
+            self.inbox.file(ticket, data, key=key)
+        except DuplicateTask as exc:
+            raise ProviderRejected(
+                f"{self.context.service}: this {self.options.dedupe_on} was filed already, as "
+                f"request {exc.task_id}; its answer comes there"
+            ) from None
         except InboxUnavailable as exc:
             raise ProviderUnavailable(f"the operator inbox cannot be written: {exc}") from exc
 

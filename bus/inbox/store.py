@@ -17,6 +17,10 @@ password); a PostgreSQL connection the server dropped fails the call in flight a
 again for the next one, and a node starts while its PostgreSQL inbox is away (filing then fails
 as ``ProviderUnavailable``: the request is delivered again later).
 
+A manual service that files each application once gives ``file`` a key (the application's id):
+a second request with the same key is refused with ``DuplicateTask`` naming the first, unless
+that one expired unanswered.
+
 States of a task: ``open`` → ``sending`` (claimed: the signed answer stored) → ``audited`` (its
 audit entry written: free to deliver) → ``answered`` or ``rejected`` (delivered); ``open`` →
 ``expired`` once the asker's deadline passed.
@@ -40,7 +44,15 @@ import orjson
 
 from bus.core.local_db import open_local_db
 
-__all__ = ["InboxUnavailable", "OperatorInbox", "Task", "TaskClosed", "Ticket", "is_database_url"]
+__all__ = [
+    "DuplicateTask",
+    "InboxUnavailable",
+    "OperatorInbox",
+    "Task",
+    "TaskClosed",
+    "Ticket",
+    "is_database_url",
+]
 
 log = logging.getLogger("adapters.operator_inbox")
 
@@ -55,6 +67,10 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state, filed_at);
 """
+# A service that files an application once (``ManualOptions.dedupe_on``) keeps its key beside
+# the task; an inbox made before keys existed gets the column when it is opened.
+_KEY_INDEX = ("CREATE UNIQUE INDEX IF NOT EXISTS {t}_key ON {t} (service, dedupe_key) "
+              "WHERE dedupe_key IS NOT NULL AND state <> 'expired'")
 _PG_TABLE = "bus_inbox_tasks"
 _PG_SCHEMA = (
     f"""CREATE TABLE IF NOT EXISTS {_PG_TABLE} (
@@ -65,6 +81,8 @@ _PG_SCHEMA = (
     outcome TEXT, answer BYTEA, operator TEXT, filed_at DOUBLE PRECISION NOT NULL,
     closed_at DOUBLE PRECISION)""",
     f"CREATE INDEX IF NOT EXISTS {_PG_TABLE}_state ON {_PG_TABLE} (state, filed_at)",
+    f"ALTER TABLE {_PG_TABLE} ADD COLUMN IF NOT EXISTS dedupe_key TEXT",
+    _KEY_INDEX.format(t=_PG_TABLE),
 )
 # nodes creating the table at the same moment take turns
 _PG_LOCK = int.from_bytes(hashlib.sha256(_PG_TABLE.encode()).digest()[:8], "big") >> 1
@@ -73,6 +91,14 @@ _COLUMNS = (
     "state, outcome, answer, operator, filed_at, closed_at"
 )
 _SAID = {"sending": "being answered", "audited": "answered (being delivered)"}
+
+
+class DuplicateTask(Exception):
+    """A task of the same service with the same key (an application id) is filed already."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"filed already as task {task_id}")
+        self.task_id = task_id
 
 
 class TaskClosed(Exception):
@@ -165,6 +191,9 @@ class OperatorInbox:
         if not self._pg:
             local = open_local_db(self.location)
             local.executescript(_SQLITE_SCHEMA)
+            if "dedupe_key" not in {row[1] for row in local.execute("PRAGMA table_info(tasks)")}:
+                local.execute("ALTER TABLE tasks ADD COLUMN dedupe_key TEXT")
+            local.execute(_KEY_INDEX.format(t="tasks"))
             return local
         try:
             import psycopg
@@ -220,19 +249,35 @@ class OperatorInbox:
         text = query.replace("{t}", self._table)
         return db.execute(text.replace("?", "%s") if self._pg else text, args)
 
-    def file(self, ticket: Ticket, request: dict[str, object]) -> bool:
-        """Keep the task; False if it was filed before (the same request delivered again)."""
+    def file(self, ticket: Ticket, request: dict[str, object], *, key: str | None = None) -> bool:
+        """Keep the task; False if it was filed before (the same request delivered again).
+
+        ``key`` (an application id): ``DuplicateTask`` if another request of the same service
+        with this key is filed and not expired — the application is filed once."""
+        if key is not None:
+            self.expire()  # an application whose asker stopped waiting may be filed anew
         with self._conn() as db:
             cursor = self._run(
                 db,
                 'INSERT INTO {t} (id, service, client, purpose, "user", subject, request, '
-                "envelope, reply_to, expires_at, state, filed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?) ON CONFLICT (id) DO NOTHING",
+                "envelope, reply_to, expires_at, state, filed_at, dedupe_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?) ON CONFLICT DO NOTHING",
                 (ticket.id, ticket.service, ticket.client, ticket.purpose, ticket.user,
                  ticket.subject, orjson.dumps(request).decode(), ticket.envelope,
-                 ticket.reply_to, ticket.expires_at, self._clock()),
+                 ticket.reply_to, ticket.expires_at, self._clock(), key),
             )
-            return bool(cursor.rowcount == 1)
+            if cursor.rowcount == 1:
+                return True
+            if key is None or self._run(db, "SELECT 1 FROM {t} WHERE id = ?",
+                                        (ticket.id,)).fetchone() is not None:
+                return False
+            first = self._run(
+                db, "SELECT id FROM {t} WHERE service = ? AND dedupe_key = ? "
+                "AND state <> 'expired'", (ticket.service, key),
+            ).fetchone()
+        if first is None:  # expired between the two statements: file it now
+            return self.file(ticket, request, key=key)
+        raise DuplicateTask(str(first[0]))
 
     def get(self, task_id: str) -> Task | None:
         with self._conn() as db:

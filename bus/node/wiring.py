@@ -44,7 +44,7 @@ from bus.ops.health import Cached, CheckResult, Health
 from bus.ops.metrics import BusMetrics
 from bus.policy.access import AccessPolicy
 from bus.policy.breaker import CircuitBreaker
-from bus.records.audit.log import AuditLog, AuditNotConfigured, open_audit_store
+from bus.records.audit import AuditLog, AuditNotConfigured, open_audit_store
 from bus.records.documents import DocumentStore
 from bus.records.retention import Retention
 from bus.transport import Subscription, Transport, TransportStats, open_transport

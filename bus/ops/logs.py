@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from signing.files import private_file
+
 __all__ = ["JsonFormatter", "configure_logging"]
 
 _LOGGERS = ("bus", "uvicorn")
@@ -43,7 +45,7 @@ def configure_logging(level: str = "INFO", *, stream: Any = None, path: Path | N
     """Send the ``bus`` and ``uvicorn`` loggers' records as JSON lines to ``path``, ``stream``
     or stderr."""
     handler: logging.Handler = (
-        logging.FileHandler(path, encoding="utf-8")
+        logging.FileHandler(private_file(path), encoding="utf-8")  # 0600: a node's log
         if path
         else logging.StreamHandler(stream or sys.stderr)
     )

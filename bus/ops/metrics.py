@@ -42,6 +42,20 @@ Gateway (the node a member calls; client side of an exchange)
     ``not-hosted`` (401), ``no-right``, ``purpose-not-allowed``, ``not-yet-valid``,
     ``expired-right`` (403: a right outside its validity window).
 
+``bus_anonymous_refusals_total`` counter [route, outcome]
+    Requests refused before their caller was authenticated (``bus.gateway.throttle``): a
+    missing or unknown token, a body refused before the token was looked at, a source over
+    its throttle. ``route``: ``services``, ``bundles``, ``messages``, ``documents``,
+    ``citizens``, ``catalog``, ``inbox``, ``verify``, ``soap`` or ``other``; ``outcome`` an
+    error code.
+    The audit log has one entry per source, minute and outcome for these (and a count).
+``bus_throttled_total`` counter [area]
+    Requests answered 429 by a per-source throttle: ``public`` (``/verify``, documents),
+    ``sign-in`` (``/inbox``), ``anonymous`` (a source refused too often before
+    authentication), ``lockout`` (a source locked out after failed operator sign-ins).
+``bus_sign_in_lockouts_total`` counter
+    Sources locked out of ``/inbox`` after repeated failed sign-ins (each is audited).
+
 Stages of an exchange
 
 ``bus_stage_duration_seconds`` histogram [service, side, stage]
@@ -120,7 +134,7 @@ Operator inbox (``bus.inbox.desk``; the node's ``manual`` services, read when sc
     Time until the first open task expires (its asker stops waiting and it can no longer be
     answered): the number an inbox alert watches.
 
-Audit log (``bus.records.audit.log``)
+Audit log (``bus.records.audit``)
 
 ``bus_audit_write_seconds`` histogram
     Time from handing one audit entry to the writer until it is durable (queueing for the
@@ -350,6 +364,15 @@ class BusMetrics:
             "client",
             "service",
             "reason",
+        )
+        self.anonymous_refusals = counter(
+            "bus_anonymous_refusals", "Requests refused before authentication", "route", "outcome"
+        )
+        self.throttled = counter("bus_throttled", "Requests refused by a per-source throttle",
+                                 "area")
+        self.sign_in_lockouts = Counter(
+            "bus_sign_in_lockouts", "Sources locked out after failed operator sign-ins",
+            registry=r,
         )
         # stages
         self.stage_seconds = histogram(

@@ -1,7 +1,7 @@
 """Retry policy as data: a service's ``retry`` settings become one tenacity ``Retrying``.
 
 Which errors are transient is declared once, on the error classes (``transient``): adapter
-errors (``adapters.AdapterError``) and bus errors alike. A retry never outlives the deadline and
+errors (``adapters.ProviderError``) and bus errors alike. A retry never outlives the deadline and
 never repeats a refused request. ``sleep`` is injectable so tests run instantly.
 """
 
@@ -19,7 +19,7 @@ from tenacity import (
     wait_fixed,
 )
 
-from adapters import AdapterError, Deadline
+from adapters import Deadline, ProviderError
 from bus.config.settings import RetrySettings
 from bus.core.errors import BusError
 
@@ -27,7 +27,7 @@ __all__ = ["is_transient", "retrying"]
 
 
 def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, (AdapterError, BusError)) and exc.transient
+    return isinstance(exc, (ProviderError, BusError)) and exc.transient
 
 
 def retrying(

@@ -18,6 +18,9 @@ Semantics every implementation must honour (``tests/contract/test_transport.py``
   that completes with the message whose ``correlation_id`` is the request's ``message_id``;
   ``reply`` sends such an answer.
 * Consumers ack at one place: ``Delivery.process()`` (see there).
+* The protocol has two sides: ``Messaging`` (what exchanges use) and ``TransportAdmin`` (dead
+  letters and counts, for operators and metrics); ``Transport`` is both, what an implementation
+  is. Diagnostics an implementation offers beyond them (``queue_depth``) are not part of it.
 * ``is_connected`` answers at once, without I/O: whether the transport can move messages now
   (for readiness probes). ``stats`` counts what waits, for metrics: it may do I/O (callers
   cache it and bound its time), and raises ``BusUnavailable`` when it cannot count.
@@ -38,9 +41,11 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "Message",
+    "Messaging",
     "QueueStats",
     "Subscription",
     "Transport",
+    "TransportAdmin",
     "TransportClosed",
     "TransportStats",
     "is_reply_queue",
@@ -158,7 +163,9 @@ class Subscription(Protocol):
 
 
 @runtime_checkable
-class Transport(Protocol):
+class Messaging(Protocol):
+    """The messaging side: what the exchange needs (publish, consume, request and reply)."""
+
     node: str
 
     def declare(self, queue: str) -> None:
@@ -178,7 +185,16 @@ class Transport(Protocol):
 
     def reply(self, request: Message, message: Message) -> None: ...
 
-    def queue_depth(self, queue: str) -> int: ...
+    def is_connected(self) -> bool:
+        """Whether messages can move now; answered from local state, without I/O."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class TransportAdmin(Protocol):
+    """The operators' side: dead letters (``run_bus.py dlq``) and what waits (metrics)."""
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 
@@ -186,12 +202,11 @@ class Transport(Protocol):
 
     def purge_dead_letters(self, dead_letter_id: str | None = None) -> int: ...
 
-    def is_connected(self) -> bool:
-        """Whether messages can move now; answered from local state, without I/O."""
-        ...
-
     def stats(self, queues: Sequence[str]) -> TransportStats:
         """Depth and consumers of ``queues``, dead letters and retrying messages (for metrics)."""
         ...
 
-    def close(self) -> None: ...
+
+@runtime_checkable
+class Transport(Messaging, TransportAdmin, Protocol):
+    """A transport implementation: both sides (``open_transport`` returns one)."""

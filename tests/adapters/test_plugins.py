@@ -87,6 +87,11 @@ def test_a_broken_plugin_is_a_config_error(tmp_path: Path,
         available_kinds()
     result = CliRunner().invoke(app, ["adapters"])
     assert result.exit_code == 1 and "broken" in result.output
+    with pytest.raises(AdapterConfigError, match="'broken' failed to load"):
+        adapter_kind("broken")
+    # a node whose services use other kinds still builds them: the manual kind (the bus's
+    # own, an entry point too) loads without loading the broken plugin
+    assert adapter_kind("manual").source == "built-in"
 
 
 def test_adapters_command_lists_kinds_with_their_options(plugin: None) -> None:

@@ -15,10 +15,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from adapters import (
     AdapterConfigError,
     AdapterContext,
-    AdapterError,
     Deadline,
-    InvalidAnswer,
     NoData,
+    ProviderError,
+    ProviderInvalidAnswer,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
@@ -152,9 +152,9 @@ def call(adapter: Adapter, pinfl: str, seconds: float = 5.0) -> Any:
     return adapter.call(ResidenceRegistrationRequest(pinfl=pinfl), Deadline.after(seconds))
 
 
-def failure(adapter: Adapter, pinfl: str, raised: list[AdapterError], seconds: float = 5.0
-            ) -> AdapterError:
-    with pytest.raises(AdapterError) as info:
+def failure(adapter: Adapter, pinfl: str, raised: list[ProviderError], seconds: float = 5.0
+            ) -> ProviderError:
+    with pytest.raises(ProviderError) as info:
         call(adapter, pinfl, seconds)
     raised.append(info.value)
     return info.value
@@ -185,7 +185,7 @@ def test_temporary_registration_and_missing_apartment_are_translated(registry: R
 
 @pytest.mark.parametrize("pinfl", [NOT_IN_RESIDENCE_REGISTRY, UNKNOWN_PINFL])
 def test_unknown_person_is_no_data(registry: RunningServer, pinfl: str,
-                                   raised: list[AdapterError]) -> None:
+                                   raised: list[ProviderError]) -> None:
     adapter = make(registry.url)
     try:
         error = failure(adapter, pinfl, raised)
@@ -195,7 +195,7 @@ def test_unknown_person_is_no_data(registry: RunningServer, pinfl: str,
     assert "GET /api/v2/citizens/{pinfl}/registration" in str(error)
 
 
-def test_server_down_is_unavailable(raised: list[AdapterError]) -> None:
+def test_server_down_is_unavailable(raised: list[ProviderError]) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -209,7 +209,7 @@ def test_server_down_is_unavailable(raised: list[AdapterError]) -> None:
 
 @pytest.mark.parametrize("path", ["/slow/{pinfl}", "/trickle/{pinfl}"])
 def test_slow_agency_times_out_within_the_deadline(bad_agency: RunningServer, path: str,
-                                                   raised: list[AdapterError]) -> None:
+                                                   raised: list[ProviderError]) -> None:
     adapter = make(bad_agency.url, path)
     try:
         started = time.monotonic()
@@ -222,7 +222,7 @@ def test_slow_agency_times_out_within_the_deadline(bad_agency: RunningServer, pa
 
 
 def test_expired_deadline_does_not_call(bad_agency: RunningServer,
-                                        raised: list[AdapterError]) -> None:
+                                        raised: list[ProviderError]) -> None:
     adapter = make(bad_agency.url, "/slow/{pinfl}")
     try:
         error = failure(adapter, AZIZ.pinfl, raised, seconds=0)
@@ -237,13 +237,13 @@ def test_expired_deadline_does_not_call(bad_agency: RunningServer,
      "/too-long/{pinfl}", "/other-person/{pinfl}", "/huge/{pinfl}", "/deep/{pinfl}"],
 )
 def test_garbage_answer_is_invalid(bad_agency: RunningServer, path: str,
-                                   raised: list[AdapterError]) -> None:
+                                   raised: list[ProviderError]) -> None:
     adapter = make(bad_agency.url, path, max_response_bytes=100_000)
     try:
         error = failure(adapter, AZIZ.pinfl, raised)
     finally:
         adapter.close()
-    assert type(error) is InvalidAnswer
+    assert type(error) is ProviderInvalidAnswer
     assert path in str(error)
 
 
@@ -251,11 +251,11 @@ def test_garbage_answer_is_invalid(bad_agency: RunningServer, path: str,
     ("code", "expected"),
     [(500, ProviderUnavailable), (503, ProviderUnavailable), (429, ProviderUnavailable),
      (400, ProviderRejected), (403, ProviderRejected), (404, NoData), (408, ProviderTimeout),
-     (302, InvalidAnswer)],
+     (302, ProviderInvalidAnswer)],
 )
 def test_status_codes_map_to_the_error_tree(bad_agency: RunningServer, code: int,
-                                            expected: type[AdapterError],
-                                            raised: list[AdapterError]) -> None:
+                                            expected: type[ProviderError],
+                                            raised: list[ProviderError]) -> None:
     adapter = make(bad_agency.url, f"/status/{code}/{{pinfl}}")
     try:
         error = failure(adapter, AZIZ.pinfl, raised)

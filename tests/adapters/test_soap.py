@@ -19,10 +19,10 @@ from starlette.routing import Route
 from adapters import (
     AdapterConfigError,
     AdapterContext,
-    AdapterError,
     Deadline,
-    InvalidAnswer,
     NoData,
+    ProviderError,
+    ProviderInvalidAnswer,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
@@ -126,9 +126,9 @@ def adapter(registry: RunningServer) -> Iterator[Adapter]:
     a.close()
 
 
-def failure(adapter: Adapter, raised: list[AdapterError], seconds: float = 5.0,
-            **request: str) -> AdapterError:
-    with pytest.raises(AdapterError) as info:
+def failure(adapter: Adapter, raised: list[ProviderError], seconds: float = 5.0,
+            **request: str) -> ProviderError:
+    with pytest.raises(ProviderError) as info:
         adapter.call(BirthCertificateRequest(**(request or {"pinfl": AZIZ.pinfl})),
                      Deadline.after(seconds))
     raised.append(info.value)
@@ -159,7 +159,7 @@ def test_names_and_parents_are_translated(adapter: Adapter) -> None:
     assert [p.pinfl for p in aziz.parents] == [None, None]
 
 
-def test_not_found_fault_is_no_data(adapter: Adapter, raised: list[AdapterError]) -> None:
+def test_not_found_fault_is_no_data(adapter: Adapter, raised: list[ProviderError]) -> None:
     for request in ({"pinfl": UNKNOWN_PINFL}, {"number": "I-TN 9999999"}):
         error = failure(adapter, raised, **request)
         assert type(error) is NoData
@@ -167,7 +167,7 @@ def test_not_found_fault_is_no_data(adapter: Adapter, raised: list[AdapterError]
 
 
 def test_without_the_faults_table_a_client_fault_is_rejected(
-    registry: RunningServer, raised: list[AdapterError]
+    registry: RunningServer, raised: list[ProviderError]
 ) -> None:
     a = make(f"{registry.url}{WSDL_PATH}?wsdl", faults={})
     try:
@@ -183,8 +183,8 @@ def test_without_the_faults_table_a_client_fault_is_rejected(
      ("empty-503", ProviderUnavailable), ("html-403", ProviderRejected)],
 )
 def test_faults_and_http_errors_map_to_the_error_tree(
-    bad_agency: RunningServer, mode: str, expected: type[AdapterError],
-    raised: list[AdapterError]
+    bad_agency: RunningServer, mode: str, expected: type[ProviderError],
+    raised: list[ProviderError]
 ) -> None:
     a = bad(bad_agency, mode)
     try:
@@ -196,7 +196,7 @@ def test_faults_and_http_errors_map_to_the_error_tree(
 
 
 def test_the_faults_option_maps_an_agency_code(
-    bad_agency: RunningServer, raised: list[AdapterError]
+    bad_agency: RunningServer, raised: list[ProviderError]
 ) -> None:
     a = bad(bad_agency, "custom-fault", faults={"Client.Busy": "provider-unavailable"})
     try:
@@ -207,19 +207,19 @@ def test_the_faults_option_maps_an_agency_code(
 
 @pytest.mark.parametrize("mode", ["not-xml", "garbage-xml", "wrong-shape", "huge", "doctype"])
 def test_garbage_is_an_invalid_answer(
-    bad_agency: RunningServer, mode: str, raised: list[AdapterError]
+    bad_agency: RunningServer, mode: str, raised: list[ProviderError]
 ) -> None:
     a = bad(bad_agency, mode, max_response_bytes=100_000)
     try:
         error = failure(a, raised)
     finally:
         a.close()
-    assert type(error) is InvalidAnswer, error
+    assert type(error) is ProviderInvalidAnswer, error
     assert "soap GetBirthRecord" in str(error)
 
 
 def test_slow_agency_times_out_within_the_deadline(
-    bad_agency: RunningServer, raised: list[AdapterError]
+    bad_agency: RunningServer, raised: list[ProviderError]
 ) -> None:
     a = bad(bad_agency, "slow")
     try:
@@ -233,7 +233,7 @@ def test_slow_agency_times_out_within_the_deadline(
 
 
 def test_agency_down_is_unavailable_and_the_wsdl_is_loaded_once_it_is_up(
-    tmp_path: Path, raised: list[AdapterError]
+    tmp_path: Path, raised: list[ProviderError]
 ) -> None:
     with socket.socket() as s:  # a port nobody listens on, yet
         s.bind(("127.0.0.1", 0))
@@ -249,7 +249,7 @@ def test_agency_down_is_unavailable_and_the_wsdl_is_loaded_once_it_is_up(
         a.close()
 
 
-def test_expired_deadline_does_not_call(adapter: Adapter, raised: list[AdapterError]) -> None:
+def test_expired_deadline_does_not_call(adapter: Adapter, raised: list[ProviderError]) -> None:
     assert type(failure(adapter, raised, seconds=0)) is ProviderTimeout
 
 

@@ -15,10 +15,10 @@ from sqlalchemy.exc import DBAPIError
 from adapters import (
     AdapterConfigError,
     AdapterContext,
-    AdapterError,
     Deadline,
-    InvalidAnswer,
     NoData,
+    ProviderError,
+    ProviderInvalidAnswer,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
@@ -90,9 +90,9 @@ def call(adapter: Adapter, pinfl: str, seconds: float = 5.0) -> Any:
     return adapter.call(PropertyOwnershipRequest(pinfl=pinfl), Deadline.after(seconds))
 
 
-def failure(adapter: Adapter, pinfl: str, raised: list[AdapterError], seconds: float = 5.0
-            ) -> AdapterError:
-    with pytest.raises(AdapterError) as info:
+def failure(adapter: Adapter, pinfl: str, raised: list[ProviderError], seconds: float = 5.0
+            ) -> ProviderError:
+    with pytest.raises(ProviderError) as info:
         call(adapter, pinfl, seconds)
     raised.append(info.value)
     return info.value
@@ -125,7 +125,7 @@ def test_a_person_with_no_property_gets_an_empty_list(adapter: Adapter, pinfl: s
     assert call(adapter, pinfl) == PropertyOwnership(pinfl=pinfl, properties=[])
 
 
-def test_the_mapping_may_say_no_data(url: str, raised: list[AdapterError]) -> None:
+def test_the_mapping_may_say_no_data(url: str, raised: list[ProviderError]) -> None:
     adapter = make(url, map=f"{__name__}.no_rows_is_no_data")
     try:
         assert call(adapter, AZIZ.pinfl) == expected_property(AZIZ.pinfl)
@@ -134,22 +134,25 @@ def test_the_mapping_may_say_no_data(url: str, raised: list[AdapterError]) -> No
         adapter.close()
 
 
-def test_rows_that_do_not_fit_are_an_invalid_answer(url: str, raised: list[AdapterError]) -> None:
+def test_rows_that_do_not_fit_are_an_invalid_answer(url: str, raised: list[ProviderError]) -> None:
     query = QUERY.replace("o.kind_code,", "")
     adapter = make(url, query=query)
     try:
-        assert type(failure(adapter, AZIZ.pinfl, raised)) is InvalidAnswer  # KeyError kind_code
+        # a KeyError in kind_code
+        assert type(failure(adapter, AZIZ.pinfl, raised)) is ProviderInvalidAnswer
     finally:
         adapter.close()
     adapter = make(url, query=QUERY.replace("o.area", "0 AS area"))
     try:
-        assert type(failure(adapter, AZIZ.pinfl, raised)) is InvalidAnswer  # area must be > 0
+        # area must be > 0
+        assert type(failure(adapter, AZIZ.pinfl, raised)) is ProviderInvalidAnswer
     finally:
         adapter.close()
     adapter = make(url, query=QUERY.replace("r.share_num,", "r.share_num / 0 AS share_num,"))
     try:
         # division by zero: PostgreSQL refuses it, SQLite answers NULL, which cannot be mapped
-        assert type(failure(adapter, AZIZ.pinfl, raised)) in (ProviderRejected, InvalidAnswer)
+        failed = type(failure(adapter, AZIZ.pinfl, raised))
+        assert failed in (ProviderRejected, ProviderInvalidAnswer)
     finally:
         adapter.close()
 
@@ -192,7 +195,7 @@ def test_the_connection_itself_is_read_only(adapter: Adapter, backend: tuple[str
     assert call(adapter, AZIZ.pinfl) == expected_property(AZIZ.pinfl)
 
 
-def test_a_writing_cte_is_refused_by_the_database(url: str, raised: list[AdapterError]) -> None:
+def test_a_writing_cte_is_refused_by_the_database(url: str, raised: list[ProviderError]) -> None:
     query = ("WITH gone AS (DELETE FROM rights RETURNING object_id) "
              "SELECT count(*) AS n FROM gone WHERE CAST(:pinfl AS TEXT) <> ''")
     adapter = make(url, query=query)
@@ -208,7 +211,7 @@ def test_a_writing_cte_is_refused_by_the_database(url: str, raised: list[Adapter
 
 
 def test_a_missing_database_is_unavailable(backend: tuple[str, str], tmp_path: Path,
-                                           raised: list[AdapterError]) -> None:
+                                           raised: list[ProviderError]) -> None:
     if backend[0] == "sqlite":
         missing = f"sqlite:///{tmp_path / 'no-such-cadastre.db'}"
     else:
@@ -222,7 +225,7 @@ def test_a_missing_database_is_unavailable(backend: tuple[str, str], tmp_path: P
     assert not (tmp_path / "no-such-cadastre.db").exists()  # read-only: not even created
 
 
-def test_a_slow_query_is_stopped_at_the_deadline(url: str, raised: list[AdapterError]) -> None:
+def test_a_slow_query_is_stopped_at_the_deadline(url: str, raised: list[ProviderError]) -> None:
     adapter = make(url, query=SLOW_QUERY)
     try:
         started = time.monotonic()
@@ -240,7 +243,7 @@ def test_a_slow_query_is_stopped_at_the_deadline(url: str, raised: list[AdapterE
         adapter.close()
 
 
-def test_an_expired_deadline_does_not_query(adapter: Adapter, raised: list[AdapterError]) -> None:
+def test_an_expired_deadline_does_not_query(adapter: Adapter, raised: list[ProviderError]) -> None:
     assert type(failure(adapter, AZIZ.pinfl, raised, seconds=0)) is ProviderTimeout
 
 

@@ -21,7 +21,7 @@ from typing import Any, cast
 import pytest
 
 from bus.core.errors import BusUnavailable
-from bus.records.audit.log import (
+from bus.records.audit import (
     GENESIS,
     AuditEntry,
     AuditLog,

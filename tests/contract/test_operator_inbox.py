@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from bus.inbox.store import InboxUnavailable, OperatorInbox, TaskClosed, Ticket
+from bus.inbox.store import (
+    DuplicateTask,
+    InboxUnavailable,
+    OperatorInbox,
+    TaskClosed,
+    Ticket,
+)
 
 PINFL = "42203902740025"
 PG = "postgresql://postgres:secret-pw@127.0.0.1:5432/test"  # trust auth: the password is unused
@@ -184,3 +190,41 @@ def test_a_dropped_database_connection_fails_one_call_then_reconnects() -> None:
             inbox.tasks()
         assert "secret-pw" not in str(caught.value)  # the URL's password is never shown
         assert [t.id for t in inbox.tasks()] == ["t-1"]  # opened again
+
+
+def test_an_application_is_filed_once_by_its_key(open_inbox: Opener) -> None:
+    clock = Clock()
+    inbox = open_inbox(clock)
+    assert inbox.file(ticket("t-1", expires_at=clock.now + 60), {"pinfl": PINFL}, key="app-1")
+    assert inbox.file(ticket("t-1", expires_at=clock.now + 60), {"pinfl": PINFL},
+                      key="app-1") is False  # the same request delivered again
+    with pytest.raises(DuplicateTask) as info:  # a retry: another request, the same application
+        inbox.file(ticket("t-2"), {"pinfl": PINFL}, key="app-1")
+    assert info.value.task_id == "t-1"
+    assert inbox.file(ticket("t-3"), {"pinfl": PINFL}, key="app-2")  # another application
+    assert inbox.file(ticket("t-4"), {"pinfl": PINFL})  # and requests without a key
+    assert inbox.file(ticket("t-5"), {"pinfl": PINFL})
+    assert sorted(t.id for t in inbox.tasks()) == ["t-1", "t-3", "t-4", "t-5"]
+    clock.now += 120  # t-1 expired unanswered: the application may be filed anew
+    assert inbox.file(ticket("t-6"), {"pinfl": PINFL}, key="app-1")
+    assert "t-6" in {t.id for t in inbox.tasks()}
+
+
+def test_an_inbox_made_before_keys_gets_them_when_opened(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "inbox.db"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:  # the schema of earlier versions
+        db.executescript(
+            "CREATE TABLE tasks (id TEXT PRIMARY KEY, service TEXT NOT NULL, client TEXT NOT "
+            "NULL, purpose TEXT NOT NULL, \"user\" TEXT NOT NULL, subject TEXT, request TEXT NOT "
+            "NULL, envelope BLOB NOT NULL, reply_to TEXT NOT NULL, expires_at REAL NOT NULL, "
+            "state TEXT NOT NULL, outcome TEXT, answer BLOB, operator TEXT, filed_at REAL NOT "
+            "NULL, closed_at REAL)")
+    inbox = OperatorInbox(path, clock=Clock())
+    try:
+        assert inbox.file(ticket("t-1"), {"pinfl": PINFL}, key="app-1")
+        with pytest.raises(DuplicateTask):
+            inbox.file(ticket("t-2"), {"pinfl": PINFL}, key="app-1")
+    finally:
+        inbox.close()

@@ -20,6 +20,7 @@ from demo.data import (
     PEOPLE,
     UNKNOWN_PINFL,
 )
+from demo.records import HOUSEHOLD
 from demo.residence_registry import create_app, seed
 from demo.servers import RunningServer, serve_in_thread
 from schemas.identifiers import validate_pinfl
@@ -90,7 +91,7 @@ def test_seed_keeps_an_existing_database(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         count = db.execute("SELECT count(*) FROM propiska").fetchone()[0]
     db.close()
-    assert count == sum(p.residence is not None for p in PEOPLE) - 1
+    assert count == sum(p.residence is not None for p in (*PEOPLE, *HOUSEHOLD)) - 1
     assert [f.name for f in tmp_path.iterdir()] == ["registry.db"]  # no temporary files left
 
 

@@ -23,7 +23,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from bus.cli.app import DEMO_MEMBERS, new_token
-from bus.records.audit.log import SqliteAuditStore, verify
+from bus.records.audit import SqliteAuditStore, verify
 from demo import cadastre, residence_registry
 from demo.data import AZIZ
 from demo.scenario import RESIDENCE, write_config

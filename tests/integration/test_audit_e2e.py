@@ -17,7 +17,7 @@ from bus.cli.app import DEMO_MEMBERS, new_token
 from bus.config.loader import load_settings
 from bus.gateway.app import create_app
 from bus.node.wiring import Node
-from bus.records.audit.log import verify
+from bus.records.audit import verify
 from demo import cadastre
 from demo.data import PEOPLE
 from demo.scenario import PROPERTY, RESIDENCE, DemoStack, write_config
@@ -89,15 +89,22 @@ def test_refusals_are_recorded_by_the_gateway(
     assert entry["purpose"] == "marketing" and entry["response_digest"] is None
     assert entry["subject"] == demo_stack.node.audit.subject_key(person.pinfl)
 
-    anonymous = httpx.post(
-        f"{demo_stack.gateway.url}/v1/services/{PROPERTY}",
-        json={"pinfl": person.pinfl},
-        headers={"Authorization": "Bearer wrong", "X-Bus-Purpose": "x", "X-Bus-User": "u",
-                 "X-Bus-Correlation": (c2 := str(uuid.uuid4()))},
-    )
-    assert anonymous.status_code == 401
-    (entry,) = _entries(demo_stack, c2) or [{}]
-    assert (entry["outcome"], entry["client"]) == ("unauthenticated", "-")
+    # Before authentication: one entry per source, minute and outcome, not one per request
+    # (bus.gateway.throttle), and never with what the caller claimed (its correlation).
+    before = len(list(demo_stack.node.audit.store.entries()))
+    for _ in range(10):
+        anonymous = httpx.post(
+            f"{demo_stack.gateway.url}/v1/services/{PROPERTY}",
+            json={"pinfl": person.pinfl},
+            headers={"Authorization": "Bearer wrong", "X-Bus-Purpose": "x", "X-Bus-User": "u",
+                     "X-Bus-Correlation": (c2 := str(uuid.uuid4()))},
+        )
+        assert anonymous.status_code == 401
+    assert _entries(demo_stack, c2) == []
+    entries = list(demo_stack.node.audit.store.entries())
+    assert len(entries) - before <= 3  # a first, or a minute's count and the next's first
+    assert any((e.user, e.outcome, e.client, e.service) ==
+               ("source:127.0.0.1", "unauthenticated", "-", PROPERTY) for e in entries)
 
 
 def test_the_chain_holds_and_the_node_reports_the_audit_store(

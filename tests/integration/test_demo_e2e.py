@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import httpx
 import pytest
@@ -101,6 +102,16 @@ def test_run_demo_prints_a_table_and_exits_zero(tmp_path) -> None:  # type: igno
     assert "Once-only: one POST /v1/bundles" in text and "404 no-data" in text
     for person in PEOPLE:
         assert person.pinfl not in text  # subjects are masked
+    # the services citizens ask for, across the agencies that hold their data
+    shown = set(re.findall(r"\b([a-z-]+/[a-z-]+/v[0-9]+)\b", text))
+    assert len(shown) >= 11 and len({s.split("/")[0] for s in shown}) >= 8, shown
+    # the transactional application, its evidence assembled once-only first
+    assert "its evidence once-only in one bundle" in text
+    assert "social-protection/benefit-eligibility/v1" in text and "eligible (low-income" in text
+    assert text.count("receipt IH-") == 2 and "the retry got the same receipt" in text
+    assert "the agency holds 1 record of application" in text
+    assert "provider-rejected: filed already as" in text and "registered on" in text
+    assert "the registry's inbox holds 1 task of application" in text
 
 
 @pytest.mark.slow

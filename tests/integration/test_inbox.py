@@ -24,7 +24,7 @@ from bus.gateway.app import create_app
 from bus.inbox.desk import InboxDesk
 from bus.inbox.store import OperatorInbox
 from bus.node.wiring import Node
-from bus.records.audit.log import AuditLog, open_audit_store, verify
+from bus.records.audit import AuditLog, open_audit_store, verify
 from demo.archive import ARCHIVE, poll_result
 from demo.data import ARCHIVE_BIRTHS, UNKNOWN_PINFL, birth_certificate
 from demo.scenario import verify_answer, write_config
@@ -206,7 +206,9 @@ def test_an_inbox_in_postgresql_is_the_same_for_every_node(setup: Setup) -> None
     naming the same database); the task filed by one is answered from the other."""
     with pg_inbox() as url:
         config = yaml.safe_load(setup.config.read_text())
-        config["services"][ARCHIVE]["adapter"]["inbox"] = url
+        for service in config["services"].values():  # every manual service, the archive's too
+            if service["adapter"]["kind"] == "manual":
+                service["adapter"]["inbox"] = url
         setup.config.write_text(yaml.safe_dump(config))
         other = setup.config.parent / "other-node.yaml"
         config["node"]["name"] = f"{config['node'].get('name', 'node')}-b"
@@ -273,7 +275,9 @@ def page(tmp_path: Path) -> Iterator[tuple[httpx.Client, httpx.Client, Setup]]:
 
 
 def _csrf(html: str) -> str:
-    found = re.search(r"name='csrf' value='([0-9a-f]+)'", html)
+    """The answer form's token (the header's sign-out form has one of its own)."""
+    found = re.search(
+        r"labelledby='answer'><input type='hidden' name='csrf' value='([0-9a-f]+)'", html)
     assert found, html
     return found.group(1)
 
@@ -285,12 +289,26 @@ def test_the_inbox_page_asks_operators_to_sign_in(
     for auth in (None, ("archivist", "wrong"), ("nobody", "change-me-demo-archivist")):
         r = httpx.get(str(portal.base_url.join("/inbox")), auth=auth, timeout=5)
         assert r.status_code == 401
-        assert r.headers["WWW-Authenticate"].startswith("Basic ")
+        assert "id='password'" in r.text  # the page's sign-in form, not a browser dialog
+        assert "WWW-Authenticate" not in r.headers
     # the portal's API token is no operator password
     r = httpx.get(str(portal.base_url.join("/inbox")), timeout=5, headers={
         "Authorization": "Basic " + base64.b64encode(b"portal:" + portal.headers[
             "Authorization"].split()[1].encode()).decode()})
     assert r.status_code == 401
+    # the sign-in form: a session cookie; guessing is slowed after five wrong passwords
+    with httpx.Client(base_url=str(portal.base_url), timeout=5,
+                      follow_redirects=True) as browser:
+        signed = browser.post("/inbox/sign-in", data={"name": ARCHIVIST[0],
+                                                      "password": ARCHIVIST[1]})
+        assert signed.status_code == 200 and "Signed in as" in signed.text  # after the 303
+        assert "httponly" in signed.history[0].headers["set-cookie"].lower()
+        for _ in range(4):  # the wrong Basic password above was the first of five
+            assert browser.post("/inbox/sign-in", data={"name": "archivist",
+                                                        "password": "guess"}).status_code == 401
+        late = browser.post("/inbox/sign-in", data={"name": ARCHIVIST[0],
+                                                     "password": ARCHIVIST[1]})
+        assert late.status_code == 429 and "Too many wrong passwords" in late.text
 
 
 def test_an_operator_answers_on_the_page(
@@ -313,7 +331,9 @@ def test_an_operator_answers_on_the_page(
     record = birth_certificate(RECORD).model_dump(mode="json")
     form = {"csrf": token, "number": record["number"], "registered_on": "not a date",
             "registry_office": record["registry_office"],
-            "child": json.dumps(record["child"]), "parents": json.dumps(record["parents"])}
+            **{f"child.{k}": v for k, v in record["child"].items()},
+            **{f"parents.{i}.{k}": v or "" for i, p in enumerate(record["parents"])
+               for k, v in p.items()}}
     # no form token, or another site's form: refused, nothing sent
     assert operator.post(f"/inbox/{task_id}/answer",
                          data={**form, "csrf": "0" * 64}).status_code == 403
@@ -330,7 +350,7 @@ def test_an_operator_answers_on_the_page(
     r = poll_result(portal, location)
     assert r.status_code == 200 and r.json()["payload"]["number"] == RECORD.certificate
     closed = operator.get(f"/inbox/{task_id}")
-    assert "answered" in closed.text and "name='csrf'" not in closed.text
+    assert "answered" in closed.text and "Sign and send" not in closed.text
     assert "bus_inbox_open_tasks{" not in portal.get("/metrics").text
     settings = load_settings(setup.config)  # each showing of the task is in the audit log
     assert settings.audit.url is not None

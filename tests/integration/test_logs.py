@@ -14,9 +14,12 @@ import pytest
 from rich.console import Console
 
 from demo.data import BIRTHS, PEOPLE, UNKNOWN_PINFL
+from demo.records import BOGISHAMOL
 from demo.scenario import run_demo
 
-PINFLS = sorted({p.pinfl for p in PEOPLE} | {b.pinfl for b in BIRTHS} | {UNKNOWN_PINFL})
+# the identifiers of the demo's subjects: people (PINFL) and the legal-person debtor (STIR)
+PINFLS = sorted({p.pinfl for p in PEOPLE} | {b.pinfl for b in BIRTHS} | {UNKNOWN_PINFL,
+                                                                          BOGISHAMOL})
 
 
 @pytest.fixture
@@ -67,24 +70,30 @@ def test_each_exchange_is_one_json_line_with_its_context(
     entries, _ = demo_run
     assert any(e["level"] == "debug" for e in entries)  # the level came from the config
     exchanges = [e for e in entries if e["logger"] == "bus.gateway" and e["msg"] == "exchange"]
-    # the demo's ten requests, the four parts of its bundle and its two requests to the archive
-    assert len(exchanges) == 16
-    assert sum(1 for e in exchanges if e.get("bundle")) == 4
+    # the demo's fifteen requests, the four parts of its bundle, the four parts of the benefit's
+    # evidence and its application twice, the evidence of the permanent registration and that
+    # application twice, and its two requests to the archive
+    assert len(exchanges) == 30
+    assert sum(1 for e in exchanges if e.get("bundle")) == 8
     for entry in exchanges:
         assert {"ts", "client", "service", "outcome", "status", "duration_ms"} <= set(entry)
         assert entry["client"] == "portal"
     sent = [e for e in exchanges if e["outcome"] != "access-denied"]
     assert all(e["message_id"] and e["correlation"] for e in sent)
     assert sorted(e["outcome"] for e in exchanges) == sorted(
-        ["ok"] * 10 + ["no-data"] * 3 + ["access-denied"] + ["accepted"] * 2
+        ["ok"] * 22 + ["no-data"] * 3 + ["access-denied"] + ["accepted"] * 4
     )
     answered = [e for e in entries if e["logger"] == "bus.provider" and e["msg"] == "answered"]
     filed = [e for e in entries
              if e["logger"] == "bus.provider" and e["msg"] == "filed for an operator"]
     accepted = {e["message_id"] for e in sent if e["outcome"] == "accepted"}
-    assert {e["message_id"] for e in answered} == {e["message_id"] for e in sent} - accepted
-    assert {e["message_id"] for e in filed} == accepted  # the archive's: answered by a person
+    # the repeated application for permanent registration is accepted, then refused unfiled
+    repeated = {e["message_id"] for e in answered if e["outcome"] == "provider-rejected"}
+    assert len(repeated) == 1 and repeated <= accepted
+    assert {e["message_id"] for e in answered} == {e["message_id"] for e in sent} - (
+        accepted - repeated)
+    assert {e["message_id"] for e in filed} == accepted - repeated  # answered by a person
     by_operator = [
         e for e in entries if e["logger"] == "bus.inbox" and e["msg"] == "operator answered"
     ]
-    assert {e["message_id"] for e in by_operator} == accepted
+    assert {e["message_id"] for e in by_operator} == accepted - repeated

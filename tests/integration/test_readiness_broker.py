@@ -103,6 +103,8 @@ def rabbit_node(tmp_path: Path) -> Iterator[RabbitNode]:
         "services": {service: {**template["services"][PROPERTY], "adapter": adapter}},
         "access": [{"client": "portal", "service": service, "purpose": ["housing-subsidy"]}],
         "audit": {"secret": "test-only-audit-secret-0123456789"},
+        "documents": {"public_url": "http://127.0.0.1:8080"},
+        "allow_plain_secrets": True,  # the test broker's guest password and a test audit secret
     }
     path = tmp_path / "bus.yaml"
     path.write_text(yaml.safe_dump(config))

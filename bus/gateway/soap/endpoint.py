@@ -2,7 +2,8 @@
 
 Every service has a WSDL generated from its shared schema, at a stable URL::
 
-    GET  /soap/{member}/{service}/{version}?wsdl     the WSDL (soap:address: this same URL)
+    GET  /soap/{member}/{service}/{version}?wsdl     the WSDL (soap:address: this same URL,
+                                                     under documents.public_url when set)
     POST /soap/{member}/{service}/{version}          SOAP 1.1, document/literal, wrapped
 
 One operation per service, ``Get<ResponseModel>`` (``GetBirthCertificate``): its input element
@@ -42,6 +43,11 @@ the answer comes at once with ``MessageId`` and ``State`` ``pending``; the secon
 synchronous call (or its Fault). Results are kept by ``bus.gateway.asynchronous`` (shared with the
 HTTP gateway's ``/v1/messages/{id}``), visible only to the client who asked.
 
+A header block marked ``mustUnderstand="1"`` (and addressed to this node: no ``actor``, or
+``…/soap/actor/next``) other than ``BusContext`` and ``wsse:Security`` is refused before
+anything is done, with the fault code ``soap:MustUnderstand`` (bus code ``must-understand``).
+Only SOAP 1.1 is served; a SOAP 1.2 envelope is refused as malformed.
+
 Refusals are SOAP 1.1 Faults (HTTP 500): ``faultcode`` ``soap:Client.<code>`` for the caller's
 fault and ``soap:Server.<code>`` otherwise, where ``<code>`` is the bus error code (the same as
 the problem ``type`` of the HTTP gateway), ``faultstring`` the detail, and
@@ -63,26 +69,25 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from lxml import etree
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from bus.config.routes import Route
-from bus.core.envelope import new_id
+from bus.core.envelope import SERVICE_PATTERN, new_id
 from bus.core.errors import (
     PROBLEM_TYPE_BASE,
-    AsyncRequired,
     BusError,
+    HeaderNotUnderstood,
     MalformedRequest,
     RequestRefused,
-    SchemaInvalid,
     SignatureInvalid,
     UnknownDocument,
     UnknownService,
     from_code,
 )
-from bus.exchange.client import recorded_by_provider
+from bus.exchange.asking import AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
+from bus.gateway.params import CORRELATION_PATTERN, PURPOSE_PATTERN, USER_PATTERN, caller_value
 from bus.gateway.soap.signed import SignedRequests
 from bus.gateway.soap.wsdl import (
     BUS_NS,
@@ -95,7 +100,7 @@ from bus.gateway.soap.wsdl import (
 )
 from bus.node.wiring import Node
 from signing import SigningError
-from signing.xml import SOAP11, SoapVerifier, VerifiedSoap, parse_xml
+from signing.xml import CONTEXT, SOAP11, WSSE, SoapVerifier, VerifiedSoap, parse_xml
 
 __all__ = ["BUS_NS", "SOAP_PREFIX", "operation_name", "service_namespace", "service_wsdl",
            "soap_routes"]
@@ -104,6 +109,9 @@ log = logging.getLogger("bus.gateway")
 SOAP_PREFIX = "/soap/"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 _XML = "text/xml; charset=utf-8"
+# The header blocks this gateway processes: its own BusContext and WS-Security (signed requests).
+UNDERSTOOD_HEADERS = frozenset({CONTEXT, f"{{{WSSE}}}Security"})
+_NEXT = "http://schemas.xmlsoap.org/soap/actor/next"  # SOAP 1.1: the first node to receive it
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,7 +128,8 @@ def soap_fault(error: BusError) -> Response:
     """A SOAP 1.1 Fault carrying the bus error code (see the module docstring)."""
     side = "Client" if isinstance(error, RequestRefused) else "Server"
     fault = etree.Element(f"{{{SOAP11}}}Fault", nsmap={"soap": SOAP11, "bus": BUS_NS})
-    etree.SubElement(fault, "faultcode").text = f"soap:{side}.{error.code}"
+    code = "MustUnderstand" if isinstance(error, HeaderNotUnderstood) else f"{side}.{error.code}"
+    etree.SubElement(fault, "faultcode").text = f"soap:{code}"
     etree.SubElement(fault, "faultstring").text = error.detail
     detail = etree.SubElement(etree.SubElement(fault, "detail"), f"{{{BUS_NS}}}Error")
     etree.SubElement(detail, f"{{{BUS_NS}}}Code").text = error.code
@@ -143,8 +152,9 @@ class _Asked:
     sent: bool = False  # asked of the provider and waited for: timed as an exchange
 
     def heard(self, purpose: str | None, user: str | None) -> None:
-        self.purpose = (purpose or "-")[:100]
-        self.user = (user or "-")[:200]
+        """What the audit may take of the caller's purpose and user: checked, else ``-``."""
+        self.purpose = caller_value(purpose, PURPOSE_PATTERN) or "-"
+        self.user = caller_value(user, USER_PATTERN) or "-"
 
 
 async def _audit_refusal(node: Node, service: str, asked: _Asked, outcome: str) -> None:
@@ -158,8 +168,30 @@ async def _audit_refusal(node: Node, service: str, asked: _Asked, outcome: str) 
     await node.audit.record_refusal(record, transport="soap")
 
 
+def check_headers(root: etree._Element) -> None:
+    """Refuse a header block addressed to this node with ``mustUnderstand="1"`` that the bus
+    does not process (SOAP 1.1 section 4.2.3): acting as if it were not there could ignore a
+    condition the sender made binding. Blocks for another ``actor`` are not ours to judge."""
+    header = root.find(f"{{{SOAP11}}}Header")
+    if header is None:
+        return
+    for block in header:
+        if not isinstance(block.tag, str):
+            continue
+        must = (block.get(f"{{{SOAP11}}}mustUnderstand") or "0").strip()
+        if must not in ("1", "true") or block.get(f"{{{SOAP11}}}actor", _NEXT) != _NEXT:
+            continue
+        name = etree.QName(block)
+        if name.text not in UNDERSTOOD_HEADERS:
+            raise HeaderNotUnderstood(
+                f"the header {name.localname[:80]} of namespace "
+                f"{(name.namespace or '(none)')[:200]} is marked mustUnderstand but this gateway "
+                "does not process it; understood: BusContext (urn:bus:soap:v1) and wsse:Security"
+            )
+
+
 def _is_correlation(value: str) -> bool:
-    return len(value) == 36 and all(c in "0123456789abcdef-" for c in value)
+    return caller_value(value, CORRELATION_PATTERN) is not None
 
 
 def _context(root: etree._Element, request: Request, asked: _Asked,
@@ -189,15 +221,20 @@ def _context(root: etree._Element, request: Request, asked: _Asked,
     asked.heard(purpose, user)
     if mode not in ("sync", "async"):
         raise MalformedRequest("Mode must be sync or async")
-    if not purpose or not user or len(purpose) > 100 or len(user) > 200:
+    if not purpose or not user:
         raise MalformedRequest("BusContext (Purpose, User) or X-Bus-Purpose and X-Bus-User needed")
+    if asked.purpose != purpose or asked.user != user:  # the same rules as the HTTP headers
+        raise MalformedRequest("Purpose must be a purpose code (such as child-benefit) and User "
+                               "printable ASCII, 1-200 characters")
     if correlation is not None and not _is_correlation(correlation):
         raise MalformedRequest("Correlation must be a UUID")
     asked.correlation = correlation
     return purpose, user, correlation, mode
 
 
-def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None) -> APIRouter:
+def soap_routes(
+    node: Node, auth: Any, asking: Asking, asynchronous: AsyncRequests | None = None
+) -> APIRouter:
     """``GET …?wsdl`` and ``POST`` for every service of ``node``'s router."""
     router = APIRouter(include_in_schema=False)
     routes = {r.service: r for r in node.router.routes()}
@@ -209,7 +246,9 @@ def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None
     def route_of(service: str) -> Route:
         route = routes.get(service)
         if route is None:
-            raise UnknownService(f"no service {service!r} on this bus", service=service)
+            named = caller_value(service, SERVICE_PATTERN)  # echoed only if it is a service id
+            raise UnknownService(f"no service {named!r} on this bus" if named
+                                 else "no such service on this bus", service=named)
         return route
 
     @router.get(SOAP_PREFIX + "{service:path}")
@@ -218,7 +257,9 @@ def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None
             route = route_of(service)
         except BusError as exc:
             return soap_fault(exc)
-        address = str(request.url.replace(query=""))
+        base = node.settings.documents.public_url  # never the Host header, when configured
+        address = (f"{base}{SOAP_PREFIX}{service}" if base is not None
+                   else str(request.url.replace(query="")))
         return Response(service_wsdl(route, address), media_type=_XML)
 
     @router.post(SOAP_PREFIX + "{service:path}")
@@ -236,13 +277,15 @@ def soap_routes(node: Node, auth: Any, asynchronous: AsyncRequests | None = None
         try:
             route = route_of(service)
             asked.client = await auth(request, request.headers.get("authorization"))
-            response = await _ask(node, signed, route, asked, request, asynchronous)
+            response = await _ask(node, signed, route, asked, request, asking, asynchronous)
             return response
         except BusError as exc:
             outcome = exc.code
+            request.scope["bus.outcome"] = exc.code
             asked.client = request.scope.get("bus.client", asked.client)  # also when rate-limited
             asked.message_id = asked.message_id or exc.message_id
-            if service in routes and asked.audited:
+            # before authentication bus.gateway.throttle counts and audits it, per source
+            if service in routes and asked.audited and "bus.client" in request.scope:
                 await _audit_refusal(node, service, asked, exc.code)
             return soap_fault(exc)
         finally:
@@ -304,7 +347,7 @@ async def _result(node: Node, route: Route, client: str, element: etree._Element
 
 async def _ask(
     node: Node, signed: SignedRequests, route: Route, asked: _Asked, request: Request,
-    asynchronous: AsyncRequests | None = None,
+    asking: Asking, asynchronous: AsyncRequests | None = None,
 ) -> Response:
     client = asked.client
     raw = await request.body()
@@ -314,6 +357,7 @@ async def _ask(
         raise MalformedRequest(f"not a readable SOAP message ({exc.detail})") from None
     if etree.QName(root).text != f"{{{SOAP11}}}Envelope":
         raise MalformedRequest("not a SOAP 1.1 envelope")
+    check_headers(root)
     body = root.find(f"{{{SOAP11}}}Body")
     verified = None
     if root.find(f".//{{{DS}}}Signature") is not None:
@@ -331,31 +375,17 @@ async def _ask(
         raise MalformedRequest(f"the Body must hold one {op} or GetResult element of {ns}")
     purpose, user, correlation, mode = _context(root, request, asked, verified)
     schema, defs = model_schema(route.request_model)
-    try:
-        shared = route.request_model.model_validate(xml_to_data(parts[0], schema, defs, ns))
-    except ValidationError as exc:
-        raise SchemaInvalid.of(exc) from None
-    asked.subject = shared.subject()
-    assert node.exchanger is not None
-    if mode != "async" and route.settings.async_only:
-        raise AsyncRequired(f"{route.service} is answered later: ask it with mode async")
-    envelope = node.exchanger.build(
-        route, shared, client=client, purpose=purpose, user=user, correlation=correlation
+    context = AskContext(
+        client, purpose, user, correlation, mode,  # type: ignore[arg-type]  # checked above
+        async_hint="ask it with mode async", audit_context={"transport": "soap"},
     )
-    asked.message_id, asked.correlation = envelope.id, envelope.correlation
-    if mode == "async":
-        if asynchronous is None:
-            raise MalformedRequest("this gateway has no asynchronous mode")
-        await asynchronous.submit(route, envelope, client, None)
-        return _answer(route, envelope.id, state="pending")
-    asked.sent = True
     try:
-        outcome = await node.exchanger.ask(route, envelope)
-    except BusError as exc:
-        asked.audited = not recorded_by_provider(exc)
-        raise
-    document = await run_in_threadpool(
-        node.documents.issue, outcome.envelope, message_id=envelope.id
-    )
-    return _answer(route, envelope.id, payload=outcome.envelope.payload,
-                   number=document.number, signed=document.envelope)
+        answer = await asking.ask(route, xml_to_data(parts[0], schema, defs, ns), context)
+    finally:
+        asked.message_id, asked.correlation = context.message_id, context.correlation
+        asked.subject, asked.sent = context.subject, context.sent
+        asked.audited = not context.audited  # the pipeline recorded its own refusals
+    if answer.pending:
+        return _answer(route, answer.message_id, state="pending")
+    return _answer(route, answer.message_id, payload=answer.payload,
+                   number=answer.number, signed=answer.signed)

@@ -1,6 +1,6 @@
 """The audit log in PostgreSQL (psycopg 3): ``audit.url: postgresql://user@host:5432/db``.
 
-The same contract as ``bus.records.audit.log.SqliteAuditStore``: ``append`` chains and inserts a
+The same contract as ``bus.records.audit.sqlite.SqliteAuditStore``: ``append`` chains and inserts a
 batch in
 one transaction, under a transaction-level advisory lock so that several nodes writing one table
 keep one chain; the commit returns once PostgreSQL has it durable (``synchronous_commit`` as the
@@ -24,7 +24,7 @@ from psycopg import sql
 
 from bus.core.envelope import utcnow
 from bus.core.errors import BusUnavailable
-from bus.records.audit.log import ENTRY_FIELDS, GENESIS, AuditEntry, AuditRecord, chain
+from bus.records.audit.chain import ENTRY_FIELDS, GENESIS, AuditEntry, AuditRecord, chain
 
 __all__ = ["PostgresAuditStore"]
 

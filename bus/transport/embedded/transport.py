@@ -82,6 +82,7 @@ from bus.transport.base import (
 from bus.transport.embedded.doorbell import Doorbell, Listener
 from bus.transport.embedded.outbox import Outbox, Outgoing
 from bus.transport.replies import PendingReplies, complete
+from signing.files import private_dir, private_file
 
 if sys.platform != "win32":
     import fcntl
@@ -177,7 +178,7 @@ class EmbeddedTransport:
         self._conn: sqlite3.Connection | None = None
         try:
             with sql.translated(self.path):
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                private_dir(Path(self.path).parent)
                 owner = self._take_lock()
                 conn = self._conn = open_local_db(
                     self.path, timeout=5.0, synchronous=_SYNC[durable_sync]
@@ -200,7 +201,7 @@ class EmbeddedTransport:
         """True when no other instance has the file open, so its in-flight rows are orphans."""
         if sys.platform == "win32":
             return True
-        self._lock_file = open(self.path + ".lock", "ab")  # noqa: SIM115 - held until close
+        self._lock_file = open(private_file(self.path + ".lock"), "ab")  # noqa: SIM115 - held until close
         try:
             fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

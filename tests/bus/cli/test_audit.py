@@ -11,7 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from bus.cli.app import app
-from bus.records.audit.log import AuditRecord, SqliteAuditStore
+from bus.records.audit import AuditRecord, SqliteAuditStore
 
 runner = CliRunner()
 

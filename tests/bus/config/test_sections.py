@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("no_bus_environment")
 
 
 def test_callbacks_and_retention_defaults(tmp_path: Path) -> None:
-    settings = load_settings(write(tmp_path, ""))
+    settings = load_settings(write(tmp_path, "log_level: INFO\n"))
     assert settings.callbacks.allowed_hosts == [] and settings.callbacks.require_https
     assert not settings.callbacks.allow_private and settings.callbacks.allowed_networks == []
     assert (settings.documents.retention_days, settings.messages.retention_days) == (365, 7)
@@ -49,3 +49,13 @@ def test_callbacks_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monk
     settings = load_settings(write(tmp_path, "callbacks:\n  allow_private: false\n"))
     assert settings.callbacks.allowed_hosts == ["hooks.example.org"]
     assert settings.callbacks.require_https is False
+
+
+def test_the_pages_time_zone_is_an_iana_name(cfg_dir: Path) -> None:
+    assert load_settings(write(cfg_dir, MINIMAL)).node.time_zone == "UTC"
+    good = MINIMAL.replace("node:\n", "node:\n  time_zone: Asia/Tashkent\n")
+    assert load_settings(write(cfg_dir, good)).node.time_zone == "Asia/Tashkent"
+    text = MINIMAL.replace("node:\n", "node:\n  time_zone: Asia/Toshkent\n")
+    problem = only_problem(write(cfg_dir, text))
+    assert problem.path == "node.time_zone" and problem.line == line_of(text, "time_zone")
+    assert "'Asia/Toshkent' is not an IANA time zone" in problem.message

@@ -107,8 +107,10 @@ def test_minimal_config_loads(cfg_dir: Path) -> None:
     assert settings.log_level == "INFO"
 
 
-def test_empty_file_gives_defaults(tmp_path: Path) -> None:
-    settings = load_settings(write(tmp_path, ""))
+def test_an_empty_file_is_refused_and_a_nearly_empty_one_gives_defaults(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file is empty"):
+        load_settings(write(tmp_path, "# nothing here yet\n"))
+    settings = load_settings(write(tmp_path, "log_level: INFO\n"))
     assert settings.members == {} and settings.services == {} and settings.access == []
     assert settings.transport_url() == "embedded://" + str(tmp_path.resolve() / "var/queues.db")
 

@@ -16,6 +16,8 @@ from bus.core.errors import (
     SignatureInvalid,
     from_code,
 )
+from schemas.errors import CodedError
+from signing import CertificateRevokedError, CertificateUntrustedError, SigningError
 
 
 def tree(cls: type[BusError] = BusError) -> list[type[BusError]]:
@@ -25,8 +27,9 @@ def tree(cls: type[BusError] = BusError) -> list[type[BusError]]:
     return out
 
 
-# The classes of bus/core/errors.py (other modules may specialise them, e.g. TransportClosed).
-ALL = [cls for cls in tree() if cls.__module__ == "bus.core.errors"]
+# The classes of the tree: bus/core/errors.py and schemas/errors.py (other modules may
+# specialise them, e.g. TransportClosed).
+ALL = [cls for cls in tree() if cls.__module__ in ("bus.core.errors", "schemas.errors")]
 EXPORTED = [getattr(errors, n) for n in errors.__all__
             if isinstance(getattr(errors, n), type) and issubclass(getattr(errors, n), BusError)]
 
@@ -72,7 +75,7 @@ def test_specialisations_elsewhere_keep_their_parents_code_and_do_not_hijack_it(
     import bus.transport  # noqa: F401  (defines TransportClosed(BusUnavailable))
 
     owners = {cls.code: cls for cls in ALL}
-    outside = [cls for cls in tree() if cls.__module__ != "bus.core.errors"]
+    outside = [cls for cls in tree() if cls.__module__ not in ("bus.core.errors", "schemas.errors")]
     assert outside, "expected at least bus.transport.TransportClosed"
     for cls in outside:
         assert cls.code in owners, f"{cls.__name__} has a code from_code does not know"
@@ -120,9 +123,11 @@ def test_the_tree_shape() -> None:
         errors.SchemaInvalid, errors.SignatureInvalid, errors.Expired, errors.Replayed,
         errors.CertificateUntrusted, errors.CertificateRevoked, errors.UnknownDocument,
         errors.RateLimited, errors.AsyncRequired, errors.TaskNotOpen,
-        errors.DocumentPurged, errors.CallbackRefused,
+        errors.DocumentPurged, errors.CallbackRefused, errors.HeaderNotUnderstood,
+        errors.RequestTimeout, errors.UnsupportedMediaType, errors.MethodNotAllowed,
     }
     assert errors.DocumentPurged.__bases__ == (errors.UnknownDocument,)  # caught as unknown
+    assert errors.HeaderNotUnderstood.__bases__ == (errors.MalformedRequest,)
     # certificate refusals are signature refusals (caught as such), with their own code
     for cls in (errors.CertificateUntrusted, errors.CertificateRevoked):
         assert cls.__bases__ == (SignatureInvalid,)
@@ -135,18 +140,36 @@ def test_the_tree_shape() -> None:
 
 
 @pytest.mark.parametrize(
-    "adapter_error",
-    [adapters.ProviderUnavailable, adapters.ProviderTimeout, adapters.ProviderRejected,
-     adapters.InvalidAnswer, adapters.NoData, adapters.AdapterError],
-    ids=lambda c: c.__name__,
+    "name",
+    ["ProviderError", "ProviderUnavailable", "ProviderTimeout", "ProviderRejected",
+     "ProviderInvalidAnswer", "NoData"],
 )
-def test_every_adapter_error_becomes_a_bus_error_of_the_same_nature(
-    adapter_error: type[adapters.AdapterError],
+def test_adapters_raise_the_bus_errors_themselves(name: str) -> None:
+    """One vocabulary: an adapter's error is the bus's class, not a namesake to translate."""
+    assert getattr(adapters, name) is getattr(errors, name)
+    assert type(from_code(getattr(errors, name).code)) is getattr(errors, name)
+
+
+@pytest.mark.parametrize(
+    ("signing_error", "bus_error"),
+    [(SigningError("bad-signature", "x"), errors.SignatureInvalid),
+     (CertificateUntrustedError("expired", "x"), errors.CertificateUntrusted),
+     (CertificateRevokedError("x"), errors.CertificateRevoked)],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else v.__name__,
+)
+def test_signing_errors_share_the_base_and_name_the_bus_error_they_become(
+    signing_error: SigningError, bus_error: type[BusError]
 ) -> None:
-    bus_error = from_code(adapter_error.code, "from the adapter")
-    assert type(bus_error) is not BusError, adapter_error.code  # a known code
-    assert isinstance(bus_error, ProviderError)
-    assert bus_error.transient is adapter_error.transient
+    assert isinstance(signing_error, CodedError) and not isinstance(signing_error, BusError)
+    assert type(from_code(signing_error.code)) is bus_error
+
+
+def test_what_is_transient_is_read_from_the_classes() -> None:
+    transient = {cls.code for cls in ALL if cls.transient}
+    assert transient == {"provider-unavailable", "circuit-open", "provider-timeout",
+                         "bus-unavailable"}
+    assert all(errors.is_transient(code) for code in transient)
+    assert not errors.is_transient("no-data") and not errors.is_transient("what-is-this")
 
 
 def test_repr_and_errors_payload() -> None:

@@ -65,3 +65,29 @@ def test_an_operator_of_an_unknown_agency_is_a_config_error(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as info:
         load_settings(path, check_references=True)
     assert "inbox.operators.archivist.members: unknown member 'state-archive'" in str(info.value)
+
+
+def test_an_application_is_filed_once_by_the_field_named_in_dedupe_on(tmp_path: Path) -> None:
+    import uuid
+
+    from adapters import AdapterConfigError, ProviderRejected
+    from schemas import PermanentRegistrationApplication, PermanentRegistrationDecision
+
+    service = "residence-registry/permanent-registration/v1"
+    context = AdapterContext(service, PermanentRegistrationApplication,
+                             PermanentRegistrationDecision, data_dir=tmp_path)
+    with pytest.raises(AdapterConfigError, match="'number' is not a field"):
+        build_adapter("manual", {"dedupe_on": "number"}, context)
+    adapter = build_adapter("manual", {"dedupe_on": "application_id"}, context)
+    assert isinstance(adapter, ManualAdapter)
+    application = PermanentRegistrationApplication.model_validate({
+        "application_id": str(uuid.uuid4()), "pinfl": PINFL, "ground": "ownership",
+        "address": {"region": "r", "district": "d", "street": "s", "house": "1"}})
+    adapter.file(application, ticket("first"))
+    adapter.file(application, ticket("first"))  # delivered again: the same task
+    with pytest.raises(ProviderRejected, match="filed already, as request first"):
+        adapter.file(application, ticket("retry"))
+    other = application.model_copy(update={"application_id": uuid.uuid4()})
+    adapter.file(other, ticket("other"))
+    assert sorted(t.id for t in adapter.inbox.tasks()) == ["first", "other"]
+    adapter.close()

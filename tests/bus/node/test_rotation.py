@@ -38,6 +38,7 @@ def pki(tmp_path: Path) -> Pki:
 def node(pki: Pki, hosts: str) -> Seal:
     path = pki.root / f"{hosts}.yaml"
     path.write_text(textwrap.dedent(f"""\
+        allow_plain_secrets: true  # a test's key passphrase
         node: {{hosts: [{hosts}], keys_dir: keys, key_passphrase: "{KEY_PASSPHRASE.decode()}"}}
         trust: {{ca: ca/ca.crt, crl: ca/crl.pem, reload_s: 0.05}}
         members:

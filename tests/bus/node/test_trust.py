@@ -35,6 +35,7 @@ def pki(tmp_path: Path) -> Pki:
 
 def config(pki: Pki, hosts: str = "[portal]", members: str = "") -> Path:
     text = textwrap.dedent(f"""\
+        allow_plain_secrets: true  # a test's key passphrase
         node:
           hosts: {hosts}
           keys_dir: keys

@@ -121,7 +121,7 @@ def test_on_retry_sees_each_retried_error() -> None:
     [
         adapters.ProviderRejected("400"),
         adapters.NoData("404"),
-        adapters.InvalidAnswer("garbage"),
+        adapters.ProviderInvalidAnswer("garbage"),
         errors.SchemaInvalid("bad field"),
         errors.AccessDenied("no"),
         errors.SignatureInvalid("forged", reason="bad-signature"),
@@ -159,7 +159,7 @@ def test_a_non_transient_error_after_transient_ones_stops_at_once() -> None:
         (adapters.ProviderTimeout(), True),
         (adapters.ProviderRejected(), False),
         (adapters.NoData(), False),
-        (adapters.InvalidAnswer(), False),
+        (adapters.ProviderInvalidAnswer(), False),
         (errors.ProviderUnavailable(), True),
         (errors.ProviderTimeout(), True),
         (errors.BusUnavailable(), True),

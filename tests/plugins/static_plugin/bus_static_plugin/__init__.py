@@ -13,7 +13,7 @@ Errors::
 
     subject not in ``answers``                 -> NoData
     ``down``                                   -> ProviderUnavailable (transient)
-    an answer that does not fit the schema     -> InvalidAnswer
+    an answer that does not fit the schema     -> ProviderInvalidAnswer
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from adapters import (
     AdapterContext,
     AdapterOptions,
     Deadline,
-    InvalidAnswer,
     NoData,
+    ProviderInvalidAnswer,
     ProviderUnavailable,
 )
 from schemas import SharedRequest, SharedResponse
@@ -59,7 +59,9 @@ class StaticAdapter:
         try:
             return self.context.response_model.model_validate(answer)
         except ValidationError:
-            raise InvalidAnswer("static: the configured answer does not fit the schema") from None
+            raise ProviderInvalidAnswer(
+                "static: the configured answer does not fit the schema"
+            ) from None
 
     def close(self) -> None:
         pass

@@ -1,0 +1,229 @@
+"""The node's OpenAPI document, made to tell the truth about what each route answers.
+
+FastAPI derives a document from the routes' annotations; it knows nothing of the refusals that
+come from the bus's own checks, of the content negotiation of the document pages, or of what a
+client really receives after field minimisation. ``truthful_openapi(app, node)`` replaces
+``app.openapi`` with a builder that takes FastAPI's document and then, in one place:
+
+* declares the bearer token as a security scheme (``bearer``) on every route that reads it,
+  instead of an ``Authorization`` header parameter;
+* lists, per route, every status it can answer (``ANSWERS``) — refusals as RFC 9457
+  ``application/problem+json`` documents (``Problem``, its ``errors`` list capped at
+  ``MAX_ERRORS``), 429 with ``Retry-After``, 202 with its ``Location`` — and drops FastAPI's
+  ``HTTPValidationError``, which the gateway never sends;
+* gives the document pages both their forms: ``text/html`` and ``application/json``;
+* shows a service's answer as the client gets it: the provider's payload after field
+  minimisation, so every field of the payload is optional (``<Model>AsSeen``);
+* marks a route that answers only asynchronously (``async_only``: ``mode=async`` required),
+  and gives identifiers their patterns (UUIDs, request numbers, PINFL).
+
+``tests/hostile/test_openapi_contract.py`` runs schemathesis against the demo node with every
+check: each answer must match this document.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from bus.gateway.params import CORRELATION_PATTERN
+from bus.gateway.problems import MAX_ERRORS, PROBLEM_MEDIA_TYPE, Problem
+from bus.node.wiring import Node
+from schemas.identifiers import PINFL_PATTERN
+
+__all__ = ["ANSWERS", "truthful_openapi"]
+
+_NUMBER_PATTERN = r"^BUS-[0-9]{4}-[0-9]{6,}-[0-9]$"
+_DESCRIPTIONS = {
+    200: "OK",
+    202: "Accepted: kept and answered later (see Location)",
+    400: "Malformed request: a header, query or body that is not what the route reads",
+    401: "Missing or unknown API token",
+    403: "No access right for this client, service and purpose (or a signature refused)",
+    404: "Unknown service, document, request or bundle (or the provider holds no data)",
+    408: "The request body did not arrive in time (http.body_timeout_s)",
+    409: "Conflict (an envelope replayed)",
+    410: "The document's signed answer was deleted after its retention period",
+    413: "Body too large",
+    415: "Body not sent as application/json",
+    422: "Body does not match the route's schema (or a callback URL refused)",
+    429: "Too many requests (the member's rate limit, or this source's): see Retry-After",
+    502: "Provider unavailable or answered wrongly",
+    503: "Provider paused by its circuit breaker, or the bus unavailable",
+    504: "No answer within the deadline",
+}
+_ASKED = (400, 401, 403, 404, 408, 413, 415, 422, 429, 502, 503, 504)
+_RESULT = (400, 403, 404, 409, 502, 503, 504)  # what a kept asynchronous result may be
+# (method, path pattern) -> the problem statuses that route answers besides its successes.
+ANSWERS: list[tuple[str, str, tuple[int, ...]]] = [
+    ("post", r"/v1/services/.+", _ASKED),
+    ("post", r"/v1/bundles", (400, 401, 408, 413, 415, 422, 429)),
+    ("get", r"/v1/bundles/\{correlation\}", (401, 404, 429)),
+    ("get", r"/v1/messages/\{message_id\}", (401, 404, 429, *_RESULT)),
+    ("get", r"/v1/documents/\{number\}", (401, 404, 410, 429)),
+    ("get", r"/verify/\{number\}", (404, 429)),
+    ("get", r"/v1/citizens/me/access-log", (400, 401, 403, 422, 429)),
+    ("get", r"/v1/services", (401, 429)),
+    ("get", r"/health/ready", ()),
+    ("get", r"/health/live", ()),
+    ("get", r"/metrics", ()),
+]
+_PUBLIC = {"/verify/{number}", "/health/live", "/health/ready", "/metrics"}
+_PATH_PATTERNS = {
+    "correlation": CORRELATION_PATTERN,
+    "message_id": CORRELATION_PATTERN,
+    "number": _NUMBER_PATTERN,
+}
+
+
+def _problem(status: int) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": _DESCRIPTIONS[status],
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if status == 429:
+        answer["headers"] = {"Retry-After": {
+            "description": "seconds until a request may pass again", "required": True,
+            "schema": {"type": "integer", "minimum": 0}}}
+    return answer
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def _statuses(method: str, path: str) -> tuple[int, ...]:
+    for m, pattern, statuses in ANSWERS:
+        if m == method and re.fullmatch(pattern, path):
+            return statuses
+    return (400, 401, 404, 429)
+
+
+def _as_seen(doc: dict[str, Any], envelope: str) -> None:
+    """The envelope's payload as a client sees it after minimisation: every field optional."""
+    schemas = doc["components"]["schemas"]
+    payload = schemas[envelope]["properties"]["payload"]
+    name = payload["$ref"].rsplit("/", 1)[-1]
+    seen = copy.deepcopy(schemas[name])
+    seen.pop("required", None)
+    seen["title"] = f"{seen.get('title', name)} (the fields the client's access right shows)"
+    schemas[f"{name}AsSeen"] = seen
+    schemas[envelope]["properties"]["payload"] = {"$ref": f"#/components/schemas/{name}AsSeen"}
+
+
+def _operation(doc: dict[str, Any], node: Node, path: str, method: str,
+               op: dict[str, Any]) -> None:
+    params = op.get("parameters", [])
+    op["parameters"] = [p for p in params
+                        if not (p["in"] == "header" and p["name"].lower() == "authorization")]
+    if path not in _PUBLIC:
+        op["security"] = [{"bearer": []}]
+    for p in op["parameters"]:
+        options = p["schema"].get("anyOf", [])
+        if any(o.get("type") == "null" for o in options):  # optional: absent, never "null"
+            p["schema"] = next(o for o in options if o.get("type") != "null")
+        if p["in"] == "path" and p["name"] in _PATH_PATTERNS:
+            p["schema"] = {"type": "string", "pattern": _PATH_PATTERNS[p["name"]]}
+        if p["in"] == "header" and p["name"] == "X-Bus-Subject":
+            p["schema"] = {"type": "string", "pattern": PINFL_PATTERN}
+    if not op["parameters"]:
+        del op["parameters"]
+    responses: dict[str, Any] = op["responses"]
+    responses.pop("422", None)  # FastAPI's HTTPValidationError: never sent
+    for status in _statuses(method, path):
+        responses[str(status)] = _problem(status)
+
+    if method == "post" and path.startswith("/v1/services/"):
+        route = node.router.route(path.removeprefix("/v1/services/"))
+        envelope = responses["200"]["content"]["application/json"]["schema"]["$ref"]
+        _as_seen(doc, envelope.rsplit("/", 1)[-1])
+        responses["200"]["headers"] = {"X-Bus-Request-Number": {
+            "description": "the request number the answer is recorded under", "required": True,
+            "schema": {"type": "string", "pattern": _NUMBER_PATTERN}}}
+        responses["202"] = _accepted("#/components/schemas/Accepted")
+        if route.settings.async_only:
+            for p in op["parameters"]:
+                if p["in"] == "query" and p["name"] == "mode":
+                    p["required"] = True
+                    p["schema"] = {"type": "string", "enum": ["async"]}
+                    p["description"] = "this service answers later: only async"
+            responses.pop("200", None)
+    elif path == "/v1/bundles" and method == "post":
+        responses["202"] = _accepted("#/components/schemas/BundleAnswer")
+    elif path == "/v1/messages/{message_id}":
+        responses["200"] = {"description": "the provider's signed answer", "content": {
+            "application/json": {"schema": {"type": "object"}}}}
+        responses["202"] = {"description": "still pending", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Accepted"}}}}
+    elif path == "/v1/documents/{number}":
+        responses["200"] = {"description": "the document: HTML (default), or the signed answer "
+                            "byte for byte with Accept: application/json", "content": {
+                                "text/html": {"schema": {"type": "string"}},
+                                "application/json": {"schema": {"type": "object"}}}}
+    elif path == "/verify/{number}":
+        responses["200"] = {"description": "what was issued and whether its signature stands: "
+                            "HTML (default), or JSON with Accept: application/json", "content": {
+                                "text/html": {"schema": {"type": "string"}},
+                                "application/json": {"schema": {"type": "object"}}}}
+        responses["404"]["content"]["text/html"] = {"schema": {"type": "string"}}
+    elif path == "/health/ready":
+        responses["503"] = {"description": "a readiness check fails (the body lists them)",
+                            "content": {"application/json": {"schema": {"type": "object"}}}}
+    elif path == "/metrics":
+        responses["200"] = {"description": "Prometheus text exposition format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def _accepted(ref: str) -> dict[str, Any]:
+    return {
+        "description": _DESCRIPTIONS[202],
+        "headers": {"Location": {"description": "where to poll the result", "required": True,
+                                 "schema": {"type": "string"}}},
+        "content": {"application/json": {"schema": {"$ref": ref}}},
+    }
+
+
+_ACCEPTED = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["message_id", "state"],
+    "properties": {
+        "message_id": {"type": "string", "pattern": CORRELATION_PATTERN},
+        "state": {"type": "string", "enum": ["pending"]},
+        "location": {"type": "string"},
+    },
+}
+
+
+def truthful_openapi(app: FastAPI, node: Node) -> Callable[[], dict[str, Any]]:
+    """Install (and return) the builder of ``app``'s OpenAPI document; built once, kept."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = get_openapi(title=app.title, version=app.version, description=app.description,
+                          routes=app.routes)
+        components = doc.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        schemas["Accepted"] = _ACCEPTED
+        problem = schemas["Problem"] = Problem.model_json_schema()
+        problem["properties"]["errors"] = {
+            "anyOf": [{"type": "array", "maxItems": MAX_ERRORS,
+                       "items": {"type": "object"}}, {"type": "null"}]}
+        components["securitySchemes"] = {"bearer": {
+            "type": "http", "scheme": "bearer", "description": "the member's API token"}}
+        for path, operations in doc["paths"].items():
+            for method, op in operations.items():
+                _operation(doc, node, path, method, op)
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = build  # type: ignore[method-assign]
+    return build
