@@ -23,6 +23,8 @@ queue.
   a worker still running after ``_STOP_TIMEOUT_S`` is killed. The supervisor exits 0.
 * A worker whose supervisor is gone (killed with SIGKILL) exits at once: it finds its pipe to
   the supervisor closed.
+* Each worker serves with the node's ``http:`` settings (``bus.gateway.server``), so
+  ``http.max_connections`` caps each worker's connections: the node takes up to N times that.
 * Metrics: the supervisor makes a fresh directory for prometheus-client's multiprocess mode and
   sets ``PROMETHEUS_MULTIPROC_DIR`` to it before starting any worker (prometheus-client reads it
   when first imported); ``/metrics`` on any worker adds up all of them (``bus.ops.metrics``). A
