@@ -29,12 +29,24 @@ def demo(
     public_keys: Annotated[
         bool, typer.Option(help="trust bare Ed25519 keys instead of a demo CA's certificates")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="the node's processes, as `serve --workers` (1: the node runs inside the demo) "
+            "(default: the number of cores)",
+        ),
+    ] = None,
 ) -> None:
     """Start demo agencies and a node on the embedded transport, and make signed exchanges."""
+    from bus.cli.workers import default_workers
     from demo.scenario import run_demo
 
+    count = workers if workers is not None else default_workers()
     raise typer.Exit(
-        run_demo(console, keep=keep, state_dir=state_dir, port=port, pki=not public_keys)
+        run_demo(
+            console, keep=keep, state_dir=state_dir, port=port, pki=not public_keys, workers=count
+        )
     )
 
 

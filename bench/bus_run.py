@@ -11,8 +11,10 @@ validate, adapter, minimise, sign), the reply, and verification of the answer.
 * ``in_process_node`` runs one node and its gateway in this process (``serve_in_thread``), with
   the transport opened from the URL given, so a ``BUS_TRANSPORT__URL`` in the environment cannot
   turn an embedded cell into a RabbitMQ one;
-* ``serve_nodes`` starts ``n`` nodes as ``python run_bus.py serve`` processes (the deployment
-  path; each has its own name, hence its own reply queue) and waits until they are ready;
+* ``serve_nodes`` starts ``n`` nodes as ``python run_bus.py serve --workers W`` processes (the
+  deployment path; each has its own name, hence its own reply queue) and waits until they are
+  ready; it yields each node's URL and the pids of its processes (the supervisor and its
+  workers, whose CPU is the server's);
 * ``queues_removed`` deletes the durable queues those nodes made on the (shared) broker;
 * ``demo_stack`` starts the demo's real path (``demo.scenario.start_stack``: a REST residence
   registry and an SQL cadastre on the embedded transport) and ``demo_calls`` asks both services
@@ -43,6 +45,7 @@ from bench.workload import CLIENT, PROVIDER, PURPOSE, SERVICE, USER, request_bod
 from bus.cli.app import new_token
 from bus.config.loader import load_settings
 from bus.gateway.app import create_app
+from bus.gateway.server import server_options
 from bus.node.wiring import Node
 from bus.ops.logs import configure_logging
 from bus.transport import open_transport, reply_queue, service_queue
@@ -52,7 +55,11 @@ from signing import generate_member_key
 from signing.files import private_file, write_private
 
 __all__ = [
+    "BUNDLE_DELAYS_S",
+    "BUNDLE_SERVICES",
     "BenchDeployment",
+    "async_calls",
+    "bundle_calls",
     "bus_calls",
     "demo_calls",
     "demo_stack",
@@ -83,7 +90,17 @@ class BenchDeployment:
         token, digest = new_token()
         return cls(state, token, digest)
 
-    def write_config(self, transport_url: str, *, node_name: str = "bench-node-1") -> Path:
+    def write_config(
+        self,
+        transport_url: str,
+        *,
+        node_name: str = "bench-node-1",
+        delay_s: float = 0.0,
+        slow_services: dict[str, float] | None = None,
+    ) -> Path:
+        """The node's config file; ``delay_s``: the echo agency's time to answer.
+        ``slow_services``: more services of the echo agency (id -> its time to answer), each
+        the portal may ask for the benchmark's purpose (the bundle cell's parts)."""
         config: dict[str, Any] = {
             "node": {
                 "name": node_name,
@@ -110,7 +127,7 @@ class BenchDeployment:
                     "title": "Benchmark echo (trivial in-process provider)",
                     "request": "schemas.residence.ResidenceRegistrationRequest",
                     "response": "schemas.residence.ResidenceRegistration",
-                    "adapter": {"kind": "bench-echo"},
+                    "adapter": {"kind": "bench-echo", "delay_s": delay_s},
                     "timeout_s": 10,
                 }
             },
@@ -120,11 +137,45 @@ class BenchDeployment:
             "audit": {"secret": {"file": str(self._secret("audit.secret", AUDIT_SECRET))}},
             "documents": {"public_url": "http://127.0.0.1"},
         }
+        for service, delay in (slow_services or {}).items():
+            config["services"][service] = {
+                **config["services"][SERVICE],
+                "title": f"Benchmark echo answering in {delay * 1000:g} ms",
+                "adapter": {"kind": "bench-echo", "delay_s": delay},
+            }
+            config["access"].append({"client": CLIENT, "service": service, "purpose": [PURPOSE]})
         return write_private(self.state / f"{node_name}.yaml",
                              yaml.safe_dump(config, sort_keys=False))
 
     def _secret(self, name: str, value: str) -> Path:
         return write_private(self.state / name, value)
+
+
+BUNDLE_DELAYS_S = (0.010, 0.020, 0.030, 0.040, 0.050)  # the bundle cell's five parts
+BUNDLE_SERVICES = {f"{PROVIDER}/echo-{round(d * 1000)}ms/v1": d for d in BUNDLE_DELAYS_S}
+
+
+def bundle_calls(token: str) -> list[HttpCall]:
+    """One bundle asking each of ``BUNDLE_SERVICES`` once (the slowest part takes 50 ms)."""
+    parts = [{"service": s, "request": request_body()} for s in BUNDLE_SERVICES]
+    return [
+        HttpCall(
+            path="/v1/bundles",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "X-Bus-Purpose": PURPOSE,
+                "X-Bus-User": USER,
+                "Content-Type": "application/json",
+            },
+            body=orjson.dumps({"parts": parts}).decode(),
+        )
+    ]
+
+
+def async_calls(token: str) -> list[HttpCall]:
+    """The portal's request with ``?mode=async``: answered 202 once recorded and published."""
+    [call] = bus_calls(token)
+    return [HttpCall(call.path + "?mode=async", call.headers, call.body)]
 
 
 def bus_calls(token: str) -> list[HttpCall]:
@@ -152,7 +203,7 @@ def in_process_node(config: Path, transport_url: str) -> Iterator[str]:
         transport_url, node=settings.node.name, durable_sync=settings.transport.durable_sync
     )
     node = Node(settings, transport=transport)
-    gateway = serve_in_thread(create_app(node))
+    gateway = serve_in_thread(create_app(node), **server_options(settings.http))  # as serve
     try:
         yield gateway.url
     finally:
@@ -202,9 +253,21 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) 
     raise RuntimeError(f"node at {url} not ready after {timeout:g} s")
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux ``/proc``; just ``pid`` elsewhere)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
 @contextlib.contextmanager
-def serve_nodes(configs: list[Path]) -> Iterator[list[tuple[str, int]]]:
-    """One ``run_bus.py serve`` process per config; yields (gateway URL, pid) once ready."""
+def serve_nodes(configs: list[Path], *, workers: int = 1) -> Iterator[list[tuple[str, list[int]]]]:
+    """One ``run_bus.py serve --workers W`` per config; yields (gateway URL, pids) once ready."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUS_")}
     procs: list[tuple[subprocess.Popen[bytes], Any]] = []
     urls: list[str] = []
@@ -221,6 +284,8 @@ def serve_nodes(configs: list[Path]) -> Iterator[list[tuple[str, int]]]:
                     str(config),
                     "--listen",
                     f"127.0.0.1:{port}",
+                    "--workers",
+                    str(workers),
                 ],
                 stdout=log,
                 stderr=log,
@@ -231,7 +296,7 @@ def serve_nodes(configs: list[Path]) -> Iterator[list[tuple[str, int]]]:
             urls.append(f"http://127.0.0.1:{port}")
         for url, (proc, _) in zip(urls, procs, strict=True):
             _wait_ready(url, proc)
-        yield [(url, proc.pid) for url, (proc, _) in zip(urls, procs, strict=True)]
+        yield [(url, _process_tree(proc.pid)) for url, (proc, _) in zip(urls, procs, strict=True)]
     finally:
         for proc, _ in procs:
             proc.terminate()

@@ -45,6 +45,20 @@ def rabbit_problem(url: str) -> tuple[str | None, str]:
     return None, broker
 
 
+def server_stack() -> str:
+    """The HTTP protocol and event loop of every server of the bench, floors included, as
+    ``run_bus.py serve`` runs them: the gateway's h11 protocol with its limits
+    (``bus.gateway.server``) and uvloop when importable (the ``fast`` extra), else asyncio's."""
+    loop = "uvloop" if _importable("uvloop") else "the asyncio loop"
+    return f"the gateway's guarded h11 protocol (bus.gateway.server) and {loop}"
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def versions(broker: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for dist in ("fastapi", "uvicorn", "httpx", "pika", "pydantic", "cryptography", "rfc8785"):

@@ -8,15 +8,19 @@ system                     transport   what
 =========================  ==========  ======================================================
 floor http                 -           httpx → FastAPI handler doing the four signature steps
 bus embedded               embedded    the bus, one node, trivial provider (vs floor http)
+bus embedded, workers      embedded    ``run_bus.py serve --workers <cores>`` (vs floor http)
 floor pika                 rabbitmq    plain pika request/reply with the same signing work
 floor http+pika            rabbitmq    floor http whose handler asks over plain pika
 bus rabbitmq               rabbitmq    the bus, one node in this process (vs floor pika)
-bus rabbitmq, 2 nodes      rabbitmq    two ``run_bus.py serve`` processes sharing the queues
+bus rabbitmq, 2 nodes      rabbitmq    two ``run_bus.py serve --workers 1`` sharing the queues
+bus bundle of 5            embedded    ``POST /v1/bundles``: 5 echo services answering in 10-50 ms
+bus async acceptance       embedded    ``?mode=async`` on ``serve --workers <cores>``: 202s/s
 demo REST+SQL              embedded    the demo's real agencies, sequential, 1 client
 =========================  ==========  ======================================================
 
-Servers under test run in this process (uvicorn in a thread, as ``serve`` runs it: h11 and
-the asyncio loop), the HTTP load comes from load-generator processes (``bench.loadgen``).
+Servers under test run in this process (uvicorn in a thread, on the HTTP parser and loop
+``serve`` uses: the gateway's h11 protocol and uvloop with the ``fast`` extra), the
+HTTP load comes from load-generator processes (``bench.loadgen``).
 Before each cell the clients are primed (one untimed exchange each), then the cell is metered:
 CPU time per role from ``/proc`` (``bench.cpu``).
 RabbitMQ rows are left out, with the reason in the report, when the broker cannot be reached
@@ -40,7 +44,10 @@ import orjson
 from rich.console import Console
 
 from bench.bus_run import (
+    BUNDLE_SERVICES,
     BenchDeployment,
+    async_calls,
+    bundle_calls,
     bus_calls,
     demo_calls,
     demo_stack,
@@ -56,6 +63,7 @@ from bench.machine import (
     cpu_model,
     nproc,
     rabbit_problem,
+    server_stack,
     versions,
     wait_for_broker,
 )
@@ -70,6 +78,8 @@ from bench.report import (
     write_results,
 )
 from bench.workload import request_body
+from bus.config.http import HttpSettings
+from bus.gateway.server import server_options
 from demo.servers import serve_in_thread
 
 __all__ = ["DEFAULT_AMQP_URL", "SYSTEMS", "BenchOptions", "run_bench"]
@@ -116,7 +126,13 @@ class _Context:
     notes: list[str] = field(default_factory=list)
 
     def http(
-        self, bases: list[str], calls: list[HttpCall], concurrency: int, *, prime: bool = False
+        self,
+        bases: list[str],
+        calls: list[HttpCall],
+        concurrency: int,
+        *,
+        prime: bool = False,
+        expect: tuple[int, ...] = (200,),
     ) -> Sample:
         """One cell of HTTP load; ``prime``: one untimed exchange per client and nothing else
         (the load generator's processes pay their first-use costs outside the cell)."""
@@ -130,14 +146,22 @@ class _Context:
                 warmup=1 if prime else o.warmup,
                 max_seconds=o.max_seconds,
                 mode=o.mode,
+                expect=list(expect),
             )
         )
 
-    def http_target(self, bases: list[str], calls: list[HttpCall], server: list[int]) -> Target:
+    def http_target(
+        self,
+        bases: list[str],
+        calls: list[HttpCall],
+        server: list[int],
+        *,
+        expect: tuple[int, ...] = (200,),
+    ) -> Target:
         return Target(
-            lambda c: self.http(bases, calls, c),
+            lambda c: self.http(bases, calls, c, expect=expect),
             server,
-            prime=lambda c: self.http(bases, calls, c, prime=True),
+            prime=lambda c: self.http(bases, calls, c, prime=True, expect=expect),
         )
 
 
@@ -175,6 +199,9 @@ class System:
         ]
 
 
+# the floors' HTTP server is the one ``serve`` runs: bus.gateway.server's protocol and limits
+FLOOR_SERVER = server_options(HttpSettings())
+
 FLOOR_CALL = [
     HttpCall("/floor", {"Content-Type": "application/json"}, orjson.dumps(request_body()).decode())
 ]
@@ -182,7 +209,7 @@ FLOOR_CALL = [
 
 @contextlib.contextmanager
 def _floor_http(ctx: _Context) -> Iterator[Target]:
-    with serve_in_thread(http_floor_app(ctx.crypto)) as server:
+    with serve_in_thread(http_floor_app(ctx.crypto), **FLOOR_SERVER) as server:
         yield ctx.http_target([server.url], FLOOR_CALL, _here())
 
 
@@ -191,7 +218,7 @@ def _floor_http_pika(ctx: _Context) -> Iterator[Target]:
     url = ctx.options.amqp_url
     with (
         pika_floor(url, ctx.crypto),
-        serve_in_thread(http_floor_app(ctx.crypto, amqp_url=url)) as server,
+        serve_in_thread(http_floor_app(ctx.crypto, amqp_url=url), **FLOOR_SERVER) as server,
     ):
         yield ctx.http_target([server.url], FLOOR_CALL, _here())
 
@@ -237,8 +264,36 @@ def _bus_rabbitmq_two_nodes(ctx: _Context) -> Iterator[Target]:
     configs = [ctx.deployment.write_config(url, node_name=f"bench-node-{n}") for n in ("a", "b")]
     calls = bus_calls(ctx.deployment.token)
     with queues_removed(url, ["bench-node-a", "bench-node-b"]), serve_nodes(configs) as nodes:
-        urls, pids = [url for url, _ in nodes], [pid for _, pid in nodes]
+        urls, pids = [url for url, _ in nodes], [pid for _, tree in nodes for pid in tree]
         yield ctx.http_target(urls, calls, pids)
+
+
+@contextlib.contextmanager
+def _bus_embedded_workers(ctx: _Context) -> Iterator[Target]:
+    url = f"embedded://{ctx.deployment.state / 'queues-workers.db'}"
+    config = ctx.deployment.write_config(url, node_name="bench-workers")
+    calls = bus_calls(ctx.deployment.token)
+    with serve_nodes([config], workers=nproc()) as [(gateway, pids)]:
+        yield ctx.http_target([gateway], calls, pids)
+
+
+@contextlib.contextmanager
+def _bus_bundle(ctx: _Context) -> Iterator[Target]:
+    url = f"embedded://{ctx.deployment.state / 'queues-bundle.db'}"
+    config = ctx.deployment.write_config(
+        url, node_name="bench-bundle", slow_services=BUNDLE_SERVICES
+    )
+    with in_process_node(config, url) as gateway:
+        yield ctx.http_target([gateway], bundle_calls(ctx.deployment.token), _here())
+
+
+@contextlib.contextmanager
+def _bus_async(ctx: _Context) -> Iterator[Target]:
+    url = f"embedded://{ctx.deployment.state / 'queues-async.db'}"
+    config = ctx.deployment.write_config(url, node_name="bench-async")
+    calls = async_calls(ctx.deployment.token)
+    with serve_nodes([config], workers=nproc()) as [(gateway, pids)]:
+        yield ctx.http_target([gateway], calls, pids, expect=(202,))
 
 
 @contextlib.contextmanager
@@ -254,6 +309,7 @@ def _demo(ctx: _Context) -> Iterator[Target]:
 SYSTEMS: tuple[System, ...] = (
     System("floor http", "-", _floor_http),
     System("bus embedded", "embedded", _bus_embedded, baseline="floor http"),
+    System("bus embedded, workers", "embedded", _bus_embedded_workers, baseline="floor http"),
     System("floor pika", "rabbitmq", _floor_pika, rabbit=True),
     System("floor http+pika", "rabbitmq", _floor_http_pika, rabbit=True),
     System(
@@ -272,6 +328,8 @@ SYSTEMS: tuple[System, ...] = (
         shape="floor http+pika",
         rabbit=True,
     ),
+    System("bus bundle of 5", "embedded", _bus_bundle),
+    System("bus async acceptance", "embedded", _bus_async),
     System("demo REST+SQL", "embedded", _demo, levels=(1,)),
 )
 
@@ -300,15 +358,23 @@ the signed `ResidenceRegistration` envelope back; the provider is the trivial in
 the provider, verify it) on envelopes of the bus's shape and size; see `bench/floor.py`.
 
 * **floor http**: httpx → FastAPI/uvicorn handler doing the four signature steps; the baseline
-  of **bus embedded** (one node, gateway + provider in this process, SQLite queues).
+  of **bus embedded** (one node, gateway + provider in this process, SQLite queues) and of
+  **bus embedded, workers** (`run_bus.py serve --workers {nproc()}`: the node as one process per
+  core on one socket).
 * **floor pika**: plain pika in one process: client threads with a connection, an exclusive
   reply queue and publisher confirms each, publishing persistent requests to a durable quorum
   queue; 8 responder threads (as many as the node's workers) verify, sign, publish the answer
   (confirmed) and then ack. The baseline of **bus rabbitmq** (one node in this process) and of
-  **bus rabbitmq, 2 nodes** (two `run_bus.py serve` processes consuming the same queues, clients
-  spread over both gateways).
+  **bus rabbitmq, 2 nodes** (two `run_bus.py serve --workers 1` processes consuming the same
+  queues, clients spread over both gateways).
 * **floor http+pika**: the http floor whose handler asks over plain pika (one connection per
   server thread): the same shape as the bus on RabbitMQ without the bus; for comparison.
+* **bus bundle of 5**: one `POST /v1/bundles` asking five services of the echo agency that
+  answer in 10, 20, 30, 40 and 50 ms (one node in this process): a bundle should take its
+  slowest part (50 ms) plus little.
+* **bus async acceptance**: `?mode=async` requests to `run_bus.py serve --workers {nproc()}`:
+  each `202 Accepted` is recorded (SQLite) and published before it is sent; the answers are
+  made and stored meanwhile by the same node.
 * **demo REST+SQL**: the demo's real path (`demo.scenario.start_stack`: the REST residence
   registry and the SQL cadastre), one client, both services in turn.
 
@@ -317,8 +383,8 @@ shared by all clients (or {options.max_seconds:g} s, whichever ends first); thro
 successful exchanges per second of wall time, latencies are per exchange as the client saw it
 (nearest-rank p50/p99). Nodes log every exchange as JSON lines to a file, as a deployed node does.
 
-Servers run in the benchmark process under uvicorn as `run_bus.py serve` runs them (h11 and
-the plain asyncio loop: neither httptools nor uvloop is installed). The HTTP load comes from
+Servers run in the benchmark process under uvicorn as `run_bus.py serve` runs them, floors
+included, on one stack: {server_stack()}. The HTTP load comes from
 a separate load-generator process ({client}; 32 threads in it cost no more CPU per exchange
 than 4 processes of 8 threads). Threads loaded the servers best here: asyncio tasks on one
 `httpx.AsyncClient` reached about half the floor's throughput at 8 clients and less at 32.

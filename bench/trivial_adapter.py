@@ -7,6 +7,8 @@ adapter's answer. It never fails, so no errors are mapped.
 Options (the keys under ``adapter:`` besides ``kind``):
 
 * ``full_name`` (str, default ``"Benchmark Person"``): the name put in every answer.
+* ``delay_s`` (float ≥ 0, default 0): how long the agency takes to answer (a sleep before it):
+  the bundle cell's agencies of set speeds, and tests that need a request in flight.
 
 Registered through the ``bus.adapters`` entry point ``bench-echo`` in ``pyproject.toml``; the
 service that uses it must answer with ``schemas.residence.ResidenceRegistration`` (or a model
@@ -15,7 +17,10 @@ that accepts the same fields).
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
+
+from pydantic import Field
 
 from adapters import AdapterConfigError, AdapterContext, AdapterOptions, Deadline
 from bench.workload import echo_answer
@@ -26,6 +31,7 @@ __all__ = ["EchoAdapter", "EchoOptions"]
 
 class EchoOptions(AdapterOptions):
     full_name: str = "Benchmark Person"
+    delay_s: float = Field(default=0.0, ge=0.0)
 
 
 class EchoAdapter:
@@ -38,9 +44,12 @@ class EchoAdapter:
         if not isinstance(options, EchoOptions):
             raise AdapterConfigError(f"{context.service}: bench-echo needs EchoOptions")
         self._full_name = options.full_name
+        self._delay_s = options.delay_s
         self._response_model = context.response_model
 
     def call(self, request: SharedRequest, deadline: Deadline) -> SharedResponse:
+        if self._delay_s:
+            time.sleep(self._delay_s)
         answer = echo_answer(request.subject())
         answer["full_name"] = self._full_name
         return self._response_model.model_validate(answer)

@@ -41,6 +41,7 @@ from bus.gateway.server import server_options
 from bus.node.wiring import Node
 from bus.ops.logs import configure_logging
 from bus.records.audit import verify
+from bus.transport import open_transport
 from demo import cadastre, civil_registry, residence_registry
 from demo.agencies import Agencies, start_agencies
 from demo.archive import ARCHIVE, leave_task, show_archive
@@ -51,7 +52,13 @@ from demo.data import ARCHIVE_BIRTHS, PEOPLE
 from demo.identity import AUDIENCE, DemoIdentityProvider
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
 from demo.permanent_registration import show_permanent_registration
-from demo.servers import RunningServer, listening_socket, serve_in_thread
+from demo.servers import (
+    RunningServer,
+    ServeProcess,
+    listening_socket,
+    serve_in_thread,
+    serve_process,
+)
 from demo.social_protection import applications_recorded
 from demo.summary import summary
 from schemas import mask_identifier
@@ -93,7 +100,7 @@ class DemoStack:
     config_path: Path
     token: str
     residence: RunningServer
-    gateway: RunningServer
+    gateway: RunningServer | ServeProcess
     node: Node
     owns_state: bool
     pki: bool = False
@@ -118,6 +125,8 @@ class DemoStack:
 
     def stop(self) -> None:
         self.gateway.stop()
+        if isinstance(self.gateway, ServeProcess):
+            self.node.stop()  # the inbox desks, transport and audit log opened here
         self.residence.stop()
         if self.identity_server is not None:
             self.identity_server.stop()
@@ -149,11 +158,15 @@ def _make_keys(state: Path) -> None:
             generate_member_key(state / "keys", member, overwrite=True)
 
 
-def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = False) -> DemoStack:
+def start_stack(
+    state_dir: Path | None = None, *, port: int = 0, pki: bool = False, workers: int = 1
+) -> DemoStack:
     """Start the demo agencies and a node; its gateway listens on 127.0.0.1:``port`` (0: any).
 
     ``pki``: trust through a demo CA and member certificates (``run_bus.py demo``); otherwise
-    through bare Ed25519 keys (the tests' ``demo_stack``).
+    through bare Ed25519 keys (the tests' ``demo_stack``). ``workers`` > 1: the node runs as
+    ``run_bus.py serve --workers N`` in a child process (its log in ``node.log``), and ``node``
+    here opens the same files (audit log, documents, the inbox desks) without serving.
     """
     owns = state_dir is None
     state = state_dir or Path(tempfile.mkdtemp(prefix="bus-demo-"))
@@ -210,9 +223,23 @@ def start_stack(state_dir: Path | None = None, *, port: int = 0, pki: bool = Fal
                       "jwks_url": identity.jwks_url},
         )
         settings = load_settings(config_path)
-        node = Node(settings)
-        gateway = serve_in_thread(create_gateway(node), sock=node_socket,
-                                  **server_options(settings.http))
+        gateway: RunningServer | ServeProcess
+        if workers > 1:
+            node_socket.close()  # the workers' supervisor binds the address again
+            gateway = serve_process(
+                config_path, workers=workers, port=int(url.rsplit(":", 1)[1]),
+                log=state / "node.log",
+            )  # fmt: skip
+            transport = open_transport(
+                settings.transport_url(), node=f"{settings.node.name}-demo",
+                durable_sync=settings.transport.durable_sync,
+            )  # fmt: skip
+            node = Node(settings, transport=transport)
+            node.inbox = node.open_inbox()  # the officials' desks, as `run_bus.py inbox` opens them
+        else:
+            node = Node(settings)
+            gateway = serve_in_thread(create_gateway(node), sock=node_socket,
+                                      **server_options(settings.http))
     except BaseException:
         node_socket.close()
         residence.stop()
@@ -317,9 +344,10 @@ def run_demo(
     state_dir: Path | None = None,
     port: int = 0,
     pki: bool = True,
+    workers: int = 1,
 ) -> int:
     with console.status("starting demo agencies and a bus node…"):
-        stack = start_stack(state_dir, port=port, pki=pki)
+        stack = start_stack(state_dir, port=port, pki=pki, workers=workers)
     configure_logging(stack.node.settings.log_level, path=stack.state / "node.log")
     try:
         console.print(f"residence registry (REST/JSON agency) at {stack.residence.url}")
@@ -334,7 +362,10 @@ def run_demo(
                           f"(REST) at {a.enforcement.url}, social protection (REST) at "
                           f"{a.social.url}, education register database at {a.education_db}",
                           soft_wrap=True, highlight=False)
-        console.print(f"bus node {stack.node.name} at {stack.gateway.url}, embedded transport")
+        processes = f", {workers} worker processes" if workers > 1 else ""
+        console.print(
+            f"bus node {stack.node.name} at {stack.gateway.url}, embedded transport{processes}"
+        )
         console.print(f"config {stack.config_path}, JSON log {stack.state / 'node.log'}")
         if stack.pki:
             console.print(f"trust: the demo CA in {stack.state / 'ca'}, member certificates")

@@ -11,19 +11,30 @@ started (lifespan startup included) and raises if it could not.
 the graceful shutdown takes too long. Uvicorn is told not to touch logging configuration
 (``log_config=None``) nor signal handlers (it runs outside the main thread), so embedding it has
 no side effects on the process.
+
+``serve_process`` runs a node the deployed way instead, ``run_bus.py serve --workers N`` in a
+child process (the demo's ``--workers``), and returns once it is ready.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
+import httpx
 import uvicorn
 
-__all__ = ["RunningServer", "listening_socket", "serve_in_thread"]
+__all__ = ["RunningServer", "ServeProcess", "listening_socket", "serve_in_thread", "serve_process"]
+
+_ROOT = Path(__file__).resolve().parent.parent  # where run_bus.py is
 
 
 class RunningServer:
@@ -134,3 +145,66 @@ def serve_in_thread(
     running = RunningServer(server, sock, name=f"uvicorn-{host}:{sock.getsockname()[1]}")
     running._start(startup_timeout)
     return running
+
+
+class ServeProcess:
+    """A node served by ``run_bus.py serve --workers N`` in a child process (``serve_process``);
+    ``url``, ``port`` and ``stop()`` as a ``RunningServer``'s."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: IO[bytes]) -> None:
+        self.proc = proc
+        self.host = "127.0.0.1"
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._log = log
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (its workers finish what they have), then wait; kill after ``timeout``."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def serve_process(
+    config: Path,
+    *,
+    workers: int,
+    port: int = 0,
+    log: Path,
+    env: dict[str, str] | None = None,
+    startup_timeout: float = 60.0,
+) -> ServeProcess:
+    """Run ``run_bus.py serve --config CONFIG --workers N`` on 127.0.0.1:``port`` (0: a free
+    one), its output appended to ``log``; return once ``/health/ready`` answers 200."""
+    if port == 0:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+    out = log.open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, str(_ROOT / "run_bus.py"), "serve", "--config", str(config),
+         "--listen", f"127.0.0.1:{port}", "--workers", str(workers)],
+        stdout=out, stderr=subprocess.STDOUT, cwd=_ROOT, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    running = ServeProcess(proc, port, out)
+    give_up = time.monotonic() + startup_timeout
+    while True:
+        if proc.poll() is not None:
+            running.stop()
+            raise RuntimeError(f"node on {running.url} exited with {proc.returncode} (see {log})")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(running.url + "/health/ready", timeout=1).status_code == 200:
+                return running
+        if time.monotonic() > give_up:
+            running.stop()
+            raise RuntimeError(f"node on {running.url} not ready after {startup_timeout:g} s")
+        time.sleep(0.1)

@@ -28,7 +28,7 @@ from bus.cli.verify import verify_command
 from bus.ops.dead_letters import describe
 from bus.ops.logs import configure_logging
 from bus.transport import Transport, open_transport
-from signing import SigningError, generate_member_key
+from signing import generate_member_key
 
 __all__ = ["app", "console", "load_or_exit"]
 
@@ -84,28 +84,33 @@ def serve(
         "config/bus.yaml"
     ),
     listen: Annotated[str | None, typer.Option(help="host:port, overrides node.listen")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="processes of this node sharing its socket, transport and state "
+            "(bus.cli.workers); default: the number of cores",
+        ),
+    ] = None,
 ) -> None:
     """Run a node for a real deployment: the HTTP gateway and the providers it hosts."""
     from rich.markup import escape
 
-    from bus.core.errors import BusUnavailable
+    from bus.cli.workers import StartFailure, default_workers, serve_workers, start_node
     from bus.gateway.app import create_app
     from bus.gateway.server import server_options
-    from bus.node.wiring import Node
-    from bus.records.audit import AuditNotConfigured
 
     settings = load_or_exit(config)
     warn_plain_secrets(config, settings)
     configure_logging(settings.log_level)
     host, _, port = (listen or settings.node.listen).rpartition(":")
+    count = workers if workers is not None else default_workers()
     try:
-        node = Node(settings)
-    except SigningError as exc:  # a key or certificate that cannot be used: say which, no trace
-        err_console.print(f"[red]cannot start[/red]: {exc.detail}", highlight=False)
-        raise typer.Exit(2) from None
-    except (AuditNotConfigured, BusUnavailable) as exc:  # no audit secret; audit store down
-        detail = exc.detail if isinstance(exc, BusUnavailable) else str(exc)
-        err_console.print(f"[red]cannot start[/red]: {escape(detail)}", highlight=False)
+        if count > 1:
+            raise typer.Exit(serve_workers(config, settings, host, int(port), count))
+        node = start_node(settings)
+    except StartFailure as exc:  # a key, the audit secret or store: say which, no trace
+        err_console.print(f"[red]cannot start[/red]: {escape(exc.detail)}", highlight=False)
         raise typer.Exit(2) from None
     # uvicorn's own records (start-up, errors) go through the same JSON handler (log_config=None)
     uvicorn.run(create_app(node), host=host, port=int(port), log_config=None, access_log=False,

@@ -446,7 +446,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     @app.get("/metrics", tags=["health"], response_class=Response)
     async def metrics() -> Response:
         """Prometheus metrics of this node (text exposition format)."""
-        body = await run_in_threadpool(generate_latest, node.metrics.registry)
+        body = await run_in_threadpool(generate_latest, node.metrics.exposition)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     truthful_openapi(app, node)  # bus.gateway.openapi: every answer each route can give

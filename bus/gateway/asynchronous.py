@@ -27,10 +27,10 @@ bytes by the client member the node acts for, so the receiver can check the call
 its bus (verify it with its own certificate; error results are signed only this way). A
 delivery that fails (no connection, not 2xx) is retried with a
 doubling delay (``CALLBACK_DELAYS_S``), then given up (logged; the result stays pollable). A
-callback not delivered when the node stopped is delivered after it starts again. With a shared
-PostgreSQL state every gateway resumes the callbacks due when it starts, so each delivery
-takes a lease in the node state first (``callback/<id>``, ``CALLBACK_LEASE_S``): one gateway
-delivers, the others leave it. Only URLs the
+callback not delivered when the node stopped is delivered after it starts again (by its
+primary worker). With a shared PostgreSQL state every gateway resumes the callbacks due when it
+starts, so each delivery takes a lease in the node state first (``callback/<id>``,
+``CALLBACK_LEASE_S``): one gateway delivers, the others leave it. Only URLs the
 node's callback policy allows are taken, and each attempt connects only to an address the
 policy allows (``bus.policy.callbacks``; settings ``callbacks:``).
 """
@@ -128,8 +128,9 @@ class AsyncRequests:
         self._subscription = await run_in_threadpool(
             transport.consume, self.queue, self._on_reply, prefetch=4
         )
-        for record in await run_in_threadpool(self.store.callbacks_due):
-            self._spawn(self._callback(record.message_id))
+        if self.node.primary:  # one worker of a node resumes them (bus.node.wiring)
+            for record in await run_in_threadpool(self.store.callbacks_due):
+                self._spawn(self._callback(record.message_id))
         self._spawn(self._sweep())
 
     def callback_of(self, request: Request, client: str) -> str | None:

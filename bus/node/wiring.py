@@ -16,6 +16,13 @@ state the documents and asynchronous results go into that database too.
 
 ``retention`` (``bus.records.retention.Retention``) deletes signed answers and asynchronous results
 past their retention period: a daemon thread from ``start`` (at once, then hourly) to ``stop``.
+
+``worker``: this process is worker ``worker`` (0, 1, …) of the node's ``serve --workers N``
+(``bus.cli.workers``; ``None``: the node's only process). The workers share the node's files and
+transport; each has its own reply queue (on the embedded transport ``<name>.w<worker>``, kept by
+the worker that replaces it). Only the ``primary`` process — worker 0, or the only one — runs the
+node's once-per-node jobs: the retention purge, the operator inbox's resender, and resuming the
+asynchronous callbacks left undelivered (``bus.gateway.asynchronous``).
 """
 
 from __future__ import annotations
@@ -103,15 +110,16 @@ def _open_audit(settings: BusSettings, clock: Clock, metrics: BusMetrics) -> Aud
     )
 
 
-def _instance_name(name: str, url: str) -> str:
+def _instance_name(name: str, url: str, worker: int | None = None) -> str:
     """The name this process answers to on the transport (its reply queue).
 
     On a broker several processes may run with one config, so each gets its own reply queue
     (``<name>.<host>.<pid>``; the broker deletes it some time after the process is gone). The
-    embedded transport belongs to one process, which keeps the configured name across restarts.
+    embedded transport belongs to one node on one machine, which keeps the configured name
+    across restarts (``<name>.w<worker>`` for each of its workers).
     """
     if url.startswith("embedded://"):
-        return name
+        return name if worker is None else f"{name}.w{worker}"
     return f"{name}.{socket.gethostname()}.{os.getpid()}"
 
 
@@ -124,9 +132,11 @@ class Node:
         clock: Clock = utcnow,
         sleep: Callable[[float], None] = time.sleep,
         metrics: BusMetrics | None = None,
+        worker: int | None = None,
     ) -> None:
         self.settings = settings
         self.name = settings.node.name
+        self.worker = worker
         self.instance = self.name  # its name on the transport, set by start (leases' holder)
         self.metrics = metrics if metrics is not None else BusMetrics()
         self.health = Health()
@@ -168,7 +178,7 @@ class Node:
         if self.started:
             return
         url = self.settings.transport_url()
-        instance = self.instance = _instance_name(self.name, url)
+        instance = self.instance = _instance_name(self.name, url, self.worker)
         if self._transport is None:
             self._transport = open_transport(
                 url, node=instance, durable_sync=self.settings.transport.durable_sync
@@ -234,11 +244,18 @@ class Node:
             log.info("serving", extra={"bus": {"service": route.service, "node": self.name}})
         if manual_routes(self.router, self.settings.node.hosts):
             self.inbox = self.open_inbox()
-            self.inbox.resend_unsent()  # answers an operator gave while no node was running
-            self.inbox.start_resender()  # and those the transport could not take at once
+            if self.primary:
+                self.inbox.resend_unsent()  # answers an operator gave while no node was running
+                self.inbox.start_resender()  # and those the transport could not take at once
         self._watch()
-        self.retention.start()
+        if self.primary:
+            self.retention.start()
         self.started = True
+
+    @property
+    def primary(self) -> bool:
+        """True in the process that runs the node's once-per-node jobs (see the docstring)."""
+        return self.worker is None or self.worker == 0
 
     @property
     def data_dir(self) -> Path:

@@ -2,11 +2,23 @@
 
 ``BusMetrics`` holds one ``CollectorRegistry``. Each ``Node`` takes one through its constructor
 and makes a fresh one by default, so several nodes can run in one process (tests) without
-sharing counters; ``GET /metrics`` on the node's gateway serves it. One process is one node and
-one endpoint: a deployment that runs several processes of a config scrapes each process's own
-``/metrics`` (Prometheus adds ``instance``), so the multiprocess mode of prometheus-client is
-not used. Labels are bounded: member codes, service ids, error codes and fixed words; never
-message ids, subjects, users or anything a request chose ("-" stands for "not known yet").
+sharing counters; ``GET /metrics`` on the node's gateway serves ``exposition``. Separate nodes
+(processes with their own configs) are scraped each at its own ``/metrics`` (Prometheus adds
+``instance``).
+
+The worker processes of one node (``run_bus.py serve --workers N``, ``bus.cli.workers``) are one
+endpoint: their supervisor points prometheus-client's multiprocess mode at a fresh directory
+(``PROMETHEUS_MULTIPROC_DIR``, set before any worker imports prometheus-client) and each worker
+makes ``BusMetrics(multiprocess_dir=…)``. Its counters, histograms and gauges then live in files
+there, and ``exposition`` — whichever worker answers the scrape — is a ``MultiProcessCollector``
+over all of them: counters and histograms summed over the workers (a dead worker's counts
+stay), ``bus_inflight_requests`` and ``bus_provider_inflight_requests`` summed over the live
+ones, ``bus_circuit_state`` the worst of the live ones. The scrape-time numbers (transport,
+readiness, inbox), ``bus_build_info`` and the ``process_*``/``python_*`` collectors are the
+answering worker's own.
+
+Labels are bounded: member codes, service ids, error codes and fixed words; never message ids,
+subjects, users or anything a request chose ("-" stands for "not known yet").
 
 Metrics (``[labels]``; counters carry ``_total``, histograms ``_bucket``/``_count``/``_sum``):
 
@@ -154,7 +166,8 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
-from typing import TYPE_CHECKING, Generic, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -166,8 +179,10 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
+    values,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from bus.core.envelope import provider_of
@@ -299,19 +314,39 @@ def _version() -> str:
 
 
 class BusMetrics:
-    """The metrics of one node, in ``registry`` (a fresh ``CollectorRegistry`` by default)."""
+    """The metrics of one node, in ``registry`` (a fresh ``CollectorRegistry`` by default).
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    ``multiprocess_dir``: this process is one of several workers of a node, whose metrics
+    ``exposition`` adds up from that directory (the module docstring says how)."""
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, multiprocess_dir: Path | None = None
+    ) -> None:
         r = self.registry = registry if registry is not None else CollectorRegistry()
-        ProcessCollector(registry=r)
-        PlatformCollector(registry=r)
-        GCCollector(registry=r)
+        # what only this process knows: in multiprocess mode beside the shared files
+        local = r
+        if multiprocess_dir is not None:
+            if values.ValueClass is values.MutexValue:
+                raise RuntimeError(
+                    "prometheus-client was imported before PROMETHEUS_MULTIPROC_DIR was set: "
+                    "its multiprocess mode cannot be used in this process"
+                )
+            local = CollectorRegistry()
+            MultiProcessCollector(local, path=str(multiprocess_dir))
+        self.exposition = local
+        """The registry ``GET /metrics`` serves."""
+        ProcessCollector(registry=local)
+        PlatformCollector(registry=local)
+        GCCollector(registry=local)
 
         def counter(name: str, doc: str, *labels: str) -> Family[Counter]:
             return Family(Counter(name, doc, labels, registry=r))
 
-        def gauge(name: str, doc: str, *labels: str) -> Family[Gauge]:
-            return Family(Gauge(name, doc, labels, registry=r))
+        def gauge(
+            name: str, doc: str, *labels: str, workers: Literal["livesum", "livemax"]
+        ) -> Family[Gauge]:
+            # ``workers``: how the workers' values add up in multiprocess mode
+            return Family(Gauge(name, doc, labels, registry=r, multiprocess_mode=workers))
 
         def histogram(
             name: str, doc: str, buckets: Sequence[float], *labels: str
@@ -328,7 +363,9 @@ class BusMetrics:
             LATENCY_BUCKETS,
             "service",
         )
-        self.inflight = gauge("bus_inflight_requests", "Requests the gateway works on", "service")
+        self.inflight = gauge(
+            "bus_inflight_requests", "Requests the gateway works on", "service", workers="livesum"
+        )
         self.access_refusals = counter(
             "bus_access_refusals",
             "Requests refused for want of a right",
@@ -363,7 +400,10 @@ class BusMetrics:
             "outcome",
         )
         self.provider_inflight = gauge(
-            "bus_provider_inflight_requests", "Deliveries being worked on", "service"
+            "bus_provider_inflight_requests",
+            "Deliveries being worked on",
+            "service",
+            workers="livesum",
         )
         self.adapter_calls = counter(
             "bus_adapter_calls", "Adapter calls (each attempt)", "provider", "service", "outcome"
@@ -402,6 +442,7 @@ class BusMetrics:
             "Circuit breaker: 0 closed, 1 half-open, 2 open",
             "provider",
             "service",
+            workers="livemax",
         )
         # audit log
         self.audit_write_seconds = Histogram(
@@ -410,10 +451,12 @@ class BusMetrics:
             buckets=AUDIT_BUCKETS,
             registry=r,
         )
-        self.build = Info("bus_build", "Version, Python, node name and transport", registry=r)
+        self.build = Info(
+            "bus_build", "Version, Python, node name and transport", registry=local
+        )
         self._set_build(node="", transport="")
         self._live = _Live()
-        r.register(self._live)
+        local.register(self._live)
 
     def _set_build(self, *, node: str, transport: str) -> None:
         self.build.info(

@@ -6,6 +6,7 @@ import io
 import re
 
 import httpx
+import pytest
 import rfc8785
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from rich.console import Console
@@ -111,3 +112,16 @@ def test_run_demo_prints_a_table_and_exits_zero(tmp_path) -> None:  # type: igno
     assert "the agency holds 1 record of application" in text
     assert "provider-rejected: filed already as" in text and "registered on" in text
     assert "the registry's inbox holds 1 task of application" in text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_run_demo_with_two_worker_processes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``run_bus.py demo --workers 2``: the node as ``serve --workers 2``, every step as above."""
+    out = io.StringIO()
+    code = run_demo(Console(file=out, width=200), state_dir=tmp_path, workers=2)
+    text = out.getvalue()
+    assert code == 0, text
+    assert "2 worker processes" in text
+    assert "every exchange ended as expected" in text and "chain verified" in text
+    assert '"every worker is up"' in (tmp_path / "node.log").read_text()

@@ -1,11 +1,12 @@
 """The SQL of the embedded transport: its schema, its statements, rows to and from ``Message``.
 
-Schema (created on open; ``PRAGMA user_version`` = 1)::
+Schema (created on open, brought to ``PRAGMA user_version`` = 2 by ``migrate``)::
 
     messages      seq INTEGER PRIMARY KEY (publish order: the FIFO key), queue, message_id,
                   body BLOB, correlation_id, reply_to, expires_at REAL (unix s), headers (JSON),
                   attempts (deliveries so far), state ('ready' | 'inflight'),
-                  available_at (retry delay), redelivered (an unsettled delivery was taken back)
+                  available_at (retry delay), redelivered (an unsettled delivery was taken back),
+                  owner (the instance that has it in flight; added in version 2)
                   INDEX messages_claim (queue, state, seq)
     dead_letters  id INTEGER PRIMARY KEY, queue it left, the message columns,
                   reason, attempts, failed_at
@@ -31,9 +32,12 @@ __all__ = [
     "CLAIM",
     "COLS",
     "INSERT",
+    "INSERT_CLAIMED",
     "RETRY",
     "SCHEMA",
+    "VERSION",
     "message_of",
+    "migrate",
     "params_of",
     "translated",
 ]
@@ -44,16 +48,20 @@ CREATE TABLE IF NOT EXISTS messages (
     correlation_id TEXT, reply_to TEXT, expires_at REAL, headers TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     state TEXT NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'inflight')),
-    available_at REAL NOT NULL, redelivered INTEGER NOT NULL DEFAULT 0);
+    available_at REAL NOT NULL, redelivered INTEGER NOT NULL DEFAULT 0, owner TEXT);
 CREATE INDEX IF NOT EXISTS messages_claim ON messages (queue, state, seq);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY, queue TEXT NOT NULL, message_id TEXT NOT NULL, body BLOB NOT NULL,
     correlation_id TEXT, reply_to TEXT, expires_at REAL, headers TEXT,
     reason TEXT NOT NULL, attempts INTEGER NOT NULL, failed_at REAL NOT NULL);
-PRAGMA user_version = 1;
 """
+VERSION = 2
 COLS = "message_id, body, correlation_id, reply_to, expires_at, headers"
 INSERT = f"INSERT INTO messages (queue, {COLS}, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_CLAIMED = (  # a request handed straight to a consumer of the asking instance
+    f"INSERT INTO messages (queue, {COLS}, available_at, state, attempts, owner)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'inflight', 1, ?)"
+)
 CLAIM = (
     f"SELECT seq, {COLS}, attempts, redelivered FROM messages"
     " WHERE queue = ? AND state = 'ready' AND available_at <= ? ORDER BY seq LIMIT 2"
@@ -63,6 +71,24 @@ BURY = (
     f"INSERT INTO dead_letters (queue, {COLS}, reason, attempts, failed_at)"
     f" SELECT queue, {COLS}, ?, attempts, ? FROM messages WHERE seq = ?"
 )
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Create the schema, or bring a file of an earlier version up to ``VERSION``."""
+    db.executescript(SCHEMA)
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version >= VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+        if "owner" not in columns:  # version 1
+            db.execute("ALTER TABLE messages ADD COLUMN owner TEXT")
+        db.execute(f"PRAGMA user_version = {VERSION}")
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
 
 
 def message_of(row: tuple[Any, ...]) -> Message:

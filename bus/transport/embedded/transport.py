@@ -14,10 +14,26 @@ Guarantees:
   it back (``redelivered``). Rows left in flight by a process that died are handed back by the
   next open that finds no other live instance on the file (exclusive ``flock`` on
   ``<path>.lock``, then a shared one while open): a CLI opening the file next to a running node
-  never takes the node's in-flight messages.
+  never takes the node's in-flight messages. A claimed row names its ``owner`` (this instance's
+  ``node``), and an open also hands back the rows in flight under its own name: live instances
+  on one file have distinct names (the workers of a node, ``<name>.w<i>``, ``bus.node.wiring``),
+  so those were left by a predecessor that died — a crashed worker's messages go back to the
+  queue when its replacement opens the file, while the other workers run on.
 * ``consume`` runs ``prefetch`` worker threads, woken at once by a publish in this process; one
   idle worker per queue polls every ``poll_interval_s`` for other processes' writes and for
   retries that came due.
+* A consumer of a reply queue listens on its doorbell (``bus.transport.embedded.doorbell``),
+  and a publish to a reply queue consumed elsewhere rings it: a reply written by another
+  process (another worker of the node) is taken at once rather than at the next poll.
+* ``request`` never touches the file in the caller's thread (the gateway's event loop): a
+  request to a queue this instance consumes is handed to those consumers, and the one that
+  takes it writes it already claimed (one insert instead of an insert and a claim; it then
+  waits for no other process, and a crash loses only a request whose asker died with it);
+  any other goes to the outbox thread (``bus.transport.embedded.outbox``, group commit).
+  Either way a write that fails fails the request's future with the error.
+* A ``reply`` made while handling its request (the provider worker's) is written in the same
+  transaction as that delivery's settling — the ack, usually — right after the handler settles
+  it (or, if the handler leaves it unsettled, when the handler returns).
 * ``request`` waits on ``reply.<node>`` through one reply consumer; a ``reply`` to a request
   of this same instance that still waits skips the queue and goes to the waiter directly
   (nobody else would read that row). The waiters are ``bus.transport.replies.PendingReplies``,
@@ -35,6 +51,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -49,7 +66,7 @@ from pathlib import Path
 from typing import IO
 
 import bus.transport.embedded.sql as sql
-from bus.core.errors import BusUnavailable
+from bus.core.errors import BusError, BusUnavailable
 from bus.core.local_db import Sync, open_local_db
 from bus.transport.base import (
     DeadLetter,
@@ -62,7 +79,9 @@ from bus.transport.base import (
     is_reply_queue,
     reply_queue,
 )
-from bus.transport.replies import PendingReplies
+from bus.transport.embedded.doorbell import Doorbell, Listener
+from bus.transport.embedded.outbox import Outbox, Outgoing
+from bus.transport.replies import PendingReplies, complete
 from signing.files import private_dir, private_file
 
 if sys.platform != "win32":
@@ -79,6 +98,7 @@ _BACKSTOP_S = 1.0  # longest sleep of a worker without poll duty
 class _EmbeddedDelivery(Delivery):
     transport: EmbeddedTransport  # set by the claim, with the row's ``seq``
     seq: int
+    reply: tuple[str, Message] | None = None  # written with the settling (``reply``)
 
     def ack(self) -> None:
         self.transport._settle(self, "ack")
@@ -97,6 +117,8 @@ class _Signal:
         self.cond = threading.Condition(lock)
         self.version = 0
         self.poller = False  # one idle worker polls for other processes' writes
+        self.consumers = 0  # live subscriptions of this instance
+        self.direct: collections.deque[tuple[Message, Future[Message]]] = collections.deque()
 
 
 class _Subscription:
@@ -104,12 +126,16 @@ class _Subscription:
         self.signal = signal
         self.stopped = False
         self.threads: list[threading.Thread] = []
+        self.bell: Listener | None = None
         self._on_cancel = on_cancel
 
     def cancel(self) -> None:
         with self.signal.cond:
             self.stopped = True
             self.signal.cond.notify_all()
+        if self.bell is not None:
+            self.bell.close()
+            self.bell = None
         me = threading.current_thread()
         for thread in self.threads:
             if thread is not me:
@@ -141,9 +167,12 @@ class EmbeddedTransport:
         self._wake_lock = threading.Lock()
         self._signals: dict[str, _Signal] = {}
         self._subs: set[_Subscription] = set()
+        self._handling = threading.local()  # .delivery: the one this consumer thread handles
         self._replies_lock = threading.Lock()  # guards _reply_sub
         self._waiting = PendingReplies(clock)
         self._reply_sub: _Subscription | None = None
+        self._bell = Doorbell(self.path)
+        self._outbox = Outbox(self._write_requests, name=f"bus-embedded-outbox-{node}")
         self._closing = False
         self._lock_file: IO[bytes] | None = None
         self._conn: sqlite3.Connection | None = None
@@ -154,14 +183,14 @@ class EmbeddedTransport:
                 conn = self._conn = open_local_db(
                     self.path, timeout=5.0, synchronous=_SYNC[durable_sync]
                 )
-                conn.executescript(sql.SCHEMA)
-                if owner:
-                    n = conn.execute(
-                        "UPDATE messages SET state = 'ready', redelivered = 1"
-                        " WHERE state = 'inflight'"
-                    ).rowcount
-                    if n:
-                        log.info("%s: %d unacked message(s) will be redelivered", self.path, n)
+                sql.migrate(conn)
+                orphans = conn.execute(
+                    "UPDATE messages SET state = 'ready', redelivered = 1, owner = NULL"
+                    " WHERE state = 'inflight'" + ("" if owner else " AND owner = ?"),
+                    () if owner else (node,),
+                ).rowcount
+                if orphans:
+                    log.info("%s: %d unacked message(s) will be redelivered", self.path, orphans)
             if owner and sys.platform != "win32" and self._lock_file is not None:
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_SH)
         except BaseException:
@@ -211,7 +240,21 @@ class EmbeddedTransport:
         now = self._clock()
         with self._db() as db:
             db.execute(sql.INSERT, (queue, *sql.params_of(message), now))
+        self._published(queue)
+
+    def _published(self, queue: str) -> None:
+        """Wake whoever consumes ``queue``: this instance's consumers, or another's doorbell."""
         self._notify(queue)
+        if is_reply_queue(queue) and queue not in self._signals:  # consumed elsewhere
+            self._bell.ring(queue)
+
+    def _publish_reply(self, d: _EmbeddedDelivery) -> None:
+        reply, d.reply = d.reply, None
+        if reply is not None:
+            try:
+                self.publish(*reply)
+            except BusError:
+                log.exception("the reply to %s could not be written", d.message.message_id)
 
     def _signal(self, queue: str) -> _Signal:
         with self._wake_lock:
@@ -228,7 +271,11 @@ class EmbeddedTransport:
         if prefetch < 1:
             raise ValueError("prefetch must be at least 1")
         self._check_open()
-        sub = _Subscription(self._signal(queue), self._subs.discard)
+        sub = _Subscription(self._signal(queue), self._unsubscribed)
+        with sub.signal.cond:
+            sub.signal.consumers += 1
+        if is_reply_queue(queue):
+            sub.bell = self._bell.listen(queue, lambda: self._notify(queue))
         self._subs.add(sub)
         for i in range(prefetch):
             thread = threading.Thread(
@@ -241,12 +288,19 @@ class EmbeddedTransport:
             thread.start()
         return sub
 
+    def _unsubscribed(self, sub: _Subscription) -> None:
+        self._subs.discard(sub)
+        with sub.signal.cond:
+            sub.signal.consumers -= 1
+
     def _work(self, queue: str, handler: Handler, sub: _Subscription) -> None:
         sig = sub.signal
         while not sub.stopped:
             seen = sig.version
             try:
-                delivery, more = self._claim(queue)
+                delivery, more = self._take_direct(queue, sig)
+                if delivery is None:
+                    delivery, more = self._claim(queue)
             except TransportClosed:
                 return
             except BusUnavailable:
@@ -260,10 +314,15 @@ class EmbeddedTransport:
             elif not sig.poller:  # a sibling takes the poll duty, without claiming now
                 with sig.cond:
                     sig.cond.notify()
+            self._handling.delivery = delivery
             try:
                 handler(delivery)
             except Exception:
                 log.exception("handler failed outside process() on %s", delivery.message.message_id)
+            finally:
+                self._handling.delivery = None
+            if delivery.reply is not None:  # replied but never settled: the reply goes now
+                self._publish_reply(delivery)
             if not delivery.settled:  # handed back when the transport closes
                 log.warning("%s left in flight by its handler", delivery.message.message_id)
             if not more:  # nothing else was ready: idle, unless something came meanwhile
@@ -286,6 +345,30 @@ class EmbeddedTransport:
             finally:
                 sig.poller = False
 
+    def _take_direct(self, queue: str, sig: _Signal) -> tuple[_EmbeddedDelivery | None, bool]:
+        """A request of this instance handed straight to this queue's consumers (``request``):
+        written already claimed — in flight, by this instance, first attempt — in one insert,
+        instead of an insert by the asker and a claim by the consumer."""
+        with sig.cond:
+            if not sig.direct:
+                return None, False
+            message, future = sig.direct.popleft()
+            more = bool(sig.direct)
+        now = self._clock()
+        try:
+            with self._db() as db:
+                seq = db.execute(
+                    sql.INSERT_CLAIMED, (queue, *sql.params_of(message), now, self.node)
+                ).lastrowid
+                assert seq is not None
+                self._held.add(seq)
+        except BusError as exc:  # the asker is told, as by a failed publish
+            complete(future, error=exc)
+            return None, more
+        d = _EmbeddedDelivery(queue, message, attempt=1, redelivered=False)
+        d.transport, d.seq = self, seq
+        return d, more
+
     def _claim(self, queue: str) -> tuple[_EmbeddedDelivery | None, bool]:
         """Claim the next deliverable message of ``queue``; also say whether more are ready."""
         now = self._clock()
@@ -303,8 +386,9 @@ class EmbeddedTransport:
                     log.info("message %s expired in %s", message.message_id, queue)
                     continue
                 db.execute(
-                    "UPDATE messages SET state = 'inflight', attempts = attempts + 1 WHERE seq = ?",
-                    (seq,),
+                    "UPDATE messages SET state = 'inflight', attempts = attempts + 1, owner = ?"
+                    " WHERE seq = ?",
+                    (self.node, seq),
                 )
                 self._held.add(seq)
                 d = _EmbeddedDelivery(queue, message, attempt=attempts + 1, redelivered=again == 1)
@@ -317,7 +401,10 @@ class EmbeddedTransport:
         if d.settled:
             raise RuntimeError(f"message {d.message.message_id} is already settled")
         now = self._clock()
-        with self._db(atomic=how == "dead") as db:
+        reply, d.reply = d.reply, None
+        with self._db(atomic=how == "dead" or reply is not None) as db:
+            if reply is not None:  # the reply and the settling: one transaction
+                db.execute(sql.INSERT, (reply[0], *sql.params_of(reply[1]), now))
             if how == "ack":
                 db.execute("DELETE FROM messages WHERE seq = ?", (d.seq,))
             elif how == "retry":
@@ -327,6 +414,8 @@ class EmbeddedTransport:
                 db.execute("DELETE FROM messages WHERE seq = ?", (d.seq,))
             self._held.discard(d.seq)
         d.settled = True
+        if reply is not None:
+            self._published(reply[0])
         if how != "ack":
             log.debug("%s %s: %s", how, d.message.message_id, reason)
         if how == "retry" and delay_s <= 0:
@@ -342,13 +431,36 @@ class EmbeddedTransport:
         self._waiting.expire()  # the requests abandoned by their callers
         future: Future[Message] = Future()
         self._waiting.add(message.message_id, future, message.expires_at)
+        outgoing = dataclasses.replace(message, reply_to=self._reply_queue)
         try:
             self._check_open()  # closed meanwhile: fail_all may have missed this one
-            self.publish(queue, dataclasses.replace(message, reply_to=self._reply_queue))
+            if not self._hand_to_consumer(queue, outgoing, future):
+                self._outbox.put((queue, outgoing, future))
         except BaseException:
             future.cancel()
             raise
         return future
+
+    def _hand_to_consumer(self, queue: str, message: Message, future: Future[Message]) -> bool:
+        """Give a request to this instance's consumers of ``queue``, if it has any."""
+        sig = self._signals.get(queue)
+        if sig is None:
+            return False
+        with sig.cond:
+            if sig.consumers <= 0:
+                return False
+            sig.direct.append((message, future))
+            sig.version += 1
+            sig.cond.notify()
+        return True
+
+    def _write_requests(self, batch: Sequence[Outgoing]) -> None:
+        """The outbox's writer: the requests of ``batch`` in one transaction."""
+        now = self._clock()
+        with self._db(atomic=True) as db:
+            db.executemany(sql.INSERT, [(q, *sql.params_of(m), now) for q, m, _ in batch])
+        for q in {q for q, _, _ in batch}:
+            self._notify(q)
 
     def reply(self, request: Message, message: Message) -> None:
         if not request.reply_to:
@@ -358,6 +470,17 @@ class EmbeddedTransport:
         # would only be claimed and deleted by this instance's reply consumer (after a crash it
         # finds no waiter), so skipping it saves an insert, a claim, an ack and a thread hop.
         if request.reply_to == self._reply_queue and self._waiting.hand_over(answer):
+            return
+        # A reply from inside the handler of that request is written with its settling (ack,
+        # retry or dead letter) in one transaction, the reply first; it is not acked before.
+        handling: _EmbeddedDelivery | None = getattr(self._handling, "delivery", None)
+        if (
+            handling is not None
+            and handling.message is request
+            and not handling.settled
+            and handling.reply is None
+        ):
+            handling.reply = (request.reply_to, answer)
             return
         self.publish(request.reply_to, answer)
 
@@ -440,19 +563,22 @@ class EmbeddedTransport:
             if self._closing:
                 return
             self._closing = True
+        self._outbox.close()  # what was asked before is written (or failed)
         for sub in list(self._subs):  # set ops are atomic under the GIL
             sub.cancel()
         with self._lock:
             if self._conn is not None and self._held:
                 try:
                     self._conn.executemany(
-                        "UPDATE messages SET state = 'ready', redelivered = 1 WHERE seq = ?",
+                        "UPDATE messages SET state = 'ready', redelivered = 1, owner = NULL"
+                        " WHERE seq = ?",
                         [(seq,) for seq in self._held],
                     )
                 except sqlite3.Error:
                     log.exception("%s: could not hand back in-flight messages", self.path)
                 self._held.clear()
             self._release()
+        self._bell.close()
         self._waiting.fail_all(TransportClosed("transport closed before the reply came"))
 
     def _release(self) -> None:

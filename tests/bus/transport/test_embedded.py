@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -10,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +25,7 @@ REPO = Path(__file__).resolve().parents[3]
 CHILD_CONSUMES = """
 import sys, time
 from bus.transport.embedded.transport import EmbeddedTransport
-transport = EmbeddedTransport(sys.argv[1], node="child")
+transport = EmbeddedTransport(sys.argv[1], node=sys.argv[3] if len(sys.argv) > 3 else "child")
 transport.consume(sys.argv[2], lambda d: print("claimed", d.message.message_id, flush=True))
 time.sleep(60)
 """
@@ -95,6 +97,47 @@ def test_message_claimed_by_a_killed_process_is_redelivered(db: Path, opened: li
 
 
 @pytest.mark.timeout(20)
+@pytest.mark.timeout(20)
+def test_a_killed_instance_s_messages_go_back_when_its_successor_opens_beside_others(
+    db: Path, opened: list
+) -> None:
+    """A worker of a node killed while the other workers keep the file open: its replacement
+    (the same instance name) hands back what it had in flight; nobody else's."""
+    other = EmbeddedTransport(db, node="node.w1")
+    opened.append(other)
+    held = Inbox(lambda d: None)  # the other worker holds its own message in flight
+    other.consume("svc.other", held)
+    other.publish("svc.other", message(b"the other's"))
+    held.wait_for(1)
+    sent = message(b"work")
+    other.publish("svc.q", sent)
+
+    _run_child_until(CHILD_CONSUMES, str(db), "svc.q", "node.w0", expect="claimed")
+
+    successor = EmbeddedTransport(db, node="node.w0")
+    opened.append(successor)
+    inbox = Inbox()
+    successor.consume("svc.q", inbox)
+    [got] = inbox.wait_for(1)
+    assert (got.message.message_id, got.redelivered, got.attempt) == (sent.message_id, True, 2)
+    assert successor.queue_depth("svc.other") == 0  # the live worker's stays in flight
+
+
+def test_a_reply_from_another_process_rings_the_waiting_instance(db: Path, opened: list) -> None:
+    """The reply consumer wakes on the doorbell, not at its next poll (an hour away here)."""
+    asker = EmbeddedTransport(db, node="asker", poll_interval_s=3600)
+    answerer = EmbeddedTransport(db, node="answerer", poll_interval_s=0.01)
+    opened.extend([asker, answerer])
+
+    def answer(delivery: Delivery) -> None:
+        with delivery.process():
+            answerer.reply(delivery.message, message(b"answer"))
+
+    answerer.consume("svc.q", answer)
+    future = asker.request("svc.q", message(b"question"))
+    assert future.result(timeout=5).body == b"answer"
+
+
 def test_published_message_survives_the_publisher_being_killed(db: Path, opened: list) -> None:
     mid = "0b6f4c1e-survivor"
     _run_child_until(CHILD_PUBLISHES, str(db), "svc.q", mid, expect="published")
@@ -243,9 +286,82 @@ def test_reply_to_a_request_of_the_same_instance_skips_the_queue(
     with pytest.raises(DeadlineExceeded):
         late.result(timeout=1)
     transport.reply(message(b"nobody", reply_to="reply.n"), message(b"orphan"))  # no waiter
-    assert published == ["svc.q", "svc.q", "reply.n"]  # only the one nobody waits for
+    assert published == ["reply.n"]  # replies: only the one nobody waits for (requests: outbox)
     eventually(lambda: transport.queue_depth("reply.n") == 0)
     assert transport.dead_letters() == []
+
+
+def test_requests_are_never_written_in_the_asking_thread(db: Path, opened: list) -> None:
+    """The event loop asks; SQLite is written by the consumer that takes the request (a queue
+    this instance consumes) or by the outbox thread (any other), never by the asker."""
+    transport = EmbeddedTransport(db, node="n")
+    opened.append(transport)
+    writers: list[str] = []
+    original = transport._db
+
+    @contextlib.contextmanager
+    def traced(*, atomic: bool = False) -> Iterator[Any]:
+        writers.append(threading.current_thread().name)
+        with original(atomic=atomic) as db:
+            yield db
+
+    transport._db = traced  # type: ignore[method-assign]
+    asker = threading.current_thread().name
+    remote = transport.request("other.q", message(b"to another process's consumer"))
+    eventually(lambda: transport.queue_depth("other.q") == 1)
+
+    def answer(delivery: Delivery) -> None:
+        with delivery.process():
+            transport.reply(delivery.message, message(b"answer"))
+
+    transport.consume("svc.q", answer)
+    writers.clear()
+    local = transport.request("svc.q", message(b"to this instance's consumer"))
+    assert local.result(timeout=5).body == b"answer"
+    assert writers and asker not in writers
+    assert not remote.done()  # written, waiting for its consumer
+
+
+def test_a_request_that_cannot_be_written_fails_its_future(db: Path) -> None:
+    transport = EmbeddedTransport(db, node="n")
+    transport._conn.close()  # type: ignore[union-attr]  # the file is gone from under it
+    future = transport.request("other.q", message(b"lost"))
+    with pytest.raises(BusUnavailable):
+        future.result(timeout=5)
+    transport._conn = None
+    transport.close()
+
+
+def test_a_reply_is_written_with_the_settling_of_its_request(db: Path, opened: list) -> None:
+    """Replies to another instance's queue: written in the ack's (or dead letter's)
+    transaction, and by the time the handler returns even when it settles nothing."""
+    transport = EmbeddedTransport(db, node="provider")
+    opened.append(transport)
+    seen_before_settling: list[int] = []
+
+    def handle(delivery: Delivery) -> None:
+        body = delivery.message.body
+        transport.reply(delivery.message, message(b"re " + body))
+        seen_before_settling.append(transport.queue_depth("reply.asker"))
+        if body == b"fails":
+            raise RuntimeError("after replying")  # dead-lettered by process()
+        if body != b"left":
+            delivery.ack()
+
+    def settled(delivery: Delivery) -> None:
+        if delivery.message.body == b"left":
+            handle(delivery)  # leaves it in flight
+            return
+        with delivery.process():
+            handle(delivery)
+
+    transport.consume("svc.q", settled, prefetch=1)
+    for body in (b"fine", b"fails", b"left"):
+        transport.publish("svc.q", message(body, reply_to="reply.asker"))
+    eventually(lambda: transport.queue_depth("reply.asker") == 3)
+    assert seen_before_settling == [0, 1, 2]  # not written before its settling
+    assert [d.message.body for d in transport.dead_letters()] == [b"fails"]
+    assert transport.queue_depth("svc.q") == 0
 
 
 def test_close_from_inside_a_handler_does_not_hang(db: Path) -> None:
