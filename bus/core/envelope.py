@@ -3,6 +3,13 @@
 An envelope is a JSON object. Its ``signature`` is a detached JWS over the RFC 8785 canonical
 JSON of the same object *without* the ``signature`` member (``Envelope.signing_input``). Requests
 are signed by the client member, responses and errors by the provider member.
+
+A request also signs where its answer goes: ``reply_to`` (the asking node's reply queue) and
+``node`` (the asking node's transport name). A provider answers only to the signed ``reply_to``
+and refuses a request whose transport reply address differs from it (``bus.exchange.provider``).
+Both are absent from responses; an absent one is left out of the signing input (not signed as
+``null``), so envelopes made before these fields existed still verify, and a provider refuses
+such a request explicitly (it names no signed reply address).
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ __all__ = [
 MEMBER_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
 SERVICE_PATTERN = r"^[a-z][a-z0-9-]{1,62}/[a-z][a-z0-9-]{1,62}/v[0-9]+$"
 MAX_ENVELOPE_BYTES = 1_048_576
+#: Fields added after envelopes were first signed: left out of the signing input and the JSON
+#: when absent, so older envelopes keep their signing input.
+_LEFT_OUT_WHEN_ABSENT = ("reply_to", "node")
 
 
 class Kind(StrEnum):
@@ -78,6 +88,8 @@ class Envelope(BaseModel):
     expires_at: AwareDatetime
     kind: Kind
     payload: dict[str, Any]
+    reply_to: str | None = Field(default=None, max_length=255)
+    node: str | None = Field(default=None, max_length=255)
     signature: str | None = None
 
     @field_validator("payload")
@@ -101,10 +113,21 @@ class Envelope(BaseModel):
         return self.model_dump(mode="json", exclude={"payload", "signature"})
 
     def signing_input(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json", exclude={"signature"}))
+        return canonical_json(self._dump(exclude={"signature"}))
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        return orjson.dumps(self._dump())
+
+    def _dump(self, exclude: set[str] | None = None) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude=exclude)
+        for name in _LEFT_OUT_WHEN_ABSENT:
+            if data.get(name, "") is None:
+                del data[name]
+        return data
+
+    def addressed(self, *, reply_to: str, node: str) -> Envelope:
+        """This (unsigned) request with where its answer goes, to be signed with it."""
+        return self.model_copy(update={"reply_to": reply_to, "node": node, "signature": None})
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Envelope:

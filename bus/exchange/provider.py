@@ -10,6 +10,12 @@ A request id answered before is answered again from memory, not re-executed; wit
 state (``state``), the answer is also recorded there and a copy of a request that another worker
 or node executes waits for it instead of executing again (``leases``, ``bus.exchange.leases``).
 
+Answers go only where the client signed them to go: a request names its reply address in the
+signed envelope (``reply_to``, with the asking ``node``). A request whose transport reply address
+differs from the signed one (changed after signing), or that signs none (made before envelopes
+carried it), is answered nowhere: it is dead-lettered with reason ``reply-address-mismatch`` or
+``reply-address-unsigned`` and never reaches the agency.
+
 Two layers of retry, both from the service's ``retry`` settings: ``attempts`` adapter calls
 within one delivery (tenacity, short waits), then up to ``redeliveries`` trips through the
 transport's retry queues (``redelivery_delay_s``, doubling) while the deadline allows. A request
@@ -58,7 +64,7 @@ from bus.policy.access import AccessPolicy, minimise
 from bus.policy.breaker import CircuitBreaker
 from bus.policy.retry import retrying
 from bus.records.audit import AuditLog
-from bus.transport import Delivery, Message, Messaging
+from bus.transport import Delivery, Message, Messaging, is_reply_queue
 from schemas import SharedRequest, SharedResponse
 
 __all__ = ["ProviderWorker"]
@@ -91,6 +97,15 @@ class _Answered:
             self._items[message_id] = (expires_at, reply)
             while len(self._items) > self._limit:
                 self._items.popitem(last=False)
+
+
+class _NotAnswerable(Exception):
+    """A verified request that must not be answered where the transport says (``reason``: a
+    bounded label, the dead letter's reason)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _TryLater(Exception):
@@ -198,6 +213,16 @@ class ProviderWorker:
         message, service = delivery.message, self.route.service
         try:
             reply = self._answer(request, delivery.attempt, source, message, held)
+        except _NotAnswerable as refused:
+            delivery.dead_letter(refused.reason)
+            self.metrics.dead_lettered(service, refused.reason).inc()
+            self.metrics.provider_requests(service, refused.reason).inc()
+            log.warning(
+                "request not answered: its reply address is not the signed one",
+                extra={"bus": {"message_id": request.id, "client": request.client,
+                               "service": service, "outcome": refused.reason}},
+            )
+            return
         except _TryLater as later:
             delivery.retry(later.delay_s, later.error.code)
             self.metrics.redeliveries(service, later.error.code).inc()
@@ -336,6 +361,8 @@ class ProviderWorker:
             raise
         finally:
             self._verify_s.observe(time.perf_counter() - started)
+        if message is not None:  # before the replay guard: a tampered copy claims no id
+            _check_reply_address(request, message)
         try:
             self.replay.admit(request, source)  # after the signature: forgeries claim no id
         except Replayed:
@@ -394,7 +421,7 @@ class ProviderWorker:
         ctx: dict[str, Any],
     ) -> None:
         """Hand the request to a deferring adapter (the operator inbox) with where to answer."""
-        if message is None or not message.reply_to:
+        if message is None or not request.reply_to:
             raise MalformedRequest("a request for an operator must name where to answer", **ctx)
         assert isinstance(self.adapter, DeferringAdapter)
         ticket = Ticket(
@@ -405,7 +432,7 @@ class ProviderWorker:
             user=request.user,
             subject=request.subject,
             envelope=message.body,
-            reply_to=message.reply_to,
+            reply_to=request.reply_to,  # the signed one (equal to the transport's, checked)
             expires_at=request.expires_at.timestamp(),
         )
         try:
@@ -454,3 +481,11 @@ class ProviderWorker:
         kind = exc.code if isinstance(exc, ProviderError | BusError) else "internal-error"
         self.metrics.adapter_retries(self.route.provider, self.route.service, kind).inc()
 
+
+def _check_reply_address(request: Envelope, message: Message) -> None:
+    """Refuse (``_NotAnswerable``) a request whose reply address is not the one its client
+    signed: an answer sent elsewhere would hand the data to whoever changed it."""
+    if request.reply_to is None:
+        raise _NotAnswerable("reply-address-unsigned")
+    if message.reply_to != request.reply_to or not is_reply_queue(request.reply_to):
+        raise _NotAnswerable("reply-address-mismatch")
