@@ -270,10 +270,7 @@ class Node:
         return "connected"
 
     def _check_trust(self) -> str:
-        missing = sorted(set(self.settings.members) - self.trust.members())
-        if missing:
-            raise LookupError(f"no trusted key for {', '.join(missing)}")
-        return f"{len(self.settings.members)} members"
+        return self.trust.readiness(set(self.settings.members), set(self.settings.node.hosts))
 
     def _watch(self) -> None:
         """Point the scrape-time metrics at this node's transport and health."""
