@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from adapters import Adapter, Deadline, ProviderError
+from adapters import Adapter, Deadline, ProviderError, answering
 from bus.config.routes import Route
 from bus.core.envelope import Envelope, Kind
 from bus.core.errors import (
@@ -449,7 +449,8 @@ class ProviderWorker:
         if breaker is not None:
             breaker.before_call()
         try:
-            response = self.adapter.call(request, deadline)
+            with answering(str(ctx["message_id"])):  # the agency may de-duplicate on it
+                response = self.adapter.call(request, deadline)
         except ProviderError as exc:
             m.adapter_calls(route.provider, route.service, exc.code).inc()
             if exc.code != "no-data":

@@ -78,6 +78,8 @@ def test_a_redelivery_is_answered_again_without_calling_the_agency(demo_stack: D
     again = _ask(demo_stack, envelope)  # same bytes, same reply address: a redelivery
     assert first.kind is Kind.response and again == first
     assert _lookups(demo_stack) == before + 1
+    # the provider passed the request's id to the agency, which journals it (X-Bus-Message-Id)
+    assert demo_stack.residence.server.config.app.state.message_ids[-1] == envelope.id
 
 
 def test_the_same_envelope_to_another_reply_address_is_answered_nowhere(
