@@ -32,10 +32,15 @@ Counted:
 * ``lost``: accepted asynchronous requests that did not end with 200 (still pending, or an
   error) — ``errors`` breaks those down by status;
 * ``executed_twice``: message ids the agency's journal holds more than once, and
-  ``in_agency_at_kills``: the lookups the agency was serving when providers were killed (a worker
-  killed between the agency's answer and recording it is re-run by its node's successor: the
-  bound for ``executed_twice``); ``answered_twice_in_audit``: ids with two provider ``ok``
-  entries in the audit log;
+  ``in_flight_at_kills``: the requests the killed providers' workers were on (their
+  ``bus_provider_inflight_requests`` just before the kill). A request a killed worker had taken
+  to the agency, or past it without acking it, is delivered again to the other provider node,
+  which runs it again: the bound for ``executed_twice`` while the answered-request memory is
+  per process. ``answered_twice_in_audit``: ids with two provider ``ok`` entries in the audit
+  log (those whose first answer was recorded before the kill);
+* ``lookups_unknown_to_the_client``: requests the agency served whose POST failed (the gateway
+  was killed after publishing it, before answering 202): not lost to the bus, unknown to the
+  client, which sent a new request instead;
 * ``http_504`` and ``http_504_without_id``: synchronous 504s and asynchronous results with
   status 504, and those of them whose problem carries no ``message_id``.
 """
@@ -104,7 +109,8 @@ class Report:
     pending: int = 0
     executed_twice: int = 0
     lookups: int = 0
-    in_agency_at_kills: int = 0
+    lookups_unknown_to_the_client: int = 0  # a POST that failed after the gateway sent it
+    in_flight_at_kills: int = 0
     answered_twice_in_audit: int = 0
     http_504: int = 0
     http_504_without_id: int = 0
@@ -176,6 +182,19 @@ class _Nodes:
         with self._lock:
             self._up[role] = True
 
+    def in_flight(self, role: str) -> int:
+        """The deliveries the node's provider workers are on now (its ``/metrics``)."""
+        with self._lock:
+            url = self._running[role].url
+        try:
+            text = httpx.get(f"{url}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            return 0
+        return sum(
+            int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+            if line.startswith("bus_provider_inflight_requests{")
+        )
+
     def kill_and_restart(self, role: str, hosts: list[str]) -> None:
         with self._lock:
             self._up[role] = False
@@ -220,8 +239,10 @@ def _faults(plan: Plan, nodes: _Nodes, agency: ChaosAgency, report: Report) -> l
 
     def kill_provider(role: str) -> Callable[[], None]:
         def kill() -> None:
-            report.in_agency_at_kills += agency.in_flight
-            report.faults.append(f"kill -9 {role} ({agency.in_flight} in the agency)")
+            working = nodes.in_flight(role)
+            report.in_flight_at_kills += working
+            report.faults.append(f"kill -9 {role} ({working} requests in its workers, "
+                                 f"{agency.in_flight} in the agency)")
             nodes.kill_and_restart(role, PROVIDER_HOSTS)
 
         return kill
@@ -268,6 +289,7 @@ class _Driver:
         self.report = report
         self.lock = threading.Lock()
         self.accepted: list[str] = []
+        self.known: set[str] = set()  # every message id a gateway told the client
         self.turn = itertools.count()
 
     def _gateway(self, avoid: str | None = None) -> str:
@@ -296,6 +318,8 @@ class _Driver:
                 continue
             with self.lock:
                 self.report.sent += 1
+                if r.headers.get("X-Bus-Message-Id"):
+                    self.known.add(r.headers["X-Bus-Message-Id"])
                 if sync:
                     self.report.sync[r.status_code] += 1
                     if r.status_code == 504:
@@ -399,6 +423,9 @@ def run(plan: Plan, state: Path, *, say: Callable[[str], None] = print) -> Repor
             journal = collections.Counter(agency.journal)
             report.lookups = sum(journal.values())
             report.executed_twice = sum(1 for i, c in journal.items() if i and c > 1)
+            report.lookups_unknown_to_the_client = sum(
+                1 for i in journal if i and i not in driver.known
+            )
             _count_audit(bus, report)
             report.dead_letters = len(bus.dead_letters())
         finally:
