@@ -14,8 +14,8 @@ from typing import Any
 from bus.cli.common import err_console
 from bus.config.settings import BusSettings
 from bus.core.errors import BusUnavailable
+from bus.records.audit import open_audit_store
 from bus.records.audit.executions import executed
-from bus.records.audit.log import open_audit_store
 
 __all__ = ["dead_letters_executed"]
 

@@ -69,7 +69,7 @@ import pika
 from starlette.types import Receive, Scope, Send
 
 from bus.config.loader import load_settings
-from bus.records.audit.log import open_audit_store
+from bus.records.audit import open_audit_store
 from demo import residence_registry
 from demo.data import AZIZ, DILNOZA, JASUR, MALIKA
 from demo.scenario import RESIDENCE

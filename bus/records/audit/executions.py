@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 
-from bus.records.audit.log import AuditRecord, AuditStore
+from bus.records.audit.chain import AuditRecord, AuditStore
 
 __all__ = ["EXECUTED_OUTCOMES", "executed", "was_executed"]
 

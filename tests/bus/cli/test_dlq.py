@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from bus.cli.app import DEMO_MEMBERS, app, new_token
 from bus.config.loader import load_settings
 from bus.core.envelope import Envelope, Kind, new_id, utcnow
-from bus.records.audit.log import AuditRecord, open_audit_store
+from bus.records.audit import AuditRecord, open_audit_store
 from bus.transport import Delivery, Message, Transport, open_transport
 from demo.data import AZIZ
 from demo.scenario import write_config
