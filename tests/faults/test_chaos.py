@@ -12,6 +12,8 @@ from tests.faults.chaos import Plan, run
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
+WORKERS = 8  # node.workers of the example config: the deliveries a provider node works on at once
+
 
 @pytest.mark.timeout(600)
 def test_a_chaos_run_loses_nothing_and_every_504_names_its_request(tmp_path: Path) -> None:
@@ -22,6 +24,7 @@ def test_a_chaos_run_loses_nothing_and_every_504_names_its_request(tmp_path: Pat
     assert report.lost == 0, summary
     assert report.http_504_without_id == 0, summary
     # A request runs twice at the agency only when a killed worker was on it (the other node
-    # runs it again): never more than the killed workers had in hand.
-    assert report.executed_twice <= report.in_flight_at_kills, summary
+    # runs it again): never more than a killed node's workers can hold (node.workers, 8 each;
+    # in_flight_at_kills, sampled just before each kill, is reported beside it).
+    assert report.executed_twice <= WORKERS * report.plan.provider_kills, summary
     assert report.lookups >= report.ok, summary
