@@ -70,6 +70,9 @@ def _config(tmp: Path, wsdl: str, **civil: Any) -> tuple[Path, str]:
     config = yaml.safe_load(path.read_text())
     config["services"][CIVIL].update(civil)
     config["members"]["portal"]["callback_hosts"] = ["127.0.0.1"]
+    # the demo allows no callbacks; this test's receiver is on loopback, named exactly
+    config["callbacks"] = {"allowed_hosts": ["127.0.0.1"], "require_https": False,
+                           "allowed_networks": ["127.0.0.1/32"]}
     path.write_text(yaml.safe_dump(config))
     return path, token
 
