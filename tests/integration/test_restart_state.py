@@ -1,6 +1,7 @@
 """The embedded default (a SQLite node state) across a node restart: a request the node
 executed before is never executed again — a replay to another address than the signed one is
-answered nowhere (dead-lettered ``reply-address-mismatch``), a redelivery to the asker is answered from the recorded answer — and the agency is not asked.
+answered nowhere (dead-lettered ``reply-address-mismatch``), a redelivery to the asker is
+answered from the recorded answer — and the agency is not asked.
 """
 
 from __future__ import annotations
