@@ -18,6 +18,8 @@ from adapters.base import (
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
+    answering,
+    message_id,
 )
 from adapters.registry import AdapterKind, adapter_kind, available_kinds, build_adapter
 
@@ -35,6 +37,8 @@ __all__ = [
     "ProviderTimeout",
     "ProviderUnavailable",
     "adapter_kind",
+    "answering",
     "available_kinds",
     "build_adapter",
+    "message_id",
 ]

@@ -6,12 +6,22 @@ failures with the bus's own provider errors (``schemas.errors``: ``ProviderUnava
 ``ProviderTimeout``, ``ProviderRejected``, ``ProviderInvalidAnswer``, ``NoData``, all
 ``ProviderError``), each with its ``code`` and its ``transient`` flag, so the bus needs no
 translation; the provider worker only adds the message's id, client and service.
+
+The bus id of the request being answered (the envelope id, a UUID) is available to an adapter
+while the bus calls it: ``message_id()`` (set by the provider with ``answering(id)``, per thread
+and task, so the ``call(request, deadline)`` protocol stays as it is for plugins). The same id
+comes again when the transport redelivers a request whose answer was not recorded (a worker
+killed during the call): the ``rest``, ``soap`` and ``sql`` kinds pass it to the agency so the
+agency can de-duplicate.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -40,7 +50,30 @@ __all__ = [
     "ProviderRejected",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "answering",
+    "message_id",
 ]
+
+_MESSAGE_ID: ContextVar[str | None] = ContextVar("bus_message_id", default=None)
+_UUID = re.compile(r"^[0-9a-f-]{36}$")
+
+
+def message_id() -> str | None:
+    """The bus message id of the request the current adapter call answers (None outside one).
+    Always a UUID's 36 characters of hex digits and dashes: safe in a header or a comment."""
+    return _MESSAGE_ID.get()
+
+
+@contextmanager
+def answering(message_id: str) -> Iterator[None]:
+    """Adapter calls inside this block answer the request ``message_id`` (``message_id()``)."""
+    if not _UUID.match(message_id):
+        raise ValueError("a bus message id is a UUID")
+    token = _MESSAGE_ID.set(message_id)
+    try:
+        yield
+    finally:
+        _MESSAGE_ID.reset(token)
 
 
 class AdapterConfigError(Exception):

@@ -27,6 +27,10 @@ The mapping module (``map``) provides two functions::
         the agency's decoded JSON answer turned into the service's response model (a dict is
         validated against it). It may raise ``NoData`` when the answer says "nothing known".
 
+Every call carries the bus message id of the request it answers in the header
+``X-Bus-Message-Id`` (``adapters.base.message_id``): a request the bus delivers again (its worker
+died before recording the answer) comes with the same id, so the agency can de-duplicate.
+
 The whole call (connect, send, read) ends by ``deadline``: each call's httpx timeout is the
 deadline's remaining time, and the body is read in chunks that stop when the deadline passes.
 
@@ -67,11 +71,14 @@ from adapters.base import (
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
+    message_id,
 )
 from adapters.mapping import MAPPING_ERRORS, load_module, mapped_answer
 from schemas import SharedRequest, SharedResponse
 
-__all__ = ["RestAdapter", "RestOptions"]
+__all__ = ["MESSAGE_ID_HEADER", "RestAdapter", "RestOptions"]
+
+MESSAGE_ID_HEADER = "X-Bus-Message-Id"
 
 #: What decoding or a mapping function raises when the answer does not have the expected shape
 #: (RecursionError: JSON nested too deeply to decode).
@@ -176,11 +183,13 @@ class RestAdapter:
         if remaining <= 0:
             raise ProviderTimeout(f"{self._what}: the deadline passed before the call")
         limit = self.options.max_response_bytes
+        answering = message_id()
         with self._client.stream(
             self.options.method,
             url,
             params=params,
             json=json_body,
+            headers={MESSAGE_ID_HEADER: answering} if answering else None,
             timeout=httpx.Timeout(remaining),
         ) as response:
             if not 200 <= response.status_code < 300:

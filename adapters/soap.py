@@ -33,6 +33,12 @@ The mapping module (``map``) provides two functions::
         turned into the service's response model (a dict is validated against it). It may
         raise ``NoData`` when the answer says "nothing known".
 
+Every call carries the bus message id of the request it answers in a SOAP header,
+``<bus:MessageId xmlns:bus="urn:bus:soap:v1">…</bus:MessageId>`` (``adapters.base.message_id``;
+the namespace of the bus's own SOAP gateway): a request the bus delivers again (its worker died
+before recording the answer) comes with the same id, so the agency can de-duplicate. A service
+that does not know the header ignores it (``mustUnderstand`` is not set).
+
 The call (send and read) ends by ``deadline``: each call's HTTP timeout is the deadline's
 remaining time, and the body is read in chunks that stop when the deadline passes.
 
@@ -64,6 +70,7 @@ import requests
 import zeep
 import zeep.exceptions
 import zeep.helpers
+from lxml import etree
 from pydantic import Field
 
 from adapters.base import (
@@ -77,11 +84,15 @@ from adapters.base import (
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
+    message_id,
 )
 from adapters.mapping import MAPPING_ERRORS, load_module, mapped_answer
 from schemas import SharedRequest, SharedResponse
 
-__all__ = ["SoapAdapter", "SoapOptions"]
+__all__ = ["BUS_SOAP_NS", "MESSAGE_ID_HEADER", "SoapAdapter", "SoapOptions"]
+
+BUS_SOAP_NS = "urn:bus:soap:v1"
+MESSAGE_ID_HEADER = f"{{{BUS_SOAP_NS}}}MessageId"
 
 FaultCode = Literal[
     "no-data",
@@ -268,6 +279,11 @@ class SoapAdapter:
         with self._transport.deadline(deadline):
             operation = self._bound_operation()
         arguments = self._to_request(request)
+        answering = message_id()
+        if answering:
+            header = etree.Element(MESSAGE_ID_HEADER, nsmap={"bus": BUS_SOAP_NS})
+            header.text = answering
+            arguments = {**arguments, "_soapheaders": [header]}
         with _translated(self._what, self.options.faults):
             with self._transport.deadline(deadline):
                 result = operation(**arguments)

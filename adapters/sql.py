@@ -24,6 +24,11 @@ a string literal); SQLite files are opened with ``mode=ro``; PostgreSQL sessions
 ``default_transaction_read_only=on`` and every call runs ``SET TRANSACTION READ ONLY``.
 Because of ``mode=ro``, a SQLite database in WAL mode needs its ``-shm`` file to exist.
 
+Every query starts with an SQL comment naming the bus message id of the request it answers,
+``/* bus-message-id 3f1c…-… */ SELECT …`` (``adapters.base.message_id``; a UUID, so nothing
+can close the comment early): the database's statement log (PostgreSQL ``log_statement``,
+``pg_stat_activity``) shows it, and a request the bus delivers again comes with the same id.
+
 Deadline: PostgreSQL runs ``SET LOCAL statement_timeout`` with the remaining time; SQLite gets a
 progress handler that interrupts the statement once the deadline has passed and a busy timeout.
 
@@ -50,7 +55,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
-from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, TextClause, create_engine, make_url, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
@@ -63,6 +68,7 @@ from adapters.base import (
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
+    message_id,
 )
 from adapters.mapping import load_function, mapped_answer
 from schemas import SharedRequest, SharedResponse
@@ -218,15 +224,22 @@ class SqlAdapter:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SET TRANSACTION READ ONLY"))
             conn.execute(text(f"SET LOCAL statement_timeout = {max(1, int(remaining * 1000))}"))
-            return [dict(row._mapping) for row in conn.execute(self._statement, params)]
+            return [dict(row._mapping) for row in conn.execute(self._labelled(), params)]
         raw = conn.connection.driver_connection
         assert isinstance(raw, sqlite3.Connection)
         raw.execute(f"PRAGMA busy_timeout = {max(1, int(remaining * 1000))}")
         raw.set_progress_handler(deadline.expired, 1000)
         try:
-            return [dict(row._mapping) for row in conn.execute(self._statement, params)]
+            return [dict(row._mapping) for row in conn.execute(self._labelled(), params)]
         finally:
             raw.set_progress_handler(None, 0)
+
+    def _labelled(self) -> TextClause:
+        """The query, preceded by a comment with the bus message id it answers (if any)."""
+        answering = message_id()
+        if not answering:
+            return self._statement
+        return text(f"/* bus-message-id {answering} */ {self.options.query}")
 
     def readiness_probe(self) -> Callable[[Deadline], None] | None:
         return self._probe if self.options.probe else None

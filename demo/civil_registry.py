@@ -28,6 +28,10 @@ optional, and so is their ``JShShIR``.
 Faults: ``soap:Client.NotFound`` (no such record), ``soap:Client`` (a request it cannot read:
 not XML, a DOCTYPE, neither or both keys, another operation). Requests are parsed with the
 bus's hardened parser (``signing.xml.parse_xml``). ``GET /health`` answers ``{"holat": …}``.
+
+The registry's journal (``app.state.message_ids``) keeps the bus's ``MessageId`` SOAP header
+(``urn:bus:soap:v1``) of every lookup (None when absent): the same id coming again is a request
+the bus delivered twice.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.soap import BUS_SOAP_NS
 from demo.data import BIRTHS
 from signing import SigningError
 from signing.files import private_dir
@@ -285,7 +290,11 @@ def create_app(db_path: Path) -> Starlette:
         try:
             root = parse_xml(await request.body())
         except SigningError:
+            request.app.state.message_ids.append(None)
             return fault("Client", "So'rov o'qib bo'lmadi (unreadable request)")
+        request.app.state.message_ids.append(
+            root.findtext(f"{{{SOAP11}}}Header/{{{BUS_SOAP_NS}}}MessageId")
+        )
         return _lookup(db_uri, root)
 
     async def health(request: Request) -> Response:
@@ -299,4 +308,5 @@ def create_app(db_path: Path) -> Starlette:
         ]
     )
     app.state.lookups = 0  # the registry's own count of lookups served
+    app.state.message_ids = []  # its journal: the bus MessageId SOAP header of each lookup
     return app

@@ -23,6 +23,10 @@ native format, which is deliberately not the shared schema::
 
     GET /health -> {"holat": "ishlayapti"}        GET /docs: its OpenAPI page
 
+The registry's journal (``app.state.message_ids``) keeps the ``X-Bus-Message-Id`` header of
+every lookup (None when absent), which is how an agency sees that the bus delivered a request
+twice: the same id comes again.
+
 ``create_app(db_path)`` builds the FastAPI app (seeding the database if the file is absent);
 serve it with ``demo.servers.serve_in_thread`` or any ASGI server.
 """
@@ -37,9 +41,9 @@ import sqlite3
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 
 from demo.data import PEOPLE
@@ -136,9 +140,14 @@ def create_app(db_path: Path, *, today: Callable[[], dt.date] = dt.date.today) -
     def health() -> dict[str, str]:
         return {"holat": "ishlayapti"}
 
+    app.state.message_ids = []  # the journal: the bus message id of each lookup, in order
+
     @app.get(REGISTRATION_PATH)
-    def registration(jshshir: str) -> JSONResponse:
+    def registration(
+        jshshir: str, message_id: Annotated[str | None, Header(alias="X-Bus-Message-Id")] = None
+    ) -> JSONResponse:
         app.state.lookups += 1
+        app.state.message_ids.append(message_id)
         if not re.fullmatch(r"[0-9]{14}", jshshir):
             return _problem(400, "Bad Request", "JShShIR 14 ta raqamdan iborat bo'lishi kerak")
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:

@@ -34,6 +34,16 @@ class SharedResponse(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def other_subject(self, request: SharedRequest) -> str | None:
+        """The field (dotted path) of this answer that names another person or organisation
+        than ``request`` is about; None when it names the request's subject or none at all.
+        By default the answer's field of the same name as the request's ``subject_field``."""
+        name = request.subject_field
+        if name not in type(self).model_fields:
+            return None
+        value = getattr(self, name)
+        return None if value is None or str(value) == request.subject() else name
+
 
 def export_json_schemas(models: Iterable[type[BaseModel]], directory: Path) -> list[Path]:
     """Write one ``<ModelName>.schema.json`` per model into ``directory``; return the paths."""

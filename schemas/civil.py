@@ -74,3 +74,13 @@ class BirthCertificate(SharedResponse):
     parents: list[Parent] = Field(max_length=2)
     registered_on: dt.date
     registry_office: str = Field(max_length=200)
+
+    def other_subject(self, request: SharedRequest) -> str | None:
+        """Asked by the child's PINFL, the child must be that child; asked by number, the
+        certificate must be that one."""
+        pinfl, number = getattr(request, "pinfl", None), getattr(request, "number", None)
+        if pinfl is not None and self.child.pinfl != pinfl:
+            return "child.pinfl"
+        if number is not None and self.number != number:
+            return "number"
+        return None

@@ -22,6 +22,7 @@ from bus.cli.adapters import adapters_command
 from bus.cli.audit import register as register_audit_commands
 from bus.cli.catalog import catalog_command
 from bus.cli.common import console, err_console, load_or_exit, warn_plain_secrets
+from bus.cli.dead_letters import dead_letters_executed
 from bus.cli.inbox import register as register_inbox_commands
 from bus.cli.keys import register as register_ca_commands
 from bus.cli.verify import verify_command
@@ -187,14 +188,17 @@ def dlq_list(
     config: ConfigOption = Path("config/bus.yaml"),
     limit: Annotated[int, typer.Option(help="at most this many")] = 100,
 ) -> None:
-    """List dead letters, oldest first: id, queue, reason, attempts, message id."""
+    """List dead letters, oldest first: id, queue, reason, attempts, message id, and whether
+    the request was executed at its agency (yes/no from the audit log; ? when it cannot be
+    read; - for what is not a request)."""
     with _transport(config) as transport:
         letters = transport.dead_letters(limit)
+    described = [describe(letter) for letter in letters]
+    ran = dead_letters_executed(load_or_exit(config), described)
     table = Table(title=f"{len(letters)} dead letter(s)", title_justify="left")
-    for column in ("id", "failed at", "queue", "reason", "attempts", "message id"):
-        table.add_column(column, no_wrap=column in ("id", "message id", "failed at"))
-    for letter in letters:
-        d = describe(letter)
+    for column in ("id", "failed at", "queue", "reason", "attempts", "message id", "executed"):
+        table.add_column(column, no_wrap=column in ("id", "message id", "failed at", "executed"))
+    for d in described:
         table.add_row(
             d["id"],
             d["failed_at"][:19],
@@ -202,6 +206,7 @@ def dlq_list(
             d["reason"],
             str(d["attempts"]),
             d["message_id"],
+            ran.get(d["id"], "-"),
         )
     console.print(table)
 

@@ -4,6 +4,13 @@ An envelope is a JSON object. Its ``signature`` is a detached JWS over the RFC 8
 JSON of the same object *without* the ``signature`` member (``Envelope.signing_input``). Requests
 are signed by the client member, responses and errors by the provider member.
 
+A request also signs where its answer goes: ``reply_to`` (the asking node's reply queue) and
+``node`` (the asking node's transport name). A provider answers only to the signed ``reply_to``
+and refuses a request whose transport reply address differs from it (``bus.exchange.provider``).
+Both are absent from responses; an absent one is left out of the signing input (not signed as
+``null``), so envelopes made before these fields existed still verify, and a provider refuses
+such a request explicitly (it names no signed reply address).
+
 An envelope is dumped once: ``signing_input`` and ``to_json`` share one ``model_dump`` of the
 fields but ``signature`` (kept by the envelope, and by its signed copy from ``with_signature``,
 whose other fields are the same). One read from bytes (``from_json``) keeps those bytes, and
@@ -47,6 +54,9 @@ __all__ = [
 MEMBER_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
 SERVICE_PATTERN = r"^[a-z][a-z0-9-]{1,62}/[a-z][a-z0-9-]{1,62}/v[0-9]+$"
 MAX_ENVELOPE_BYTES = 1_048_576
+#: Fields added after envelopes were first signed: left out of the signing input and the JSON
+#: when absent, so older envelopes keep their signing input.
+_LEFT_OUT_WHEN_ABSENT = ("reply_to", "node")
 
 
 class Kind(StrEnum):
@@ -101,6 +111,8 @@ class Envelope(BaseModel):
     expires_at: AwareDatetime
     kind: Kind
     payload: dict[str, Any]
+    reply_to: str | None = Field(default=None, max_length=255)
+    node: str | None = Field(default=None, max_length=255)
     signature: str | None = None
 
     @field_validator("payload")
@@ -146,7 +158,11 @@ class Envelope(BaseModel):
         kept = self._kept()
         dumped: dict[str, Any] | None = kept.get("unsigned")
         if dumped is None:
-            dumped = kept["unsigned"] = self.model_dump(mode="json", exclude={"signature"})
+            dumped = self.model_dump(mode="json", exclude={"signature"})
+            for name in _LEFT_OUT_WHEN_ABSENT:  # absent, not signed as null
+                if dumped.get(name, "") is None:
+                    del dumped[name]
+            kept["unsigned"] = dumped
         return dumped
 
     def signing_input(self) -> bytes:
@@ -158,6 +174,10 @@ class Envelope(BaseModel):
             raw: bytes = kept["raw"]
             return raw
         return orjson.dumps({**self._dump_unsigned(), "signature": self.signature})
+
+    def addressed(self, *, reply_to: str, node: str) -> Envelope:
+        """This (unsigned) request with where its answer goes, to be signed with it."""
+        return self.model_copy(update={"reply_to": reply_to, "node": node, "signature": None})
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Envelope:

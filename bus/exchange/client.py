@@ -32,7 +32,7 @@ from bus.core.replay import ReplayGuard
 from bus.core.seal import Seal
 from bus.ops.metrics import BusMetrics
 from bus.policy.access import AccessPolicy
-from bus.transport import Message, Messaging
+from bus.transport import Message, Messaging, reply_queue
 from schemas import SharedRequest
 
 __all__ = ["Asked", "Exchanger", "Outcome", "recorded_by_provider"]
@@ -119,14 +119,15 @@ class Exchanger:
         """Sign ``envelope`` and publish it with its answer going to ``reply_to``; return it
         as signed. Blocking (the publish is durable when it returns): call it off the event
         loop. Whoever consumes ``reply_to`` checks the answer with ``verify_reply``."""
-        signed = self._sign(route, envelope)
+        signed = self._sign(route, envelope, reply_to)
         self.transport.publish(route.queue, self._message(signed, reply_to))
         return signed
 
-    def _sign(self, route: Route, envelope: Envelope) -> Envelope:
-        """Sign as the client, timed as the client's ``sign`` stage."""
+    def _sign(self, route: Route, envelope: Envelope, reply_to: str) -> Envelope:
+        """Sign as the client with where the answer goes (``reply_to``, this node), timed as
+        the client's ``sign`` stage."""
         started = time.perf_counter()
-        signed = self.seal.sign(envelope)
+        signed = self.seal.sign(envelope.addressed(reply_to=reply_to, node=self.transport.node))
         self.metrics.stage_seconds(route.service, "client", "sign").observe(
             time.perf_counter() - started
         )
@@ -145,12 +146,22 @@ class Exchanger:
     async def ask(self, route: Route, envelope: Envelope) -> Outcome:
         stage = self.metrics.stage_seconds
         started = time.perf_counter()
-        signed = self._sign(route, envelope)
+        # transport.request sends the answer to this node's reply queue: signed as such
+        signed = self._sign(route, envelope, reply_queue(self.transport.node))
         sent = time.perf_counter()
         future = self.transport.request(route.queue, self._message(signed))
         wait_s = (signed.expires_at - self.seal.clock()).total_seconds() + _WAIT_GRACE_S
         try:
             reply = await asyncio.wait_for(asyncio.wrap_future(future), timeout=max(wait_s, 0.01))
+        except BusError as exc:
+            # The transport's own failures (the pending-replies sweep's deadline, a refused
+            # publish) know no more than the queue key: name the request, so every 504 and 503
+            # carries its message id.
+            stage(route.service, "client", "transport").observe(time.perf_counter() - sent)
+            exc.message_id = exc.message_id or signed.id
+            exc.client = exc.client or signed.client
+            exc.service = exc.service or signed.service
+            raise
         except TimeoutError:
             future.cancel()
             stage(route.service, "client", "transport").observe(time.perf_counter() - sent)

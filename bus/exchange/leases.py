@@ -1,9 +1,11 @@
 """Leases on requests being executed: one execution at a time, on every node sharing the state.
 
 Before a provider worker calls an agency it takes the request's lease in the node state
-(``bus.state``, key ``request/<message id>``) for ``lease_s`` seconds (``lease_for``: the
-service's ``timeout_s``, at least ``LEASE_S`` and at most ``MAX_LEASE_S``), at most until the
-request expires; the agency call's deadline never runs past the lease. What a copy of the same
+(``bus.state``, key ``request/<message id>``) for ``LEASE_S`` seconds, at most until the request
+expires, and keeps it alive while it works: a heartbeat thread renews every lease its process
+holds each ``RENEW_S`` (``NodeState.renew``). A worker that dies stops renewing, so its lease
+ends within ``LEASE_S`` and a copy of its request is executed by another worker then, long
+before the request expires, however long the service's deadline. What a copy of the same
 request delivered meanwhile (a broker redelivery after a lost ack, a retry forward, another
 node's consumer) finds there:
 
@@ -27,6 +29,8 @@ executes afresh, as it would have without leases.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -34,11 +38,11 @@ from dataclasses import dataclass
 
 from bus.state import NodeState
 
-__all__ = ["LEASE_S", "MAX_LEASE_S", "AnsweredElsewhere", "InProgress", "Lease", "Leases",
-           "lease_for"]
+__all__ = ["LEASE_S", "RENEW_S", "AnsweredElsewhere", "InProgress", "Lease", "Leases"]
 
-LEASE_S = 30.0  # the shortest lease (a request of a service answered within seconds)
-MAX_LEASE_S = 300.0  # the longest: a worker that died is taken over after this at the latest
+log = logging.getLogger("bus.provider")
+LEASE_S = 15.0  # a lease not renewed for this long is taken over (its worker died)
+RENEW_S = 5.0  # how often the heartbeat renews the leases a process holds
 WAIT_S = 2.0  # longest a copy waits in its worker for another's lease before going round again
 _POLL_S = (0.01, 0.02, 0.05, 0.1, 0.2)  # then 0.2 s each
 
@@ -68,11 +72,6 @@ class Lease:
     done: bool = False
 
 
-def lease_for(timeout_s: float) -> float:
-    """The lease of one execution of a service answered within ``timeout_s``."""
-    return min(max(LEASE_S, timeout_s), MAX_LEASE_S)
-
-
 class Leases:
     """Take, settle and release request leases in ``state`` as ``holder`` (see the module
     docstring)."""
@@ -83,18 +82,25 @@ class Leases:
         *,
         holder: str,
         lease_s: float = LEASE_S,
+        renew_s: float = RENEW_S,
         wait_s: float = WAIT_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = state
         self.holder = holder
         self.lease_s = lease_s
+        self.renew_s = renew_s
         self.wait_s = wait_s
         self.sleep = sleep
+        self._held: dict[str, Lease] = {}  # by owner
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     def take(self, message_id: str, expires_at: float, lease_s: float | None = None) -> Lease:
-        """The lease of ``message_id`` (``lease_s``, default the one given at construction);
-        ``AnsweredElsewhere`` or ``InProgress`` instead."""
+        """The lease of ``message_id`` (``lease_s``, default the one given at construction),
+        renewed by the heartbeat until settled or released; ``AnsweredElsewhere`` or
+        ``InProgress`` instead."""
         lease_s = self.lease_s if lease_s is None else lease_s
         key = f"request/{message_id}"
         owner = f"{self.holder}/{uuid.uuid4().hex}"
@@ -103,7 +109,9 @@ class Leases:
         while True:
             claim = self.state.claim(key, owner, lease_s=lease_s, expires_at=expires_at)
             if claim.granted:
-                return Lease(key, owner, claim.attempt, lease_s)
+                lease = Lease(key, owner, claim.attempt, lease_s)
+                self._hold(lease)
+                return lease
             if claim.state == "answered":
                 assert claim.result is not None
                 raise AnsweredElsewhere(claim.result)
@@ -115,11 +123,43 @@ class Leases:
     def settle(self, lease: Lease, body: bytes) -> None:
         """Record the answer sent under ``lease`` (copies get it from now on)."""
         if not lease.done:
+            self._drop(lease)
             self.state.settle(lease.key, lease.owner, body)
             lease.done = True
 
     def release(self, lease: Lease) -> None:
         """Give the lease up unanswered: the next copy executes afresh."""
         if not lease.done:
+            self._drop(lease)
             self.state.release(lease.key, lease.owner)
             lease.done = True
+
+    def close(self) -> None:
+        """Stop the heartbeat (the leases still held then run out)."""
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=5)
+
+    def _hold(self, lease: Lease) -> None:
+        with self._lock:
+            self._held[lease.owner] = lease
+            if self._heartbeat is None:
+                self._heartbeat = threading.Thread(
+                    target=self._renew_held, name="lease-heartbeat", daemon=True
+                )
+                self._heartbeat.start()
+
+    def _drop(self, lease: Lease) -> None:
+        with self._lock:
+            self._held.pop(lease.owner, None)
+
+    def _renew_held(self) -> None:
+        while not self._stop.wait(self.renew_s):
+            with self._lock:
+                held = list(self._held.values())
+            for lease in held:
+                try:
+                    if not self.state.renew(lease.key, lease.owner, lease_s=lease.lease_s):
+                        self._drop(lease)  # taken over (this worker was too slow) or released
+                except Exception:  # the state away: the lease may run out; try again next beat
+                    log.warning("a request lease could not be renewed", exc_info=True)

@@ -10,6 +10,12 @@ A request id answered before is answered again from memory, not re-executed; wit
 state (``state``), the answer is also recorded there and a copy of a request that another worker
 or node executes waits for it instead of executing again (``leases``, ``bus.exchange.leases``).
 
+Answers go only where the client signed them to go: a request names its reply address in the
+signed envelope (``reply_to``, with the asking ``node``). A request whose transport reply address
+differs from the signed one (changed after signing), or that signs none (made before envelopes
+carried it), is answered nowhere: it is dead-lettered with reason ``reply-address-mismatch`` or
+``reply-address-unsigned`` and never reaches the agency.
+
 Two layers of retry, both from the service's ``retry`` settings: ``attempts`` adapter calls
 within one delivery (tenacity, short waits), then up to ``redeliveries`` trips through the
 transport's retry queues (``redelivery_delay_s``, doubling) while the deadline allows. A request
@@ -33,7 +39,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from adapters import Adapter, Deadline, ProviderError
+from adapters import Adapter, Deadline, ProviderError, answering
 from bus.config.routes import Route
 from bus.core.envelope import Envelope, Kind
 from bus.core.errors import (
@@ -50,7 +56,7 @@ from bus.core.errors import (
 )
 from bus.core.replay import ReplayGuard, delivery_source
 from bus.core.seal import Seal
-from bus.exchange.leases import AnsweredElsewhere, InProgress, Lease, Leases, lease_for
+from bus.exchange.leases import AnsweredElsewhere, InProgress, Lease, Leases
 from bus.inbox.manual import DeferringAdapter
 from bus.inbox.store import Ticket
 from bus.ops.metrics import BusMetrics
@@ -58,7 +64,7 @@ from bus.policy.access import AccessPolicy, minimise
 from bus.policy.breaker import CircuitBreaker
 from bus.policy.retry import retrying
 from bus.records.audit import AuditLog
-from bus.transport import Delivery, Message, Messaging
+from bus.transport import Delivery, Message, Messaging, is_reply_queue
 from schemas import SharedRequest, SharedResponse
 
 __all__ = ["ProviderWorker"]
@@ -91,6 +97,15 @@ class _Answered:
             self._items[message_id] = (expires_at, reply)
             while len(self._items) > self._limit:
                 self._items.popitem(last=False)
+
+
+class _NotAnswerable(Exception):
+    """A verified request that must not be answered where the transport says (``reason``: a
+    bounded label, the dead letter's reason)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _TryLater(Exception):
@@ -198,6 +213,16 @@ class ProviderWorker:
         message, service = delivery.message, self.route.service
         try:
             reply = self._answer(request, delivery.attempt, source, message, held)
+        except _NotAnswerable as refused:
+            delivery.dead_letter(refused.reason)
+            self.metrics.dead_lettered(service, refused.reason).inc()
+            self.metrics.provider_requests(service, refused.reason).inc()
+            log.warning(
+                "request not answered: its reply address is not the signed one",
+                extra={"bus": {"message_id": request.id, "client": request.client,
+                               "service": service, "outcome": refused.reason}},
+            )
+            return
         except _TryLater as later:
             delivery.retry(later.delay_s, later.error.code)
             self.metrics.redeliveries(service, later.error.code).inc()
@@ -336,6 +361,8 @@ class ProviderWorker:
             raise
         finally:
             self._verify_s.observe(time.perf_counter() - started)
+        if message is not None:  # before the replay guard: a tampered copy claims no id
+            _check_reply_address(request, message)
         try:
             self.replay.admit(request, source)  # after the signature: forgeries claim no id
         except Replayed:
@@ -362,11 +389,8 @@ class ProviderWorker:
         if remaining <= 0:
             raise DeadlineExceeded("no time left to call the provider", **ctx)
         if self.leases is not None and held is not None:  # one execution at a time, bus-wide
-            lease = self.leases.take(
-                request.id, request.expires_at.timestamp(), lease_for(self.route.timeout_s)
-            )
-            held.append(lease)
-            remaining = min(remaining, lease.lease_s - _REPLY_MARGIN_S)  # not past the lease
+            # renewed while this worker runs: the agency gets the whole deadline
+            held.append(self.leases.take(request.id, request.expires_at.timestamp()))
         deadline = Deadline.after(remaining)
         policy = self.route.settings.retry
         started = time.perf_counter()
@@ -394,7 +418,7 @@ class ProviderWorker:
         ctx: dict[str, Any],
     ) -> None:
         """Hand the request to a deferring adapter (the operator inbox) with where to answer."""
-        if message is None or not message.reply_to:
+        if message is None or not request.reply_to:
             raise MalformedRequest("a request for an operator must name where to answer", **ctx)
         assert isinstance(self.adapter, DeferringAdapter)
         ticket = Ticket(
@@ -405,7 +429,7 @@ class ProviderWorker:
             user=request.user,
             subject=request.subject,
             envelope=message.body,
-            reply_to=message.reply_to,
+            reply_to=request.reply_to,  # the signed one (equal to the transport's, checked)
             expires_at=request.expires_at.timestamp(),
         )
         try:
@@ -422,7 +446,8 @@ class ProviderWorker:
         if breaker is not None:
             breaker.before_call()
         try:
-            response = self.adapter.call(request, deadline)
+            with answering(str(ctx["message_id"])):  # the agency may de-duplicate on it
+                response = self.adapter.call(request, deadline)
         except ProviderError as exc:
             m.adapter_calls(route.provider, route.service, exc.code).inc()
             if exc.code != "no-data":
@@ -454,3 +479,11 @@ class ProviderWorker:
         kind = exc.code if isinstance(exc, ProviderError | BusError) else "internal-error"
         self.metrics.adapter_retries(self.route.provider, self.route.service, kind).inc()
 
+
+def _check_reply_address(request: Envelope, message: Message) -> None:
+    """Refuse (``_NotAnswerable``) a request whose reply address is not the one its client
+    signed: an answer sent elsewhere would hand the data to whoever changed it."""
+    if request.reply_to is None:
+        raise _NotAnswerable("reply-address-unsigned")
+    if message.reply_to != request.reply_to or not is_reply_queue(request.reply_to):
+        raise _NotAnswerable("reply-address-mismatch")

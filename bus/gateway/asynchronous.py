@@ -12,7 +12,10 @@ only this way (``async-required`` otherwise).
 The answer is taken from the async reply queue by whichever process of this node runs then —
 also one started after the node stopped (nothing is awaited in memory): it is verified as the
 provider's, recorded as a document, and stored with the row. A row whose deadline passed is
-finished as 504 ``deadline-exceeded`` (checked every ``SWEEP_S``).
+finished as 504 ``deadline-exceeded`` (checked every ``SWEEP_S``). A verified answer to a row
+finished with an error (an operator's ``dlq replay`` of the dead-lettered request, run again by
+the provider) replaces that error, and its callback is delivered again: the asker gets what
+the audit log says was handed out.
 
 ``GET /v1/messages/{id}`` (the asking client's token; anyone else gets 404): ``202`` with
 ``{"message_id", "state": "pending"}`` while it runs, then the result as the synchronous call
@@ -124,13 +127,16 @@ class AsyncRequests:
             return
         self._loop = asyncio.get_running_loop()
         transport = self.node.transport
+        # Callbacks left over from before are resumed *before* answers are taken: an answer
+        # taken first finishes its row and starts its callback, which the list of those due
+        # would then start a second time. One worker of a node resumes them (bus.node.wiring).
+        if self.node.primary:
+            for record in await run_in_threadpool(self.store.callbacks_due):
+                self._spawn(self._callback(record.message_id))
         await run_in_threadpool(transport.declare, self.queue)
         self._subscription = await run_in_threadpool(
             transport.consume, self.queue, self._on_reply, prefetch=4
         )
-        if self.node.primary:  # one worker of a node resumes them (bus.node.wiring)
-            for record in await run_in_threadpool(self.store.callbacks_due):
-                self._spawn(self._callback(record.message_id))
         self._spawn(self._sweep())
 
     def callback_of(self, request: Request, client: str) -> str | None:
@@ -192,9 +198,8 @@ class AsyncRequests:
     def _settle(self, message: Message) -> str | None:
         """Finish the request ``message`` answers; its id if a callback is due, else None."""
         record = self.store.pending(message.correlation_id or "")
-        if record is None:  # finished already (a duplicate, or overdue), or not ours
-            log.debug("async reply %s answers no pending request; dropped", message.message_id)
-            return None
+        if record is None:  # finished already (a duplicate, overdue, replayed), or not ours
+            return self._settle_again(message)
         exchanger = self.node.exchanger
         assert exchanger is not None
         number: str | None = None
@@ -219,6 +224,34 @@ class AsyncRequests:
         log.info("asynchronous request finished", extra={"bus": {
             "message_id": record.message_id, "service": record.service, "status": status}})
         return record.message_id if finished and record.callback else None
+
+    def _settle_again(self, message: Message) -> str | None:
+        """An answer for a request finished already: a verified answer replaces an error result
+        (an operator replayed the dead letter, and the provider handed the data out: the asker
+        must get it); anything else (a duplicate, an error again, not ours) is dropped. The
+        request's id if its callback is due again, else None."""
+        record = self.store.find(message.correlation_id or "")
+        if record is None or record.status is None or record.status < 400:
+            log.debug("async reply %s answers no pending request; dropped", message.message_id)
+            return None
+        exchanger = self.node.exchanger
+        assert exchanger is not None
+        try:
+            answer = exchanger.verify_reply(record, Envelope.from_json(message.body))
+            document = self.node.documents.issue(answer, message_id=record.message_id)
+        except (BusError, ValueError) as exc:
+            code = exc.code if isinstance(exc, BusError) else "malformed-request"
+            log.info("async reply for a finished request dropped", extra={"bus": {
+                "message_id": record.message_id, "service": record.service, "outcome": code}})
+            return None
+        replaced = self.store.refinish(
+            record.message_id, status=200, media_type="application/json",
+            body=document.envelope, number=document.number,
+        )
+        log.info("asynchronous request answered after its error (a replay)", extra={"bus": {
+            "message_id": record.message_id, "service": record.service, "status": 200,
+            "replaced": record.status}})
+        return record.message_id if replaced and record.callback else None
 
     async def _sweep(self) -> None:
         """Finish the rows whose deadline passed with no answer (504)."""

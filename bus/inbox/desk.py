@@ -8,9 +8,11 @@ A provider worker files each request of a ``manual`` service in the agency's ope
 * ``read(id, operator=…)`` gives the task to show, once its reading is in the audit log
   (outcome ``read``): the request holds the person's identifiers;
 * ``answer(id, data, operator=…)`` validates ``data`` against the service's shared response
-  schema (``SchemaInvalid`` names the fields, never their values), re-checks the asker's access
-  right and keeps only the fields it allows, signs the answer as the agency (its key on this
-  node) and delivers it to the asker's reply queue;
+  schema (``SchemaInvalid`` names the fields, never their values), refuses an answer about
+  another person than the task's subject (``SchemaInvalid`` naming the field that
+  ``SharedResponse.other_subject`` finds; the REST mappings check the same), re-checks the
+  asker's access right and keeps only the fields it allows, signs the answer as the agency (its
+  key on this node) and delivers it to the asker's reply queue;
 * ``reject(id, code, detail, operator=…)`` answers with a signed error: ``no-data`` (nothing
   about this person) or ``provider-rejected`` (the request cannot be served).
 
@@ -226,6 +228,13 @@ class InboxDesk:
         except ValidationError as exc:
             raise SchemaInvalid.of(exc, route.response_model.__name__) from None
         request = Envelope.from_json(task.envelope)
+        other = response.other_subject(route.request_model.model_validate(request.payload))
+        if other is not None:  # a slip of the operator's: another person's data, not sent
+            raise SchemaInvalid(
+                f"{other} names another person than the task is about",
+                errors=[{"loc": other.split("."), "type": "other-subject",
+                         "msg": "not the person this task is about"}],
+            )
         try:  # the right may have been withdrawn while the task waited
             right = self.access.check(request.client, request.service, request.purpose)
         except AccessDenied as exc:

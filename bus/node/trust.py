@@ -77,6 +77,19 @@ class NodeTrust:
             members |= self.certified.members()
         return members
 
+    def readiness(self, configured: set[str], hosted: set[str]) -> str:
+        """The node's ``trust-store`` readiness check: raise ``LookupError`` when a member this
+        node hosts has no trusted key (it could sign nothing anyone accepts); another member
+        without one (its certificate revoked, say) only shows in the detail, since this node
+        works on for everyone else and refuses that member's messages as they come."""
+        trusted = self.members()
+        mine = sorted(hosted - trusted)
+        if mine:
+            raise LookupError(f"no trusted key for hosted {', '.join(mine)}")
+        others = sorted(configured - trusted)
+        detail = f"{len(configured & trusted)} members"
+        return f"{detail}; not trusted: {', '.join(others)}" if others else detail
+
     def reload(self) -> bool:
         """Re-read certificate and CRL files that changed (the stores also do it by themselves)."""
         return self.certified.reload() if self.certified is not None else False

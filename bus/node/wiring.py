@@ -138,6 +138,7 @@ class Node:
         self.name = settings.node.name
         self.worker = worker
         self.instance = self.name  # its name on the transport, set by start (leases' holder)
+        self._leases: Leases | None = None
         self.metrics = metrics if metrics is not None else BusMetrics()
         self.health = Health()
         self.trust = load_trust(settings, clock)
@@ -204,6 +205,8 @@ class Node:
         self.health.add("trust-store", self._check_trust)
         self.health.add("audit", self.audit.store.check)
         self.health.add("state", self.state.check)
+        # one heartbeat keeps every request lease of this process's workers alive
+        self._leases = Leases(self.state, holder=instance, sleep=self._sleep)
         for route in self.router.provided_by(self.settings.node.hosts):
             adapter = build_adapter(
                 route.settings.adapter.kind,
@@ -226,7 +229,7 @@ class Node:
                 metrics=self.metrics,
                 replay=self.replay,
                 audit=self.audit,
-                leases=Leases(self.state, holder=instance, sleep=self._sleep),
+                leases=self._leases,
                 breaker=CircuitBreaker(
                     route.settings.breaker,
                     name=route.service,
@@ -287,10 +290,7 @@ class Node:
         return "connected"
 
     def _check_trust(self) -> str:
-        missing = sorted(set(self.settings.members) - self.trust.members())
-        if missing:
-            raise LookupError(f"no trusted key for {', '.join(missing)}")
-        return f"{len(self.settings.members)} members"
+        return self.trust.readiness(set(self.settings.members), set(self.settings.node.hosts))
 
     def _watch(self) -> None:
         """Point the scrape-time metrics at this node's transport and health."""
@@ -336,6 +336,9 @@ class Node:
         for sub in self._subscriptions:
             sub.cancel()
         self._subscriptions.clear()
+        if self._leases is not None:
+            self._leases.close()
+            self._leases = None
         for adapter in self._adapters:
             adapter.close()
         self._adapters.clear()

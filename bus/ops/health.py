@@ -2,9 +2,10 @@
 
 A node is ready when every check passes. The node registers its checks when it starts
 (``Node.start``): ``transport`` (connected now, ``Transport.is_connected``), ``trust-store``
-(every configured member has a trusted key), ``audit`` (the audit store could write now,
-``AuditStore.check``) and ``provider:<service>`` for each hosted service whose adapter has a
-probe configured (``readiness_probe``). Another feature adds its own with
+(every member this node hosts has a trusted key; another member's revoked or expired certificate
+shows in the detail but does not make this node unready), ``audit`` (the audit store could
+write now, ``AuditStore.check``) and ``provider:<service>`` for each hosted service whose
+adapter has a probe configured (``readiness_probe``). Another feature adds its own with
 ``Health.add(name, check)``. A check returns a short detail
 when it passes and raises when it does not; the exception's message becomes the detail, so it
 must name no secret and no personal identifier.

@@ -71,7 +71,8 @@ Provider side (the node hosting a service's provider)
 ``bus_provider_requests_total`` counter [service, outcome]
     Deliveries of requests by how the worker ended them: ``ok``, an error code answered,
     ``retry-later`` (sent through the retry queues), ``duplicate`` (answered from memory or
-    from the answer another worker recorded in the node state).
+    from the answer another worker recorded in the node state),
+    ``reply-address-mismatch``/``reply-address-unsigned`` (dead-lettered, answered nowhere).
 ``bus_provider_inflight_requests`` gauge [service]
     Deliveries being worked on now (at most ``node.workers`` per service).
 ``bus_adapter_calls_total`` counter [provider, service, outcome]

@@ -14,7 +14,8 @@ delivered (``callback_state``: ``pending``, ``delivered``, ``failed``). The clie
 Rows outlive the process: the reply of a pending row is taken from the node's durable async
 reply queue whenever it comes, also after a restart (``bus.gateway.asynchronous``); a row whose
 deadline passed is finished as 504; a callback not yet delivered is delivered again. ``finish``
-finishes a pending row once — a late duplicate reply changes nothing.
+finishes a pending row once — a late duplicate reply changes nothing — and ``refinish`` replaces
+an error result with the answer of a replayed dead letter (its callback due again).
 """
 
 from __future__ import annotations
@@ -122,6 +123,18 @@ class MessageStore:
         return self._db.execute(
             "UPDATE {p}messages SET state = 'done', status = ?, media_type = ?, body = ?, "
             "number = ?, finished_at = ? WHERE message_id = ? AND state = 'pending'",
+            (status, media_type, body, number, self._clock(), message_id),
+        ) == 1
+
+    def refinish(self, message_id: str, *, status: int, media_type: str, body: bytes,
+                 number: str | None = None) -> bool:
+        """Replace the error result of a finished request with ``status`` (an answer that came
+        after all, from an operator's ``dlq replay``), its callback due again; False if the
+        request is not finished with an error (pending, unknown, or answered already)."""
+        return self._db.execute(
+            "UPDATE {p}messages SET status = ?, media_type = ?, body = ?, number = ?, "
+            "finished_at = ?, callback_state = CASE WHEN callback IS NULL THEN NULL "
+            "ELSE 'pending' END WHERE message_id = ? AND state = 'done' AND status >= 400",
             (status, media_type, body, number, self._clock(), message_id),
         ) == 1
 

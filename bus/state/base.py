@@ -74,6 +74,11 @@ class NodeState(Protocol):
         """Give ``key`` up without a result (the next claim executes anew)."""
         ...
 
+    def renew(self, key: str, owner: str, *, lease_s: float) -> bool:
+        """Hold ``key`` for another ``lease_s`` seconds from now (never past its expiry), if
+        ``owner`` still runs it; False if not."""
+        ...
+
     def abandon(self, holder: str) -> int:
         """End now every running lease of owners ``holder/…``, known to be gone (a node
         restarting); the next claim takes each over. How many."""

@@ -127,6 +127,14 @@ class SqlState:
             (key, owner),
         )
 
+    def renew(self, key: str, owner: str, *, lease_s: float) -> bool:
+        now = self.clock()
+        return bool(self.db.execute(
+            "UPDATE {p}leases SET lease_until = CASE WHEN ? < expires_at THEN ? "
+            "ELSE expires_at END WHERE key = ? AND owner = ? AND state = 'running'",
+            (now + lease_s, now + lease_s, key, owner),
+        ))
+
     def abandon(self, holder: str) -> int:
         prefix = holder + "/"
         return self.db.execute(

@@ -8,7 +8,8 @@ instance without the queue), or failed: by a refused publish, by ``expire`` once
 (``TransportClosed``). A future that is done, cancelled or dropped by its caller (futures are
 held weakly) is forgotten. A reply nobody waits for (one for the process before a restart, a
 late one) is acked and dropped; a reply that comes after its own ``expires_at`` fails its waiter
-with ``DeadlineExceeded`` rather than answering it late.
+with ``DeadlineExceeded`` rather than answering it late. Every ``DeadlineExceeded`` raised here
+carries the request's message id (the key), so the 504 that reports it names the request.
 
 Why RabbitMQ replies go to a durable per-node queue rather than direct reply-to: direct reply-to
 drops a reply sent while the asking connection is down (a broker restart, a network blip), and
@@ -79,7 +80,8 @@ class PendingReplies:
         if future is None:
             return False
         if reply.expires_at is not None and reply.expires_at < self._clock():
-            complete(future, error=DeadlineExceeded("the reply came after the request expired"))
+            late = DeadlineExceeded("the reply came after the request expired", message_id=key)
+            complete(future, error=late)
         else:
             complete(future, result=reply)
         return True
@@ -87,15 +89,16 @@ class PendingReplies:
     def expire(self) -> None:
         """Fail the futures whose request expired with ``DeadlineExceeded``."""
         now = self._clock()
-        expired: list[Future[Message]] = []
+        expired: list[tuple[str, Future[Message]]] = []
         with self._lock:
             while self._deadlines and self._deadlines[0][0] <= now:
                 _, key = heapq.heappop(self._deadlines)
                 future = self._pending.pop(key, None)
                 if future is not None:
-                    expired.append(future)
-        for future in expired:
-            complete(future, error=DeadlineExceeded("no reply before the request expired"))
+                    expired.append((key, future))
+        for key, future in expired:  # the key is the request's message id: the 504 names it
+            late = DeadlineExceeded("no reply before the request expired", message_id=key)
+            complete(future, error=late)
 
     def fail_all(self, error: BusError) -> None:
         """Fail every future still waiting (the transport closes)."""

@@ -22,6 +22,7 @@ from adapters import (
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
+    answering,
     build_adapter,
 )
 from adapters.base import Adapter
@@ -289,3 +290,15 @@ def test_post_sends_the_mapped_body_and_headers(bad_agency: RunningServer) -> No
 def test_bad_options_are_refused_at_config_time(options: dict[str, Any]) -> None:
     with pytest.raises(AdapterConfigError):
         make(**({"base_url": "http://127.0.0.1:9"} | options))
+
+
+def test_the_agency_gets_the_bus_message_id_in_a_header(registry: RunningServer) -> None:
+    journal = registry.server.config.app.state.message_ids
+    adapter = make(registry.url)
+    try:
+        with answering("3f1c2a9e-1111-4000-8000-000000000001"):
+            call(adapter, AZIZ.pinfl)
+        call(adapter, AZIZ.pinfl)  # outside the bus (a test, a tool): no header
+    finally:
+        adapter.close()
+    assert journal[-2:] == ["3f1c2a9e-1111-4000-8000-000000000001", None]

@@ -26,6 +26,7 @@ from adapters import (
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
+    answering,
     build_adapter,
 )
 from adapters.base import Adapter
@@ -298,3 +299,13 @@ def test_the_registry_refuses_hostile_xml(registry: RunningServer) -> None:
     r = httpx.post(f"{registry.url}{WSDL_PATH}", content=bomb,
                    headers={"Content-Type": "text/xml"})
     assert r.status_code == 500 and b"soap:Client" in r.content
+
+
+def test_the_agency_gets_the_bus_message_id_in_a_soap_header(
+    registry: RunningServer, adapter: Adapter
+) -> None:
+    journal = registry.server.config.app.state.message_ids
+    with answering("3f1c2a9e-2222-4000-8000-000000000002"):
+        adapter.call(BirthCertificateRequest(pinfl=AZIZ.pinfl), Deadline.after(5))
+    adapter.call(BirthCertificateRequest(pinfl=AZIZ.pinfl), Deadline.after(5))
+    assert journal[-2:] == ["3f1c2a9e-2222-4000-8000-000000000002", None]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from adapters import (
@@ -22,6 +22,7 @@ from adapters import (
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
+    answering,
     build_adapter,
 )
 from adapters.base import Adapter
@@ -252,3 +253,21 @@ def test_other_databases_are_refused_at_config_time() -> None:
         make("mysql://root@127.0.0.1/cadastre")
     with pytest.raises(AdapterConfigError):
         make("sqlite://")
+
+
+def test_the_query_names_the_bus_message_id_in_a_comment(adapter: Adapter) -> None:
+    """What the database's statement log shows: the bus message id, as an SQL comment."""
+    statements: list[str] = []
+    engine = adapter.engine  # type: ignore[attr-defined]
+    record = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with answering("3f1c2a9e-3333-4000-8000-000000000003"):
+            answer = call(adapter, AZIZ.pinfl)
+        call(adapter, AZIZ.pinfl)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert answer == expected_property(AZIZ.pinfl)  # the comment changes nothing else
+    queries = [s for s in statements if "FROM" in s.upper()]
+    assert queries[0].startswith("/* bus-message-id 3f1c2a9e-3333-4000-8000-000000000003 */ ")
+    assert "bus-message-id" not in queries[1]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from bus.core.envelope import Envelope, Kind, new_id
-from bus.transport import Message, service_queue
+from bus.transport import Message, reply_queue, service_queue
 from demo.data import AZIZ
 from demo.scenario import RESIDENCE, DemoStack
 from schemas import ResidenceRegistrationRequest
@@ -26,7 +26,7 @@ def _request(stack: DemoStack, **changes: object) -> Envelope:
         client="portal",
         purpose="child-benefit",
         user="officer-17",
-    )
+    ).addressed(reply_to=reply_queue(node.transport.node), node=node.transport.node)
     return envelope.model_copy(update=changes)
 
 
@@ -72,8 +72,10 @@ def test_a_well_signed_request_is_answered(demo_stack: DemoStack) -> None:
         lambda e: e.model_copy(update={"signature": e.signature[:-4] + "AAAA"}),  # type: ignore[index]
         lambda e: e.model_copy(update={"signature": None}),
         lambda e: e.model_copy(update={"signature": "not-a-jws"}),
+        lambda e: e.model_copy(update={"reply_to": "reply.attacker", "node": "attacker"}),
     ],
-    ids=["payload", "purpose", "deadline", "signature-bytes", "unsigned", "garbage-signature"],
+    ids=["payload", "purpose", "deadline", "signature-bytes", "unsigned", "garbage-signature",
+         "reply-address"],
 )
 def test_tampered_request_is_refused(
     demo_stack: DemoStack, tamper: Callable[[Envelope], Envelope]

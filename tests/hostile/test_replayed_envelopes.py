@@ -7,7 +7,7 @@ import queue
 import time
 
 from bus.core.envelope import Envelope, Kind
-from bus.transport import Delivery, Message, service_queue
+from bus.transport import Delivery, Message, reply_queue, service_queue
 from demo.data import AZIZ
 from demo.scenario import RESIDENCE, DemoStack
 from schemas import ResidenceRegistrationRequest
@@ -22,7 +22,7 @@ def _signed(stack: DemoStack, **changes: object) -> Envelope:
         client="portal",
         purpose="child-benefit",
         user="officer-17",
-    )
+    ).addressed(reply_to=reply_queue(node.transport.node), node=node.transport.node)
     return node.seal.sign(envelope.model_copy(update=changes))
 
 
@@ -58,6 +58,35 @@ def _ask_elsewhere(stack: DemoStack, body: bytes, message_id: str, reply_to: str
         subscription.cancel()
 
 
+def _answered_nowhere(stack: DemoStack, body: bytes, message_id: str, reply_to: str) -> str:
+    """Publish as someone whose answers go to ``reply_to``; once the provider dead-lettered it,
+    nothing has arrived there. The dead letter's reason."""
+    transport = stack.node.transport
+    transport.declare(reply_to)
+    arrived: list[bytes] = []
+
+    def take(delivery: Delivery) -> None:
+        with delivery.process():
+            arrived.append(delivery.message.body)
+
+    subscription = transport.consume(reply_to, take)
+    try:
+        transport.publish(
+            service_queue(RESIDENCE),
+            Message(body=body, message_id=message_id, reply_to=reply_to,
+                    expires_at=time.time() + 10),
+        )
+        give_up = time.monotonic() + 10
+        while not (reasons := [d.reason for d in transport.dead_letters(10_000)
+                               if d.message.message_id == message_id]):
+            assert time.monotonic() < give_up, "neither answered nor dead-lettered"
+            time.sleep(0.02)
+        assert arrived == []  # the provider dead-letters instead of answering, never both
+        return reasons[0]
+    finally:
+        subscription.cancel()
+
+
 def _lookups(stack: DemoStack) -> int:
     return int(stack.residence.server.config.app.state.lookups)
 
@@ -69,29 +98,41 @@ def test_a_redelivery_is_answered_again_without_calling_the_agency(demo_stack: D
     again = _ask(demo_stack, envelope)  # same bytes, same reply address: a redelivery
     assert first.kind is Kind.response and again == first
     assert _lookups(demo_stack) == before + 1
+    # the provider passed the request's id to the agency, which journals it (X-Bus-Message-Id)
+    assert demo_stack.residence.server.config.app.state.message_ids[-1] == envelope.id
 
 
-def test_the_same_envelope_to_another_reply_address_is_refused(demo_stack: DemoStack) -> None:
+def test_the_same_envelope_to_another_reply_address_is_answered_nowhere(
+    demo_stack: DemoStack,
+) -> None:
+    """The reply address is signed: a captured request re-published with the answers going
+    elsewhere is not answered there (nor anywhere) and never reaches the agency."""
     envelope = _signed(demo_stack)
     answered = _ask(demo_stack, envelope)
     assert answered.kind is Kind.response
     before = _lookups(demo_stack)
-    stolen = _ask_elsewhere(demo_stack, envelope.to_json(), envelope.id, "reply.test-attacker")
-    assert stolen.kind is Kind.error and stolen.payload["code"] == "replayed"
-    assert AZIZ.pinfl not in stolen.payload.values()  # the answer's data did not go there
-    assert "payload" not in stolen.payload and stolen.payload.keys() == {"code", "title", "detail"}
+    reason = _answered_nowhere(demo_stack, envelope.to_json(), envelope.id, "reply.test-attacker")
+    assert reason == "reply-address-mismatch"
     assert _lookups(demo_stack) == before
 
 
-def test_a_replay_first_to_arrive_elsewhere_does_not_get_the_answer_either(
-    demo_stack: DemoStack,
-) -> None:
-    """Whoever comes second from another source is refused, even before the first is answered."""
+def test_a_changed_reply_address_arriving_first_claims_nothing(demo_stack: DemoStack) -> None:
+    """A copy sent elsewhere first is refused before the replay guard: the honest request that
+    follows is still answered, to its signed address."""
     envelope = _signed(demo_stack)
-    first = _ask_elsewhere(demo_stack, envelope.to_json(), envelope.id, "reply.test-first")
-    assert first.kind is Kind.response  # (the first source is whoever it was)
-    second = _ask(demo_stack, envelope)
-    assert second.kind is Kind.error and second.payload["code"] == "replayed"
+    reason = _answered_nowhere(demo_stack, envelope.to_json(), envelope.id, "reply.test-first")
+    assert reason == "reply-address-mismatch"
+    assert _ask(demo_stack, envelope).kind is Kind.response
+
+
+def test_a_request_that_signs_no_reply_address_is_answered_nowhere(demo_stack: DemoStack) -> None:
+    """An envelope made before requests signed their reply address is refused explicitly."""
+    envelope = _signed(demo_stack, reply_to=None, node=None)
+    before = _lookups(demo_stack)
+    reason = _answered_nowhere(demo_stack, envelope.to_json(), envelope.id,
+                               "reply.test-old-client")
+    assert reason == "reply-address-unsigned"
+    assert _lookups(demo_stack) == before
 
 
 def test_another_envelope_under_a_used_id_is_refused(demo_stack: DemoStack) -> None:

@@ -26,7 +26,7 @@ from bus.inbox.store import OperatorInbox
 from bus.node.wiring import Node
 from bus.records.audit import AuditLog, open_audit_store, verify
 from demo.archive import ARCHIVE, poll_result
-from demo.data import ARCHIVE_BIRTHS, UNKNOWN_PINFL, birth_certificate
+from demo.data import ARCHIVE_BIRTHS, AZIZ, UNKNOWN_PINFL, birth_certificate
 from demo.scenario import verify_answer, write_config
 from demo.servers import serve_in_thread
 from signing import generate_member_key
@@ -378,3 +378,53 @@ def test_what_a_client_sent_is_shown_as_text_not_markup(
     assert script not in shown.text and "&lt;script&gt;" in shown.text
     assert "default-src 'none'" in shown.headers["Content-Security-Policy"]
     assert operator.get("/inbox/no-such-task").status_code == 404
+
+
+def _another_persons_record() -> dict[str, Any]:
+    """The task's record with another person's PINFL as the child's: an operator's slip."""
+    record = birth_certificate(RECORD).model_dump(mode="json")
+    record["child"]["pinfl"] = AZIZ.pinfl
+    assert AZIZ.pinfl != RECORD.pinfl
+    return record
+
+
+def test_an_answer_about_another_person_is_refused_at_the_desk(setup: Setup) -> None:
+    record = _another_persons_record()
+    with setup.node() as node, _client(node.url, setup.token) as portal:
+        task_id, location = _ask(portal, RECORD.pinfl)
+        _wait_for_task(setup.config, task_id)
+        refused = _inbox(setup.config, "answer", task_id, "--set", f"number={record['number']}",
+                         "--set", f"registered_on={record['registered_on']}",
+                         "--set", f"registry_office={record['registry_office']}",
+                         "--set", f"child={json.dumps(record['child'])}",
+                         "--set", f"parents={json.dumps(record['parents'])}")
+        assert refused.exit_code == 1
+        assert "child.pinfl" in refused.output and "another person" in refused.output
+        assert record["child"]["pinfl"] not in refused.output  # the field, never its value
+        assert task_id in _inbox(setup.config, "list").output  # still open
+        assert portal.get(location).status_code == 202  # nothing was sent
+
+
+def test_an_answer_about_another_person_is_refused_on_the_page(
+    page: tuple[httpx.Client, httpx.Client, Setup],
+) -> None:
+    portal, operator, _ = page
+    task_id, location = _ask(portal, RECORD.pinfl)
+    give_up = time.monotonic() + 10
+    while task_id not in operator.get("/inbox").text:
+        assert time.monotonic() < give_up
+        time.sleep(0.05)
+    token = _csrf(operator.get(f"/inbox/{task_id}").text)
+    record = _another_persons_record()
+    form = {"csrf": token, "number": record["number"], "registered_on": record["registered_on"],
+            "registry_office": record["registry_office"],
+            **{f"child.{k}": v for k, v in record["child"].items()},
+            **{f"parents.{i}.{k}": v or "" for i, p in enumerate(record["parents"])
+               for k, v in p.items()}}
+    refused = operator.post(f"/inbox/{task_id}/answer", data=form, follow_redirects=False)
+    assert refused.status_code == 422 and "the person this task is about" in refused.text
+    assert portal.get(location).status_code == 202  # nothing was sent
+    form["child.pinfl"] = RECORD.pinfl
+    ok = operator.post(f"/inbox/{task_id}/answer", data=form, follow_redirects=False)
+    assert ok.status_code == 303, ok.text
+    assert poll_result(portal, location).json()["payload"]["child"]["pinfl"] == RECORD.pinfl

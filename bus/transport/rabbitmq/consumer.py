@@ -8,7 +8,9 @@ handlers run at once; with ``prefetch=1`` they run one by one, in queue order), 
 ``RabbitDelivery.expire``) and run the handler; acks (from the worker or any other thread) go
 back to the I/O thread through ``add_callback_threadsafe``. When the connection is lost the I/O
 thread reconnects with backoff; deliveries from the lost connection are stale: settling them
-does nothing, as RabbitMQ delivers them again (``redelivered``, ``x-delivery-count`` + 1).
+does nothing, as RabbitMQ delivers them again (``redelivered``, ``x-delivery-count`` + 1). A
+delivery that was retried or dead-lettered (its copy published) and whose ack was then lost
+comes back too: it is dropped, since its copy lives on (``bus.transport.rabbitmq.forwarded``).
 
 ``cancel()`` stops taking messages, lets the handler that is running finish and settle, and
 closes the connection (RabbitMQ requeues whatever was prefetched but not handled; a quorum queue
@@ -32,7 +34,8 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from bus.core.errors import BusError, BusUnavailable
 from bus.transport.base import Delivery, Handler, Message, is_reply_queue
-from bus.transport.rabbitmq.topology import attempt_of, broker_errors, decode, reconnecting
+from bus.transport.rabbitmq.forwarded import ForwardedCopies
+from bus.transport.rabbitmq.topology import H_ID, attempt_of, broker_errors, decode, reconnecting
 
 __all__ = ["RabbitDelivery", "RabbitSubscription"]
 
@@ -45,6 +48,8 @@ _STOP_GRACE_S = 30.0
 
 class _Host(Protocol):
     """What a subscription needs from its transport."""
+
+    forwarded: ForwardedCopies
 
     def now(self) -> float: ...
 
@@ -79,6 +84,8 @@ class RabbitDelivery(Delivery):
         self._subscription = subscription
         self.generation = generation
         self._tag: int = method.delivery_tag
+        publish_id = (properties.headers or {}).get(H_ID)
+        self.publish_id = publish_id if isinstance(publish_id, str) else None
 
     def ack(self) -> None:
         self._claim()
@@ -128,11 +135,21 @@ class RabbitDelivery(Delivery):
         subscription = self._subscription
         if not subscription.is_current(self.generation):
             return
+        forwarded, publish_id = subscription.host.forwarded, self.publish_id
+        if publish_id is not None:  # should the ack be lost, the original is then dropped
+            forwarded.forwarding(publish_id)
         try:
             publish(subscription.host)
-        except BusError:
-            subscription.settle(self.generation, lambda ch: ch.basic_nack(self._tag, requeue=True))
+        except BaseException as exc:
+            if publish_id is not None:
+                forwarded.abandoned(publish_id)
+            if isinstance(exc, BusError):
+                subscription.settle(
+                    self.generation, lambda ch: ch.basic_nack(self._tag, requeue=True)
+                )
             raise
+        if publish_id is not None:
+            forwarded.forwarded(publish_id, self.message.expires_at)
         subscription.settle(self.generation, lambda ch: ch.basic_ack(self._tag))
 
 
@@ -326,6 +343,12 @@ class RabbitSubscription:
     def _deliver(self, delivery: RabbitDelivery) -> None:
         message = delivery.message
         try:
+            if delivery.publish_id is not None and self.host.forwarded.seen(delivery.publish_id):
+                # forwarded already, its ack lost with the connection: the copy is the live one
+                log.info("%s: %s was forwarded already; this copy is dropped",
+                         self._name, message.message_id)
+                delivery.ack()
+                return
             if message.expires_at is not None and message.expires_at <= self.host.now():
                 delivery.expire()
                 return

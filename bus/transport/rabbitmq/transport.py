@@ -82,6 +82,7 @@ from bus.transport.base import (
     reply_queue,
 )
 from bus.transport.rabbitmq.consumer import RabbitSubscription
+from bus.transport.rabbitmq.forwarded import ForwardedCopies
 from bus.transport.rabbitmq.publisher import ConfirmingPublisher, Unroutable
 from bus.transport.rabbitmq.topology import (
     DLQ,
@@ -150,6 +151,7 @@ class RabbitTransport:
         self._subscriptions: list[RabbitSubscription] = []
         self._replies: RabbitSubscription | None = None
         self._waiting = PendingReplies(clock)
+        self.forwarded = ForwardedCopies(clock=clock)  # see bus.transport.rabbitmq.forwarded
         try:
             self._admin("declare the topology", self._declare_topology)
         except BaseException:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from bus.cli.app import DEMO_MEMBERS, app, new_token
 from bus.config.loader import load_settings
 from bus.core.envelope import Envelope, Kind, new_id, utcnow
+from bus.records.audit import AuditRecord, open_audit_store
 from bus.transport import Delivery, Message, Transport, open_transport
 from demo.data import AZIZ
 from demo.scenario import write_config
@@ -122,3 +123,33 @@ def test_unknown_dead_letter_is_a_clear_error(config: Path) -> None:
 def test_purge_needs_an_id_or_all(config: Path) -> None:
     result = CliRunner().invoke(app, ["dlq", "purge", "--config", str(config)])
     assert result.exit_code == 2
+
+
+def _row(output: str, letter_id: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(f"│ {letter_id} "))
+
+
+def test_list_says_whether_the_request_was_executed(config: Path, transport: Transport) -> None:
+    """Two dead letters look alike; the audit log has the provider's answer to one of them
+    (executed, then its ack lost and the broker expired it): ``executed`` tells them apart."""
+    queue = f"svc.test.dlq-{uuid.uuid4().hex[:8]}"
+    ran_id, ran_message = _dead_letter(transport, queue)
+    idle_id, _ = _dead_letter(transport, queue)
+    settings = load_settings(config)
+    assert settings.audit.url is not None
+    store = open_audit_store(settings.audit.url.get_secret_value(), table=settings.audit.table)
+    try:
+        store.append([AuditRecord(
+            message_id=ran_message, correlation=ran_message, client="portal",
+            provider="residence-registry", service="residence-registry/residence-registration/v1",
+            user="officer-17", purpose="child-benefit", subject=None, outcome="ok",
+            side="provider", requested_at=utcnow().isoformat(), response_digest="0" * 64)])
+    finally:
+        store.close()
+    listed = CliRunner().invoke(
+        app, ["dlq", "list", "--config", str(config), "--limit", "10000"], terminal_width=250
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "executed" in listed.output
+    assert _row(listed.output, ran_id).rstrip(" │").endswith("yes")
+    assert _row(listed.output, idle_id).rstrip(" │").endswith("no")

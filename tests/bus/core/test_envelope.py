@@ -85,6 +85,7 @@ def test_signing_input_ignores_the_signature_only() -> None:
         "subject": "52902001234567", "issued_at": T0 + dt.timedelta(microseconds=1),
         "expires_at": T0 + dt.timedelta(seconds=6), "kind": Kind.error,
         "payload": {**envelope.payload, "extra": True},
+        "reply_to": "reply.gateway-b", "node": "gateway-b",
     }
     assert set(changes) | {"signature"} == set(Envelope.model_fields)
     for field, value in changes.items():
@@ -245,3 +246,17 @@ def test_non_finite_numbers_are_refused_they_would_sign_as_null(number: bytes) -
     )
     with pytest.raises(MalformedRequest):
         Envelope.from_json(raw)
+
+
+def test_the_reply_address_is_signed_and_left_out_when_absent() -> None:
+    """An envelope without ``reply_to``/``node`` keeps the signing input it had before those
+    fields existed; once set, they are signed like every other field."""
+    envelope = make()
+    fields = envelope.model_dump(mode="json", exclude={"signature", "reply_to", "node"})
+    assert envelope.signing_input() == rfc8785.dumps(fields)
+    assert b"reply_to" not in envelope.to_json()
+    addressed = envelope.addressed(reply_to="reply.gateway-a", node="gateway-a")
+    assert addressed.signing_input() != envelope.signing_input()
+    moved = addressed.model_copy(update={"reply_to": "reply.attacker"})
+    assert moved.signing_input() != addressed.signing_input()
+    assert Envelope.from_json(addressed.to_json()) == addressed

@@ -137,7 +137,8 @@ def _request(node: Node) -> Message:
                           transport=cast(Transport, Replies()), replay=node.replay)
     envelope = node.seal.sign(exchanger.build(
         route, PropertyOwnershipRequest(pinfl=AZIZ.pinfl), client="portal",
-        purpose="housing-subsidy", user="officer-17", timeout_s=60))
+        purpose="housing-subsidy", user="officer-17", timeout_s=60,
+    ).addressed(reply_to="reply.portal", node="portal"))  # where answers go, signed
     return Message(body=envelope.to_json(), message_id=envelope.id, reply_to="reply.portal",
                    expires_at=envelope.expires_at.timestamp())
 

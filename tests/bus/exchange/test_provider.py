@@ -65,8 +65,8 @@ class Setup:
         request = ResidenceRegistrationRequest(pinfl=PINFL)
         envelope = self.exchanger.build(
             self.route, request, client=CLIENT, purpose=PURPOSE, user="officer-17"
-        )
-        return self.node.seal.sign(envelope)
+        )  # answers go to the test's reply queue, and the client signs that
+        return self.node.seal.sign(envelope.addressed(reply_to=REPLIES, node="test-provider"))
 
     def send(self, signed: Envelope | bytes) -> Envelope:
         """Publish a request with the test's reply queue; the reply that comes back."""

@@ -177,3 +177,15 @@ def test_a_member_names_one_way_of_trust(pki: Pki) -> None:
         "tax: {public_key: keys/tax.pub, certificate: keys/portal.crt}", "tax: {name: Tax}"
     ))
     assert "exactly one" in problems(path)["members.tax"]
+
+
+def test_a_revoked_member_makes_only_the_nodes_hosting_it_unready(pki: Pki) -> None:
+    settings = load_settings(config(pki, hosts="[portal]"))
+    configured = set(settings.members)
+    trust = load_trust(settings, pki.clock)
+    assert trust.readiness(configured, {"portal"}) == "3 members"
+    pki.ca.revoke(pki.ca.find("civil-registry")[0].serial_number)
+    trust = load_trust(settings, pki.clock)  # the new CRL, as a reload brings it
+    assert trust.readiness(configured, {"portal"}) == "2 members; not trusted: civil-registry"
+    with pytest.raises(LookupError, match="hosted civil-registry"):
+        trust.readiness(configured, {"portal", "civil-registry"})

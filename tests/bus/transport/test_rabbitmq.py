@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import re
 import threading
 import time
@@ -471,3 +472,58 @@ def test_close_stops_every_thread_and_is_idempotent(
     assert set(threading.enumerate()) - before == set()
     with pytest.raises(TransportClosed):
         transport.declare(queue)
+
+
+class _Dropped(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "was forwarded already" in record.getMessage():
+            self.count += 1
+
+
+def test_a_retried_delivery_whose_ack_is_lost_leaves_one_live_copy(
+    node: str, queue: str, opened: list[RabbitTransport]
+) -> None:
+    """The retry copy is published, then the consumer's connection drops before the ack: the
+    broker delivers the original again. That stale original is dropped; only the copy runs."""
+
+    class AckLost(RabbitTransport):
+        def publish_retry(self, queue: str, message: Message, *, attempt: int,
+                          delay_s: float) -> None:
+            super().publish_retry(queue, message, attempt=attempt, delay_s=delay_s)
+            assert close_connections(f"bus:{node}:consume:") >= 1  # before the ack goes out
+
+    transport = AckLost(URL, node=node)
+    opened.append(transport)
+    transport.declare(queue)
+    sent = message()
+    transport.publish(queue, sent)
+
+    def settle(delivery: Delivery) -> None:
+        with delivery.process():
+            if len(inbox.deliveries) == 1:
+                delivery.retry(0.5, "try-later")
+
+    inbox = Inbox(settle)
+    dropped = _Dropped()
+    logger = logging.getLogger("bus.transport.rabbitmq")
+    logger.addHandler(dropped)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        transport.consume(queue, inbox)
+        first = inbox.wait_for(1)[0]
+        ids = lambda: [d.publish_id for d in inbox.deliveries]  # type: ignore[attr-defined]  # noqa: E731
+        stale = lambda: ids().count(first.publish_id) > 1  # type: ignore[attr-defined]  # noqa: E731
+        copied = lambda: any(i != first.publish_id for i in ids())  # type: ignore[attr-defined]  # noqa: E731
+        eventually(lambda: (dropped.count >= 1 or stale()) and copied(), timeout=20)
+    finally:
+        logger.removeHandler(dropped)
+        logger.setLevel(level)
+    assert not stale(), "the original ran again beside its retry copy"
+    assert dropped.count == 1
+    assert [d.message.message_id for d in inbox.deliveries] == [sent.message_id] * 2
+    eventually(lambda: transport.queue_depth(queue) == 0)
