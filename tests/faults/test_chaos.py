@@ -16,7 +16,7 @@ WORKERS = 8  # node.workers of the example config: the deliveries a provider nod
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=False, reason=(
     "main's request leases (bus/exchange/leases.py) last the service's timeout_s (240 s here): "
     "a provider killed with requests in hand leaves leases nobody renews or releases, and their "
     "redelivered copies go round 'in-progress' until the requests expire (7 of 300 lost on "
