@@ -16,11 +16,6 @@ WORKERS = 8  # node.workers of the example config: the deliveries a provider nod
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.xfail(strict=False, reason=(
-    "main's request leases (bus/exchange/leases.py) last the service's timeout_s (240 s here): "
-    "a provider killed with requests in hand leaves leases nobody renews or releases, and their "
-    "redelivered copies go round 'in-progress' until the requests expire (7 of 300 lost on "
-    "2026-12-04); passed (0 lost) on this branch before main's node state was merged"))
 def test_a_chaos_run_loses_nothing_and_every_504_names_its_request(tmp_path: Path) -> None:
     report = run(Plan(requests=300, provider_kills=1, gateway_kills=1, outage_s=2.0),
                  tmp_path, say=lambda _line: None)
