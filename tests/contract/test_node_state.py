@@ -109,6 +109,18 @@ def test_a_lease_that_ran_out_is_taken_over_and_counted(state: NodeState, clock:
     assert (again.state, again.result, again.attempt) == ("answered", b"answer", 2)
 
 
+def test_a_renewed_lease_is_kept_and_only_by_its_holder(state: NodeState, clock: Clock) -> None:
+    assert state.claim("request/1", "alive", lease_s=5, expires_at=clock.now + 60).granted
+    for _ in range(4):  # 20 s of a worker still calling the agency, renewing as it goes
+        clock.now += 4
+        assert state.renew("request/1", "alive", lease_s=5)
+    assert state.claim("request/1", "copy", lease_s=5, expires_at=clock.now + 60).state == "busy"
+    assert not state.renew("request/1", "copy", lease_s=5)  # not the holder: nothing happens
+    clock.now += 6  # the holder stopped renewing (it died)
+    assert state.claim("request/1", "copy", lease_s=5, expires_at=clock.now + 60).granted
+    assert not state.renew("request/1", "alive", lease_s=5)  # it lost the lease
+
+
 def test_a_lease_never_outlives_the_key(state: NodeState, clock: Clock) -> None:
     state.claim("request/1", "a", lease_s=300, expires_at=clock.now + 10)
     clock.now += 11
