@@ -145,21 +145,23 @@ class Idempotency:
 
         start: Message | None = None
         chunks: list[bytes] = []
+        kept = False
 
         async def keep(message: Message) -> None:
-            nonlocal start
+            nonlocal start, kept
             if message["type"] == "http.response.start":
                 start = message
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
+                last = not message.get("more_body", False)
+                if last and start is not None and _worth_keeping(scope, start["status"]):
+                    # kept before the client has the answer: a retry it sends at once finds it
+                    result = _frame(start, b"".join(chunks))
+                    kept = await run_in_threadpool(self.state.settle, name, owner, result)
             await send(message)
 
-        kept = False
         try:
             await self.app(scope, replay, keep)
-            if start is not None and _worth_keeping(scope, start["status"]):
-                result = _frame(start, b"".join(chunks))
-                kept = await run_in_threadpool(self.state.settle, name, owner, result)
         finally:
             if not kept:
                 await run_in_threadpool(self.state.release, name, owner)
