@@ -32,6 +32,8 @@ from typing import IO, Any
 import httpx
 import uvicorn
 
+from bus.cli.workers import listening_socket
+
 __all__ = ["RunningServer", "ServeProcess", "listening_socket", "serve_in_thread", "serve_process"]
 
 _ROOT = Path(__file__).resolve().parent.parent  # where run_bus.py is
@@ -94,22 +96,6 @@ class RunningServer:
 
     def __repr__(self) -> str:
         return f"<RunningServer {self.url} running={self.running}>"
-
-
-def listening_socket(host: str = "127.0.0.1", port: int = 0, backlog: int = 2048
-                     ) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (0: a free port) and listening."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((host, port))
-        sock.listen(backlog)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def serve_in_thread(

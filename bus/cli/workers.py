@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from bus.node.wiring import Node
     from bus.ops.metrics import BusMetrics
 
-__all__ = ["StartFailure", "default_workers", "serve_workers", "start_node"]
+__all__ = ["StartFailure", "default_workers", "listening_socket", "serve_workers", "start_node"]
 
 log = logging.getLogger("bus.workers")
 
@@ -111,7 +111,9 @@ class _Spec:
     metrics_dir: Path
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def listening_socket(host: str = "127.0.0.1", port: int = 0, backlog: int = _BACKLOG
+                     ) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: a free port) and listening."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -120,10 +122,16 @@ def _bind(host: str, port: int) -> socket.socket:
         # TCP, which a socket handed to another process does not show (its proto reads 0)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
-        sock.listen(_BACKLOG)
+        sock.listen(backlog)
     except BaseException:
         sock.close()
         raise
+    return sock
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The node's listening socket, handed to every worker process."""
+    sock = listening_socket(host, port)
     sock.set_inheritable(True)
     return sock
 
