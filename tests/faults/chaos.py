@@ -341,8 +341,8 @@ class _Driver:
             while pending and time.monotonic() < give_up:
                 results = list(pool.map(self._poll, sorted(pending)))
                 for message_id, response in results:
-                    if response is None or response.status_code == 202:
-                        continue
+                    if response is None or response.status_code in (202, 429):
+                        continue  # not finished yet, or asked to poll more slowly
                     pending.discard(message_id)
                     if response.status_code == 200:
                         self.report.ok += 1
