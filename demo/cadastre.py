@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, text
 
+from demo.agency_kit import seed_sqlalchemy
 from demo.data import PEOPLE
 from signing.files import private_dir
 
@@ -110,9 +111,7 @@ def load(conn: Connection) -> None:
 
 def create_database(path: Path) -> Path:
     """Create the cadastre's SQLite database at ``path`` unless the file exists."""
-    path = Path(path)
-    if path.exists():
-        return path
+    return seed_sqlalchemy(path, load)
     private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, create_engine, text
 
+from demo.agency_kit import seed_sqlalchemy
 from demo.data import PEOPLE
 from demo.records import STUDIES
 
@@ -94,9 +95,7 @@ def load(conn: Connection) -> None:
 
 def create_database(path: Path) -> Path:
     """Create the register's SQLite database at ``path`` unless the file exists."""
-    path = Path(path)
-    if path.exists():
-        return path
+    return seed_sqlalchemy(path, load)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
