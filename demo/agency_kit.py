@@ -168,12 +168,28 @@ _WSDL = """<?xml version="1.0" encoding="utf-8"?>
 """
 
 
-def wsdl(*, ns: str, operation: str, name: str, types: str, address: str) -> bytes:
-    """The WSDL of a service ``<name>Xizmati`` with one document/literal ``operation``, whose
-    XML Schema (``types``: complex types and the ``operation``/``operationResponse`` elements)
-    is in namespace ``ns`` (prefix ``t``), served at ``address``. In ``types``, ``{op}`` stands
-    for the operation's name."""
-    schema = types.strip("\n").replace("{op}", operation)
+_WRAPPER = """      <xsd:element name="{element}">
+        <xsd:complexType>
+          <xsd:sequence>
+{fields}
+          </xsd:sequence>
+        </xsd:complexType>
+      </xsd:element>"""
+
+
+def wsdl(
+    *, ns: str, operation: str, name: str, types: str, request: str, response: str,
+    address: str,
+) -> bytes:
+    """The WSDL of a service ``<name>Xizmati`` with one document/literal ``operation``, served
+    at ``address``. Its XML Schema, in namespace ``ns`` (prefix ``t``), is ``types`` (the
+    agency's complex types) and the elements ``<operation>`` and ``<operation>Response``, whose
+    sequences are ``request`` and ``response`` (``xsd:element`` lines)."""
+    schema = "\n".join([
+        types.strip("\n"),
+        _WRAPPER.format(element=operation, fields=request.strip("\n")),
+        _WRAPPER.format(element=f"{operation}Response", fields=response.strip("\n")),
+    ])
     return _WSDL.format(ns=ns, op=operation, name=name, types=schema, address=address).encode()
 
 

@@ -117,27 +117,20 @@ _TYPES = """
           <xsd:element name="FHDYOBolimi" type="xsd:string"/>
         </xsd:sequence>
       </xsd:complexType>
-      <xsd:element name="{op}">
-        <xsd:complexType>
-          <xsd:sequence>
+"""
+_REQUEST = """
             <xsd:element name="JShShIR" type="xsd:string" minOccurs="0"/>
             <xsd:element name="Guvohnoma" type="t:Guvohnoma" minOccurs="0"/>
-          </xsd:sequence>
-        </xsd:complexType>
-      </xsd:element>
-      <xsd:element name="{op}Response">
-        <xsd:complexType>
-          <xsd:sequence>
+"""
+_RESPONSE = """
             <xsd:element name="Yozuv" type="t:Yozuv"/>
-          </xsd:sequence>
-        </xsd:complexType>
-      </xsd:element>
 """
 
 
 def wsdl_document(address: str) -> bytes:
     """The registry's WSDL, with ``address`` as the endpoint (its soap:address)."""
-    return wsdl(ns=NS, operation=OPERATION, name="Tugilish", types=_TYPES, address=address)
+    return wsdl(ns=NS, operation=OPERATION, name="Tugilish", types=_TYPES,
+                request=_REQUEST, response=_RESPONSE, address=address)
 
 
 def seed(db_path: Path) -> Path:

@@ -105,22 +105,14 @@ _TYPES = """
           <xsd:element name="Sana" type="xsd:date"/>
         </xsd:sequence>
       </xsd:complexType>
-      <xsd:element name="{op}">
-        <xsd:complexType>
-          <xsd:sequence>
+"""
+_REQUEST = """
             <xsd:element name="JShShIR" type="xsd:string"/>
             <xsd:element name="BoshYil" type="xsd:int" minOccurs="0"/>
             <xsd:element name="OxirgiYil" type="xsd:int" minOccurs="0"/>
-          </xsd:sequence>
-        </xsd:complexType>
-      </xsd:element>
-      <xsd:element name="{op}Response">
-        <xsd:complexType>
-          <xsd:sequence>
+"""
+_RESPONSE = """
             <xsd:element name="Malumotnoma" type="t:Malumotnoma"/>
-          </xsd:sequence>
-        </xsd:complexType>
-      </xsd:element>
 """
 
 
@@ -238,4 +230,5 @@ def create_app(db_path: Path, *, today: Callable[[], dt.date] = dt.date.today) -
 
 def wsdl_document(address: str) -> bytes:
     """The fund's WSDL, with ``address`` as the endpoint (its soap:address)."""
-    return wsdl(ns=NS, operation=OPERATION, name="IshHaqi", types=_TYPES, address=address)
+    return wsdl(ns=NS, operation=OPERATION, name="IshHaqi", types=_TYPES,
+                request=_REQUEST, response=_RESPONSE, address=address)
