@@ -37,8 +37,9 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 from rich.console import Console
@@ -77,6 +78,7 @@ from bench.report import (
     summarise,
     write_results,
 )
+from bench.vhost import run_vhost
 from bench.workload import request_body
 from bus.config.http import HttpSettings
 from bus.gateway.server import server_options
@@ -382,6 +384,8 @@ Each cell: {options.warmup} untimed exchanges per client, then {options.per_cell
 shared by all clients (or {options.max_seconds:g} s, whichever ends first); throughput is
 successful exchanges per second of wall time, latencies are per exchange as the client saw it
 (nearest-rank p50/p99). Nodes log every exchange as JSON lines to a file, as a deployed node does.
+The RabbitMQ cells run in a virtual host of the run's own (`bench/vhost.py`), deleted at the end:
+the broker is shared with other work, whose queues and clean-ups stay apart from the run's.
 
 Servers run in the benchmark process under uvicorn as `run_bus.py serve` runs them, floors
 included, on one stack: {server_stack()}. The HTTP load comes from
@@ -411,7 +415,14 @@ def run_bench(options: BenchOptions, console: Console) -> list[Result]:
     try:
         deployment = BenchDeployment.create(state)
         crypto = Crypto.load(deployment.keys_dir)
-        with LoadGenerator(state / "loadgen.log") as loadgen:
+        with contextlib.ExitStack() as own:
+            if any(s.rabbit for s in systems) and not problem:
+                # others use the broker too: this run's queues live in its own virtual host
+                url, shared = own.enter_context(run_vhost(options.amqp_url))
+                notes += [f"RabbitMQ: {shared}"] if shared else []
+                options = replace(options, amqp_url=url)
+                console.print(f"RabbitMQ virtual host: {urlsplit(url).path[1:] or '/'}")
+            loadgen = own.enter_context(LoadGenerator(state / "loadgen.log"))
             ctx = _Context(options, console, loadgen, deployment, crypto, notes)
             console.print(
                 f"benchmark: {options.per_cell} exchanges per cell (at most "
