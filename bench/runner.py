@@ -68,6 +68,7 @@ from bench.machine import (
     versions,
     wait_for_broker,
 )
+from bench.peer import peer_app
 from bench.report import (
     Cell,
     Machine,
@@ -87,6 +88,7 @@ from demo.servers import serve_in_thread
 __all__ = ["DEFAULT_AMQP_URL", "SYSTEMS", "BenchOptions", "run_bench"]
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+PEER = "peer fastapi+aio-pika"  # what a team would write instead (bench.peer)
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -191,12 +193,13 @@ class System:
     start: Callable[[_Context], contextlib.AbstractContextManager[Target]]
     baseline: str | None = None
     shape: str | None = None
+    peer: str | None = None
     rabbit: bool = False
     levels: tuple[int, ...] | None = None  # None: the run's concurrency levels
 
     def cells(self, options: BenchOptions) -> list[Cell]:
         return [
-            Cell(self.name, self.transport, c, self.baseline, self.shape)
+            Cell(self.name, self.transport, c, self.baseline, self.shape, self.peer)
             for c in (self.levels or options.concurrency)
         ]
 
@@ -223,6 +226,18 @@ def _floor_http_pika(ctx: _Context) -> Iterator[Target]:
         serve_in_thread(http_floor_app(ctx.crypto, amqp_url=url), **FLOOR_SERVER) as server,
     ):
         yield ctx.http_target([server.url], FLOOR_CALL, _here())
+
+
+PEER_CALL = [
+    HttpCall("/peer", {"Content-Type": "application/json"}, orjson.dumps(request_body()).decode())
+]
+
+
+@contextlib.contextmanager
+def _peer(ctx: _Context) -> Iterator[Target]:
+    app = peer_app(ctx.crypto, ctx.options.amqp_url)
+    with serve_in_thread(app, **FLOOR_SERVER) as server:
+        yield ctx.http_target([server.url], PEER_CALL, _here())
 
 
 @contextlib.contextmanager
@@ -314,12 +329,14 @@ SYSTEMS: tuple[System, ...] = (
     System("bus embedded, workers", "embedded", _bus_embedded_workers, baseline="floor http"),
     System("floor pika", "rabbitmq", _floor_pika, rabbit=True),
     System("floor http+pika", "rabbitmq", _floor_http_pika, rabbit=True),
+    System(PEER, "rabbitmq", _peer, rabbit=True),
     System(
         "bus rabbitmq",
         "rabbitmq",
         _bus_rabbitmq,
         baseline="floor pika",
         shape="floor http+pika",
+        peer=PEER,
         rabbit=True,
     ),
     System(
@@ -328,6 +345,7 @@ SYSTEMS: tuple[System, ...] = (
         _bus_rabbitmq_two_nodes,
         baseline="floor pika",
         shape="floor http+pika",
+        peer=PEER,
         rabbit=True,
     ),
     System("bus bundle of 5", "embedded", _bus_bundle),
