@@ -11,7 +11,8 @@ bus embedded               embedded    the bus, one node, trivial provider (vs f
 bus embedded, workers      embedded    ``run_bus.py serve --workers <cores>`` (vs floor http)
 floor pika                 rabbitmq    plain pika request/reply with the same signing work
 floor http+pika            rabbitmq    floor http whose handler asks over plain pika
-bus rabbitmq               rabbitmq    the bus, one node in this process (vs floor pika)
+peer fastapi+aio-pika      rabbitmq    FastAPI + a plain aio-pika RPC, same signing (bench.peer)
+bus rabbitmq               rabbitmq    the bus, one node in this process (vs floor pika, peer)
 bus rabbitmq, 2 nodes      rabbitmq    two ``run_bus.py serve --workers 1`` sharing the queues
 bus bundle of 5            embedded    ``POST /v1/bundles``: 5 echo services answering in 10-50 ms
 bus async acceptance       embedded    ``?mode=async`` on ``serve --workers <cores>``: 202s/s
@@ -389,6 +390,12 @@ the provider, verify it) on envelopes of the bus's shape and size; see `bench/fl
   queues, clients spread over both gateways).
 * **floor http+pika**: the http floor whose handler asks over plain pika (one connection per
   server thread): the same shape as the bus on RabbitMQ without the bus; for comparison.
+* **peer fastapi+aio-pika**: what a team would write instead with well-known parts
+  (`bench/peer.py`): a FastAPI handler that signs the request and asks over a plain aio-pika RPC
+  (persistent requests to a durable quorum queue, publisher confirms, an exclusive reply queue,
+  correlation ids), answered by an aio-pika consumer on the same event loop (its own connection)
+  that verifies, signs, publishes the answer (confirmed) and then acks; the handler verifies the
+  answer. One process, like **bus rabbitmq**; `bus/peer` compares the RabbitMQ bus rows with it.
 * **bus bundle of 5**: one `POST /v1/bundles` asking five services of the echo agency that
   answer in 10, 20, 30, 40 and 50 ms (one node in this process): a bundle should take its
   slowest part (50 ms) plus little.
