@@ -13,28 +13,36 @@ FastAPI in front of a plain aio-pika RPC, with the floors' envelopes and signing
   then acks the request; a request that does not verify is rejected, not answered.
 
 ``peer_app`` runs both on the server's event loop, each with its own connection, as two services
-of one team would each hold theirs; so the cell is one process, like the ``bus rabbitmq`` cell's
-node (gateway and provider). What the peer leaves out against the bus: configuration, access
-rights, schema validation, replay memory, the audit log, documents, retries, metrics, logs.
-A timeout answers 504, an answer that does not verify 502 (problem JSON, RFC 9457).
+of one team would each hold theirs; so the ``peer fastapi+aio-pika`` cell is one process, like
+the ``bus rabbitmq`` cell's node (gateway and provider), and ``python -m bench.peer`` (``main``)
+runs one as a process of its own: two of them are the peer of ``bus rabbitmq, 2 nodes``.
+What the peer leaves out against the bus: configuration, access rights, schema validation, replay
+memory, the audit log, documents, retries, metrics, logs. A timeout answers 504, an answer that
+does not verify 502 (problem JSON, RFC 9457).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aio_pika
 import orjson
+import uvicorn
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from bench.floor import Crypto
 from bench.workload import PROVIDER, TIMEOUT_S, request_envelope
+from bus.config.http import HttpSettings
+from bus.gateway.server import server_options
 from signing import SigningError
 
 __all__ = ["PEER_QUEUE", "PeerRequester", "PeerResponder", "peer_app"]
@@ -169,6 +177,10 @@ def peer_app(
 
     app = FastAPI(title="bench peer: FastAPI + aio-pika RPC", lifespan=lifespan)
 
+    @app.get("/health/ready")
+    async def ready() -> dict[str, str]:
+        return {"status": "ready"}  # served only once the lifespan has connected
+
     @app.post("/peer")
     async def peer(request: Request) -> Response:
         body = orjson.loads(await request.body())
@@ -181,3 +193,21 @@ def peer_app(
         return Response(answer, media_type="application/json")
 
     return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.peer --keys DIR --listen HOST:PORT``: the peer app as a process of its
+    own, on the server stack of ``run_bus.py serve``; the broker's URL comes from the variable
+    ``BENCH_PEER_AMQP_URL`` (it carries a password: never on the command line)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.peer", description=main.__doc__)
+    parser.add_argument("--keys", type=Path, required=True, help="the bench's keys folder")
+    parser.add_argument("--listen", default="127.0.0.1:8000", help="HOST:PORT")
+    args = parser.parse_args(argv)
+    host, port = args.listen.rsplit(":", 1)
+    app = peer_app(Crypto.load(args.keys), os.environ["BENCH_PEER_AMQP_URL"])
+    uvicorn.run(app, host=host, port=int(port), log_config=None, access_log=False,
+                **server_options(HttpSettings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -402,7 +402,7 @@ def print_result(console: Console, result: Result, results: Sequence[Result]) ->
     row = dict(zip(_COLUMNS, _row(result, results), strict=True))
     error = f"  [red]{result.first_error}[/red]" if result.first_error else ""
     console.print(
-        f"  {row['system']:<22} {row['clients']:>2} client(s): {row['exchanges/s']:>6}/s  "
+        f"  {row['system']:<34} {row['clients']:>2} client(s): {row['exchanges/s']:>6}/s  "
         f"p50 {row['p50 ms']:>6} ms  p99 {row['p99 ms']:>7} ms  "
         f"errors {row['errors']}  bus/floor {row['bus/floor']} "
         f"(same shape {row['bus/same-shape floor']}, peer {row['bus/peer']})  "

@@ -12,8 +12,9 @@ bus embedded, workers      embedded    ``run_bus.py serve --workers <cores>`` (v
 floor pika                 rabbitmq    plain pika request/reply with the same signing work
 floor http+pika            rabbitmq    floor http whose handler asks over plain pika
 peer fastapi+aio-pika      rabbitmq    FastAPI + a plain aio-pika RPC, same signing (bench.peer)
+peer …, 2 processes        rabbitmq    two ``python -m bench.peer`` sharing the request queue
 bus rabbitmq               rabbitmq    the bus, one node in this process (vs floor pika, peer)
-bus rabbitmq, 2 nodes      rabbitmq    two ``run_bus.py serve --workers 1`` sharing the queues
+bus rabbitmq, 2 nodes      rabbitmq    two ``run_bus.py serve --workers 1`` (vs the 2-process peer)
 bus bundle of 5            embedded    ``POST /v1/bundles``: 5 echo services answering in 10-50 ms
 bus async acceptance       embedded    ``?mode=async`` on ``serve --workers <cores>``: 202s/s
 demo REST+SQL              embedded    the demo's real agencies, sequential, 1 client
@@ -34,6 +35,7 @@ import contextlib
 import datetime as dt
 import os
 import shutil
+import sys
 import tempfile
 import time
 import traceback
@@ -70,6 +72,7 @@ from bench.machine import (
     wait_for_broker,
 )
 from bench.peer import peer_app
+from bench.processes import Launch, served
 from bench.report import (
     Cell,
     Machine,
@@ -90,6 +93,7 @@ __all__ = ["DEFAULT_AMQP_URL", "SYSTEMS", "BenchOptions", "run_bench"]
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 PEER = "peer fastapi+aio-pika"  # what a team would write instead (bench.peer)
+PEER_TWO = f"{PEER}, 2 processes"  # the same, twice, as the two nodes
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -242,6 +246,23 @@ def _peer(ctx: _Context) -> Iterator[Target]:
 
 
 @contextlib.contextmanager
+def _peer_two(ctx: _Context) -> Iterator[Target]:
+    keys, url = ctx.deployment.keys_dir, ctx.options.amqp_url
+
+    def launch(name: str) -> Launch:
+        def command(port: int) -> list[str]:
+            return [sys.executable, "-m", "bench.peer", "--keys", str(keys),
+                    "--listen", f"127.0.0.1:{port}"]
+
+        return Launch(command, ctx.deployment.state / f"{name}.log",
+                      lambda port: {"BENCH_PEER_AMQP_URL": url})
+
+    with served([launch("peer-a"), launch("peer-b")]) as peers:
+        urls, pids = [url for url, _ in peers], [pid for _, tree in peers for pid in tree]
+        yield ctx.http_target(urls, PEER_CALL, pids)
+
+
+@contextlib.contextmanager
 def _floor_pika(ctx: _Context) -> Iterator[Target]:
     url, o = ctx.options.amqp_url, ctx.options
 
@@ -331,6 +352,7 @@ SYSTEMS: tuple[System, ...] = (
     System("floor pika", "rabbitmq", _floor_pika, rabbit=True),
     System("floor http+pika", "rabbitmq", _floor_http_pika, rabbit=True),
     System(PEER, "rabbitmq", _peer, rabbit=True),
+    System(PEER_TWO, "rabbitmq", _peer_two, rabbit=True),
     System(
         "bus rabbitmq",
         "rabbitmq",
@@ -346,7 +368,7 @@ SYSTEMS: tuple[System, ...] = (
         _bus_rabbitmq_two_nodes,
         baseline="floor pika",
         shape="floor http+pika",
-        peer=PEER,
+        peer=PEER_TWO,
         rabbit=True,
     ),
     System("bus bundle of 5", "embedded", _bus_bundle),
@@ -395,7 +417,9 @@ the provider, verify it) on envelopes of the bus's shape and size; see `bench/fl
   (persistent requests to a durable quorum queue, publisher confirms, an exclusive reply queue,
   correlation ids), answered by an aio-pika consumer on the same event loop (its own connection)
   that verifies, signs, publishes the answer (confirmed) and then acks; the handler verifies the
-  answer. One process, like **bus rabbitmq**; `bus/peer` compares the RabbitMQ bus rows with it.
+  answer. One process, like **bus rabbitmq**, whose `bus/peer` compares with it; **peer
+  fastapi+aio-pika, 2 processes** is two of them (`python -m bench.peer`) sharing the request
+  queue, clients spread over both: the peer of **bus rabbitmq, 2 nodes**.
 * **bus bundle of 5**: one `POST /v1/bundles` asking five services of the echo agency that
   answer in 10, 20, 30, 40 and 50 ms (one node in this process): a bundle should take its
   slowest part (50 ms) plus little.
