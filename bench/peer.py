@@ -203,8 +203,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keys", type=Path, required=True, help="the bench's keys folder")
     parser.add_argument("--listen", default="127.0.0.1:8000", help="HOST:PORT")
     args = parser.parse_args(argv)
+    url = os.environ.get("BENCH_PEER_AMQP_URL")
+    if not url:
+        parser.error("set BENCH_PEER_AMQP_URL to the broker's amqp:// URL")
     host, port = args.listen.rsplit(":", 1)
-    app = peer_app(Crypto.load(args.keys), os.environ["BENCH_PEER_AMQP_URL"])
+    app = peer_app(Crypto.load(args.keys), url)
     uvicorn.run(app, host=host, port=int(port), log_config=None, access_log=False,
                 **server_options(HttpSettings()))
 
