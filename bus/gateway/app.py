@@ -72,7 +72,7 @@ from bus.gateway.params import (
     UserHeader,
     caller_value,
 )
-from bus.gateway.problems import instance_of, problem_response
+from bus.gateway.problems import ProblemLanguage, instance_of, problem_response
 from bus.gateway.server import BodyTimeout
 from bus.gateway.soap.endpoint import soap_routes
 from bus.gateway.throttle import AnonymousRefusals, SourceGate
@@ -462,5 +462,6 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         SourceGate, settings=node.settings.http, metrics=node.metrics,
         services=set(services.values()),
         refusals=AnonymousRefusals(node.audit, node.metrics, node.seal.clock))
+    app.add_middleware(ProblemLanguage, default=node.settings.node.language)  # every problem
     app.add_middleware(Observe, node=node)  # outermost: sees the 413s of BodyLimit too
     return app
