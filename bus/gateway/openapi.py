@@ -187,6 +187,10 @@ def _operation(doc: dict[str, Any], node: Node, path: str, method: str,
                                 "text/html": {"schema": {"type": "string"}},
                                 "application/json": {"schema": {"type": "object"}}}}
         responses["404"]["content"]["text/html"] = {"schema": {"type": "string"}}
+    elif path == "/v1/citizens/me/access-log":
+        responses["200"]["description"] = ("the report as JSON, or with Accept: text/html a page "
+                                           "in the language asked (?lang=, Accept-Language)")
+        responses["200"]["content"]["text/html"] = {"schema": {"type": "string"}}
     elif path == "/health/ready":
         responses["503"] = {"description": "a readiness check fails (the body lists them)",
                             "content": {"application/json": {"schema": {"type": "object"}}}}

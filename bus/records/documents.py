@@ -60,6 +60,7 @@ __all__ = [
     "DocumentStore",
     "check_digit",
     "format_number",
+    "number_fault",
     "parse_number",
     "public_view",
     "status",
@@ -104,14 +105,26 @@ def format_number(prefix: str, year: int, sequence: int) -> str:
     return f"{prefix}-{year:04d}-{sequence:06d}-{check_digit(body)}"
 
 
-def parse_number(text: str) -> tuple[str, int, int]:
-    """(prefix, year, sequence) of a well-formed number; ``UnknownDocument`` otherwise."""
+def number_fault(text: str) -> str | None:
+    """What is wrong with ``text`` as a request number: ``malformed``, ``mistyped`` (its check
+    digit does not match) or None (well formed; it may still not have been issued)."""
     match = _NUMBER.match(text.strip().upper()) if len(text) <= 40 else None
     if match is None:
+        return "malformed"
+    _, year, sequence, digit = match.groups()
+    return "mistyped" if check_digit(year + sequence) != digit else None
+
+
+def parse_number(text: str) -> tuple[str, int, int]:
+    """(prefix, year, sequence) of a well-formed number; ``UnknownDocument`` otherwise."""
+    fault = number_fault(text)
+    if fault == "malformed":
         raise UnknownDocument("not a request number (like BUS-2026-000123-7)")
-    prefix, year, sequence, digit = match.groups()
-    if check_digit(year + sequence) != digit:
+    if fault == "mistyped":
         raise UnknownDocument("the check digit does not match: the number is mistyped")
+    match = _NUMBER.match(text.strip().upper())
+    assert match is not None
+    prefix, year, sequence, _ = match.groups()
     return prefix, int(year), int(sequence)
 
 

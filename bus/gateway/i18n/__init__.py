@@ -88,6 +88,10 @@ class Lang:
         escaped = {k: html.escape(str(v)) for k, v in params.items()}
         return html.escape(TEXTS[key][self.code]).format(**escaped)
 
+    def plain(self, key: str, **params: object) -> str:
+        """The text ``key`` as plain text (a page's ``<title>``, which ``page`` escapes)."""
+        return text(self.code, key, **params)
+
     @property
     def query(self) -> str:
         """``?lang=ru`` when the language was asked for, else empty: for the page's links."""
