@@ -26,7 +26,6 @@ shared schema as they are.
 
 import base64
 import binascii
-import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -53,8 +52,9 @@ from bus.core.errors import (
     UnknownDocument,
 )
 from bus.gateway.html import flatten, label_of, page, table, utc_offset, when
-from bus.gateway.i18n import Lang, choose, problem_title
+from bus.gateway.i18n import Lang, choose
 from bus.gateway.i18n.texts import TEXTS
+from bus.gateway.inbox_forms import answer_form, challenge_response, reject_form, time_left
 from bus.gateway.inbox_session import (
     COOKIE,
     INBOX_SIGN_IN,
@@ -68,7 +68,7 @@ from bus.inbox.desk import Closed, InboxDesk
 from bus.inbox.store import Task
 from bus.node.wiring import Node
 
-__all__ = ["challenge_response", "inbox_routes"]
+__all__ = ["inbox_routes"]
 
 log = logging.getLogger("bus.inbox")
 STATE_KEYS = frozenset(k for k in TEXTS if k.startswith("inbox.state."))
@@ -217,7 +217,7 @@ def inbox_routes(node: Node) -> APIRouter:
             (lang.plain("inbox.purpose"), html.escape(task.purpose)),
             (lang.plain("inbox.filed"), when(task.filed_at, zone)),
             (lang.plain("inbox.answer_by"),
-             f"{when(task.expires_at, zone)} — {_left(task, now, lang)}"),
+             f"{when(task.expires_at, zone)} — {time_left(task, now, lang)}"),
             (lang.plain("inbox.state"), state),
         ]
         if task.state != "open" and task.operator:
@@ -240,8 +240,8 @@ def inbox_routes(node: Node) -> APIRouter:
             if typed is None:  # what the request already says (its PINFL, say), to start with
                 typed = {k: str(v) for k, v in task.request.items()
                          if k in form.schema.get("properties", {}) and isinstance(v, str | int)}
-            body.append(_answer_form(task.id, token, form, typed, errors or {}, added, lang))
-            body.append(_reject_form(task.id, token, lang))
+            body.append(answer_form(task.id, token, form, typed, errors or {}, added, lang))
+            body.append(reject_form(task.id, token, lang))
         else:
             body.append(f"<p>{lang.t('inbox.closed')}</p>")
         return await frame(title_of(task.service), "".join(body), operator, members, lang,
@@ -314,7 +314,7 @@ def inbox_routes(node: Node) -> APIRouter:
         rows = "".join(
             "<tr>"
             f"<td data-label='{label['answer_by']}'>{when(t.expires_at, zone, offset=False)}"
-            f"<br>{_left(t, now, lang)}</td>"
+            f"<br>{time_left(t, now, lang)}</td>"
             f"<td data-label='{label['service']}'><a href='/inbox/{quote(t.id)}{lang.query}'>"
             f"{html.escape(title_of(t.service))}<span class='sr'> "
             f"{lang.t('inbox.task_sr', task=t.id[:8])}</span></a></td>"
@@ -427,56 +427,6 @@ def inbox_routes(node: Node) -> APIRouter:
     return router
 
 
-def _left(task: Task, now: dt.datetime, lang: Lang) -> str:
-    """How long is left to answer, as an official reads it: ``2 days 23 h``, ``1 h 59 min``."""
-    seconds = int(max(task.expires_at - now.timestamp(), 0))
-    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
-    if not seconds:
-        return f"<b class='bad'>{lang.t('inbox.expired')}</b>"
-    if days:
-        return lang.t("inbox.left_days" if days > 1 else "inbox.left_day", days=days,
-                      hours=hours)
-    if hours:
-        return lang.t("inbox.left_hours", hours=hours, minutes=minutes)
-    return f"<b class='bad'>{lang.t('inbox.left_minutes', minutes=max(minutes, 1))}</b>"
-
-
 def _closed(task_id: str, closed: Closed, lang: Lang) -> Response:
     kept = "" if closed.delivered else "&kept=1"
     return RedirectResponse(lang.link(f"/inbox?done={quote(task_id)}{kept}"), status_code=303)
-
-
-def challenge_response(exc: BusError, lang: Lang | None = None) -> Response:
-    """The page of a refused inbox request: its title in ``lang``, its detail as it is."""
-    lang = lang or Lang("en")
-    title = problem_title(exc.code, lang.code, exc.title)
-    return page(title, f"<h1>{html.escape(title)}</h1><p>{html.escape(exc.detail)}</p>"
-                f"<p><a href='/inbox{lang.query}'>{lang.t('inbox.back')}</a></p>", exc.status,
-                lang=lang)
-
-
-def _answer_form(task_id: str, token: str, form: SchemaForm, typed: dict[str, str],
-                 errors: dict[str, str], added: str, lang: Lang) -> str:
-    return (
-        f"<h2 id='answer'>{lang.t('inbox.answer')}</h2><form method='post' novalidate "
-        f"action='/inbox/{quote(task_id)}/answer{lang.query}' aria-labelledby='answer'>"
-        f"<input type='hidden' name='csrf' value='{token}'>"
-        f"{form.render(typed, errors, added)}"
-        f"<button type='submit'>{lang.t('inbox.send_answer')}</button></form>"
-    )
-
-
-def _reject_form(task_id: str, token: str, lang: Lang) -> str:
-    return (
-        f"<h2 id='reject'>{lang.t('inbox.or_reject')}</h2>"
-        f"<form method='post' action='/inbox/{quote(task_id)}/reject{lang.query}' "
-        "aria-labelledby='reject'>"
-        f"<input type='hidden' name='csrf' value='{token}'>"
-        f"<label for='code'>{lang.t('inbox.why')}</label><select id='code' name='code'>"
-        f"<option value='no-data'>{lang.t('inbox.no_data')}</option>"
-        f"<option value='provider-rejected'>{lang.t('inbox.cannot_serve')}</option></select>"
-        f"<label for='detail'>{lang.t('inbox.reason')}"
-        f"<span class='hint' id='detail-hint'>{lang.t('inbox.reason_hint')}</span>"
-        "</label><input id='detail' name='detail' maxlength='500' aria-describedby='detail-hint'>"
-        f"<button type='submit' class='secondary'>{lang.t('inbox.send_refusal')}</button></form>"
-    )
