@@ -48,6 +48,7 @@ from demo.archive import ARCHIVE, leave_task, show_archive
 from demo.asks import scenario_asks
 from demo.bundle import show_bundle
 from demo.child_benefit import show_child_benefit
+from demo.citizen_document import show_citizen_document
 from demo.data import ARCHIVE_BIRTHS, PEOPLE
 from demo.identity import AUDIENCE, DemoIdentityProvider
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
@@ -385,6 +386,8 @@ def run_demo(
             ok &= valid
             console.print(f"document {line}", soft_wrap=True)
         ok &= show_audit(console, stack)
+        ok &= show_citizen_document(console, stack.gateway.url, stack.node, stack.numbers,
+                                    stack.identity)
         console.print(
             "[green]every exchange ended as expected[/green]"
             if ok

@@ -47,6 +47,7 @@ __all__ = [
     "CitizenSettings",
     "DocumentSettings",
     "InboxSettings",
+    "Language",
     "LocalizedText",
     "MemberSettings",
     "MessageSettings",
@@ -60,6 +61,7 @@ __all__ = [
 ]
 
 _STRICT = ConfigDict(extra="forbid")
+Language = Literal["uz", "ru", "en"]  # the languages of people-facing texts (bus.gateway.i18n)
 SYNC_TIMEOUT_MAX_S = 300.0  # longest a synchronous request may wait for its answer
 MAX_TIMEOUT_S = 30 * 86400.0  # longest any request waits (an operator's answer, say)
 _MANUAL_TIMEOUT_MIN_S = 600.0
@@ -87,6 +89,11 @@ class NodeSettings(BaseModel):
     time_zone: str = Field(
         default="UTC",
         description="IANA time zone the node's pages show times in (e.g. Asia/Tashkent)",
+    )
+    language: Language = Field(
+        default="en",
+        description="language of pages and problem titles when the request asks for none of "
+        "ours (uz: Uzbek in Latin script, ru: Russian, en: English)",
     )
 
     @field_validator("time_zone")

@@ -55,7 +55,7 @@ from bus.gateway.body_limit import BodyLimit
 from bus.gateway.bundle import BUNDLE_AUDIT, BUNDLE_PATH, bundle_routes
 from bus.gateway.catalog import catalog_routes
 from bus.gateway.catalog_page import catalog_page_routes
-from bus.gateway.citizens import CITIZEN_LOG_PATH, citizen_routes
+from bus.gateway.citizens import CITIZEN_LOG_PATH, citizen_routes, citizen_tokens
 from bus.gateway.deprecation import DeprecationHeaders, mark_deprecated_routes
 from bus.gateway.documents import document_routes
 from bus.gateway.idempotency import Idempotency
@@ -72,7 +72,7 @@ from bus.gateway.params import (
     UserHeader,
     caller_value,
 )
-from bus.gateway.problems import instance_of, problem_response
+from bus.gateway.problems import ProblemLanguage, instance_of, problem_response
 from bus.gateway.server import BodyTimeout
 from bus.gateway.soap.endpoint import soap_routes
 from bus.gateway.throttle import AnonymousRefusals, SourceGate
@@ -386,10 +386,11 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         )(_service_endpoint(route, auth, asking))
 
     app.include_router(bundle_routes(node, auth, limits, asynchronous, asking))
-    app.include_router(document_routes(node, auth))
+    tokens = citizen_tokens(node)  # one verifier (and JWKS cache) for the report and documents
+    app.include_router(document_routes(node, auth, tokens))
     app.include_router(soap_routes(node, auth, asking, asynchronous))
     app.include_router(asynchronous.routes(auth))
-    app.include_router(citizen_routes(node, auth))
+    app.include_router(citizen_routes(node, auth, tokens))
     app.include_router(inbox_routes(node))
     app.include_router(catalog_routes(node.settings))
     app.include_router(catalog_page_routes(node.settings))
@@ -462,5 +463,6 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         SourceGate, settings=node.settings.http, metrics=node.metrics,
         services=set(services.values()),
         refusals=AnonymousRefusals(node.audit, node.metrics, node.seal.clock))
+    app.add_middleware(ProblemLanguage, default=node.settings.node.language)  # every problem
     app.add_middleware(Observe, node=node)  # outermost: sees the 413s of BodyLimit too
     return app

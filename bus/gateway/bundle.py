@@ -61,6 +61,7 @@ from bus.core.errors import (
 )
 from bus.exchange.asking import Answer, AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
+from bus.gateway.i18n import from_scope
 from bus.gateway.json_body import StrictJson
 from bus.gateway.params import (
     CORRELATION_PATTERN,
@@ -70,7 +71,7 @@ from bus.gateway.params import (
     UserHeader,
     caller_value,
 )
-from bus.gateway.problems import Problem, problem_body
+from bus.gateway.problems import Problem, localized, problem_body
 from bus.node.wiring import Node
 from bus.policy.ratelimit import RateLimits
 from bus.records.async_results import MessageRecord
@@ -147,6 +148,12 @@ def _kept(record: MessageRecord) -> dict[str, Any]:
     return {**part, "problem": orjson.loads(record.body or b"{}")}
 
 
+def _titled(parts: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """The parts, each refused part's problem titled in ``lang`` (``bus.gateway.i18n``)."""
+    return [{**p, "problem": localized(p["problem"], lang)} if "problem" in p else p
+            for p in parts]
+
+
 def _part_answer(route: Route, answer: Answer) -> dict[str, Any]:
     part: dict[str, Any] = {"service": route.service, "message_id": answer.message_id}
     if answer.pending:
@@ -221,8 +228,10 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
             parts = [await part(ask, p) for p in body.parts]
         else:
             parts = await asyncio.gather(*(part(ask, p) for p in body.parts))
-        answer: dict[str, Any] = {"correlation": ask.correlation, "parts": parts}
-        headers = {"X-Bus-Correlation": ask.correlation}
+        lang = from_scope(request.scope, node.settings.node.language)
+        answer: dict[str, Any] = {"correlation": ask.correlation, "parts": _titled(parts, lang)}
+        headers = {"X-Bus-Correlation": ask.correlation, "Content-Language": lang,
+                   "Vary": "Accept-Language"}
         status = 200
         if any(p["status"] == 202 for p in parts):  # some are kept: the bundle can be polled
             answer |= {"state": "pending", "location": f"{BUNDLE_PATH}/{ask.correlation}"}
@@ -233,7 +242,8 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
 
     @router.get(BUNDLE_PATH + "/{correlation}", summary="An asynchronous bundle's parts now",
                 response_model=BundleAnswer)
-    async def progress(correlation: str, client: Annotated[str, Depends(auth)]) -> Response:
+    async def progress(correlation: str, request: Request,
+                       client: Annotated[str, Depends(auth)]) -> Response:
         """Each part of the asynchronous bundle ``correlation`` that was taken (refused parts
         were answered at once): pending (202), or its answer or problem; only its client sees
         it."""
@@ -243,9 +253,11 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
             raise UnknownDocument(f"no asynchronous bundle {named!r} of yours" if named
                                   else "no such asynchronous bundle of yours")
         pending = any(record.state == "pending" for record in kept)
+        lang = from_scope(request.scope, node.settings.node.language)
         return Response(orjson.dumps({
             "correlation": correlation, "state": "pending" if pending else "done",
-            "parts": [_kept(record) for record in kept],
-        }), media_type="application/json")
+            "parts": _titled([_kept(record) for record in kept], lang),
+        }), media_type="application/json",
+            headers={"Content-Language": lang, "Vary": "Accept-Language"})
 
     return router

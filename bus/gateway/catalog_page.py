@@ -1,10 +1,11 @@
 """``GET /catalog``: the service catalogue as a page a new agency's developer reads.
 
 One section per service version (``bus.gateway.catalog.build_catalog``): what it gives, in the
-language asked (``?lang=uz|ru|en``, else the first of those in ``Accept-Language``, else
-English), its provider, legal basis, purposes, whether it answers at once or later, its versions
-and their deprecation, the fields of its request and answer, and the links to ask it (HTTP and
-SOAP), its WSDL and JSON Schemas. No token needed, like ``/v1/catalog``.
+language asked (``bus.gateway.i18n``: ``?lang=uz|ru|en``, else the best of those in
+``Accept-Language``, else the node's ``node.language``), its provider, legal basis, purposes,
+whether it answers at once or later, its versions and their deprecation, the fields of its
+request and answer, and the links to ask it (HTTP and SOAP), its WSDL and JSON Schemas.
+No token needed, like ``/v1/catalog``.
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations.
 
@@ -17,32 +18,11 @@ from starlette.responses import Response
 from bus.config.settings import BusSettings
 from bus.gateway.catalog import CATALOG_PATH, CatalogEntry, build_catalog
 from bus.gateway.html import page, table
+from bus.gateway.i18n import choose
 
-__all__ = ["CATALOG_PAGE", "catalog_page_routes", "language"]
+__all__ = ["CATALOG_PAGE", "catalog_page_routes"]
 
 CATALOG_PAGE = "/catalog"
-LANGUAGES = ("uz", "ru", "en")
-
-
-def language(asked: str | None, accept_language: str) -> str:
-    """``asked`` if it is one of ours, else the first of ours in ``Accept-Language`` (by
-    q-value), else English."""
-    if asked in LANGUAGES:
-        return asked
-    ranked = []
-    for i, part in enumerate(accept_language.split(",")):
-        tag, _, params = part.strip().partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        ranked.append((-q, i, tag.strip().lower().split("-")[0]))
-    for _, _, tag in sorted(ranked):
-        if tag in LANGUAGES:
-            return tag
-    return "en"
 
 
 def _fields(schema: dict[str, Any]) -> str:
@@ -119,19 +99,16 @@ def catalog_page_routes(settings: BusSettings) -> APIRouter:
     catalog = build_catalog(settings)
 
     @router.get(CATALOG_PAGE)
-    async def catalog_page(request: Request, lang: str | None = None) -> Response:
-        chosen = language(lang, request.headers.get("accept-language", ""))
-        switch = " · ".join(
-            f"<strong>{x}</strong>" if x == chosen else f'<a href="?lang={x}">{x}</a>'
-            for x in LANGUAGES
-        )
+    async def catalog_page(request: Request) -> Response:
+        lang = choose(request.query_params, request.headers, settings.node.language)
+        chosen = lang.code
         contents = "".join(
             f'<li><a href="#{html.escape(s.service)}">{html.escape(s.service)}</a> — '
             f"{html.escape(s.title or '')}</li>"
             for s in catalog.services
         )
         intro = (
-            f"<h1>Service catalogue</h1><p>{switch}</p>"
+            "<h1>Service catalogue</h1>"
             f"<p>{catalog.count} services of the interagency bus. To ask one, your agency needs "
             "an API token from the bus operator and an access right naming the service and "
             "the purpose; every request carries <code>Authorization: Bearer …</code>, "
@@ -140,6 +117,6 @@ def catalog_page_routes(settings: BusSettings) -> APIRouter:
             f" every route: {_link('/openapi.json')}.</p><ul>{contents}</ul>"
         )
         body = intro + "".join(_section(s, chosen) for s in catalog.services)
-        return page("Service catalogue", body, headers={"Content-Language": chosen}, lang=chosen)
+        return page("Service catalogue", body, lang=lang)
 
     return router

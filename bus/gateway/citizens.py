@@ -23,18 +23,29 @@ reports are in the log but not in the report (``run_bus.py audit subject PINFL -
 them for an investigator). The report itself is audited (``side=gateway``,
 service ``bus/citizen-access-log/v1``) before it is sent. ``run_bus.py audit subject PINFL``
 prints the same report from the command line (``report``).
+
+With ``Accept: text/html`` (a citizen's browser) the report is a page in the language the
+request chose (``bus.gateway.i18n``): when, which agency, which official, for what purpose, which
+service of which provider, times in the node's time zone. The same verification of an ID token
+(``CitizenTokens``, made once per app by ``citizen_tokens``) lets a citizen open their own
+documents (``bus.gateway.documents``).
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations.
 
+import html
+import zoneinfo
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from bus.config.settings import BusSettings
 from bus.core.envelope import new_id
 from bus.core.errors import MalformedRequest
+from bus.gateway.html import page, utc_offset, when
+from bus.gateway.i18n import Lang, choose
 from bus.gateway.params import PURPOSE_PATTERN, USER_PATTERN
 from bus.node.wiring import Node
 from bus.policy.access import CITIZEN_ACCESS_LOG
@@ -43,7 +54,16 @@ from bus.records.audit import AuditEntry, handed_out
 from schemas import mask_identifier
 from schemas.identifiers import validate_pinfl
 
-__all__ = ["CITIZEN_CLIENT", "CITIZEN_LOG_PATH", "citizen_routes", "report"]
+__all__ = [
+    "CITIZEN_CLIENT",
+    "CITIZEN_LOG_PATH",
+    "CITIZEN_PURPOSE",
+    "CITIZEN_USER",
+    "citizen_routes",
+    "citizen_tokens",
+    "report",
+    "report_page",
+]
 
 CITIZEN_LOG_PATH = "/v1/citizens/me/access-log"
 # How a citizen's own report (ID token) is recorded: no member asked, the person did.
@@ -86,14 +106,54 @@ def report(
     return out[:limit]
 
 
-def citizen_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRouter:
-    router = APIRouter(tags=["citizens"])
+def citizen_tokens(node: Node) -> CitizenTokens | None:
+    """The verifier of citizens' ID tokens (``citizens:``), or None when none is configured."""
     citizens = node.settings.citizens
-    tokens = CitizenTokens(citizens, clock=node.seal.clock) if citizens is not None else None
+    return CitizenTokens(citizens, clock=node.seal.clock) if citizens is not None else None
+
+
+def report_page(shown: dict[str, Any], lang: Lang, zone: str, now: Any) -> Response:
+    """The report (``access_log``'s answer) as a page a person reads, in ``lang``."""
+    e = html.escape
+
+    def agency(member: dict[str, str | None]) -> str:
+        return f"{member['name']} ({member['code']})" if member["name"] else str(member["code"])
+
+    columns = ("when", "agency", "official", "purpose", "service")
+    rows = "".join(
+        "<tr>"
+        f"<td data-label='{lang.t('report.when')}'>{when(str(x['when']), zone, offset=False)}</td>"
+        f"<td data-label='{lang.t('report.agency')}'>{e(agency(x['agency']))}</td>"
+        f"<td data-label='{lang.t('report.official')}'>{e(str(x['official']))}</td>"
+        f"<td data-label='{lang.t('report.purpose')}'><code>{e(str(x['purpose']))}</code></td>"
+        f"<td data-label='{lang.t('report.service')}'>{e(x['service_title'] or x['service'])}"
+        f"<br>{lang.t('report.from', provider=agency(x['provider']))}</td></tr>"
+        for x in shown["entries"]
+    )
+    head = "".join(f"<th scope='col'>{lang.t('report.' + c)}</th>" for c in columns)
+    listing = (
+        f"<table class='list'><caption class='sr'>{lang.t('report.title')}</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+        if shown["entries"] else f"<p>{lang.t('report.none')}</p>"
+    )
+    offset = utc_offset(now.astimezone(zoneinfo.ZoneInfo(zone)))
+    body = (
+        f"<h1>{lang.t('report.title')}</h1>"
+        f"<p>{lang.t('report.intro', subject=shown['subject'], count=shown['count'])} "
+        f"{lang.t('report.zone', zone=zone, offset=offset)}</p>{listing}"
+    )
+    return page(lang.plain("report.title"), body, lang=lang)
+
+
+def citizen_routes(
+    node: Node, auth: Callable[..., Awaitable[str]], tokens: CitizenTokens | None
+) -> APIRouter:
+    router = APIRouter(tags=["citizens"])
 
     @router.get(
         CITIZEN_LOG_PATH,
         summary="Who obtained data about a person (for the citizen, or the portal)",
+        response_model=dict[str, Any],  # JSON; a page with Accept: text/html
     )
     async def access_log(
         request: Request,
@@ -117,7 +177,7 @@ def citizen_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRouter
                    description="on whose behalf (member token only)"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    ) -> dict[str, Any]:
+    ) -> Any:
         scope = request.scope
         bearer = (authorization or "").removeprefix("Bearer ").strip()
         if tokens is not None and looks_like_id_token(bearer):
@@ -163,6 +223,10 @@ def citizen_routes(node: Node, auth: Callable[..., Awaitable[str]]) -> APIRouter
             at=node.seal.clock(),
         )
         await run_in_threadpool(audit.write, record)  # durable before the answer
-        return {"subject": mask_identifier(pinfl), "count": len(found), "entries": found}
+        shown = {"subject": mask_identifier(pinfl), "count": len(found), "entries": found}
+        if "text/html" in request.headers.get("accept", ""):  # a citizen's browser
+            lang = choose(request.query_params, request.headers, node.settings.node.language)
+            return report_page(shown, lang, node.settings.node.time_zone, node.seal.clock())
+        return shown
 
     return router

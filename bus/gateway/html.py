@@ -22,6 +22,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from bus.gateway.i18n import Lang
+
 __all__ = ["HEADERS", "flatten", "label_of", "page", "table", "utc_offset", "when"]
 
 HEADERS = {
@@ -78,20 +80,25 @@ _STYLE = (
 
 
 def page(title: str, body: str, status_code: int = 200,
-         headers: dict[str, str] | None = None, *, nav: str = "", lang: str = "en") -> Response:
+         headers: dict[str, str] | None = None, *, nav: str = "",
+         lang: Lang | None = None) -> Response:
     """A whole page: ``body`` (HTML, with its ``h1``) in ``main``; ``nav`` (HTML, the page's
-    links and controls) in the header's ``nav`` landmark; ``lang``: the page's language."""
-    navigation = f'<nav aria-label="Page">{nav}</nav>' if nav else ""
+    links and controls) in the header's ``nav`` landmark, after the language switcher;
+    ``lang``: the page's language (``bus.gateway.i18n``; English when None), which also sets
+    ``<html lang>``, ``Content-Language`` and ``Vary: Accept-Language``."""
+    lang = lang or Lang("en")
     text = (
-        f'<!doctype html><html lang="{html.escape(lang)}"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{lang.code}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-        '<a class="skip" href="#main">Skip to the content</a>'
-        '<header><div class="inner"><p class="site">Interagency data-exchange bus</p>'
-        f"{navigation}</div></header>"
+        f'<a class="skip" href="#main">{lang.t("frame.skip")}</a>'
+        f'<header><div class="inner"><p class="site">{lang.t("frame.site")}</p>'
+        f'<nav aria-label="Page">{nav}'
+        f'<span class="sr">{lang.t("frame.languages")}: </span>{lang.switcher()}</nav>'
+        "</div></header>"
         f'<main id="main" tabindex="-1">{body}</main></body></html>'
     )
-    return Response(text, status_code, headers={**HEADERS, **(headers or {})},
+    return Response(text, status_code, headers={**HEADERS, **lang.headers, **(headers or {})},
                     media_type="text/html; charset=utf-8")
 
 

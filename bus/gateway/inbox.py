@@ -17,13 +17,15 @@ password's SHA-256, the official's name shown on every page, and the members eac
 for; another agency's task is a 404. Every page shows who is signed in and how many tasks wait.
 Forms carry a token bound to the official and the task (HMAC with a key made at start), and a
 request from another origin is refused, so another site cannot make a signed-in browser answer.
-Pages are not cached (``bus.gateway.html.HEADERS``).
+Pages are not cached (``bus.gateway.html.HEADERS``). They are in the language the request chose
+(``bus.gateway.i18n``: ``?lang=``, which the pages' own links and forms keep, else
+``Accept-Language``, else ``node.language``); the answer form's field labels come from the
+shared schema as they are.
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations.
 
 import base64
 import binascii
-import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -50,6 +52,9 @@ from bus.core.errors import (
     UnknownDocument,
 )
 from bus.gateway.html import flatten, label_of, page, table, utc_offset, when
+from bus.gateway.i18n import Lang, choose
+from bus.gateway.i18n.texts import TEXTS
+from bus.gateway.inbox_forms import answer_form, challenge_response, reject_form, time_left
 from bus.gateway.inbox_session import (
     COOKIE,
     INBOX_SIGN_IN,
@@ -63,9 +68,10 @@ from bus.inbox.desk import Closed, InboxDesk
 from bus.inbox.store import Task
 from bus.node.wiring import Node
 
-__all__ = ["challenge_response", "inbox_routes"]
+__all__ = ["inbox_routes"]
 
 log = logging.getLogger("bus.inbox")
+STATE_KEYS = frozenset(k for k in TEXTS if k.startswith("inbox.state."))
 _MAX_FORM = 256 * 1024
 _OPERATOR_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # as inbox.operators names them
 
@@ -162,17 +168,20 @@ def inbox_routes(node: Node) -> APIRouter:
     def official(operator: str) -> str:
         return f"<b>{html.escape(who(operator))}</b>"
 
-    async def frame(title: str, body: str, operator: str, members: list[str],
+    def language(request: Request) -> Lang:
+        return choose(request.query_params, request.headers, node.settings.node.language)
+
+    async def frame(title: str, body: str, operator: str, members: list[str], lang: Lang,
                     status_code: int = 200) -> Response:
         count = len(await waiting(members))
         nav = (
-            f"<a href='/inbox'>Inbox ({count} waiting)</a>"
-            f"<span>Signed in as {official(operator)}</span>"
-            "<form method='post' action='/inbox/sign-out'>"
+            f"<a href='/inbox{lang.query}'>{lang.t('inbox.nav', count=count)}</a>"
+            f"<span>{lang.t('inbox.signed_in_as')} {official(operator)}</span>"
+            f"<form method='post' action='/inbox/sign-out{lang.query}'>"
             f"<input type='hidden' name='csrf' value='{csrf(operator, 'sign-out')}'>"
-            "<button type='submit'>Sign out</button></form>"
+            f"<button type='submit'>{lang.t('inbox.sign_out')}</button></form>"
         )
-        return page(title, body, status_code, nav=nav)
+        return page(title, body, status_code, nav=nav, lang=lang)
 
     def html_errors(
         endpoint: Callable[..., Awaitable[Response]],
@@ -182,86 +191,95 @@ def inbox_routes(node: Node) -> APIRouter:
         @functools.wraps(endpoint)
         async def wrapped(*args: Any, **kwargs: Any) -> Response:
             request: Request = kwargs["request"]
+            lang = language(request)
             try:
                 return await endpoint(*args, **kwargs)
             except _SignIn:
                 target = request.url.path if request.method == "GET" else "/inbox"
-                return page("Sign in", sign_in_form(target), 401)
+                return page(lang.plain("inbox.sign_in"), sign_in_form(target, lang=lang), 401,
+                            lang=lang)
             except BusError as exc:
-                return challenge_response(exc)
+                return challenge_response(exc, lang)
 
         return wrapped
 
-    async def task_page(task: Task, operator: str, members: list[str], *,
+    async def task_page(task: Task, operator: str, members: list[str], lang: Lang, *,
                         typed: dict[str, str] | None = None,
                         errors: dict[str, str] | None = None, note: str = "",
                         added: str = "", status_code: int = 200) -> Response:
         now = node.seal.clock()
+        state = (lang.t(f"inbox.state.{task.state}")
+                 if f"inbox.state.{task.state}" in STATE_KEYS else html.escape(task.state))
         head = [
-            ("Task", f"<code>{html.escape(task.id)}</code>"),
-            ("Asked by", html.escape(member_name(task.client))),
-            ("Their official", html.escape(task.user)),
-            ("Purpose", html.escape(task.purpose)),
-            ("Filed", when(task.filed_at, zone)),
-            ("Answer by", f"{when(task.expires_at, zone)} — {_left(task, now)}"),
-            ("State", html.escape(task.state)),
+            (lang.plain("inbox.task"), f"<code>{html.escape(task.id)}</code>"),
+            (lang.plain("inbox.asked_by"), html.escape(member_name(task.client))),
+            (lang.plain("inbox.their_official"), html.escape(task.user)),
+            (lang.plain("inbox.purpose"), html.escape(task.purpose)),
+            (lang.plain("inbox.filed"), when(task.filed_at, zone)),
+            (lang.plain("inbox.answer_by"),
+             f"{when(task.expires_at, zone)} — {time_left(task, now, lang)}"),
+            (lang.plain("inbox.state"), state),
         ]
         if task.state != "open" and task.operator:
             closed = when(task.closed_at, zone) if task.closed_at else ""
-            head.append(("Closed by", f"{official(task.operator)} {closed}"))
+            head.append((lang.plain("inbox.closed_by"), f"{official(task.operator)} {closed}"))
         instructions = desk().instructions(task.service)
         if instructions:
-            head.append(("Instructions", html.escape(instructions)))
+            head.append((lang.plain("inbox.instructions"), html.escape(instructions)))
         request_rows = [(label_of(k), html.escape(v)) for k, v in flatten(task.request)]
-        body = ["<p><a href='/inbox'>← Back to the inbox</a></p>",
+        body = [f"<p><a href='/inbox{lang.query}'>{lang.t('inbox.back')}</a></p>",
                 f"<h1>{html.escape(title_of(task.service))}</h1>"]
         if note:
             body.append(f"<p class='note bad' role='alert'>{html.escape(note)}</p>")
-        body += [table(head, "The task"), "<h2>What they ask</h2>",
-                 table(request_rows, "The request")]
+        body += [table(head, lang.plain("inbox.the_task")),
+                 f"<h2>{lang.t('inbox.what_they_ask')}</h2>",
+                 table(request_rows, lang.plain("inbox.the_request"))]
         if task.state == "open":
             token = csrf(operator, task.id)
             form = SchemaForm(desk().route(task.service).response_model)
             if typed is None:  # what the request already says (its PINFL, say), to start with
                 typed = {k: str(v) for k, v in task.request.items()
                          if k in form.schema.get("properties", {}) and isinstance(v, str | int)}
-            body.append(_answer_form(task.id, token, form, typed, errors or {}, added))
-            body.append(_reject_form(task.id, token))
+            body.append(answer_form(task.id, token, form, typed, errors or {}, added, lang))
+            body.append(reject_form(task.id, token, lang))
         else:
-            body.append("<p>This task is closed; there is nothing more to do here.</p>")
-        return await frame(title_of(task.service), "".join(body), operator, members,
+            body.append(f"<p>{lang.t('inbox.closed')}</p>")
+        return await frame(title_of(task.service), "".join(body), operator, members, lang,
                            status_code)
 
     @router.get("/inbox/sign-in")
     async def sign_in_page(request: Request) -> Response:
-        note = "You are signed out." if request.query_params.get("out") else ""
-        return page("Sign in", sign_in_form(request.query_params.get("next", "/inbox"),
-                                            note=note))
+        lang = language(request)
+        note = lang.plain("inbox.signed_out") if request.query_params.get("out") else ""
+        return page(lang.plain("inbox.sign_in"), sign_in_form(
+            request.query_params.get("next", "/inbox"), note=note, lang=lang), lang=lang)
 
     @router.post("/inbox/sign-in")
     @html_errors
     async def sign_in(request: Request) -> Response:
         same_origin(request)
+        lang = language(request)
         form = _form((await request.body())[:_MAX_FORM])
         name, password = form.get("name", "").strip()[:64], form.get("password", "")
         address = request.client.host if request.client else "-"
         wait = sessions.refused(name, address)
         if wait:
             log.warning("operator sign-in refused: too many attempts")
-            return page("Sign in", sign_in_form(form.get("next", "/inbox"), name=name,
-                        error=f"Too many wrong passwords; try again in {int(wait // 60) + 1} "
-                        "minute(s)."), 429)
+            return page(lang.plain("inbox.sign_in"), sign_in_form(
+                form.get("next", "/inbox"), name=name, lang=lang,
+                error=lang.plain("inbox.too_many", minutes=int(wait // 60) + 1)), 429, lang=lang)
         if not _password_ok(operators, name, password):
             if sessions.failed(name, address):
                 locked_out(name, address)
             log.warning("operator sign-in refused")
-            return page("Sign in", sign_in_form(form.get("next", "/inbox"), name=name,
-                        error="That name and password do not match an operator of this node."),
-                        401)
+            return page(lang.plain("inbox.sign_in"), sign_in_form(
+                form.get("next", "/inbox"), name=name, lang=lang,
+                error=lang.plain("inbox.wrong_password")), 401, lang=lang)
         previous = request.cookies.get(COOKIE)
         if previous:  # signing in again (as another official, say) ends the session before
             sessions.close(previous)
-        response = RedirectResponse(safe_next(form.get("next", "/inbox")), status_code=303)
+        response = RedirectResponse(lang.link(safe_next(form.get("next", "/inbox"))),
+                                    status_code=303)
         response.set_cookie(COOKIE, sessions.open(name), max_age=LIFETIME_S, path="/inbox",
                             httponly=True, samesite="strict",
                             secure=request.url.scheme == "https")
@@ -279,7 +297,8 @@ def inbox_routes(node: Node) -> APIRouter:
         cookie = request.cookies.get(COOKIE)
         if cookie:
             sessions.close(cookie)
-        response = RedirectResponse("/inbox/sign-in?out=1", status_code=303)
+        response = RedirectResponse(language(request).link("/inbox/sign-in?out=1"),
+                                    status_code=303)
         response.delete_cookie(COOKIE, path="/inbox")
         return response
 
@@ -287,42 +306,39 @@ def inbox_routes(node: Node) -> APIRouter:
     @html_errors
     async def inbox(request: Request) -> Response:
         operator, members = signed_in(request)
+        lang = language(request)
         tasks = sorted(await waiting(members), key=lambda t: (t.expires_at, t.filed_at))
         now = node.seal.clock()
+        columns = ("answer_by", "service", "asked_by", "purpose", "filed")
+        label = {c: lang.t(f"inbox.{c}") for c in columns}
         rows = "".join(
             "<tr>"
-            f"<td data-label='Answer by'>{when(t.expires_at, zone, offset=False)}<br>"
-            f"{_left(t, now)}</td>"
-            f"<td data-label='Service'><a href='/inbox/{quote(t.id)}'>"
-            f"{html.escape(title_of(t.service))}<span class='sr'> (task "
-            f"{html.escape(t.id[:8])})</span></a></td>"
-            f"<td data-label='Asked by'>{html.escape(member_name(t.client))}</td>"
-            f"<td data-label='Purpose'>{html.escape(t.purpose)}</td>"
-            f"<td data-label='Filed'>{when(t.filed_at, zone, offset=False)}</td></tr>"
+            f"<td data-label='{label['answer_by']}'>{when(t.expires_at, zone, offset=False)}"
+            f"<br>{time_left(t, now, lang)}</td>"
+            f"<td data-label='{label['service']}'><a href='/inbox/{quote(t.id)}{lang.query}'>"
+            f"{html.escape(title_of(t.service))}<span class='sr'> "
+            f"{lang.t('inbox.task_sr', task=t.id[:8])}</span></a></td>"
+            f"<td data-label='{label['asked_by']}'>{html.escape(member_name(t.client))}</td>"
+            f"<td data-label='{label['purpose']}'>{html.escape(t.purpose)}</td>"
+            f"<td data-label='{label['filed']}'>{when(t.filed_at, zone, offset=False)}</td></tr>"
             for t in tasks
         )
         done = request.query_params.get("done", "")
         note = ""
         if done:
-            note = (f"<p class='note ok' role='status'>Task {html.escape(done[:8])}… is closed; "
-                    "the signed answer is on its way to the asker.</p>")
-        if done and request.query_params.get("kept"):
-            note = (f"<p class='note ok' role='status'>Task {html.escape(done[:8])}… is closed; "
-                    "the bus cannot deliver its answer right now and keeps it: it goes out as "
-                    "soon as it can.</p>")
+            said = "inbox.kept" if request.query_params.get("kept") else "inbox.done"
+            note = f"<p class='note ok' role='status'>{lang.t(said, task=done[:8])}</p>"
+        head = "".join(f"<th scope='col'>{label[c]}</th>" for c in columns)
         listing = (
-            "<table class='list'><caption class='sr'>Tasks waiting, soonest deadline "
-            "first</caption><thead><tr><th scope='col'>Answer by</th>"
-            "<th scope='col'>Service</th>"
-            "<th scope='col'>Asked by</th><th scope='col'>Purpose</th>"
-            f"<th scope='col'>Filed</th></tr></thead><tbody>{rows}</tbody></table>"
-            if tasks else "<p>Nothing is waiting for you. New requests appear here as they "
-            "come.</p>"
+            f"<table class='list'><caption class='sr'>{lang.t('inbox.caption')}</caption>"
+            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+            if tasks else f"<p>{lang.t('inbox.nothing')}</p>"
         )
-        body = (f"<h1>Tasks waiting for you</h1>{note}<p>{len(tasks)} task(s) waiting, the "
-                f"soonest deadline first. Times are in {html.escape(zone)} time "
-                f"({utc_offset(now.astimezone(zoneinfo.ZoneInfo(zone)))}).</p>{listing}")
-        return await frame("Operator inbox", body, operator, members)
+        offset = utc_offset(now.astimezone(zoneinfo.ZoneInfo(zone)))
+        body = (f"<h1>{lang.t('inbox.heading')}</h1>{note}"
+                f"<p>{lang.t('inbox.count', count=len(tasks), zone=zone, offset=offset)}</p>"
+                f"{listing}")
+        return await frame(lang.plain("inbox.title"), body, operator, members, lang)
 
     @router.get("/inbox/{task_id}")
     @html_errors
@@ -330,7 +346,7 @@ def inbox_routes(node: Node) -> APIRouter:
         operator, members = signed_in(request)
         task = await mine(task_id, members)
         read = await run_in_threadpool(lambda: desk().read(task.id, operator=operator))
-        return await task_page(read, operator, members)
+        return await task_page(read, operator, members, language(request))
 
     async def mine(task_id: str, members: list[str]) -> Task:
         task = await run_in_threadpool(desk().task, task_id)
@@ -355,26 +371,27 @@ def inbox_routes(node: Node) -> APIRouter:
             raise AccessDenied("the form has expired; open the task again", reason="form-refused")
         return operator, members, await mine(task_id, members), form
 
-    async def not_open(task: Task, operator: str, members: list[str],
+    async def not_open(task: Task, operator: str, members: list[str], lang: Lang,
                        exc: TaskNotOpen) -> Response:
         now = await mine(task.id, members)
         note = exc.detail
         if now.state in ("answered", "rejected", "sending") and now.operator:
-            by = "you" if now.operator == operator else who(now.operator)
-            note = (f"This task was already {'answered' if now.state == 'sending' else now.state}"
-                    f" by {by}; what you filled in was not sent.")
-        return await task_page(now, operator, members, note=note, status_code=409)
+            done = "rejected" if now.state == "rejected" else "answered"
+            note = (lang.plain(f"inbox.{done}_by_you") if now.operator == operator
+                    else lang.plain(f"inbox.{done}_by", who=who(now.operator)))
+        return await task_page(now, operator, members, lang, note=note, status_code=409)
 
     @router.post("/inbox/{task_id}/answer")
     @html_errors
     async def answer(task_id: str, request: Request) -> Response:
         operator, members, task, typed = await posted(task_id, request)
+        lang = language(request)
         form = SchemaForm(desk().route(task.service).response_model)
         if typed.get(ADD):  # "Add another …": the same form with one more group
-            return await task_page(task, operator, members, typed=typed, added=typed[ADD])
+            return await task_page(task, operator, members, lang, typed=typed, added=typed[ADD])
         submitted = form.read(typed)
         if submitted.broken:
-            return await task_page(task, operator, members, typed=typed,
+            return await task_page(task, operator, members, lang, typed=typed,
                                    errors=submitted.broken, status_code=422)
         try:
             closed = await run_in_threadpool(desk().answer, task.id, submitted.data,
@@ -385,11 +402,11 @@ def inbox_routes(node: Node) -> APIRouter:
                 loc = [str(p) for p in e.get("loc", [])]  # type: ignore[attr-defined]
                 errors.setdefault(submitted.field(loc)[:200], form.explain(
                     loc, str(e.get("type", "")), str(e.get("msg", ""))))
-            return await task_page(task, operator, members, typed=typed, errors=errors,
+            return await task_page(task, operator, members, lang, typed=typed, errors=errors,
                                    status_code=422)
         except TaskNotOpen as exc:
-            return await not_open(task, operator, members, exc)
-        return _closed(task.id, closed)
+            return await not_open(task, operator, members, lang, exc)
+        return _closed(task.id, closed, lang)
 
     @router.post("/inbox/{task_id}/reject")
     @html_errors
@@ -404,57 +421,12 @@ def inbox_routes(node: Node) -> APIRouter:
                                       detail=form.get("detail", "")[:500])
             )
         except TaskNotOpen as exc:
-            return await not_open(task, operator, members, exc)
-        return _closed(task.id, closed)
+            return await not_open(task, operator, members, language(request), exc)
+        return _closed(task.id, closed, language(request))
 
     return router
 
 
-def _left(task: Task, now: dt.datetime) -> str:
-    """How long is left to answer, as an official reads it: ``2 days 23 h``, ``1 h 59 min``."""
-    seconds = int(max(task.expires_at - now.timestamp(), 0))
-    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
-    if not seconds:
-        return "<b class='bad'>expired</b>"
-    if days:
-        return f"{days} day{'s' if days > 1 else ''} {hours} h left"
-    if hours:
-        return f"{hours} h {minutes} min left"
-    return f"<b class='bad'>{max(minutes, 1)} min left</b>"
-
-
-def _closed(task_id: str, closed: Closed) -> Response:
+def _closed(task_id: str, closed: Closed, lang: Lang) -> Response:
     kept = "" if closed.delivered else "&kept=1"
-    return RedirectResponse(f"/inbox?done={quote(task_id)}{kept}", status_code=303)
-
-
-def challenge_response(exc: BusError) -> Response:
-    """The page of a refused inbox request."""
-    return page(exc.title, f"<h1>{html.escape(exc.title)}</h1><p>{html.escape(exc.detail)}</p>"
-                "<p><a href='/inbox'>Back to the inbox</a></p>", exc.status)
-
-
-def _answer_form(task_id: str, token: str, form: SchemaForm, typed: dict[str, str],
-                 errors: dict[str, str], added: str) -> str:
-    return (
-        f"<h2 id='answer'>Answer</h2><form method='post' novalidate "
-        f"action='/inbox/{quote(task_id)}/answer' aria-labelledby='answer'>"
-        f"<input type='hidden' name='csrf' value='{token}'>"
-        f"{form.render(typed, errors, added)}"
-        "<button type='submit'>Sign and send the answer</button></form>"
-    )
-
-
-def _reject_form(task_id: str, token: str) -> str:
-    return (
-        "<h2 id='reject'>Or reject</h2>"
-        f"<form method='post' action='/inbox/{quote(task_id)}/reject' aria-labelledby='reject'>"
-        f"<input type='hidden' name='csrf' value='{token}'>"
-        "<label for='code'>Why</label><select id='code' name='code'>"
-        "<option value='no-data'>Nothing about this person in our records (no-data)</option>"
-        "<option value='provider-rejected'>The request cannot be served</option></select>"
-        "<label for='detail'>Reason told to the asker"
-        "<span class='hint' id='detail-hint'>Say what you looked at, without personal data.</span>"
-        "</label><input id='detail' name='detail' maxlength='500' aria-describedby='detail-hint'>"
-        "<button type='submit' class='secondary'>Sign and send the refusal</button></form>"
-    )
+    return RedirectResponse(lang.link(f"/inbox?done={quote(task_id)}{kept}"), status_code=303)

@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bus.gateway.i18n import Lang
+
 __all__ = [
     "COOKIE",
     "FAILURE_WINDOW_S",
@@ -110,25 +112,27 @@ def safe_next(target: str) -> str:
     return "/inbox"
 
 
-def sign_in_form(next_page: str, *, error: str = "", note: str = "", name: str = "") -> str:
-    """The sign-in page's body."""
-    parts = ["<h1>Sign in to the operator inbox</h1>",
-             "<p>Officials of an agency answer here the requests the bus cannot answer by "
-             "itself. Sign in with the name and password your administrator gave you.</p>"]
+def sign_in_form(next_page: str, *, error: str = "", note: str = "", name: str = "",
+                 lang: Lang | None = None) -> str:
+    """The sign-in page's body, in ``lang`` (English when None); ``error`` and ``note`` are
+    texts already in it."""
+    lang = lang or Lang("en")
+    parts = [f"<h1>{lang.t('inbox.sign_in_heading')}</h1>",
+             f"<p>{lang.t('inbox.sign_in_intro')}</p>"]
     if note:
         parts.append(f"<p class='note ok' role='status'>{html.escape(note)}</p>")
     if error:
         parts.append(f"<div class='summary' role='alert' id='errors'><p class='error'>"
                      f"{html.escape(error)}</p></div>")
     parts.append(
-        "<form method='post' action='/inbox/sign-in'>"
+        f"<form method='post' action='/inbox/sign-in{lang.query}'>"
         f"<input type='hidden' name='next' value='{html.escape(safe_next(next_page))}'>"
-        "<label for='name'>Operator name</label>"
+        f"<label for='name'>{lang.t('inbox.name')}</label>"
         f"<input id='name' name='name' autocomplete='username' value='{html.escape(name)}'"
         f"{' aria-invalid=true' if error else ''} autofocus>"
-        "<label for='password'>Password</label>"
+        f"<label for='password'>{lang.t('inbox.password')}</label>"
         "<input id='password' name='password' type='password' autocomplete='current-password'"
         f"{' aria-invalid=true' if error else ''}>"
-        "<button type='submit'>Sign in</button></form>"
+        f"<button type='submit'>{lang.t('inbox.sign_in')}</button></form>"
     )
     return "".join(parts)

@@ -31,6 +31,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from bus.gateway.i18n import LANGUAGES
 from bus.gateway.params import CORRELATION_PATTERN
 from bus.gateway.problems import MAX_ERRORS, PROBLEM_MEDIA_TYPE, Problem
 from bus.node.wiring import Node
@@ -95,10 +96,14 @@ def _problem(status: int) -> dict[str, Any]:
         "description": _DESCRIPTIONS[status],
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
+    answer["headers"] = {"Content-Language": {
+        "description": "the language of the problem's title (bus.gateway.i18n: ?lang=, else "
+                       "Accept-Language, else the node's; detail stays English)",
+        "schema": {"type": "string", "enum": list(LANGUAGES)}}}
     if status == 429:
-        answer["headers"] = {"Retry-After": {
+        answer["headers"]["Retry-After"] = {
             "description": "seconds until a request may pass again", "required": True,
-            "schema": {"type": "integer", "minimum": 0}}}
+            "schema": {"type": "integer", "minimum": 0}}
     return answer
 
 
@@ -182,6 +187,10 @@ def _operation(doc: dict[str, Any], node: Node, path: str, method: str,
                                 "text/html": {"schema": {"type": "string"}},
                                 "application/json": {"schema": {"type": "object"}}}}
         responses["404"]["content"]["text/html"] = {"schema": {"type": "string"}}
+    elif path == "/v1/citizens/me/access-log":
+        responses["200"]["description"] = ("the report as JSON, or with Accept: text/html a page "
+                                           "in the language asked (?lang=, Accept-Language)")
+        responses["200"]["content"]["text/html"] = {"schema": {"type": "string"}}
     elif path == "/health/ready":
         responses["503"] = {"description": "a readiness check fails (the body lists them)",
                             "content": {"application/json": {"schema": {"type": "object"}}}}

@@ -1,4 +1,12 @@
-"""RFC 9457 problem details for HTTP answers, from the bus error tree."""
+"""RFC 9457 problem details for HTTP answers, from the bus error tree.
+
+``problem_response`` renders a ``BusError`` (English ``title``, the error class's). Whatever
+made a problem document — a route's handler, a middleware, a stored asynchronous result —
+``ProblemLanguage`` (around the whole app) gives every ``application/problem+json`` answer its
+``title`` in the language the request chose (``bus.gateway.i18n``: ``?lang=``,
+``Accept-Language``, the node's default), with ``Content-Language`` and ``Vary:
+Accept-Language``; ``type``, ``code`` and ``detail`` are left as they are.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +15,20 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict
+from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.core.errors import BusError
+from bus.gateway.i18n import from_scope, problem_title
 
 __all__ = [
     "MAX_ERRORS",
     "PROBLEM_MEDIA_TYPE",
     "Problem",
+    "ProblemLanguage",
     "instance_of",
+    "localized",
     "problem_body",
     "problem_response",
 ]
@@ -86,3 +99,59 @@ def problem_body(
     if error.errors:
         body["errors"] = error.errors[:MAX_ERRORS]
     return body
+
+
+def localized(body: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A problem document (or a bundle part's ``problem``) with its title in ``lang``."""
+    code, title = body.get("code"), body.get("title")
+    if lang == "en" or not isinstance(code, str) or not isinstance(title, str):
+        return body
+    return {**body, "title": problem_title(code, lang, title)}
+
+
+class ProblemLanguage:
+    """Every problem+json answer of the app, its ``title`` in the request's language (see the
+    module docstring). Only problem answers are read (they are small and never streamed);
+    every other answer passes untouched."""
+
+    def __init__(self, app: ASGIApp, default: str) -> None:
+        self.app = app
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        lang = from_scope(scope, self.default)
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def translated(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                kind = MutableHeaders(raw=list(message["headers"])).get("content-type", "")
+                if kind.startswith(PROBLEM_MEDIA_TYPE):
+                    start = message  # sent with the body, once its length is known
+                    return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            if lang != "en":
+                try:
+                    document = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    document = None
+                if isinstance(document, dict):
+                    body = orjson.dumps(localized(document, lang))
+            headers = MutableHeaders(scope=start)
+            headers["content-length"] = str(len(body))
+            headers["content-language"] = lang
+            headers.append("vary", "Accept-Language")
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, translated)

@@ -159,6 +159,7 @@ class Node:
             prefix=settings.documents.prefix,
             clock=clock,
             shared=settings.shared_state(),
+            subject_key=self.audit.subject_key,  # whom a document is about, never the PINFL
         )
         self.retention = Retention(settings, self.documents, clock=clock, state=self.state)
         self._transport = transport

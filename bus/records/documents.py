@@ -14,10 +14,13 @@ so that every node sharing it issues from one counter and answers ``/verify`` an
 one transaction, so numbers are unique across restarts and nodes and never reused (the counter
 row is locked until the document is in); nodes with separate files need distinct prefixes (each
 counts on its own). A record holds the number, service, provider,
-client, when it was recorded, the request's message id and the provider-signed response
+client, when it was recorded, the request's message id, the provider-signed response
 envelope exactly as returned — which holds personal data: the file is created mode 0600, and
-only the client who asked may read the document (``GET /v1/documents/{number}``); the public
-``GET /verify/{number}`` shows what ``public_view`` returns, which has none.
+only the client who asked, or the person it is about, may read the document (``GET
+/v1/documents/{number}``); the public ``GET /verify/{number}`` shows what ``public_view``
+returns, which has none — and whom it is about as a keyed hash (``subject_key``: the audit
+log's HMAC of the envelope's subject, ``AuditLog.subject_key``), never the PINFL itself, so a
+citizen's ID token can be matched to their documents and a leaked table names nobody.
 
 ``status`` re-verifies a stored envelope now (``Seal.verify_issued``: signature and signer, the
 certificate valid when issued and not revoked since).
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +60,7 @@ __all__ = [
     "DocumentStore",
     "check_digit",
     "format_number",
+    "number_fault",
     "parse_number",
     "public_view",
     "status",
@@ -68,18 +73,19 @@ _SCHEMA = (
     number TEXT PRIMARY KEY, service TEXT NOT NULL, provider TEXT NOT NULL,
     client TEXT NOT NULL, issued_at TEXT NOT NULL, recorded_at TEXT NOT NULL,
     message_id TEXT NOT NULL, response_id TEXT NOT NULL, envelope {blob} NOT NULL,
-    fingerprint TEXT, purged_at TEXT
+    fingerprint TEXT, purged_at TEXT, subject_key TEXT
 )""",
 )
-# Files made before retention lack the last two columns; ``_open`` adds them.
-_ADDED = {"fingerprint": "TEXT", "purged_at": "TEXT"}
+# Files made before retention lack the fingerprint and purged_at, files made before citizens
+# read their documents the subject_key (their rows keep it NULL); ``_open`` adds them.
+_ADDED = {"fingerprint": "TEXT", "purged_at": "TEXT", "subject_key": "TEXT"}
 _KEPT_INDEX = (
     "CREATE INDEX IF NOT EXISTS {p}documents_kept ON {p}documents (recorded_at) "
     "WHERE purged_at IS NULL"
 )
 _COLUMNS = (
     "number, service, provider, client, issued_at, recorded_at, message_id, response_id, "
-    "envelope, fingerprint, purged_at"
+    "envelope, fingerprint, purged_at, subject_key"
 )
 
 
@@ -99,14 +105,26 @@ def format_number(prefix: str, year: int, sequence: int) -> str:
     return f"{prefix}-{year:04d}-{sequence:06d}-{check_digit(body)}"
 
 
-def parse_number(text: str) -> tuple[str, int, int]:
-    """(prefix, year, sequence) of a well-formed number; ``UnknownDocument`` otherwise."""
+def number_fault(text: str) -> str | None:
+    """What is wrong with ``text`` as a request number: ``malformed``, ``mistyped`` (its check
+    digit does not match) or None (well formed; it may still not have been issued)."""
     match = _NUMBER.match(text.strip().upper()) if len(text) <= 40 else None
     if match is None:
+        return "malformed"
+    _, year, sequence, digit = match.groups()
+    return "mistyped" if check_digit(year + sequence) != digit else None
+
+
+def parse_number(text: str) -> tuple[str, int, int]:
+    """(prefix, year, sequence) of a well-formed number; ``UnknownDocument`` otherwise."""
+    fault = number_fault(text)
+    if fault == "malformed":
         raise UnknownDocument("not a request number (like BUS-2026-000123-7)")
-    prefix, year, sequence, digit = match.groups()
-    if check_digit(year + sequence) != digit:
+    if fault == "mistyped":
         raise UnknownDocument("the check digit does not match: the number is mistyped")
+    match = _NUMBER.match(text.strip().upper())
+    assert match is not None
+    prefix, year, sequence, _ = match.groups()
     return prefix, int(year), int(sequence)
 
 
@@ -123,6 +141,12 @@ class DocumentRecord:
     envelope: bytes  # the signed response envelope, as returned to the client; b"" if purged
     kept_fingerprint: str | None = None  # the envelope's fingerprint, kept when it is purged
     purged_at: str | None = None  # when the envelope was deleted (retention)
+    subject_key: str | None = None  # the keyed hash of whom it is about (None: not known)
+
+    def about(self, key: str | None) -> bool:
+        """Whether the document is about the person whose keyed hash is ``key``."""
+        return key is not None and self.subject_key is not None and hmac.compare_digest(
+            key, self.subject_key)
 
     @property
     def purged(self) -> bool:
@@ -210,10 +234,12 @@ class DocumentStore:
         prefix: str = "BUS",
         clock: Callable[[], dt.datetime] = utcnow,
         shared: str | None = None,
+        subject_key: Callable[[str | None], str | None] | None = None,
     ) -> None:
         self.path = path
         self.prefix = prefix
         self.shared = shared
+        self._subject_key = subject_key or (lambda subject: None)
         self._clock = clock
         self._db = StateDb(shared or path, on_open=self._open, what="document store")
 
@@ -253,14 +279,15 @@ class DocumentStore:
                 message_id=message_id,
                 response_id=envelope.id,
                 envelope=body,
+                subject_key=self._subject_key(envelope.subject),
             )
             db.execute(
                 f"INSERT INTO {{p}}documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "NULL, NULL)",
+                "NULL, NULL, ?)",
                 (
                     record.number, record.service, record.provider, record.client,
                     record.issued_at, record.recorded_at, record.message_id,
-                    record.response_id, record.envelope,
+                    record.response_id, record.envelope, record.subject_key,
                 ),
             )  # fmt: skip
         return record
@@ -281,6 +308,7 @@ class DocumentStore:
             envelope=bytes(row[8]),
             kept_fingerprint=row[9],
             purged_at=row[10],
+            subject_key=row[11],
         )
 
     def purge(

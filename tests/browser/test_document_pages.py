@@ -111,6 +111,18 @@ def test_a_citizen_types_the_number_from_the_paper(
     assert browser.find_element(By.TAG_NAME, "h1").text == "No such document"
     assert browser.find_element(By.ID, "number").get_attribute("value") == mistyped
     shoot(browser, "verify-unknown")
+    # the header's language links: the same page in Russian, then in Uzbek, whose form keeps it
+    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "header a[hreflang='ru']"))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Документ не найден"
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ru"
+    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "header a[hreflang='uz']"))
+    field = browser.find_element(By.ID, "number")
+    field.clear()
+    field.send_keys(number)
+    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "main button"))
+    assert browser.current_url == f"{stack.gateway.url}/verify/{number}?lang=uz"
+    assert browser.find_element(By.TAG_NAME, "h1").text == f"Hujjat {number}"
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "uz"
 
 
 def test_the_verify_page_shows_a_revoked_signature(

@@ -334,7 +334,9 @@ def test_signing_out_ends_the_session(browser: WebDriver, desk: Desk) -> None:
     assert "You are signed out." in text_of(browser, "main")
     browser.get(f"{desk.url}/inbox")
     assert browser.find_elements(By.ID, "password")  # asked to sign in again
-    assert landmarks(browser) == {"header": 1, "nav": 0, "main": 1, "h1": 1}
+    assert landmarks(browser) == {"header": 1, "nav": 1, "main": 1, "h1": 1}  # languages only
+    assert browser.find_elements(By.CSS_SELECTOR, "nav a[hreflang]")
+    assert not browser.find_elements(By.XPATH, "//button[text()='Sign out']")
     assert unlabelled(browser) == []
     with phone(browser):
         assert overflow(browser) == 0

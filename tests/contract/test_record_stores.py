@@ -19,7 +19,8 @@ from bus.core.envelope import new_id
 from bus.core.errors import UnknownDocument
 from bus.records.async_results import MessageStore
 from bus.records.documents import DocumentStore, format_number
-from tests.bus.records.test_documents import Clock, answer
+from bus.state.db import StateDb
+from tests.bus.records.test_documents import PINFL, Clock, answer
 from tests.live import pg_schema
 
 Place = Callable[[str], tuple[Path, str | None]]  # a store's name -> (file, shared URL)
@@ -63,6 +64,47 @@ def test_numbers_are_one_sequence_and_every_store_reads_every_record(place: Plac
     finally:
         a.close()
         b.close()
+
+
+def _keyed(subject: str | None) -> str | None:
+    return None if subject is None else f"key-of-{subject[::-1]}"  # stands for the audit HMAC
+
+
+def test_a_document_knows_whom_it_is_about_by_a_keyed_hash_only(place: Place) -> None:
+    path, shared = place("documents.db")
+    old = StateDb(shared or path, what="document store")  # a store of the version before
+    old.script(
+        "CREATE TABLE IF NOT EXISTS {p}counters (year INTEGER PRIMARY KEY, last INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {p}documents (number TEXT PRIMARY KEY, service TEXT NOT "
+        "NULL, provider TEXT NOT NULL, client TEXT NOT NULL, issued_at TEXT NOT NULL, "
+        "recorded_at TEXT NOT NULL, message_id TEXT NOT NULL, response_id TEXT NOT NULL, "
+        "envelope {blob} NOT NULL, fingerprint TEXT, purged_at TEXT)",
+    )
+    before = format_number("BUS", 2025, 1)
+    old.execute("INSERT INTO {p}documents VALUES (?, 's', 'p', 'c', 'i', 'r', 'm', 'x', ?, "
+                "NULL, NULL)", (before, b"{}"))
+    old.close()
+    store = DocumentStore(path, clock=Clock(), shared=shared, subject_key=_keyed)
+    try:
+        issued = store.issue(answer(), message_id=new_id())
+        assert issued.subject_key == _keyed(PINFL)
+        read = store.get(issued.number)
+        assert read.subject_key == _keyed(PINFL) and read.about(_keyed(PINFL))
+        assert not read.about(_keyed("31234567890123")) and not read.about(None)
+        nobody = store.issue(answer(subject=None), message_id=new_id())
+        assert store.get(nobody.number).subject_key is None
+        kept = store.get(before)  # a row from before: nobody's, so no citizen is shown it
+        assert kept.subject_key is None and not kept.about(_keyed(PINFL))
+        raw = StateDb(shared or path, what="document store")
+        try:  # the PINFL itself is nowhere in the row but inside the signed answer
+            row = raw.one("SELECT number, service, provider, client, issued_at, recorded_at, "
+                          "message_id, response_id, fingerprint, purged_at, subject_key "
+                          "FROM {p}documents WHERE number = ?", (issued.number,))
+            assert row is not None and PINFL not in str(row)
+        finally:
+            raw.close()
+    finally:
+        store.close()
 
 
 def test_purged_answers_keep_their_row_on_every_store(place: Place) -> None:

@@ -428,3 +428,39 @@ def test_an_answer_about_another_person_is_refused_on_the_page(
     ok = operator.post(f"/inbox/{task_id}/answer", data=form, follow_redirects=False)
     assert ok.status_code == 303, ok.text
     assert poll_result(portal, location).json()["payload"]["child"]["pinfl"] == RECORD.pinfl
+
+
+def test_the_inbox_pages_in_the_operator_s_language(
+    page: tuple[httpx.Client, httpx.Client, Setup],
+) -> None:
+    portal, operator, _ = page
+    signing_in = httpx.get(str(portal.base_url.join("/inbox")), timeout=5,
+                           headers={"Accept-Language": "ru"})
+    assert signing_in.status_code == 401 and signing_in.headers["content-language"] == "ru"
+    assert "Вход во входящие оператора" in signing_in.text and ">Войти</button>" in signing_in.text
+    task_id, location = _ask(portal, RECORD.pinfl)
+    give_up = time.monotonic() + 10
+    while task_id not in operator.get("/inbox").text:
+        assert time.monotonic() < give_up
+        time.sleep(0.05)
+    listing = operator.get("/inbox", headers={"Accept-Language": "uz"})
+    assert '<html lang="uz">' in listing.text and "Sizni kutayotgan topshiriqlar" in listing.text
+    assert "2 kun 23 soat qoldi" in listing.text and "Chiqish</button>" in listing.text
+    shown = operator.get(f"/inbox/{task_id}?lang=ru", headers={"Accept-Language": "uz"})
+    assert "Подписать и отправить отказ" in shown.text and "Что запрашивают" in shown.text
+    assert f"action='/inbox/{task_id}/reject?lang=ru'" in shown.text  # the language is kept
+    assert "href='/inbox?lang=ru'" in shown.text
+    token = _csrf(shown.text)
+    rejected = operator.post(f"/inbox/{task_id}/reject?lang=ru", follow_redirects=False,
+                             data={"csrf": token, "code": "no-data", "detail": "не найдено"})
+    assert rejected.status_code == 303 and rejected.headers["location"].endswith("&lang=ru")
+    done = operator.get(rejected.headers["location"])
+    assert f"Задача {task_id[:8]}… закрыта" in done.text
+    again = operator.post(f"/inbox/{task_id}/answer", data={"csrf": token},
+                          headers={"Accept-Language": "ru"})
+    assert again.status_code == 409
+    assert "Вы уже отклонили эту задачу; заполненное вами не отправлено." in again.text
+    assert poll_result(portal, location).json()["code"] == "no-data"
+    refused = operator.post(f"/inbox/{task_id}/answer", data={"csrf": "0" * 64},
+                            headers={"Accept-Language": "uz"})
+    assert refused.status_code == 403 and "<h1>Kirish taqiqlangan</h1>" in refused.text
