@@ -47,11 +47,10 @@ def rabbit_problem(url: str) -> tuple[str | None, str]:
 
 def server_stack() -> str:
     """The HTTP protocol and event loop of every server of the bench, floors included, as
-    ``run_bus.py serve`` runs them: the gateway's guarded protocol (``bus.gateway.server``) on
-    httptools and uvloop when importable (the ``fast`` extra), else on h11 and asyncio's loop."""
+    ``run_bus.py serve`` runs them: the gateway's h11 protocol with its limits
+    (``bus.gateway.server``) and uvloop when importable (the ``fast`` extra), else asyncio's."""
     loop = "uvloop" if _importable("uvloop") else "the asyncio loop"
-    parser = "httptools" if _importable("httptools") else "h11"
-    return f"the gateway's guarded {parser} protocol (bus.gateway.server) and {loop}"
+    return f"the gateway's guarded h11 protocol (bus.gateway.server) and {loop}"
 
 
 def _importable(module: str) -> bool:

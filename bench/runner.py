@@ -19,8 +19,8 @@ demo REST+SQL              embedded    the demo's real agencies, sequential, 1 c
 =========================  ==========  ======================================================
 
 Servers under test run in this process (uvicorn in a thread, on the HTTP parser and loop
-``serve`` uses: the gateway's guarded protocol, on httptools and uvloop with the ``fast``
-extra), the HTTP load comes from load-generator processes (``bench.loadgen``).
+``serve`` uses: the gateway's h11 protocol and uvloop with the ``fast`` extra), the
+HTTP load comes from load-generator processes (``bench.loadgen``).
 Before each cell the clients are primed (one untimed exchange each), then the cell is metered:
 CPU time per role from ``/proc`` (``bench.cpu``).
 RabbitMQ rows are left out, with the reason in the report, when the broker cannot be reached

@@ -2,18 +2,14 @@
 
 ``server_options(settings)`` is what ``run_bus.py serve`` and the demo give uvicorn:
 
-* ``GuardedHttpToolsProtocol`` (uvicorn's httptools protocol: llhttp, in C) or, without the
-  ``fast`` extra, ``GuardedH11Protocol`` (uvicorn's h11 protocol, pure Python), each with a
-  deadline for the request head: a connection whose request line and headers have not all
-  arrived ``header_timeout_s`` after it opened — or after the previous answer on it — is
-  closed. uvicorn alone has no such limit: a client sending a header byte now and then would
-  hold a connection for ever (slowloris). Both answer a request head still incomplete past
-  ``max_header_bytes`` with 400 and close. httptools parses a request in about a third of
-  h11's CPU time (the service calls' profile: h11 was some 12 % of a node's CPU);
+* ``GuardedH11Protocol`` (uvicorn's h11 protocol with a deadline for the request head): a
+  connection whose request line and headers have not all arrived ``header_timeout_s`` after it
+  opened — or after the previous answer on it — is closed. uvicorn alone has no such limit: a
+  client sending a header byte now and then would hold a connection for ever (slowloris);
 * ``timeout_keep_alive`` (``keep_alive_s``): an idle keep-alive connection is closed;
 * ``limit_concurrency`` (``max_connections``): beyond that many connections and requests at
   once, uvicorn answers 503 at once instead of queueing without bound;
-* ``h11_max_incomplete_event_size`` (``max_header_bytes``): h11's own form of that limit.
+* ``h11_max_incomplete_event_size`` (``max_header_bytes``): a longer request head is a 400.
 
 ``BodyTimeout`` (an ASGI middleware the app installs) bounds the body the same way: a request
 whose body has not fully arrived ``body_timeout_s`` after its head is answered 408
@@ -31,23 +27,11 @@ import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-try:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-except ImportError:  # no httptools (the ``fast`` extra): h11
-    HttpToolsProtocol = None  # type: ignore[assignment,misc]
-
 from bus.config.http import HttpSettings
 from bus.core.errors import RequestTimeout
 from bus.gateway.problems import problem_response
 
-__all__ = [
-    "BodyTimeout",
-    "GuardedH11Protocol",
-    "GuardedHttpToolsProtocol",
-    "guarded_protocol",
-    "server_options",
-]
-_INVALID = "Invalid HTTP request received."  # uvicorn's words for a 400, either protocol
+__all__ = ["BodyTimeout", "GuardedH11Protocol", "guarded_protocol", "server_options"]
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -91,80 +75,8 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()
 
 
-if HttpToolsProtocol is not None:
-
-    class GuardedHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol, closing a connection whose request head is late, and
-        refusing (400) a head still incomplete past ``max_head_bytes``, as h11 does."""
-
-        header_timeout_s: float = 10.0
-        max_head_bytes: int = 32_768
-        _head_deadline: asyncio.TimerHandle | None = None
-        _awaiting_head = True  # no request head, or part of one: what the deadline bounds
-        _head_bytes = 0  # bytes received while the head is incomplete
-        _boundary = False  # a head or a request ended inside the bytes being parsed
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm()
-
-        def data_received(self, data: bytes) -> None:
-            self._boundary = False
-            super().data_received(data)
-            # bytes that only add to an incomplete head (others hold a body or an end)
-            if self._awaiting_head and not self._boundary and not self.transport.is_closing():
-                self._head_bytes += len(data)
-                if self._head_bytes > self.max_head_bytes:
-                    self.logger.warning(_INVALID)
-                    self.send_400_response(_INVALID)
-
-        def on_headers_complete(self) -> None:
-            self._awaiting_head, self._head_bytes, self._boundary = False, 0, True
-            self._disarm()  # the whole head is in: the app has it
-            super().on_headers_complete()
-
-        def on_message_complete(self) -> None:
-            self._awaiting_head, self._head_bytes, self._boundary = True, 0, True
-            super().on_message_complete()
-
-        def on_response_complete(self) -> None:
-            pipelined = bool(self.pipeline)  # a request already in, started now
-            super().on_response_complete()
-            if not self.transport.is_closing() and self._awaiting_head and not pipelined:
-                self._arm()  # the next request's head has the same time, from now
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._head_deadline = self.loop.call_later(self.header_timeout_s, self._head_late)
-
-        def _disarm(self) -> None:
-            if self._head_deadline is not None:
-                self._head_deadline.cancel()
-                self._head_deadline = None
-
-        def _head_late(self) -> None:
-            self._head_deadline = None
-            if self._awaiting_head and not self.transport.is_closing():
-                self.logger.info("request head not received in %.1f s: connection closed",
-                                 self.header_timeout_s)
-                self.transport.close()
-
-else:  # pragma: no cover - the fast extra is installed where the tests run
-    GuardedHttpToolsProtocol = None  # type: ignore[assignment,misc]
-
-
-def guarded_protocol(
-    header_timeout_s: float, max_head_bytes: int = 32_768
-) -> type[asyncio.Protocol]:
-    """The guarded protocol class with this deadline and head limit (uvicorn takes a class):
-    httptools when installed, else h11."""
-    if GuardedHttpToolsProtocol is not None:
-        return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
-                    {"header_timeout_s": header_timeout_s, "max_head_bytes": max_head_bytes})
+def guarded_protocol(header_timeout_s: float) -> type[GuardedH11Protocol]:
+    """A ``GuardedH11Protocol`` class with this deadline (uvicorn takes a class)."""
     return type("GuardedH11Protocol", (GuardedH11Protocol,),
                 {"header_timeout_s": header_timeout_s})
 
@@ -172,7 +84,7 @@ def guarded_protocol(
 def server_options(settings: HttpSettings) -> dict[str, Any]:
     """The keyword arguments of ``uvicorn.Config`` (or ``uvicorn.run``) for ``settings``."""
     return {
-        "http": guarded_protocol(settings.header_timeout_s, settings.max_header_bytes),
+        "http": guarded_protocol(settings.header_timeout_s),
         "timeout_keep_alive": max(1, math.ceil(settings.keep_alive_s)),
         "limit_concurrency": settings.max_connections,
         "h11_max_incomplete_event_size": settings.max_header_bytes,

@@ -1,10 +1,9 @@
 """Slow and greedy clients: closed or refused, while normal requests keep flowing.
 
 The demo node runs with short limits, set as an operator would (``BUS_HTTP__…``): the request
-head must arrive within 1 s, the body within 1 s, once with each HTTP parser the server may run
-(httptools, the default with the ``fast`` extra, and h11 without it). Raw sockets play the slow
-client; httpx plays everyone else, at the same time. Nothing here measures time: each test
-waits (bounded by a socket timeout) for the server to close or answer, and checks what it did.
+head must arrive within 1 s, the body within 1 s. Raw sockets play the slow client; httpx plays
+everyone else, at the same time. Nothing here measures time: each test waits (bounded by a
+socket timeout) for the server to close or answer, and checks what it did.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-import bus.gateway.server
 from bus.config.http import HttpSettings
-from bus.gateway.server import GuardedH11Protocol, GuardedHttpToolsProtocol, server_options
+from bus.gateway.server import GuardedH11Protocol, server_options
 from demo.data import AZIZ
 from demo.scenario import RESIDENCE, DemoStack, start_stack
 
@@ -26,22 +24,17 @@ pytestmark = pytest.mark.slow
 SAFETY_S = 20  # a socket read gives up after this: the server closes long before
 
 
-def _stack(tmp: Path, *, parser: str = "httptools", **env: str) -> DemoStack:
+def _stack(tmp: Path, **env: str) -> DemoStack:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(f"BUS_HTTP__{name}", value)
-        if parser == "h11":  # as without the fast extra
-            patch.setattr(bus.gateway.server, "GuardedHttpToolsProtocol", None)
         return start_stack(tmp)
 
 
-@pytest.fixture(scope="module", params=["httptools", "h11"])
-def strict(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-           ) -> Iterator[DemoStack]:
-    stack = _stack(tmp_path_factory.mktemp("strict"), parser=request.param,
-                   HEADER_TIMEOUT_S="1", BODY_TIMEOUT_S="1", KEEP_ALIVE_S="1")
-    assert issubclass(stack.gateway.server.config.http, bus.gateway.server.GuardedH11Protocol
-                      if request.param == "h11" else GuardedHttpToolsProtocol)
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+    stack = _stack(tmp_path_factory.mktemp("strict"), HEADER_TIMEOUT_S="1", BODY_TIMEOUT_S="1",
+                   KEEP_ALIVE_S="1")
     try:
         yield stack
     finally:
@@ -179,27 +172,10 @@ def test_limits_out_of_range_are_refused(field: str, value: float) -> None:
         HttpSettings.model_validate({field: value})
 
 
-def test_the_server_is_given_every_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = HttpSettings(header_timeout_s=3, keep_alive_s=2.5, max_connections=50,
-                            max_header_bytes=4096)
-    options = server_options(settings)
-    assert issubclass(options["http"], GuardedHttpToolsProtocol)
-    assert (options["http"].header_timeout_s, options["http"].max_head_bytes) == (3, 4096)
+def test_the_server_is_given_every_limit() -> None:
+    options = server_options(HttpSettings(header_timeout_s=3, keep_alive_s=2.5,
+                                          max_connections=50, max_header_bytes=4096))
+    assert issubclass(options["http"], GuardedH11Protocol)
+    assert options["http"].header_timeout_s == 3
     assert (options["timeout_keep_alive"], options["limit_concurrency"],
             options["h11_max_incomplete_event_size"]) == (3, 50, 4096)
-    monkeypatch.setattr(bus.gateway.server, "GuardedHttpToolsProtocol", None)
-    h11 = server_options(settings)["http"]
-    assert issubclass(h11, GuardedH11Protocol) and h11.header_timeout_s == 3
-
-
-def test_a_long_body_is_not_taken_for_a_long_head(strict: DemoStack) -> None:
-    body = b'{"pinfl": "' + AZIZ.pinfl.encode() + b'", "pad": "' + b"a" * 60_000 + b'"}'
-    head = (f"POST /v1/services/{RESIDENCE} HTTP/1.1\r\nHost: bus\r\n"
-            f"Authorization: Bearer {strict.token}\r\nX-Bus-User: officer-17\r\n"
-            "X-Bus-Purpose: child-benefit\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
-    with _connect(strict) as sock:
-        sock.sendall(head + body)  # one write: head, body and end may come in one read
-        answer = _answer(sock)
-    # read whole and judged by the schema (no field "pad"), not cut off as a long head (400)
-    assert answer.startswith(b"HTTP/1.1 422") and b"schema-invalid" in answer, answer[:200]
