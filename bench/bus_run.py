@@ -12,9 +12,9 @@ validate, adapter, minimise, sign), the reply, and verification of the answer.
   the transport opened from the URL given, so a ``BUS_TRANSPORT__URL`` in the environment cannot
   turn an embedded cell into a RabbitMQ one;
 * ``serve_nodes`` starts ``n`` nodes as ``python run_bus.py serve --workers W`` processes (the
-  deployment path; each has its own name, hence its own reply queue) and waits until they are
-  ready; it yields each node's URL and the pids of its processes (the supervisor and its
-  workers, whose CPU is the server's);
+  deployment path; each has its own name, hence its own reply queue; ``bench.processes``) and
+  waits until they are ready; it yields each node's URL and the pids of its processes (the
+  supervisor and its workers, whose CPU is the server's);
 * ``queues_removed`` deletes the durable queues those nodes made on the (shared) broker;
 * ``demo_stack`` starts the demo's real path (``demo.scenario.start_stack``: a REST residence
   registry and an SQL cadastre on the embedded transport) and ``demo_calls`` asks both services
@@ -24,23 +24,19 @@ validate, adapter, minimise, sign), the reply, and verification of the answer.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pika
 import pika.exceptions
 import yaml
 
 from bench.loadgen import HttpCall
+from bench.processes import ROOT, Launch, served
 from bench.workload import CLIENT, PROVIDER, PURPOSE, SERVICE, USER, request_body
 from bus.cli.app import new_token
 from bus.config.loader import load_settings
@@ -52,7 +48,7 @@ from bus.transport import open_transport, reply_queue, service_queue
 from demo.scenario import DemoStack, start_stack
 from demo.servers import serve_in_thread
 from signing import generate_member_key
-from signing.files import private_file, write_private
+from signing.files import write_private
 
 __all__ = [
     "BUNDLE_DELAYS_S",
@@ -68,7 +64,6 @@ __all__ = [
     "serve_nodes",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
 AUDIT_SECRET = "bench-only-audit-secret-0123456789"
 
 
@@ -234,79 +229,22 @@ def queues_removed(url: str, node_names: list[str]) -> Iterator[None]:
                 connection.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    give_up = time.monotonic() + timeout
-    while time.monotonic() < give_up:
-        if proc.poll() is not None:
-            raise RuntimeError(f"node at {url} exited with {proc.returncode} (see its log)")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"node at {url} not ready after {timeout:g} s")
-
-
-def _process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (Linux ``/proc``; just ``pid`` elsewhere)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-    return found
-
-
 @contextlib.contextmanager
 def serve_nodes(configs: list[Path], *, workers: int = 1) -> Iterator[list[tuple[str, list[int]]]]:
     """One ``run_bus.py serve --workers W`` per config; yields (gateway URL, pids) once ready."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUS_")}
-    procs: list[tuple[subprocess.Popen[bytes], Any]] = []
-    urls: list[str] = []
-    try:
-        for config in configs:
-            port = _free_port()
-            log = private_file(config.with_suffix(".log")).open("ab")
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(ROOT / "run_bus.py"),
-                    "serve",
-                    "-c",
-                    str(config),
-                    "--listen",
-                    f"127.0.0.1:{port}",
-                    "--workers",
-                    str(workers),
-                ],
-                stdout=log,
-                stderr=log,
-                env={**env, "BUS_DOCUMENTS__PUBLIC_URL": f"http://127.0.0.1:{port}"},
-                cwd=ROOT,
-            )
-            procs.append((proc, log))
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, (proc, _) in zip(urls, procs, strict=True):
-            _wait_ready(url, proc)
-        yield [(url, _process_tree(proc.pid)) for url, (proc, _) in zip(urls, procs, strict=True)]
-    finally:
-        for proc, _ in procs:
-            proc.terminate()
-        for proc, log in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
+
+    def launch(config: Path) -> Launch:
+        def command(port: int) -> list[str]:
+            return [sys.executable, str(ROOT / "run_bus.py"), "serve", "-c", str(config),
+                    "--listen", f"127.0.0.1:{port}", "--workers", str(workers)]
+
+        def public_url(port: int) -> dict[str, str]:  # the documents' links point at the node
+            return {"BUS_DOCUMENTS__PUBLIC_URL": f"http://127.0.0.1:{port}"}
+
+        return Launch(command, config.with_suffix(".log"), public_url)
+
+    with served([launch(c) for c in configs]) as nodes:
+        yield nodes
 
 
 @contextlib.contextmanager

@@ -48,6 +48,7 @@ class Cell:
     concurrency: int
     baseline: str | None = None
     shape: str | None = None  # the floor of the same shape (HTTP in front), if not the baseline
+    peer: str | None = None  # what a team would build instead from common parts (bench.peer)
     note: str = ""
 
 
@@ -149,6 +150,7 @@ _COLUMNS = (
     "bus/floor",
     "added p50 ms",
     "bus/same-shape floor",
+    "bus/peer",
     "CPU ms/exch srv/cli/mq",
     "cores ours/all",
 )
@@ -159,6 +161,12 @@ def _same_shape(result: Result, results: Sequence[Result]) -> str:
         return _ratio(result, _baseline_of(result, results))
     floor = _baseline_of(result, results, result.cell.shape)
     return _ratio(result, floor) + (f" ({result.cell.shape})" if floor else "")
+
+
+def _peer_ratio(result: Result, results: Sequence[Result]) -> str:
+    if result.cell.peer is None:
+        return "-"
+    return _ratio(result, _baseline_of(result, results, result.cell.peer))
 
 
 def _cores(result: Result) -> str:
@@ -187,6 +195,7 @@ def _row(result: Result, results: Sequence[Result]) -> list[str]:
         _ratio(result, base),
         _added(result, base),
         _same_shape(result, results),
+        _peer_ratio(result, results),
         _cpu(result),
         _cores(result),
     ]
@@ -362,7 +371,8 @@ def write_results(
         "`bus/floor` is the bus's throughput as a share of its baseline floor's at the same",
         "number of clients; `added p50 ms` is the bus's median latency minus the floor's;",
         "`bus/same-shape floor` compares with the floor that has the bus's shape (HTTP in front",
-        "of the same transport: `floor http+pika` for RabbitMQ, `floor http` for embedded).",
+        "of the same transport: `floor http+pika` for RabbitMQ, `floor http` for embedded);",
+        "`bus/peer` with what a team would write instead (`peer fastapi+aio-pika`).",
         "`CPU ms/exch srv/cli/mq`: CPU time (user + system, all threads, from `/proc`) per",
         "exchange of the server process(es), the load generator and RabbitMQ, warm-up included;",
         "`cores ours/all`: cores those kept busy during the cell, and cores every process on the",
@@ -392,10 +402,10 @@ def print_result(console: Console, result: Result, results: Sequence[Result]) ->
     row = dict(zip(_COLUMNS, _row(result, results), strict=True))
     error = f"  [red]{result.first_error}[/red]" if result.first_error else ""
     console.print(
-        f"  {row['system']:<22} {row['clients']:>2} client(s): {row['exchanges/s']:>6}/s  "
+        f"  {row['system']:<34} {row['clients']:>2} client(s): {row['exchanges/s']:>6}/s  "
         f"p50 {row['p50 ms']:>6} ms  p99 {row['p99 ms']:>7} ms  "
         f"errors {row['errors']}  bus/floor {row['bus/floor']} "
-        f"(same shape {row['bus/same-shape floor']})  "
+        f"(same shape {row['bus/same-shape floor']}, peer {row['bus/peer']})  "
         f"CPU ms {row['CPU ms/exch srv/cli/mq']}  cores {row['cores ours/all']}{error}",
         highlight=False,
     )

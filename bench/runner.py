@@ -11,8 +11,10 @@ bus embedded               embedded    the bus, one node, trivial provider (vs f
 bus embedded, workers      embedded    ``run_bus.py serve --workers <cores>`` (vs floor http)
 floor pika                 rabbitmq    plain pika request/reply with the same signing work
 floor http+pika            rabbitmq    floor http whose handler asks over plain pika
-bus rabbitmq               rabbitmq    the bus, one node in this process (vs floor pika)
-bus rabbitmq, 2 nodes      rabbitmq    two ``run_bus.py serve --workers 1`` sharing the queues
+peer fastapi+aio-pika      rabbitmq    FastAPI + a plain aio-pika RPC, same signing (bench.peer)
+peer …, 2 processes        rabbitmq    two ``python -m bench.peer`` sharing the request queue
+bus rabbitmq               rabbitmq    the bus, one node in this process (vs floor pika, peer)
+bus rabbitmq, 2 nodes      rabbitmq    two ``run_bus.py serve --workers 1`` (vs the 2-process peer)
 bus bundle of 5            embedded    ``POST /v1/bundles``: 5 echo services answering in 10-50 ms
 bus async acceptance       embedded    ``?mode=async`` on ``serve --workers <cores>``: 202s/s
 demo REST+SQL              embedded    the demo's real agencies, sequential, 1 client
@@ -33,12 +35,14 @@ import contextlib
 import datetime as dt
 import os
 import shutil
+import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 from rich.console import Console
@@ -67,6 +71,8 @@ from bench.machine import (
     versions,
     wait_for_broker,
 )
+from bench.peer import peer_app
+from bench.processes import Launch, served
 from bench.report import (
     Cell,
     Machine,
@@ -77,6 +83,7 @@ from bench.report import (
     summarise,
     write_results,
 )
+from bench.vhost import run_vhost
 from bench.workload import request_body
 from bus.config.http import HttpSettings
 from bus.gateway.server import server_options
@@ -85,6 +92,8 @@ from demo.servers import serve_in_thread
 __all__ = ["DEFAULT_AMQP_URL", "SYSTEMS", "BenchOptions", "run_bench"]
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+PEER = "peer fastapi+aio-pika"  # what a team would write instead (bench.peer)
+PEER_TWO = f"{PEER}, 2 processes"  # the same, twice, as the two nodes
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -189,12 +198,13 @@ class System:
     start: Callable[[_Context], contextlib.AbstractContextManager[Target]]
     baseline: str | None = None
     shape: str | None = None
+    peer: str | None = None
     rabbit: bool = False
     levels: tuple[int, ...] | None = None  # None: the run's concurrency levels
 
     def cells(self, options: BenchOptions) -> list[Cell]:
         return [
-            Cell(self.name, self.transport, c, self.baseline, self.shape)
+            Cell(self.name, self.transport, c, self.baseline, self.shape, self.peer)
             for c in (self.levels or options.concurrency)
         ]
 
@@ -221,6 +231,35 @@ def _floor_http_pika(ctx: _Context) -> Iterator[Target]:
         serve_in_thread(http_floor_app(ctx.crypto, amqp_url=url), **FLOOR_SERVER) as server,
     ):
         yield ctx.http_target([server.url], FLOOR_CALL, _here())
+
+
+PEER_CALL = [
+    HttpCall("/peer", {"Content-Type": "application/json"}, orjson.dumps(request_body()).decode())
+]
+
+
+@contextlib.contextmanager
+def _peer(ctx: _Context) -> Iterator[Target]:
+    app = peer_app(ctx.crypto, ctx.options.amqp_url)
+    with serve_in_thread(app, **FLOOR_SERVER) as server:
+        yield ctx.http_target([server.url], PEER_CALL, _here())
+
+
+@contextlib.contextmanager
+def _peer_two(ctx: _Context) -> Iterator[Target]:
+    keys, url = ctx.deployment.keys_dir, ctx.options.amqp_url
+
+    def launch(name: str) -> Launch:
+        def command(port: int) -> list[str]:
+            return [sys.executable, "-m", "bench.peer", "--keys", str(keys),
+                    "--listen", f"127.0.0.1:{port}"]
+
+        return Launch(command, ctx.deployment.state / f"{name}.log",
+                      lambda port: {"BENCH_PEER_AMQP_URL": url})
+
+    with served([launch("peer-a"), launch("peer-b")]) as peers:
+        urls, pids = [url for url, _ in peers], [pid for _, tree in peers for pid in tree]
+        yield ctx.http_target(urls, PEER_CALL, pids)
 
 
 @contextlib.contextmanager
@@ -312,12 +351,15 @@ SYSTEMS: tuple[System, ...] = (
     System("bus embedded, workers", "embedded", _bus_embedded_workers, baseline="floor http"),
     System("floor pika", "rabbitmq", _floor_pika, rabbit=True),
     System("floor http+pika", "rabbitmq", _floor_http_pika, rabbit=True),
+    System(PEER, "rabbitmq", _peer, rabbit=True),
+    System(PEER_TWO, "rabbitmq", _peer_two, rabbit=True),
     System(
         "bus rabbitmq",
         "rabbitmq",
         _bus_rabbitmq,
         baseline="floor pika",
         shape="floor http+pika",
+        peer=PEER,
         rabbit=True,
     ),
     System(
@@ -326,6 +368,7 @@ SYSTEMS: tuple[System, ...] = (
         _bus_rabbitmq_two_nodes,
         baseline="floor pika",
         shape="floor http+pika",
+        peer=PEER_TWO,
         rabbit=True,
     ),
     System("bus bundle of 5", "embedded", _bus_bundle),
@@ -369,6 +412,14 @@ the provider, verify it) on envelopes of the bus's shape and size; see `bench/fl
   queues, clients spread over both gateways).
 * **floor http+pika**: the http floor whose handler asks over plain pika (one connection per
   server thread): the same shape as the bus on RabbitMQ without the bus; for comparison.
+* **peer fastapi+aio-pika**: what a team would write instead with well-known parts
+  (`bench/peer.py`): a FastAPI handler that signs the request and asks over a plain aio-pika RPC
+  (persistent requests to a durable quorum queue, publisher confirms, an exclusive reply queue,
+  correlation ids), answered by an aio-pika consumer on the same event loop (its own connection)
+  that verifies, signs, publishes the answer (confirmed) and then acks; the handler verifies the
+  answer. One process, like **bus rabbitmq**, whose `bus/peer` compares with it; **peer
+  fastapi+aio-pika, 2 processes** is two of them (`python -m bench.peer`) sharing the request
+  queue, clients spread over both: the peer of **bus rabbitmq, 2 nodes**.
 * **bus bundle of 5**: one `POST /v1/bundles` asking five services of the echo agency that
   answer in 10, 20, 30, 40 and 50 ms (one node in this process): a bundle should take its
   slowest part (50 ms) plus little.
@@ -382,6 +433,8 @@ Each cell: {options.warmup} untimed exchanges per client, then {options.per_cell
 shared by all clients (or {options.max_seconds:g} s, whichever ends first); throughput is
 successful exchanges per second of wall time, latencies are per exchange as the client saw it
 (nearest-rank p50/p99). Nodes log every exchange as JSON lines to a file, as a deployed node does.
+The RabbitMQ cells run in a virtual host of the run's own (`bench/vhost.py`), deleted at the end:
+the broker is shared with other work, whose queues and clean-ups stay apart from the run's.
 
 Servers run in the benchmark process under uvicorn as `run_bus.py serve` runs them, floors
 included, on one stack: {server_stack()}. The HTTP load comes from
@@ -411,7 +464,14 @@ def run_bench(options: BenchOptions, console: Console) -> list[Result]:
     try:
         deployment = BenchDeployment.create(state)
         crypto = Crypto.load(deployment.keys_dir)
-        with LoadGenerator(state / "loadgen.log") as loadgen:
+        with contextlib.ExitStack() as own:
+            if any(s.rabbit for s in systems) and not problem:
+                # others use the broker too: this run's queues live in its own virtual host
+                url, shared = own.enter_context(run_vhost(options.amqp_url))
+                notes += [f"RabbitMQ: {shared}"] if shared else []
+                options = replace(options, amqp_url=url)
+                console.print(f"RabbitMQ virtual host: {urlsplit(url).path[1:] or '/'}")
+            loadgen = own.enter_context(LoadGenerator(state / "loadgen.log"))
             ctx = _Context(options, console, loadgen, deployment, crypto, notes)
             console.print(
                 f"benchmark: {options.per_cell} exchanges per cell (at most "

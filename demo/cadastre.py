@@ -17,16 +17,13 @@ database.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, text
 
+from demo.agency_kit import seed_sqlalchemy
 from demo.data import PEOPLE
-from signing.files import private_dir
 
 __all__ = ["KIND_CODES", "QUERY", "SCHEMA", "create_database", "create_database_postgres", "load"]
 
@@ -110,24 +107,7 @@ def load(conn: Connection) -> None:
 
 def create_database(path: Path) -> Path:
     """Create the cadastre's SQLite database at ``path`` unless the file exists."""
-    path = Path(path)
-    if path.exists():
-        return path
-    private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        engine = create_engine(f"sqlite:///{tmp}")
-        try:
-            with engine.begin() as conn:
-                load(conn)
-        finally:
-            engine.dispose()
-        os.replace(tmp, path)  # appear complete or not at all
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return path
+    return seed_sqlalchemy(path, load)
 
 
 def create_database_postgres(url: str) -> None:

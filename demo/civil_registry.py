@@ -37,39 +37,38 @@ the bus delivered twice.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sqlite3
-import tempfile
 from pathlib import Path
 
 from lxml import etree
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
-from adapters.soap import BUS_SOAP_NS
+from demo.agency_kit import (
+    XML_MEDIA_TYPE,
+    fault,
+    operation_in,
+    seed_sqlite,
+    soap_app,
+    soap_envelope,
+    subelement,
+    wsdl,
+)
 from demo.data import BIRTHS
-from signing import SigningError
-from signing.files import private_dir
-from signing.xml import SOAP11, parse_xml
 
 __all__ = [
     "NS",
     "OPERATION",
     "WSDL_PATH",
     "create_app",
-    "fault",
     "seed",
-    "soap_envelope",
     "wsdl_document",
 ]
 
 NS = "urn:fhdyo:tugilish:v1"
 OPERATION = "GetBirthRecord"
 WSDL_PATH = "/ws/birth"
-_XML = "text/xml; charset=utf-8"
 _SCHEMA = """
 CREATE TABLE tugilish (
     seriya TEXT NOT NULL, raqam TEXT NOT NULL,
@@ -83,13 +82,7 @@ CREATE TABLE tugilish (
 )
 """
 
-_WSDL = """<?xml version="1.0" encoding="utf-8"?>
-<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
-    xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
-    xmlns:xsd="http://www.w3.org/2001/XMLSchema"
-    xmlns:t="{ns}" targetNamespace="{ns}" name="TugilishXizmati">
-  <wsdl:types>
-    <xsd:schema targetNamespace="{ns}" elementFormDefault="qualified">
+_TYPES = """
       <xsd:complexType name="Guvohnoma">
         <xsd:sequence>
           <xsd:element name="Seriya" type="xsd:string"/>
@@ -124,109 +117,50 @@ _WSDL = """<?xml version="1.0" encoding="utf-8"?>
           <xsd:element name="FHDYOBolimi" type="xsd:string"/>
         </xsd:sequence>
       </xsd:complexType>
-      <xsd:element name="{op}">
-        <xsd:complexType>
-          <xsd:sequence>
+"""
+_REQUEST = """
             <xsd:element name="JShShIR" type="xsd:string" minOccurs="0"/>
             <xsd:element name="Guvohnoma" type="t:Guvohnoma" minOccurs="0"/>
-          </xsd:sequence>
-        </xsd:complexType>
-      </xsd:element>
-      <xsd:element name="{op}Response">
-        <xsd:complexType>
-          <xsd:sequence>
+"""
+_RESPONSE = """
             <xsd:element name="Yozuv" type="t:Yozuv"/>
-          </xsd:sequence>
-        </xsd:complexType>
-      </xsd:element>
-    </xsd:schema>
-  </wsdl:types>
-  <wsdl:message name="{op}Input"><wsdl:part name="parameters" element="t:{op}"/></wsdl:message>
-  <wsdl:message name="{op}Output">
-    <wsdl:part name="parameters" element="t:{op}Response"/>
-  </wsdl:message>
-  <wsdl:portType name="TugilishPortType">
-    <wsdl:operation name="{op}">
-      <wsdl:input message="t:{op}Input"/>
-      <wsdl:output message="t:{op}Output"/>
-    </wsdl:operation>
-  </wsdl:portType>
-  <wsdl:binding name="TugilishBinding" type="t:TugilishPortType">
-    <soap:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
-    <wsdl:operation name="{op}">
-      <soap:operation soapAction="{ns}#{op}"/>
-      <wsdl:input><soap:body use="literal"/></wsdl:input>
-      <wsdl:output><soap:body use="literal"/></wsdl:output>
-    </wsdl:operation>
-  </wsdl:binding>
-  <wsdl:service name="TugilishXizmati">
-    <wsdl:port name="TugilishPort" binding="t:TugilishBinding">
-      <soap:address location="{address}"/>
-    </wsdl:port>
-  </wsdl:service>
-</wsdl:definitions>
 """
 
 
 def wsdl_document(address: str) -> bytes:
     """The registry's WSDL, with ``address`` as the endpoint (its soap:address)."""
-    return _WSDL.format(ns=NS, op=OPERATION, address=address).encode()
+    return wsdl(ns=NS, operation=OPERATION, name="Tugilish", types=_TYPES,
+                request=_REQUEST, response=_RESPONSE, address=address)
 
 
 def seed(db_path: Path) -> Path:
     """Create the registry's database at ``db_path`` from ``demo.data.BIRTHS`` unless it exists."""
-    db_path = Path(db_path)
-    if db_path.exists():
-        return db_path
-    private_dir(db_path.parent)
-    fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=db_path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        with contextlib.closing(sqlite3.connect(tmp)) as db, db:
-            db.execute(_SCHEMA)
-            rows = []
-            for b in BIRTHS:
-                parent = {p.role: p for p in b.parents}
-                father, mother = parent.get("father"), parent.get("mother")
-                rows.append((
-                    b.series, b.number, b.pinfl, b.surname.upper(), b.given_name.upper(),
-                    b.patronymic.upper(), b.born_on.isoformat(),
-                    "E" if b.sex == "male" else "A", b.place_of_birth,
-                    father.pinfl if father else None,
-                    father.full_name.upper() if father else None,
-                    mother.pinfl if mother else None,
-                    mother.full_name.upper() if mother else None,
-                    b.registered_on.isoformat(), b.office,
-                ))
-            db.executemany(
-                "INSERT INTO tugilish VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
-        os.replace(tmp, db_path)  # appear complete or not at all
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return db_path
 
+    def fill(db: sqlite3.Connection) -> None:
+        db.execute(_SCHEMA)
+        rows = []
+        for b in BIRTHS:
+            parent = {p.role: p for p in b.parents}
+            father, mother = parent.get("father"), parent.get("mother")
+            rows.append((
+                b.series, b.number, b.pinfl, b.surname.upper(), b.given_name.upper(),
+                b.patronymic.upper(), b.born_on.isoformat(),
+                "E" if b.sex == "male" else "A", b.place_of_birth,
+                father.pinfl if father else None,
+                father.full_name.upper() if father else None,
+                mother.pinfl if mother else None,
+                mother.full_name.upper() if mother else None,
+                b.registered_on.isoformat(), b.office,
+            ))
+        db.executemany(
+            "INSERT INTO tugilish VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
 
-def soap_envelope(body_child: etree._Element) -> bytes:
-    envelope = etree.Element(f"{{{SOAP11}}}Envelope", nsmap={"soap": SOAP11})
-    etree.SubElement(envelope, f"{{{SOAP11}}}Body").append(body_child)
-    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))
-
-
-def fault(code: str, text: str, status: int = 500) -> Response:
-    """A SOAP 1.1 Fault; ``code`` like ``Client`` or ``Client.NotFound`` (soap: prefixed)."""
-    element = etree.Element(f"{{{SOAP11}}}Fault", nsmap={"soap": SOAP11})
-    etree.SubElement(element, "faultcode").text = f"soap:{code}"
-    etree.SubElement(element, "faultstring").text = text
-    return Response(soap_envelope(element), status_code=status, media_type=_XML)
+    return seed_sqlite(db_path, fill)
 
 
 def _t(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{NS}}}{name}")
-    if text is not None:
-        element.text = text
-    return element
+    return subelement(parent, NS, name, text)
 
 
 def _record(row: sqlite3.Row) -> etree._Element:
@@ -251,9 +185,8 @@ def _record(row: sqlite3.Row) -> etree._Element:
 
 
 def _lookup(db_uri: str, root: etree._Element) -> Response:
-    body = root.find(f"{{{SOAP11}}}Body")
-    operation = body[0] if body is not None and len(body) else None
-    if operation is None or operation.tag != f"{{{NS}}}{OPERATION}":
+    operation = operation_in(root, NS, OPERATION)
+    if operation is None:
         return fault("Client", "Noma'lum amal (unknown operation)")
     pinfl = operation.findtext(f"{{{NS}}}JShShIR")
     series = operation.findtext(f"{{{NS}}}Guvohnoma/{{{NS}}}Seriya")
@@ -272,41 +205,10 @@ def _lookup(db_uri: str, root: etree._Element) -> Response:
             return fault("Client", "JShShIR yoki guvohnoma raqami kerak (bittasi)")
     if row is None:
         return fault("Client.NotFound", "Yozuv topilmadi")
-    return Response(soap_envelope(_record(row)), media_type=_XML)
+    return Response(soap_envelope(_record(row)), media_type=XML_MEDIA_TYPE)
 
 
 def create_app(db_path: Path) -> Starlette:
     """The registry's SOAP endpoint over the database at ``db_path`` (seeded if absent)."""
     db_uri = seed(db_path).absolute().as_uri() + "?mode=ro"
-
-    async def wsdl_or_nothing(request: Request) -> Response:
-        if "wsdl" not in {k.lower() for k in request.query_params}:
-            return Response("add ?wsdl", status_code=404, media_type="text/plain")
-        address = str(request.url.replace(query=""))
-        return Response(wsdl_document(address), media_type=_XML)
-
-    async def endpoint(request: Request) -> Response:
-        request.app.state.lookups += 1
-        try:
-            root = parse_xml(await request.body())
-        except SigningError:
-            request.app.state.message_ids.append(None)
-            return fault("Client", "So'rov o'qib bo'lmadi (unreadable request)")
-        request.app.state.message_ids.append(
-            root.findtext(f"{{{SOAP11}}}Header/{{{BUS_SOAP_NS}}}MessageId")
-        )
-        return _lookup(db_uri, root)
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"holat": "ishlayapti"})
-
-    app = Starlette(
-        routes=[
-            Route(WSDL_PATH, wsdl_or_nothing, methods=["GET"]),
-            Route(WSDL_PATH, endpoint, methods=["POST"]),
-            Route("/health", health, methods=["GET"]),
-        ]
-    )
-    app.state.lookups = 0  # the registry's own count of lookups served
-    app.state.message_ids = []  # its journal: the bus MessageId SOAP header of each lookup
-    return app
+    return soap_app(WSDL_PATH, wsdl_document, lambda root: _lookup(db_uri, root))

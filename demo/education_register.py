@@ -20,13 +20,11 @@ to ``demo.education_mapping.to_response``. ``create_database(path)`` makes the S
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, text
 
+from demo.agency_kit import seed_sqlalchemy
 from demo.data import PEOPLE
 from demo.records import STUDIES
 
@@ -94,21 +92,4 @@ def load(conn: Connection) -> None:
 
 def create_database(path: Path) -> Path:
     """Create the register's SQLite database at ``path`` unless the file exists."""
-    path = Path(path)
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        engine = create_engine(f"sqlite:///{tmp}")
-        try:
-            with engine.begin() as conn:
-                load(conn)
-        finally:
-            engine.dispose()
-        os.replace(tmp, path)  # appear complete or not at all
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return path
+    return seed_sqlalchemy(path, load)

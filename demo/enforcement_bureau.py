@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from demo.agency_kit import problem, seed_sqlite
 from demo.records import CASES
 
 __all__ = ["DEBTS_PATH", "DOCUMENTS", "RESTRICTIONS", "create_app", "seed"]
@@ -59,33 +58,19 @@ CREATE TABLE ijro_ishi (
 
 def seed(db_path: Path) -> Path:
     """Create the bureau's database at ``db_path`` from ``demo.records.CASES`` unless it exists."""
-    db_path = Path(db_path)
-    if db_path.exists():
-        return db_path
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=db_path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        with contextlib.closing(sqlite3.connect(tmp)) as db, db:
-            db.execute(_SCHEMA)
-            db.executemany(
-                "INSERT INTO ijro_ishi VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(c.number, c.debtor_pinfl, c.debtor_stir, c.opened_on.isoformat(),
-                  DOCUMENTS[c.document], c.issued_by, c.creditor_name, c.creditor_stir,
-                  int(c.amount_due * 100), int(c.amount_paid * 100),
-                  ",".join(RESTRICTIONS[r] for r in c.restrictions),
-                  c.closed_on.isoformat() if c.closed_on else None) for c in CASES],
-            )
-        os.replace(tmp, db_path)  # appear complete or not at all
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return db_path
 
+    def fill(db: sqlite3.Connection) -> None:
+        db.execute(_SCHEMA)
+        db.executemany(
+            "INSERT INTO ijro_ishi VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(c.number, c.debtor_pinfl, c.debtor_stir, c.opened_on.isoformat(),
+              DOCUMENTS[c.document], c.issued_by, c.creditor_name, c.creditor_stir,
+              int(c.amount_due * 100), int(c.amount_paid * 100),
+              ",".join(RESTRICTIONS[r] for r in c.restrictions),
+              c.closed_on.isoformat() if c.closed_on else None) for c in CASES],
+        )
 
-def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return seed_sqlite(db_path, fill)
 
 
 def _sum(tiyin: int) -> str:
@@ -121,11 +106,11 @@ def create_app(
     def debts(jshshir: str | None = None, stir: str | None = None) -> JSONResponse:
         app.state.lookups += 1
         if (jshshir is None) == (stir is None):
-            return _problem(400, "Bad Request", "jshshir yoki stir kerak (bittasi)")
+            return problem(400, "Bad Request", "jshshir yoki stir kerak (bittasi)")
         if jshshir is not None and not re.fullmatch(r"[0-9]{14}", jshshir):
-            return _problem(400, "Bad Request", "JShShIR 14 ta raqamdan iborat bo'lishi kerak")
+            return problem(400, "Bad Request", "JShShIR 14 ta raqamdan iborat bo'lishi kerak")
         if stir is not None and not re.fullmatch(r"[0-9]{9}", stir):
-            return _problem(400, "Bad Request", "STIR 9 ta raqamdan iborat bo'lishi kerak")
+            return problem(400, "Bad Request", "STIR 9 ta raqamdan iborat bo'lishi kerak")
         column, key = ("qarzdor_jshshir", jshshir) if jshshir else ("qarzdor_stir", stir)
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             db.row_factory = sqlite3.Row

@@ -32,31 +32,33 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from lxml import etree
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
-from demo.civil_registry import fault, soap_envelope
+from demo.agency_kit import (
+    XML_MEDIA_TYPE,
+    fault,
+    operation_in,
+    seed_sqlite,
+    soap_app,
+    soap_envelope,
+    subelement,
+    wsdl,
+)
 from demo.data import PEOPLE
 from demo.records import JOBS, monthly_salaries
-from signing import SigningError
-from signing.xml import SOAP11, parse_xml
 
 __all__ = ["NS", "OPERATION", "WSDL_PATH", "create_app", "seed", "service_length"]
 
 NS = "urn:pfr:ish-haqi:v1"
 OPERATION = "GetIshHaqiMalumotnoma"
 WSDL_PATH = "/ws/ish-haqi"
-_XML = "text/xml; charset=utf-8"
 _SCHEMA = """
 CREATE TABLE sugurtalangan (jshshir TEXT PRIMARY KEY, fio TEXT NOT NULL);
 CREATE TABLE ish_davri (
@@ -70,13 +72,7 @@ CREATE TABLE badal (
 );
 """
 
-_WSDL = """<?xml version="1.0" encoding="utf-8"?>
-<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
-    xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
-    xmlns:xsd="http://www.w3.org/2001/XMLSchema"
-    xmlns:t="{ns}" targetNamespace="{ns}" name="IshHaqiXizmati">
-  <wsdl:types>
-    <xsd:schema targetNamespace="{ns}" elementFormDefault="qualified">
+_TYPES = """
       <xsd:complexType name="Oy">
         <xsd:sequence>
           <xsd:element name="Sana" type="xsd:string"/>
@@ -109,81 +105,38 @@ _WSDL = """<?xml version="1.0" encoding="utf-8"?>
           <xsd:element name="Sana" type="xsd:date"/>
         </xsd:sequence>
       </xsd:complexType>
-      <xsd:element name="{op}">
-        <xsd:complexType>
-          <xsd:sequence>
+"""
+_REQUEST = """
             <xsd:element name="JShShIR" type="xsd:string"/>
             <xsd:element name="BoshYil" type="xsd:int" minOccurs="0"/>
             <xsd:element name="OxirgiYil" type="xsd:int" minOccurs="0"/>
-          </xsd:sequence>
-        </xsd:complexType>
-      </xsd:element>
-      <xsd:element name="{op}Response">
-        <xsd:complexType>
-          <xsd:sequence>
+"""
+_RESPONSE = """
             <xsd:element name="Malumotnoma" type="t:Malumotnoma"/>
-          </xsd:sequence>
-        </xsd:complexType>
-      </xsd:element>
-    </xsd:schema>
-  </wsdl:types>
-  <wsdl:message name="{op}Input"><wsdl:part name="parameters" element="t:{op}"/></wsdl:message>
-  <wsdl:message name="{op}Output">
-    <wsdl:part name="parameters" element="t:{op}Response"/>
-  </wsdl:message>
-  <wsdl:portType name="IshHaqiPortType">
-    <wsdl:operation name="{op}">
-      <wsdl:input message="t:{op}Input"/>
-      <wsdl:output message="t:{op}Output"/>
-    </wsdl:operation>
-  </wsdl:portType>
-  <wsdl:binding name="IshHaqiBinding" type="t:IshHaqiPortType">
-    <soap:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
-    <wsdl:operation name="{op}">
-      <soap:operation soapAction="{ns}#{op}"/>
-      <wsdl:input><soap:body use="literal"/></wsdl:input>
-      <wsdl:output><soap:body use="literal"/></wsdl:output>
-    </wsdl:operation>
-  </wsdl:binding>
-  <wsdl:service name="IshHaqiXizmati">
-    <wsdl:port name="IshHaqiPort" binding="t:IshHaqiBinding">
-      <soap:address location="{address}"/>
-    </wsdl:port>
-  </wsdl:service>
-</wsdl:definitions>
 """
 
 
 def seed(db_path: Path) -> Path:
     """Create the fund's database at ``db_path`` from ``demo.records.JOBS`` unless it exists."""
-    db_path = Path(db_path)
-    if db_path.exists():
-        return db_path
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=db_path.name, suffix=".tmp")
-    os.close(fd)
     names = {p.pinfl: p.full_name.upper() for p in PEOPLE}
-    try:
-        with contextlib.closing(sqlite3.connect(tmp)) as db, db:
-            db.executescript(_SCHEMA)
-            for pinfl in sorted({j.pinfl for j in JOBS}):
-                db.execute("INSERT INTO sugurtalangan VALUES (?, ?)", (pinfl, names[pinfl]))
-            for i, job in enumerate(JOBS, 1):
-                db.execute(
-                    "INSERT INTO ish_davri VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (i, job.pinfl, job.employer_stir, job.employer_name, job.position,
-                     job.started_on.isoformat(),
-                     job.ended_on.isoformat() if job.ended_on else None),
-                )
-                db.executemany(
-                    "INSERT INTO badal VALUES (?, ?, ?)",
-                    [(i, month, int(amount * 100)) for month, amount in monthly_salaries(job)],
-                )
-        os.replace(tmp, db_path)  # appear complete or not at all
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return db_path
+
+    def fill(db: sqlite3.Connection) -> None:
+        db.executescript(_SCHEMA)
+        for pinfl in sorted({j.pinfl for j in JOBS}):
+            db.execute("INSERT INTO sugurtalangan VALUES (?, ?)", (pinfl, names[pinfl]))
+        for i, job in enumerate(JOBS, 1):
+            db.execute(
+                "INSERT INTO ish_davri VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (i, job.pinfl, job.employer_stir, job.employer_name, job.position,
+                 job.started_on.isoformat(),
+                 job.ended_on.isoformat() if job.ended_on else None),
+            )
+            db.executemany(
+                "INSERT INTO badal VALUES (?, ?, ?)",
+                [(i, month, int(amount * 100)) for month, amount in monthly_salaries(job)],
+            )
+
+    return seed_sqlite(db_path, fill)
 
 
 def service_length(periods: list[tuple[dt.date, dt.date]]) -> tuple[int, int, int]:
@@ -205,10 +158,7 @@ def service_length(periods: list[tuple[dt.date, dt.date]]) -> tuple[int, int, in
 
 
 def _t(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{NS}}}{name}")
-    if text is not None:
-        element.text = text
-    return element
+    return subelement(parent, NS, name, text)
 
 
 def _year(operation: etree._Element, name: str) -> int | None:
@@ -221,9 +171,8 @@ def _year(operation: etree._Element, name: str) -> int | None:
 
 
 def _certificate(db_uri: str, root: etree._Element, today: dt.date) -> Response:
-    body = root.find(f"{{{SOAP11}}}Body")
-    operation = body[0] if body is not None and len(body) else None
-    if operation is None or operation.tag != f"{{{NS}}}{OPERATION}":
+    operation = operation_in(root, NS, OPERATION)
+    if operation is None:
         return fault("Client", "Noma'lum amal (unknown operation)")
     pinfl = (operation.findtext(f"{{{NS}}}JShShIR") or "").strip()
     if not re.fullmatch(r"[0-9]{14}", pinfl):
@@ -270,37 +219,16 @@ def _certificate(db_uri: str, root: etree._Element, today: dt.date) -> Response:
     _t(staj, "Oy", str(months_))
     _t(staj, "Kun", str(days))
     _t(record, "Sana", today.isoformat())
-    return Response(soap_envelope(answer), media_type=_XML)
+    return Response(soap_envelope(answer), media_type=XML_MEDIA_TYPE)
 
 
 def create_app(db_path: Path, *, today: Callable[[], dt.date] = dt.date.today) -> Starlette:
     """The fund's SOAP endpoint over the database at ``db_path`` (seeded if absent)."""
     db_uri = seed(db_path).absolute().as_uri() + "?mode=ro"
+    return soap_app(WSDL_PATH, wsdl_document, lambda root: _certificate(db_uri, root, today()))
 
-    async def wsdl_or_nothing(request: Request) -> Response:
-        if "wsdl" not in {k.lower() for k in request.query_params}:
-            return Response("add ?wsdl", status_code=404, media_type="text/plain")
-        address = str(request.url.replace(query=""))
-        wsdl = _WSDL.format(ns=NS, op=OPERATION, address=address).encode()
-        return Response(wsdl, media_type=_XML)
 
-    async def endpoint(request: Request) -> Response:
-        request.app.state.lookups += 1
-        try:
-            root = parse_xml(await request.body())
-        except SigningError:
-            return fault("Client", "So'rov o'qib bo'lmadi (unreadable request)")
-        return _certificate(db_uri, root, today())
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"holat": "ishlayapti"})
-
-    app = Starlette(
-        routes=[
-            Route(WSDL_PATH, wsdl_or_nothing, methods=["GET"]),
-            Route(WSDL_PATH, endpoint, methods=["POST"]),
-            Route("/health", health, methods=["GET"]),
-        ]
-    )
-    app.state.lookups = 0
-    return app
+def wsdl_document(address: str) -> bytes:
+    """The fund's WSDL, with ``address`` as the endpoint (its soap:address)."""
+    return wsdl(ns=NS, operation=OPERATION, name="IshHaqi", types=_TYPES,
+                request=_REQUEST, response=_RESPONSE, address=address)

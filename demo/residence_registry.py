@@ -35,10 +35,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,9 +44,9 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 
+from demo.agency_kit import problem, seed_sqlite
 from demo.data import PEOPLE
 from demo.records import HOUSEHOLD
-from signing.files import private_dir
 
 __all__ = ["CERTIFICATE_PATH", "REGISTRATION_PATH", "create_app", "seed"]
 
@@ -70,40 +68,26 @@ CREATE TABLE propiska (
 
 def seed(db_path: Path) -> Path:
     """Create the registry's database at ``db_path`` from ``demo.data`` unless it exists."""
-    db_path = Path(db_path)
-    if db_path.exists():
-        return db_path
-    private_dir(db_path.parent)
-    fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=db_path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        with contextlib.closing(sqlite3.connect(tmp)) as db, db:
-            db.execute(_SCHEMA)
-            db.executemany(
-                "INSERT INTO propiska VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (p.pinfl, p.surname, p.given_name, p.patronymic, r.region, r.district,
-                     r.street, r.house, r.apartment or "", _KIND[r.kind],
-                     r.registered_on.isoformat(),
-                     r.valid_until.isoformat() if r.valid_until else None)
-                    for p in (*PEOPLE, *HOUSEHOLD)
-                    if (r := p.residence) is not None
-                ],
-            )
-        os.replace(tmp, db_path)  # appear complete or not at all
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return db_path
+
+    def fill(db: sqlite3.Connection) -> None:
+        db.execute(_SCHEMA)
+        db.executemany(
+            "INSERT INTO propiska VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (p.pinfl, p.surname, p.given_name, p.patronymic, r.region, r.district,
+                 r.street, r.house, r.apartment or "", _KIND[r.kind],
+                 r.registered_on.isoformat(),
+                 r.valid_until.isoformat() if r.valid_until else None)
+                for p in (*PEOPLE, *HOUSEHOLD)
+                if (r := p.residence) is not None
+            ],
+        )
+
+    return seed_sqlite(db_path, fill)
 
 
 def _native_date(iso: str | None) -> str | None:
     return dt.date.fromisoformat(iso).strftime("%d.%m.%Y") if iso else None
-
-
-def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
 def _native(row: sqlite3.Row) -> dict[str, Any]:
@@ -149,24 +133,24 @@ def create_app(db_path: Path, *, today: Callable[[], dt.date] = dt.date.today) -
         app.state.lookups += 1
         app.state.message_ids.append(message_id)
         if not re.fullmatch(r"[0-9]{14}", jshshir):
-            return _problem(400, "Bad Request", "JShShIR 14 ta raqamdan iborat bo'lishi kerak")
+            return problem(400, "Bad Request", "JShShIR 14 ta raqamdan iborat bo'lishi kerak")
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             db.row_factory = sqlite3.Row
             row = db.execute("SELECT * FROM propiska WHERE jshshir = ?", (jshshir,)).fetchone()
         if row is None:
-            return _problem(404, "Not Found", "Fuqaro ro'yxatda topilmadi")
+            return problem(404, "Not Found", "Fuqaro ro'yxatda topilmadi")
         return JSONResponse(_native(row))
 
     @app.get(CERTIFICATE_PATH)
     def certificate(jshshir: str) -> JSONResponse:
         app.state.lookups += 1
         if not re.fullmatch(r"[0-9]{14}", jshshir):
-            return _problem(400, "Bad Request", "JShShIR 14 ta raqamdan iborat bo'lishi kerak")
+            return problem(400, "Bad Request", "JShShIR 14 ta raqamdan iborat bo'lishi kerak")
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             db.row_factory = sqlite3.Row
             row = db.execute("SELECT * FROM propiska WHERE jshshir = ?", (jshshir,)).fetchone()
             if row is None:
-                return _problem(404, "Not Found", "Fuqaro ro'yxatda topilmadi")
+                return problem(404, "Not Found", "Fuqaro ro'yxatda topilmadi")
             residents = db.execute(
                 "SELECT COUNT(*) FROM propiska WHERE viloyat = ? AND tuman = ? AND kucha = ? "
                 "AND uy = ? AND xonadon = ?",

@@ -395,8 +395,26 @@ def run_demo(
             _print_try_it(console, stack)
             _wait_for_interrupt()
         return 0 if ok else 1
+    except httpx.TransportError as exc:  # the node went away mid-demo: say what its log says
+        _print_node_gone(console, stack, exc)
+        return 1
     finally:
         stack.stop()
+
+
+def _print_node_gone(console: Console, stack: DemoStack, exc: httpx.TransportError) -> None:
+    gateway = stack.gateway
+    state = ("still running" if not isinstance(gateway, ServeProcess) or gateway.running
+             else f"exited with {gateway.proc.returncode}")
+    console.print(f"[red]the node stopped answering[/red] ({type(exc).__name__}: {exc}); its "
+                  f"process is {state}. Its warnings and errors, from {stack.state / 'node.log'}:",
+                  soft_wrap=True, highlight=False)
+    log = stack.state / "node.log"
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    notable = [line for line in lines
+               if '"level":"warning"' in line or '"level":"error"' in line or "Traceback" in line]
+    for line in notable[-15:] or ["(none)"]:
+        console.print(line[:400], soft_wrap=True, highlight=False, markup=False)
 
 
 def _show_bundle(console: Console, stack: DemoStack) -> bool:

@@ -170,7 +170,10 @@ def serve_process(
     startup_timeout: float = 60.0,
 ) -> ServeProcess:
     """Run ``run_bus.py serve --config CONFIG --workers N`` on 127.0.0.1:``port`` (0: a free
-    one), its output appended to ``log``; return once ``/health/ready`` answers 200."""
+    one), its output appended to ``log``; return once every worker is up (the supervisor's
+    "every worker is up" line in ``log``) and ``/health/ready`` answers 200. Not before: one
+    worker answering while another still starts would serve the caller's first requests from
+    a node that may yet stop because that other worker cannot start."""
     if port == 0:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -183,14 +186,26 @@ def serve_process(
     )  # fmt: skip
     running = ServeProcess(proc, port, out)
     give_up = time.monotonic() + startup_timeout
+    start = log.stat().st_size  # the log may hold an earlier run's lines
     while True:
         if proc.poll() is not None:
             running.stop()
             raise RuntimeError(f"node on {running.url} exited with {proc.returncode} (see {log})")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(running.url + "/health/ready", timeout=1).status_code == 200:
-                return running
+        if _all_up(log, start, workers):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(running.url + "/health/ready", timeout=1).status_code == 200:
+                    return running
         if time.monotonic() > give_up:
             running.stop()
             raise RuntimeError(f"node on {running.url} not ready after {startup_timeout:g} s")
         time.sleep(0.1)
+
+
+def _all_up(log: Path, start: int, workers: int) -> bool:
+    """Whether the supervisor logged, after byte ``start`` of ``log``, that every worker is up
+    (a single process has no supervisor: its readiness is the whole answer)."""
+    if workers <= 1:
+        return True
+    with log.open("rb") as f:
+        f.seek(start)
+        return b'"every worker is up"' in f.read()

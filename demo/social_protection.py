@@ -28,10 +28,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from demo.agency_kit import problem, seed_sqlite
 from demo.records import BENEFIT_PAID, SOCIAL_REGISTER
 
 __all__ = ["APPLICATIONS_PATH", "DECISION_DAYS", "ELIGIBILITY_PATH", "REASONS",
@@ -67,29 +66,15 @@ _FIELDS = {"ariza_id": r"[0-9a-f-]{36}", "arizachi": r"[0-9]{14}", "bola": r"[0-
 
 def seed(db_path: Path) -> Path:
     """Create the agency's database at ``db_path`` unless it exists (no applications yet)."""
-    db_path = Path(db_path)
-    if db_path.exists():
-        return db_path
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=db_path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        with contextlib.closing(sqlite3.connect(tmp)) as db, db:
-            db.executescript(_SCHEMA)
-            db.executemany("INSERT INTO reestr VALUES (?, ?, ?, ?)", [
-                (e.pinfl, e.number, REASONS[e.reason], e.since.isoformat())
-                for e in SOCIAL_REGISTER])
-            db.executemany("INSERT INTO tolovlar VALUES (?, ?, 'tugilish')", BENEFIT_PAID)
-        os.replace(tmp, db_path)  # appear complete or not at all
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return db_path
 
+    def fill(db: sqlite3.Connection) -> None:
+        db.executescript(_SCHEMA)
+        db.executemany("INSERT INTO reestr VALUES (?, ?, ?, ?)", [
+            (e.pinfl, e.number, REASONS[e.reason], e.since.isoformat())
+            for e in SOCIAL_REGISTER])
+        db.executemany("INSERT INTO tolovlar VALUES (?, ?, 'tugilish')", BENEFIT_PAID)
 
-def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return seed_sqlite(db_path, fill)
 
 
 def _receipt(row: sqlite3.Row) -> dict[str, Any]:
@@ -137,7 +122,7 @@ def create_app(
     def eligibility(jshshir: str) -> JSONResponse:
         app.state.lookups += 1
         if not re.fullmatch(r"[0-9]{14}", jshshir):
-            return _problem(400, "Bad Request", "JShShIR 14 ta raqamdan iborat bo'lishi kerak")
+            return problem(400, "Bad Request", "JShShIR 14 ta raqamdan iborat bo'lishi kerak")
         with contextlib.closing(connect()) as db:
             entry = db.execute("SELECT * FROM reestr WHERE jshshir = ?", (jshshir,)).fetchone()
             paid = [r[0] for r in db.execute(
@@ -159,7 +144,7 @@ def create_app(
         except ValueError:
             body = "JSON emas (not JSON)"
         if isinstance(body, str):
-            return _problem(400, "Bad Request", body)
+            return problem(400, "Bad Request", body)
         content = json.dumps(body, sort_keys=True)
         received = now()
         with contextlib.closing(connect()) as db:
@@ -170,7 +155,7 @@ def create_app(
                 if row is not None:
                     db.execute("ROLLBACK")
                     if row["mazmun"] != content:
-                        return _problem(409, "Conflict",
+                        return problem(409, "Conflict",
                                         "bu ariza_id bilan boshqa ariza qabul qilingan")
                     return JSONResponse(_receipt(row), status_code=200)
                 year = received.year

@@ -31,7 +31,8 @@ from adapters import (
 )
 from adapters.base import Adapter
 from demo import civil_registry
-from demo.civil_registry import NS, OPERATION, WSDL_PATH, fault, soap_envelope, wsdl_document
+from demo.agency_kit import fault, soap_envelope
+from demo.civil_registry import NS, OPERATION, WSDL_PATH, wsdl_document
 from demo.data import AZIZ, BIRTHS, UNKNOWN_PINFL, expected_birth_certificate
 from demo.servers import RunningServer, serve_in_thread
 from schemas import BirthCertificate, BirthCertificateRequest

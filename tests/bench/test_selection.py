@@ -16,4 +16,11 @@ def test_a_whole_name_picks_that_system_alone() -> None:
 
 def test_other_text_picks_every_name_containing_it() -> None:
     assert names("rabbitmq") == ["bus rabbitmq", "bus rabbitmq, 2 nodes"]
+    assert names("rabbitmq", "peer") == [
+        "peer fastapi+aio-pika",
+        "peer fastapi+aio-pika, 2 processes",
+        "bus rabbitmq",
+        "bus rabbitmq, 2 nodes",
+    ]
+    assert names("peer fastapi+aio-pika") == ["peer fastapi+aio-pika"]
     assert names() == [s.name for s in SYSTEMS]

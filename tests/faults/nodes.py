@@ -95,7 +95,7 @@ class NodeProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def wait_ready(self, timeout_s: float = 30.0) -> None:
+    def wait_ready(self, timeout_s: float = 90.0) -> None:  # slow to start on a loaded machine
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:

@@ -12,6 +12,12 @@ does nothing, as RabbitMQ delivers them again (``redelivered``, ``x-delivery-cou
 delivery that was retried or dead-lettered (its copy published) and whose ack was then lost
 comes back too: it is dropped, since its copy lives on (``bus.transport.rabbitmq.forwarded``).
 
+An ``inline`` subscription has no worker threads: its I/O thread runs the handler as each
+message arrives and settles it there, with no hand-off either way. For handlers that never
+block, such as the reply queue's, which only completes the waiting request's future (whose
+asyncio wrapper wakes the event loop): the reply goes broker -> I/O thread -> event loop. The
+``idle`` task then runs on the I/O thread too, every ``_POLL_S``.
+
 ``cancel()`` stops taking messages, lets the handler that is running finish and settle, and
 closes the connection (RabbitMQ requeues whatever was prefetched but not handled; a quorum queue
 counts that as a delivery, so such a message's next ``attempt`` is one higher).
@@ -165,8 +171,10 @@ class RabbitSubscription:
         name: str,
         idle: Callable[[], None] | None = None,
         prepare: Callable[[BlockingChannel], None] | None = None,
+        inline: bool = False,
     ) -> None:
         self.host = host
+        self._inline = inline
         self._prepare = prepare
         self.queue = queue_name
         self._handler = handler
@@ -184,10 +192,10 @@ class RabbitSubscription:
         self._generation = 0
         self._broker_cancelled = False
         self._io = threading.Thread(target=self._run_io, name=f"{name}-io", daemon=True)
-        # As many handlers run at once as messages may be unacked: ``prefetch``.
+        # As many handlers run at once as messages may be unacked: ``prefetch`` (inline: none).
         self._workers = [
             threading.Thread(target=self._run_worker, name=f"{name}-work{i}", daemon=True)
-            for i in range(self._prefetch)
+            for i in range(0 if inline else self._prefetch)
         ]
 
     @property
@@ -283,8 +291,12 @@ class RabbitSubscription:
                 raise
             self._ready.set()
             self._broker_cancelled = False
+            idle_at = time.monotonic() + _POLL_S
             while not self._stopping.is_set() and not self._broker_cancelled:
                 connection.process_data_events(time_limit=_POLL_S)
+                if self._inline and self._idle is not None and time.monotonic() >= idle_at:
+                    idle_at = time.monotonic() + _POLL_S
+                    self._call_idle()
             if self._stopping.is_set():
                 channel.basic_cancel(tag)
                 deadline = time.monotonic() + _STOP_GRACE_S
@@ -315,7 +327,11 @@ class RabbitSubscription:
         properties: pika.BasicProperties,
         body: bytes,
     ) -> None:
-        self._work.put(RabbitDelivery(self, generation, method, properties, body))
+        delivery = RabbitDelivery(self, generation, method, properties, body)
+        if not self._inline:
+            self._work.put(delivery)
+        elif not self._stopping.is_set():  # else left unacked: RabbitMQ requeues it
+            self._deliver(delivery)
 
     # -- worker thread ----------------------------------------------------------------------------
 

@@ -41,8 +41,10 @@ gateway calls it on its event loop); a refused publish fails the future, and a f
 before its request was sent withdraws it.
 
 Threads: pika connections are not thread-safe, so each role has its own. The publisher has an
-I/O thread; each subscription has an I/O thread (its connection, channel and prefetch) and a
-worker thread that runs the handler, so a slow handler never stalls heartbeats; settling from
+I/O thread; each subscription has an I/O thread (its connection, channel and prefetch) and
+``prefetch`` worker threads that run the handler, so a slow handler never stalls heartbeats —
+except the reply queue's, whose handler only completes a future: it runs on its I/O thread
+(``inline``), so a reply reaches the waiting event loop with one hand-off; settling from
 any thread is handed to the I/O thread with ``add_callback_threadsafe``. ``declare``,
 ``queue_depth`` and the dead-letter operations share an admin connection behind a lock. Every
 connection reconnects with exponential backoff (tenacity) when the broker goes away.
@@ -377,6 +379,7 @@ class RabbitTransport:
         role: str,
         idle: Callable[[], None] | None = None,
         prepare: Callable[[BlockingChannel], None] | None = None,
+        inline: bool = False,
     ) -> RabbitSubscription:
         self._check_open()
         subscription = RabbitSubscription(
@@ -388,6 +391,7 @@ class RabbitTransport:
             name=self._name(role),
             idle=idle,
             prepare=prepare,
+            inline=inline,
         )
         subscription.start(timeout_s=self._connect_timeout_s)
         with self._admin_lock:
@@ -460,6 +464,7 @@ class RabbitTransport:
                 role="replies",
                 idle=self._waiting.expire,
                 prepare=self._declare_replies,  # again on each reconnect: it may have expired
+                inline=True,  # completing a future never blocks: no worker thread hand-off
             )
 
     def _on_reply(self, delivery: Delivery) -> None:

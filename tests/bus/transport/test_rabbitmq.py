@@ -277,8 +277,8 @@ def test_retry_waits_in_a_ttl_queue_then_comes_back_with_the_next_attempt(
     assert info["arguments"]["x-message-ttl"] == 300
     assert info["arguments"]["x-dead-letter-exchange"] == REQUESTS_EXCHANGE
     got = None
-    while got is None:
-        assert time.monotonic() - retried_at < 3
+    while got is None:  # a generous bound: a loaded machine delays the broker's expiry too
+        assert time.monotonic() - retried_at < 30, "the retried message never came back"
         time.sleep(0.02)
         got = broker.get(queue)
     assert time.monotonic() - retried_at >= 0.28
