@@ -209,11 +209,13 @@ class Exchanger:
         keep: Callable[[Envelope], Any] | None,
     ) -> Future[tuple[Envelope, Any]]:
         """What ``ask`` waits for: the reply to ``signed`` verified (and kept), done in the
-        thread that completes ``future``; never on the event loop, where a reply that came
-        before this was called would run it (then it goes to the loop's executor)."""
+        thread that completes ``future`` when the transport allows it (``replies_may_block``:
+        the embedded transport's workers), else in the event loop's executor; never on the
+        event loop itself (a reply that came before this was called would run it there)."""
         stage = self.metrics.stage_seconds
         finished: Future[tuple[Envelope, Any]] = Future()
         loop, loop_thread = asyncio.get_running_loop(), threading.get_ident()
+        inline = getattr(self.transport, "replies_may_block", False)
 
         def finish(done: Future[Message]) -> None:
             if not finished.set_running_or_notify_cancel():
@@ -233,10 +235,12 @@ class Exchanger:
         def arrived(done: Future[Message]) -> None:
             if done.cancelled():
                 finished.cancel()
+            elif inline and threading.get_ident() != loop_thread:
+                finish(done)
             elif threading.get_ident() == loop_thread:
                 loop.run_in_executor(None, finish, done)
-            else:
-                finish(done)
+            else:  # an I/O thread (RabbitMQ's reply queue): never kept waiting on a file
+                loop.call_soon_threadsafe(loop.run_in_executor, None, finish, done)
 
         future.add_done_callback(arrived)
         return finished

@@ -124,6 +124,8 @@ class AnsweringTransport(SweptTransport):
     """Answers each request as the provider: before ``request`` returns (``at_once``), or from
     a thread of its own, as a transport's consumer does."""
 
+    replies_may_block = True
+
     def __init__(self, provider: Seal, *, at_once: bool) -> None:
         super().__init__()
         self.provider = provider
@@ -144,7 +146,7 @@ class AnsweringTransport(SweptTransport):
         if self.at_once:
             answer()
         else:
-            threading.Thread(target=answer).start()
+            threading.Thread(target=answer, name="transport-answers").start()
         return future
 
 
@@ -188,3 +190,21 @@ def test_nothing_is_kept_for_a_caller_that_gave_up(pki: Pki) -> None:
 
     asyncio.run(ask_and_give_up())
     assert kept == []
+
+
+def test_an_io_thread_is_never_kept_waiting_on_the_answers_record(pki: Pki) -> None:
+    signer = JwsSigner(PROVIDER, load_signing_key(pki.keys / f"{PROVIDER}.key", KEY_PASSPHRASE))
+    provider = Seal({PROVIDER: signer}, pki.store(CLIENT, PROVIDER), clock=pki.clock)
+    transport = AnsweringTransport(provider, at_once=False)
+    transport.replies_may_block = False  # as RabbitMQ's reply queue, completing on its I/O thread
+    exchanger = _exchanger(pki, transport)
+    kept_in: list[str] = []
+
+    async def ask() -> tuple[Any, str]:
+        outcome = await exchanger.ask(
+            ROUTE, _request(), keep=lambda a: kept_in.append(threading.current_thread().name))
+        return outcome, threading.current_thread().name
+
+    outcome, loop_thread = asyncio.run(ask())
+    assert outcome.envelope.payload == {"ok": True}
+    assert kept_in and kept_in[0] not in (loop_thread, "transport-answers")
