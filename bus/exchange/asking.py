@@ -10,8 +10,9 @@ this order:
 3. build the request envelope (``Exchanger.build``: the access right is checked here);
 4. asynchronous: hand it to ``accept`` (the gateway's asynchronous requests: record, publish),
    and answer that it is pending;
-5. synchronous: sign, send, wait and verify (``Exchanger.ask``), then record the signed answer
-   under a request number (``DocumentStore.issue``);
+5. synchronous: sign, send, wait and verify (``Exchanger.ask``), and record the signed answer
+   under a request number (``DocumentStore.issue``, in the thread that received the reply,
+   before the event loop is woken);
 6. on a refusal at any step: write its audit entry, durable before the refusal is given, unless
    the provider's node recorded it already (``recorded_by_provider``).
 
@@ -28,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from bus.config.routes import Route
 from bus.core.envelope import Envelope, new_id
@@ -41,7 +41,7 @@ from bus.core.errors import (
 )
 from bus.exchange.client import Exchanger, recorded_by_provider
 from bus.records.audit import AuditLog
-from bus.records.documents import DocumentStore
+from bus.records.documents import DocumentRecord, DocumentStore
 from schemas import SharedRequest
 
 __all__ = ["Accept", "Answer", "AskContext", "Asking", "Parts"]
@@ -139,14 +139,16 @@ class Asking:
             await self.accept(route, envelope, context.client, context.callback)
             return Answer(envelope.id, envelope.correlation, pending=True)
         context.sent = True
+
+        def record(answer: Envelope) -> DocumentRecord:  # where the reply arrives: off the loop
+            return self.documents.issue(answer, message_id=envelope.id)
+
         try:
-            outcome = await self.exchanger.ask(route, envelope)
+            outcome = await self.exchanger.ask(route, envelope, keep=record)
         except BusError as exc:
             context.audited = recorded_by_provider(exc)
             raise
-        document = await run_in_threadpool(
-            self.documents.issue, outcome.envelope, message_id=envelope.id
-        )
+        document: DocumentRecord = outcome.kept
         return Answer(
             envelope.id, envelope.correlation, number=document.number,
             signed=document.envelope, payload=outcome.envelope.payload,

@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -65,10 +68,12 @@ class Asked(Protocol):
 
 @dataclass(frozen=True)
 class Outcome:
-    """A verified answer: the signed response envelope exactly as the provider signed it."""
+    """A verified answer: the signed response envelope exactly as the provider signed it;
+    ``kept``: what the caller's ``keep`` made of it (see ``Exchanger.ask``)."""
 
     envelope: Envelope
     latency_s: float
+    kept: Any = None
 
 
 class Exchanger:
@@ -143,40 +148,46 @@ class Exchanger:
             expires_at=signed.expires_at.timestamp(),
         )
 
-    async def ask(self, route: Route, envelope: Envelope) -> Outcome:
-        stage = self.metrics.stage_seconds
+    async def ask(
+        self, route: Route, envelope: Envelope, *, keep: Callable[[Envelope], Any] | None = None
+    ) -> Outcome:
+        """Sign and send ``envelope``, wait for the reply and verify it. ``keep`` (blocking: it
+        may write a file) is called with the verified answer where the reply arrives — the
+        transport's thread that hands it over — and its result is the outcome's ``kept``: the
+        answer is checked and recorded there, and the event loop wakes once, for the result."""
         started = time.perf_counter()
         # transport.request sends the answer to this node's reply queue: signed as such
         signed = self._sign(route, envelope, reply_queue(self.transport.node))
         sent = time.perf_counter()
         future = self.transport.request(route.queue, self._message(signed))
+        finished = self._finishing(route, signed, future, sent, keep)
         wait_s = (signed.expires_at - self.seal.clock()).total_seconds() + _WAIT_GRACE_S
         try:
-            reply = await asyncio.wait_for(asyncio.wrap_future(future), timeout=max(wait_s, 0.01))
+            response, kept = await asyncio.wait_for(
+                asyncio.wrap_future(finished), timeout=max(wait_s, 0.01)
+            )
         except BusError as exc:
             # The transport's own failures (the pending-replies sweep's deadline, a refused
             # publish) know no more than the queue key: name the request, so every 504 and 503
             # carries its message id.
-            stage(route.service, "client", "transport").observe(time.perf_counter() - sent)
             exc.message_id = exc.message_id or signed.id
             exc.client = exc.client or signed.client
             exc.service = exc.service or signed.service
             raise
+        except asyncio.CancelledError:
+            future.cancel()  # the transport drops the reply
+            raise
         except TimeoutError:
             future.cancel()
-            stage(route.service, "client", "transport").observe(time.perf_counter() - sent)
+            self.metrics.stage_seconds(route.service, "client", "transport").observe(
+                time.perf_counter() - sent
+            )
             raise DeadlineExceeded(
                 f"no answer from {route.provider} within {route.timeout_s:g} s",
                 message_id=signed.id,
                 client=signed.client,
                 service=signed.service,
             ) from None
-        replied = time.perf_counter()
-        stage(route.service, "client", "transport").observe(replied - sent)
-        try:
-            response = self.verify_reply(signed, Envelope.from_json(reply.body))
-        finally:
-            stage(route.service, "client", "verify").observe(time.perf_counter() - replied)
         latency = time.perf_counter() - started
         log.debug(
             "exchanged",
@@ -191,7 +202,48 @@ class Exchanger:
                 }
             },
         )
-        return Outcome(response, latency)
+        return Outcome(response, latency, kept)
+
+    def _finishing(
+        self, route: Route, signed: Envelope, future: Future[Message], sent: float,
+        keep: Callable[[Envelope], Any] | None,
+    ) -> Future[tuple[Envelope, Any]]:
+        """What ``ask`` waits for: the reply to ``signed`` verified (and kept), done in the
+        thread that completes ``future`` when the transport allows it (``replies_may_block``:
+        the embedded transport's workers), else in the event loop's executor; never on the
+        event loop itself (a reply that came before this was called would run it there)."""
+        stage = self.metrics.stage_seconds
+        finished: Future[tuple[Envelope, Any]] = Future()
+        loop, loop_thread = asyncio.get_running_loop(), threading.get_ident()
+        inline = getattr(self.transport, "replies_may_block", False)
+
+        def finish(done: Future[Message]) -> None:
+            if not finished.set_running_or_notify_cancel():
+                return  # the caller gave up (its deadline): nothing recorded
+            replied = time.perf_counter()
+            stage(route.service, "client", "transport").observe(replied - sent)
+            try:
+                reply = done.result()
+                try:
+                    response = self.verify_reply(signed, Envelope.from_json(reply.body))
+                finally:
+                    stage(route.service, "client", "verify").observe(time.perf_counter() - replied)
+                finished.set_result((response, keep(response) if keep is not None else None))
+            except BaseException as exc:  # the caller raises it
+                finished.set_exception(exc)
+
+        def arrived(done: Future[Message]) -> None:
+            if done.cancelled():
+                finished.cancel()
+            elif inline and threading.get_ident() != loop_thread:
+                finish(done)
+            elif threading.get_ident() == loop_thread:
+                loop.run_in_executor(None, finish, done)
+            else:  # an I/O thread (RabbitMQ's reply queue): never kept waiting on a file
+                loop.call_soon_threadsafe(loop.run_in_executor, None, finish, done)
+
+        future.add_done_callback(arrived)
+        return finished
 
     def verify_reply(self, request: Asked, reply: Envelope) -> Envelope:
         """Verify a reply as the provider's answer to ``request``; raise its error if it is one."""

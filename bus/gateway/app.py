@@ -17,10 +17,7 @@ status and duration, never the body or the user.
 """
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations built below.
 
-import hashlib
-import hmac
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +25,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
@@ -35,8 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bus.config.routes import Route
-from bus.core.envelope import SERVICE_PATTERN, new_id
+from bus.core.envelope import SERVICE_PATTERN
 from bus.core.errors import (
     AccessDenied,
     BusError,
@@ -44,7 +41,6 @@ from bus.core.errors import (
     MalformedRequest,
     MethodNotAllowed,
     PayloadTooLarge,
-    RateLimited,
     SchemaInvalid,
     Unauthenticated,
     UnknownService,
@@ -60,22 +56,15 @@ from bus.gateway.deprecation import DeprecationHeaders, mark_deprecated_routes
 from bus.gateway.documents import document_routes
 from bus.gateway.idempotency import Idempotency
 from bus.gateway.inbox import inbox_routes
-from bus.gateway.json_body import StrictJson
 from bus.gateway.openapi import truthful_openapi
-from bus.gateway.params import (
-    CORRELATION_PATTERN,
-    PURPOSE_PATTERN,
-    USER_PATTERN,
-    CorrelationHeader,
-    ModeQuery,
-    PurposeHeader,
-    UserHeader,
-    caller_value,
-)
+from bus.gateway.params import caller_value
 from bus.gateway.problems import ProblemLanguage, instance_of, problem_response
+from bus.gateway.refusals import Refusals
 from bus.gateway.server import BodyTimeout
+from bus.gateway.service_calls import ServiceCalls, rate_limit, service_endpoint
 from bus.gateway.soap.endpoint import soap_routes
 from bus.gateway.throttle import AnonymousRefusals, SourceGate
+from bus.gateway.tokens import ApiTokens
 from bus.node.wiring import Node
 from bus.policy.access import CITIZEN_ACCESS_LOG
 from bus.policy.ratelimit import RateLimits
@@ -177,75 +166,19 @@ class Observe:
         )
 
 
-def _authenticator(node: Node, limits: RateLimits) -> Callable[..., Awaitable[str]]:
-    tokens = {
-        bytes.fromhex(m.api_token_sha256): code
-        for code, m in node.settings.members.items()
-        if m.api_token_sha256
-    }
-
+def _authenticator(tokens: ApiTokens, limits: RateLimits) -> Callable[..., Awaitable[str]]:
     async def authenticate(
         request: Request,
         authorization: Annotated[
             str | None, Header(description="Bearer <member API token>")
         ] = None,
     ) -> str:
-        if not authorization or not authorization.startswith("Bearer "):
-            raise Unauthenticated(
-                "send Authorization: Bearer <member API token>", reason="missing-token"
-            )
-        digest = hashlib.sha256(authorization.removeprefix("Bearer ").strip().encode()).digest()
-        member = None
-        for known, code in tokens.items():
-            if hmac.compare_digest(known, digest):
-                member = code
-        if member is None:
-            raise Unauthenticated("unknown API token", reason="unknown-token")
-        if not node.seal.hosts(member):
-            raise Unauthenticated(
-                f"member {member!r} is not served by this node", reason="not-hosted"
-            )
+        member = tokens.member(authorization)
         request.scope["bus.client"] = member
-        await run_in_threadpool(limits.check, member)  # 429 when over its rate limit
+        await rate_limit(limits, member)  # 429 when over its rate limit
         return member
 
     return authenticate
-
-
-def _service_endpoint(
-    route: Route, auth: Callable[..., Awaitable[str]], asking: Asking
-) -> Any:
-    request_model = route.request_model
-
-    async def ask(
-        request: Request,
-        body: request_model,  # type: ignore[valid-type]
-        client: Annotated[str, Depends(auth)],
-        _json: StrictJson,
-        purpose: PurposeHeader,
-        user: UserHeader,
-        correlation: CorrelationHeader = None,
-        mode: ModeQuery = "sync",
-    ) -> Response:
-        context = AskContext(
-            client, purpose, user, correlation, mode,
-            callback=request.headers.get("x-bus-callback") if mode == "async" else None,
-        )
-        request.scope["bus.ask"] = context  # the refusal handler and Observe read it
-        answer = await asking.ask(route, body, context)
-        if answer.pending:  # bus.gateway.asynchronous: 202 now, the result kept and pushed
-            request.scope["bus.outcome"] = "accepted"  # counted as taken, not as an answer
-            return AsyncRequests.accepted(answer.message_id)
-        assert answer.signed is not None and answer.number is not None
-        return Response(
-            answer.signed,  # the signed answer, byte for byte as recorded
-            media_type="application/json",
-            headers={"X-Bus-Message-Id": answer.message_id,
-                     "X-Bus-Request-Number": answer.number},
-        )
-
-    ask.__name__ = "ask_" + route.service.replace("/", "_").replace("-", "_")
-    return ask
 
 
 def _validation_problem(request: Request, exc: RequestValidationError) -> Response:
@@ -295,50 +228,11 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     audited = {**services, CITIZEN_LOG_PATH: CITIZEN_ACCESS_LOG,  # paths whose refusals count
                BUNDLE_PATH: BUNDLE_AUDIT}  # a bundle refused as a whole (its parts: each own)
 
-    async def record_refusal(request: Request, outcome: str) -> None:
-        """The audit entry of a request the gateway refused, durable before the answer."""
-        scope = request.scope
-        context: AskContext | None = scope.get("bus.ask")
-        if (context is not None and context.audited) or scope["path"] not in audited:
-            return  # the ask pipeline (or the provider's node) recorded it
-        if "bus.client" not in scope:  # before authentication: bus.gateway.throttle audits it
-            return
-        headers = request.headers
-        message_id = scope.get("bus.message_id") or new_id()
-        correlation = caller_value(headers.get("x-bus-correlation"), CORRELATION_PATTERN)
-        record = node.audit.refusal(  # only what passed its check: never raw caller bytes
-            message_id=message_id,
-            correlation=correlation,
-            client=scope.get("bus.client", "-"),
-            service=audited[scope["path"]],
-            user=caller_value(headers.get("x-bus-user"), USER_PATTERN) or "-",
-            purpose=caller_value(headers.get("x-bus-purpose"), PURPOSE_PATTERN) or "-",
-            subject=scope.get("bus.subject"),  # the citizen report's refusals name whom
-            outcome=outcome,
-            at=node.seal.clock(),
-        )
-        await node.audit.record_refusal(record)
+    refusals = Refusals(node, audited=audited, services=services)
 
     @app.exception_handler(BusError)
     async def bus_error(request: Request, exc: BusError) -> Response:
-        scope = request.scope
-        scope["bus.outcome"] = exc.code  # Observe logs and counts it
-        if exc.message_id is not None:
-            scope.setdefault("bus.message_id", exc.message_id)
-        await record_refusal(request, exc.code)
-        if isinstance(exc, Unauthenticated | AccessDenied):
-            node.metrics.access_refusals(
-                "client",
-                scope.get("bus.client", "-"),
-                services.get(scope["path"], "-"),
-                exc.reason,
-            ).inc()
-        headers = (
-            {"Retry-After": str(math.ceil(exc.retry_after_s))}
-            if isinstance(exc, RateLimited)
-            else None
-        )
-        return problem_response(exc, instance=instance_of(request.scope), headers=headers)
+        return await refusals.answer(request.scope, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -346,7 +240,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         request.scope["bus.outcome"] = (
             MalformedRequest.code if response.status_code == 400 else SchemaInvalid.code
         )
-        await record_refusal(request, request.scope["bus.outcome"])
+        await refusals.record(request.scope, request.scope["bus.outcome"])
         return response
 
     @app.exception_handler(StarletteHTTPException)
@@ -360,7 +254,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             if exc.status_code == 405 else MalformedRequest(str(exc.detail)[:200])
         )
         request.scope["bus.outcome"] = error.code
-        await record_refusal(request, error.code)
+        await refusals.record(request.scope, error.code)
         return problem_response(error, instance=instance_of(request.scope), status=exc.status_code,
                                 headers=dict(exc.headers or {}))  # 405: Allow
 
@@ -374,7 +268,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         )
 
     limits = RateLimits(node.settings.members, node.state)
-    auth = _authenticator(node, limits)
+    tokens = ApiTokens(node.settings.members, node.seal.hosts)
+    auth = _authenticator(tokens, limits)
     asynchronous = AsyncRequests(node)
     asking = Asking(node, accept=asynchronous.accept)
     for route in node.router.routes():
@@ -383,7 +278,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             summary=route.settings.title or f"Ask {route.service}",
             tags=[route.provider],
             responses={200: {"model": SignedEnvelope[route.response_model]}},  # type: ignore[name-defined]
-        )(_service_endpoint(route, auth, asking))
+        )(service_endpoint(route, auth, asking))
 
     app.include_router(bundle_routes(node, auth, limits, asynchronous, asking))
     tokens = citizen_tokens(node)  # one verifier (and JWKS cache) for the report and documents
@@ -455,6 +350,11 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     leases = {_SERVICE_PREFIX + r.service: Idempotency.lease_for(r.timeout_s)
               for r in node.router.routes()}
     leases[BUNDLE_PATH] = max(leases.values(), default=Idempotency.lease_for(0))
+    calls = {route.path: (node.router.route(services[route.path]), route) for route in app.routes
+             if isinstance(route, APIRoute) and route.path in services}
+    app.add_middleware(  # innermost: well-formed service calls without FastAPI's work
+        ServiceCalls, routes=calls, tokens=tokens, limits=limits, asking=asking,
+        refusals=refusals)
     app.add_middleware(Idempotency, state=node.state, settings=node.settings, paths=leases)
     app.add_middleware(BodyLimit, limit=node.settings.node.max_body_bytes)  # outside: bounded
     app.add_middleware(DeprecationHeaders, settings=node.settings)

@@ -50,6 +50,7 @@ from bus.state import NodeState
 __all__ = ["HEADER", "WINDOW_S", "Idempotency"]
 
 HEADER = "idempotency-key"
+_HEADER = HEADER.encode()
 WINDOW_S = 24 * 3600.0  # how long a key's answer is kept and given again
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _ASKED = (b"x-bus-purpose", b"x-bus-user", b"x-bus-correlation", b"x-bus-callback")
@@ -84,8 +85,9 @@ class Idempotency:
             return
         lease_s = self.paths.get(scope["path"])
         headers: dict[bytes, bytes] = dict(scope.get("headers") or [])
-        key = headers.get(HEADER.encode())
-        member = self._member(headers)
+        key = headers.get(_HEADER)
+        # the token is hashed only for a request that carries a key
+        member = self._member(headers) if lease_s is not None and key is not None else None
         if lease_s is None or key is None or member is None:
             await self.app(scope, receive, send)
             return

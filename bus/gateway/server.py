@@ -115,8 +115,9 @@ class BodyTimeout:
             nonlocal done
             if done:  # the body is in: later receives wait for the disconnect as usual
                 return await receive()
-            try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            try:  # a timer, not a task per receive (as wait_for would make)
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise _BodyLate from None
             if message["type"] != "http.request" or not message.get("more_body", False):

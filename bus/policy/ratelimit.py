@@ -63,6 +63,10 @@ class RateLimits:
             code: m.rate_limit for code, m in members.items() if m.rate_limit is not None
         }
 
+    def applies(self, member: str) -> bool:
+        """Whether ``member`` has a rate limit (``check`` asks the node state only then)."""
+        return member in self._limits
+
     def check(self, member: str, cost: float = 1.0) -> None:
         """Take ``cost`` requests' tokens of ``member``; ``RateLimited`` when none is left."""
         limit = self._limits.get(member)

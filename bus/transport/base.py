@@ -167,6 +167,10 @@ class Messaging(Protocol):
     """The messaging side: what the exchange needs (publish, consume, request and reply)."""
 
     node: str
+    replies_may_block: bool
+    """Whether the thread that completes a ``request``'s future may be kept a while (a worker of
+    the transport, not an I/O thread): then ``Exchanger.ask`` verifies and records the answer
+    there; else it hands that work to the event loop's executor."""
 
     def declare(self, queue: str) -> None:
         """Create ``queue`` if it does not exist (idempotent)."""

@@ -146,6 +146,8 @@ class _Subscription:
 class EmbeddedTransport:
     """The ``Transport`` on one SQLite file; see the module docstring for schema and guarantees."""
 
+    replies_may_block = True  # futures are completed by its worker threads (or the caller's)
+
     def __init__(
         self,
         path: str | os.PathLike[str],

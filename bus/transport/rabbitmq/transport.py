@@ -127,6 +127,8 @@ class RabbitTransport:
     an expired queue's messages are gone. ``clock``: unix time, for expiry.
     """
 
+    replies_may_block = False  # the reply queue completes futures on its I/O thread (inline)
+
     def __init__(
         self,
         url: str,

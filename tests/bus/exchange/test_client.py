@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, cast
@@ -117,3 +118,93 @@ def test_the_client_signs_where_the_answer_goes(pki: Pki) -> None:
     exchanger.seal.verify(posted)  # signed with it
     with pytest.raises(Exception, match="signature"):
         exchanger.seal.verify(posted.model_copy(update={"reply_to": "reply.attacker"}))
+
+
+class AnsweringTransport(SweptTransport):
+    """Answers each request as the provider: before ``request`` returns (``at_once``), or from
+    a thread of its own, as a transport's consumer does."""
+
+    replies_may_block = True
+
+    def __init__(self, provider: Seal, *, at_once: bool) -> None:
+        super().__init__()
+        self.provider = provider
+        self.at_once = at_once
+        self.answered_in: list[int] = []
+
+    def request(self, queue: str, message: Message) -> Future[Message]:
+        self.sent.append(message)
+        future: Future[Message] = Future()
+
+        def answer() -> None:
+            asked = Envelope.from_json(message.body)
+            signed = self.provider.sign(asked.reply(Kind.response, {"ok": True}, now=T0))
+            self.answered_in.append(threading.get_ident())
+            future.set_result(Message(body=signed.to_json(), message_id=signed.id,
+                                      correlation_id=asked.id))
+
+        if self.at_once:
+            answer()
+        else:
+            threading.Thread(target=answer, name="transport-answers").start()
+        return future
+
+
+@pytest.mark.parametrize("at_once", [False, True])
+def test_the_answer_is_kept_where_it_arrives_never_on_the_event_loop(
+    pki: Pki, at_once: bool
+) -> None:
+    signer = JwsSigner(PROVIDER, load_signing_key(pki.keys / f"{PROVIDER}.key", KEY_PASSPHRASE))
+    provider = Seal({PROVIDER: signer}, pki.store(CLIENT, PROVIDER), clock=pki.clock)
+    transport = AnsweringTransport(provider, at_once=at_once)
+    exchanger = _exchanger(pki, transport)
+    kept_in: list[int] = []
+
+    def keep(answer: Envelope) -> str:
+        kept_in.append(threading.get_ident())
+        return f"kept {answer.id}"
+
+    async def ask() -> tuple[Any, int]:
+        return await exchanger.ask(ROUTE, _request(), keep=keep), threading.get_ident()
+
+    outcome, loop_thread = asyncio.run(ask())
+    assert outcome.kept == f"kept {outcome.envelope.id}"
+    assert outcome.envelope.payload == {"ok": True}
+    assert kept_in[0] != loop_thread
+    if not at_once:  # by the transport's thread, with no other hand-off
+        assert kept_in == transport.answered_in
+
+
+def test_nothing_is_kept_for_a_caller_that_gave_up(pki: Pki) -> None:
+    transport = SweptTransport()
+    exchanger = _exchanger(pki, transport)
+    kept: list[Envelope] = []
+
+    async def ask_and_give_up() -> None:
+        asking = asyncio.ensure_future(exchanger.ask(ROUTE, _request(), keep=kept.append))
+        while not transport.sent:
+            await asyncio.sleep(0)
+        asking.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+
+    asyncio.run(ask_and_give_up())
+    assert kept == []
+
+
+def test_an_io_thread_is_never_kept_waiting_on_the_answers_record(pki: Pki) -> None:
+    signer = JwsSigner(PROVIDER, load_signing_key(pki.keys / f"{PROVIDER}.key", KEY_PASSPHRASE))
+    provider = Seal({PROVIDER: signer}, pki.store(CLIENT, PROVIDER), clock=pki.clock)
+    transport = AnsweringTransport(provider, at_once=False)
+    transport.replies_may_block = False  # as RabbitMQ's reply queue, completing on its I/O thread
+    exchanger = _exchanger(pki, transport)
+    kept_in: list[str] = []
+
+    async def ask() -> tuple[Any, str]:
+        outcome = await exchanger.ask(
+            ROUTE, _request(), keep=lambda a: kept_in.append(threading.current_thread().name))
+        return outcome, threading.current_thread().name
+
+    outcome, loop_thread = asyncio.run(ask())
+    assert outcome.envelope.payload == {"ok": True}
+    assert kept_in and kept_in[0] not in (loop_thread, "transport-answers")
