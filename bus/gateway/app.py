@@ -281,11 +281,11 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         )(service_endpoint(route, auth, asking))
 
     app.include_router(bundle_routes(node, auth, limits, asynchronous, asking))
-    tokens = citizen_tokens(node)  # one verifier (and JWKS cache) for the report and documents
-    app.include_router(document_routes(node, auth, tokens))
+    id_tokens = citizen_tokens(node)  # one verifier (and JWKS cache) for the report and documents
+    app.include_router(document_routes(node, auth, id_tokens))
     app.include_router(soap_routes(node, auth, asking, asynchronous))
     app.include_router(asynchronous.routes(auth))
-    app.include_router(citizen_routes(node, auth, tokens))
+    app.include_router(citizen_routes(node, auth, id_tokens))
     app.include_router(inbox_routes(node))
     app.include_router(catalog_routes(node.settings))
     app.include_router(catalog_page_routes(node.settings))
