@@ -21,10 +21,8 @@ deployment sets ``BUS_CA_PASSPHRASE`` and ``BUS_NODE__KEY_PASSPHRASE`` from its 
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,13 +42,14 @@ from bus.records.audit import verify
 from bus.transport import open_transport
 from demo import cadastre, civil_registry, residence_registry
 from demo.agencies import Agencies, start_agencies
-from demo.archive import ARCHIVE, leave_task, show_archive
+from demo.archive import ARCHIVE, show_archive
 from demo.asks import scenario_asks
 from demo.bundle import show_bundle
 from demo.child_benefit import show_child_benefit
 from demo.citizen_document import show_citizen_document
-from demo.data import ARCHIVE_BIRTHS, PEOPLE
+from demo.data import PEOPLE
 from demo.identity import AUDIENCE, DemoIdentityProvider
+from demo.keep_running import print_try_it, print_waiting_task, wait_for_interrupt
 from demo.node_config import CIVIL, CONFIG_TEMPLATE, PROPERTY, RESIDENCE, write_config
 from demo.permanent_registration import show_permanent_registration
 from demo.servers import (
@@ -83,7 +82,6 @@ __all__ = [
     "PROPERTY",
     "RESIDENCE",
     "DemoStack",
-    "print_waiting_task",
     "run_demo",
     "start_stack",
     "write_config",
@@ -395,8 +393,8 @@ def run_demo(
         )
         if keep:
             print_waiting_task(console, stack)
-            _print_try_it(console, stack)
-            _wait_for_interrupt()
+            print_try_it(console, stack)
+            wait_for_interrupt()
         return 0 if ok else 1
     except httpx.TransportError as exc:  # the node went away mid-demo: say what its log says
         _print_node_gone(console, stack, exc)
@@ -500,76 +498,3 @@ def show_audit(console: Console, stack: DemoStack) -> bool:
         )
     console.print(table)
     return report["count"] > 0
-
-
-def _print_try_it(console: Console, stack: DemoStack) -> None:
-    pinfl = PEOPLE[0].pinfl
-    console.print(
-        f"\nOpenAPI: {stack.gateway.url}/docs    residence registry: {stack.residence.url}/docs"
-    )
-    console.print(
-        f"Metrics: {stack.gateway.url}/metrics    readiness: {stack.gateway.url}/health/ready"
-        f"    live view: python run_bus.py status --url {stack.gateway.url}"
-    )
-    if stack.numbers:
-        number = stack.numbers[0]
-        console.print(
-            f"Document {number}: {stack.gateway.url}/verify/{number} (public) and "
-            f"{stack.gateway.url}/v1/documents/{number} (the portal's token; with "
-            "Accept: application/json the signed answer, to check offline with "
-            f"`python run_bus.py verify FILE --config {stack.config_path}`)",
-            soft_wrap=True,
-        )
-    console.print(
-        f"Audit log: python run_bus.py audit verify --config {stack.config_path}  (also: audit "
-        "export --since …, audit subject PINFL)",
-        soft_wrap=True,
-    )
-    console.print(
-        f"Operator inbox: {stack.gateway.url}/inbox (archivist / {stack.archivist}, "
-        f"passport-officer / {stack.officer}), or "
-        f"python run_bus.py inbox list --config {stack.config_path}",
-        markup=False, highlight=False, soft_wrap=True,
-    )
-    console.print("Try (the token is this run's portal token):")
-    console.print(
-        f"curl -s {stack.gateway.url}/v1/services/{PROPERTY} "
-        f"-H 'Authorization: Bearer {stack.token}' -H 'X-Bus-Purpose: housing-subsidy' "
-        f"-H 'X-Bus-User: officer-17' -H 'Content-Type: application/json' "
-        f'-d \'{{"pinfl": "{pinfl}"}}\'',
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
-    if stack.identity is not None:
-        token = stack.identity.id_token(pinfl, lifetime_s=3600)
-        console.print("A citizen's own report (an ID token of the demo identity provider, 1 h):")
-        console.print(
-            f"curl -s {stack.gateway.url}/v1/citizens/me/access-log "
-            f"-H 'Authorization: Bearer {token}'",
-            markup=False, highlight=False, soft_wrap=True,
-        )
-    console.print("Ctrl-C stops everything.")
-
-
-def print_waiting_task(console: Console, stack: DemoStack) -> None:
-    """One archive request left open, for a person to answer in the browser."""
-    headers = {"Authorization": f"Bearer {stack.token}", "X-Bus-User": "demo-officer-1"}
-    with httpx.Client(base_url=stack.gateway.url, headers=headers, timeout=15) as client:
-        location = leave_task(client)
-    found = ARCHIVE_BIRTHS[0]
-    console.print(
-        f"A request waits for the archivist: sign in at {stack.gateway.url}/inbox (archivist / "
-        f"{stack.archivist}) and answer it; the archive's books say: certificate "
-        f"{found.certificate}, {found.surname} {found.given_name} {found.patronymic}, born "
-        f"{found.born_on} in {found.place_of_birth} ({found.sex}), parents "
-        f"{'; '.join(f'{p.role} {p.full_name}' for p in found.parents)}, registered "
-        f"{found.registered_on} at {found.office}. The portal's poll, then signed: "
-        f"curl -s {stack.gateway.url}{location} -H 'Authorization: Bearer {stack.token}'",
-        markup=False, highlight=False, soft_wrap=True,
-    )
-
-
-def _wait_for_interrupt() -> None:
-    with contextlib.suppress(KeyboardInterrupt):
-        threading.Event().wait()

@@ -7,7 +7,8 @@ from rich.console import Console
 
 from demo.archive import ARCHIVE, wait_for_task
 from demo.data import ARCHIVE_BIRTHS
-from demo.scenario import DemoStack, print_waiting_task
+from demo.keep_running import print_waiting_task
+from demo.scenario import DemoStack
 
 pytestmark = pytest.mark.slow
 
