@@ -122,17 +122,14 @@ class ProblemLanguage:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        lang = from_scope(scope, self.default)
         start: Message | None = None
         chunks: list[bytes] = []
 
         async def translated(message: Message) -> None:
             nonlocal start
-            if message["type"] == "http.response.start":
-                kind = MutableHeaders(raw=list(message["headers"])).get("content-type", "")
-                if kind.startswith(PROBLEM_MEDIA_TYPE):
-                    start = message  # sent with the body, once its length is known
-                    return
+            if message["type"] == "http.response.start" and _is_problem(message["headers"]):
+                start = message  # sent with the body, once its length is known
+                return
             if start is None or message["type"] != "http.response.body":
                 await send(message)
                 return
@@ -140,6 +137,7 @@ class ProblemLanguage:
             if message.get("more_body", False):
                 return
             body = b"".join(chunks)
+            lang = from_scope(scope, self.default)  # only for problems: not on every answer
             if lang != "en":
                 try:
                     document = orjson.loads(body)
@@ -155,3 +153,11 @@ class ProblemLanguage:
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, translated)
+
+
+def _is_problem(raw: list[tuple[bytes, bytes]]) -> bool:
+    """Whether raw ASGI response headers say ``application/problem+json`` (no copy made)."""
+    return any(k.lower() == b"content-type" and v.startswith(_PROBLEM_TYPE) for k, v in raw)
+
+
+_PROBLEM_TYPE = PROBLEM_MEDIA_TYPE.encode()
