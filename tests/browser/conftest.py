@@ -7,7 +7,8 @@ background fetching (updates, sync, QUIC) that would only meet refused connectio
 
 ``shoot(driver, name)`` writes a full-page PNG to ``docs/screenshots/NAME.png`` when
 ``BUS_SCREENSHOTS=1`` (README.md's "Pages" links them); otherwise it writes nothing, so a test
-run leaves the work tree clean.
+run leaves the work tree clean. ``test_screenshot_links.py`` checks that README.md links exactly
+the PNGs there and that they are exactly the names ``shoot`` is called with (written out).
 """
 
 from __future__ import annotations

@@ -159,7 +159,8 @@ def test_an_archivist_answers_the_archive_task_in_the_browser(
     links = [r.find_element(By.TAG_NAME, "a").get_attribute("href") for r in rows]
     assert links.index(f"{desk.url}/inbox/{urgent_id}") < links.index(
         f"{desk.url}/inbox/{task_id}")
-    deadlines = [r.find_element(By.CSS_SELECTOR, "time").get_attribute("datetime") for r in rows]
+    deadlines = [str(r.find_element(By.CSS_SELECTOR, "time").get_attribute("datetime"))
+                 for r in rows]
     assert deadlines == sorted(deadlines)
     # in the node's time zone (the example configuration's Asia/Tashkent, UTC+05:00)
     assert "Times are in Asia/Tashkent time (UTC+05:00)" in text_of(browser, "main")
@@ -315,12 +316,13 @@ def test_the_pages_work_at_a_phone_width_and_from_the_keyboard(
     assert browser.find_element(By.ID, "f-registry_office").get_attribute("value") == "Tosh"
 
     with phone(browser):
-        for path, name in (("/inbox", "phone-inbox-list"), (f"/inbox/{task_id}",
-                                                            "phone-inbox-task")):
-            browser.get(f"{desk.url}{path}")
-            assert browser.execute_script("return window.innerWidth") == 390
-            assert overflow(browser) == 0, path
-            shoot(browser, name)
+        browser.get(f"{desk.url}/inbox")
+        assert browser.execute_script("return window.innerWidth") == 390
+        assert overflow(browser) == 0
+        shoot(browser, "phone-inbox-list")
+        browser.get(f"{desk.url}/inbox/{task_id}")
+        assert overflow(browser) == 0
+        shoot(browser, "phone-inbox-task")
         send(browser)  # every error shown, still within the screen
         assert browser.find_elements(By.CSS_SELECTOR, ".error")
         assert overflow(browser) == 0
