@@ -18,7 +18,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from demo.data import ARCHIVE_BIRTHS, BIRTHS, PEOPLE
 from demo.scenario import DEMO_CA_PASSPHRASE, RESIDENCE, DemoStack, start_stack
 from signing import CertificateAuthority
-from tests.browser.conftest import click_and_load, landmarks, overflow, phone, shoot, unlabelled
+from tests.browser.pages import click_and_load, landmarks, overflow, phone, shoot, unlabelled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ import ast
 import re
 from pathlib import Path
 
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.pages import SCREENSHOTS
 
 ROOT = SCREENSHOTS.parents[1]
 TESTS = Path(__file__).resolve().parent
