@@ -206,7 +206,9 @@ def inbox_routes(node: Node) -> APIRouter:
     async def task_page(task: Task, operator: str, members: list[str], lang: Lang, *,
                         typed: dict[str, str] | None = None,
                         errors: dict[str, str] | None = None, note: str = "",
-                        added: str = "", status_code: int = 200) -> Response:
+                        added: str = "", refused_code: str = "", status_code: int = 200
+                        ) -> Response:
+        """The task; ``refused_code``: its refusal came without a reason (shown at the field)."""
         now = node.seal.clock()
         state = (lang.t(f"inbox.state.{task.state}")
                  if f"inbox.state.{task.state}" in STATE_KEYS else html.escape(task.state))
@@ -241,7 +243,8 @@ def inbox_routes(node: Node) -> APIRouter:
                 typed = {k: str(v) for k, v in task.request.items()
                          if k in form.schema.get("properties", {}) and isinstance(v, str | int)}
             body.append(answer_form(task.id, token, form, typed, errors or {}, added, lang))
-            body.append(reject_form(task.id, token, lang))
+            body.append(reject_form(task.id, token, lang, code=refused_code or "no-data",
+                                    missing=bool(refused_code)))
         else:
             body.append(f"<p>{lang.t('inbox.closed')}</p>")
         return await frame(title_of(task.service), "".join(body), operator, members, lang,
@@ -415,10 +418,14 @@ def inbox_routes(node: Node) -> APIRouter:
         code = form.get("code", "no-data")
         if code not in ("no-data", "provider-rejected"):
             code = "no-data"
+        detail = form.get("detail", "").strip()[:500]
+        if not detail:  # the asker is owed a reason: the form again, nothing sent
+            return await task_page(task, operator, members, language(request),
+                                   refused_code=code, status_code=422)
         try:
             closed = await run_in_threadpool(
                 lambda: desk().reject(task.id, operator=operator, code=code,  # type: ignore[arg-type]
-                                      detail=form.get("detail", "")[:500])
+                                      detail=detail)
             )
         except TaskNotOpen as exc:
             return await not_open(task, operator, members, language(request), exc)

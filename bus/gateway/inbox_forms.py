@@ -53,17 +53,30 @@ def answer_form(task_id: str, token: str, form: SchemaForm, typed: dict[str, str
     )
 
 
-def reject_form(task_id: str, token: str, lang: Lang) -> str:
+def reject_form(task_id: str, token: str, lang: Lang, *, code: str = "no-data",
+                missing: bool = False) -> str:
+    """The refusal: why (a choice) and the reason the asker reads, which it needs: sent
+    without one (``missing``), the form comes back with ``code`` kept and the error at the
+    reason, which has the focus."""
+    choices = (("no-data", "inbox.no_data"), ("provider-rejected", "inbox.cannot_serve"))
+    options = "".join(
+        f"<option value='{value}'{' selected' if value == code else ''}>{lang.t(key)}</option>"
+        for value, key in choices)
+    described, error, invalid = "detail-hint", "", ""
+    if missing:
+        described += " detail-error"
+        error = f"<p class='error' id='detail-error'>{lang.t('inbox.reason_missing')}</p>"
+        invalid = " aria-invalid='true' autofocus"
     return (
         f"<h2 id='reject'>{lang.t('inbox.or_reject')}</h2>"
-        f"<form method='post' action='/inbox/{quote(task_id)}/reject{lang.query}' "
+        f"<form method='post' novalidate action='/inbox/{quote(task_id)}/reject{lang.query}' "
         "aria-labelledby='reject'>"
         f"<input type='hidden' name='csrf' value='{token}'>"
-        f"<label for='code'>{lang.t('inbox.why')}</label><select id='code' name='code'>"
-        f"<option value='no-data'>{lang.t('inbox.no_data')}</option>"
-        f"<option value='provider-rejected'>{lang.t('inbox.cannot_serve')}</option></select>"
+        f"<label for='code'>{lang.t('inbox.why')}</label>"
+        f"<select id='code' name='code'>{options}</select>"
         f"<label for='detail'>{lang.t('inbox.reason')}"
         f"<span class='hint' id='detail-hint'>{lang.t('inbox.reason_hint')}</span>"
-        "</label><input id='detail' name='detail' maxlength='500' aria-describedby='detail-hint'>"
+        f"</label>{error}<input id='detail' name='detail' maxlength='500' "
+        f"aria-required='true' aria-describedby='{described}'{invalid}>"
         f"<button type='submit' class='secondary'>{lang.t('inbox.send_refusal')}</button></form>"
     )

@@ -110,14 +110,56 @@ def test_a_task_is_rejected_with_a_reason(browser: WebDriver, desk: Desk) -> Non
     task_id, location = desk.ask(ARCHIVE, UNKNOWN_PINFL)
     sign_in(browser, desk.url, "archivist", desk.passwords["archivist"])
     browser.get(f"{desk.url}/inbox/{task_id}")
+    refuse = "//button[text()='Sign and send the refusal']"
+    # no reason: the error at the reason, which has the focus; the choice kept; nothing sent
+    Select(browser.find_element(By.ID, "code")).select_by_value("provider-rejected")
+    click_and_load(browser, browser.find_element(By.XPATH, refuse))
+    error = browser.find_element(By.ID, "detail-error")
+    assert error.text == "Write the reason the asker will read; nothing was sent."
+    detail = browser.find_element(By.ID, "detail")
+    assert detail.get_attribute("aria-invalid") == "true"
+    assert "detail-error" in str(detail.get_attribute("aria-describedby"))
+    assert browser.execute_script(
+        "return arguments[0].nextElementSibling === arguments[1]", error, detail)
+    assert browser.switch_to.active_element == detail  # typing goes there
+    assert Select(browser.find_element(By.ID, "code")).first_selected_option.get_attribute(
+        "value") == "provider-rejected"
+    assert desk.portal.get(location).status_code == 202  # nothing was sent
+    assert desk.inbox.task(task_id).state == "open"
+    shoot(browser, "inbox-reject-error")
+
     Select(browser.find_element(By.ID, "code")).select_by_value("no-data")
     browser.find_element(By.ID, "detail").send_keys("Not in the 1985-1995 birth books")
-    click_and_load(browser, browser.find_element(
-        By.XPATH, "//button[text()='Sign and send the refusal']"))
+    click_and_load(browser, browser.find_element(By.XPATH, refuse))
     assert "is closed" in text_of(browser, "main [role=status]")
     refused = poll_result(desk.portal, location)
     assert refused.status_code == 404 and refused.json()["code"] == "no-data"
     assert "1985-1995 birth books" in refused.json()["detail"]
+
+
+def test_the_language_chosen_stays_through_the_answer_form(
+    browser: WebDriver, desk: Desk
+) -> None:
+    task_id, location = desk.ask(ARCHIVE, RECORD.pinfl)
+    sign_in(browser, desk.url, "archivist", desk.passwords["archivist"])
+    browser.get(f"{desk.url}/inbox?lang=ru")
+    assert text_of(browser, "h1") == "Задачи, ожидающие вас"
+    click_and_load(browser, browser.find_element(
+        By.CSS_SELECTOR, f"a[href='/inbox/{task_id}?lang=ru']"))
+    answer = "form[action$='/answer?lang=ru'] button[type=submit]"
+    assert text_of(browser, answer) == "Подписать и отправить ответ"
+    fill_answer(browser, "0038215")  # a mistake: the page that shows it is in Russian too
+    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, answer))
+    assert browser.find_element(By.ID, "f-number-error")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ru"
+    assert text_of(browser, "h2#answer") == "Ответ"
+    fill(browser, "number", RECORD.certificate)
+    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, answer))
+    assert browser.current_url.endswith("lang=ru")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ru"
+    assert text_of(browser, "main [role=status]").startswith(f"Задача {task_id[:8]}… закрыта")
+    assert text_of(browser, "h1") == "Задачи, ожидающие вас"
+    assert poll_result(desk.portal, location).status_code == 200
 
 
 def test_a_second_official_cannot_answer_a_task_already_answered(

@@ -451,6 +451,12 @@ def test_the_inbox_pages_in_the_operator_s_language(
     assert f"action='/inbox/{task_id}/reject?lang=ru'" in shown.text  # the language is kept
     assert "href='/inbox?lang=ru'" in shown.text
     token = _csrf(shown.text)
+    blank = operator.post(f"/inbox/{task_id}/reject?lang=ru", follow_redirects=False,
+                          data={"csrf": token, "code": "provider-rejected", "detail": "  "})
+    assert blank.status_code == 422  # a refusal tells the asker why: nothing sent without it
+    assert "Напишите причину, которую прочтёт запросивший; ничего не отправлено." in blank.text
+    assert "<option value='provider-rejected' selected>" in blank.text
+    assert portal.get(location).status_code == 202
     rejected = operator.post(f"/inbox/{task_id}/reject?lang=ru", follow_redirects=False,
                              data={"csrf": token, "code": "no-data", "detail": "не найдено"})
     assert rejected.status_code == 303 and rejected.headers["location"].endswith("&lang=ru")

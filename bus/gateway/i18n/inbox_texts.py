@@ -167,14 +167,19 @@ INBOX_TEXTS: dict[str, dict[str, str]] = {
         "en": "The request cannot be served",
     },
     "inbox.reason": {
-        "uz": "So‘rovchiga aytiladigan sabab",
-        "ru": "Причина для запросившего",
-        "en": "Reason told to the asker",
+        "uz": "So‘rovchiga aytiladigan sabab (majburiy)",
+        "ru": "Причина для запросившего (обязательно)",
+        "en": "Reason told to the asker (required)",
     },
     "inbox.reason_hint": {
         "uz": "Nimani tekshirganingizni shaxsiy ma’lumotlarsiz yozing.",
         "ru": "Укажите, что вы проверили, без персональных данных.",
         "en": "Say what you looked at, without personal data.",
+    },
+    "inbox.reason_missing": {
+        "uz": "So‘rovchi o‘qiydigan sababni yozing; hech narsa yuborilmadi.",
+        "ru": "Напишите причину, которую прочтёт запросивший; ничего не отправлено.",
+        "en": "Write the reason the asker will read; nothing was sent.",
     },
     "inbox.send_refusal": {
         "uz": "Rad javobini imzolab yuborish",
