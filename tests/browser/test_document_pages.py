@@ -98,7 +98,10 @@ def test_a_citizen_types_the_number_from_the_paper(
 ) -> None:
     browser.get(f"{stack.gateway.url}/verify")
     assert unlabelled(browser) == []
+    assert landmarks(browser) == {"header": 1, "nav": 1, "main": 1, "h1": 1}
     shoot(browser, "verify-form")
+    with phone(browser):
+        assert overflow(browser) == 0
     field = browser.find_element(By.ID, "number")
     field.send_keys(f" {number.lower()} ")  # as read out at a counter
     click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "main button"))
@@ -110,7 +113,11 @@ def test_a_citizen_types_the_number_from_the_paper(
     click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "main button"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "No such document"
     assert browser.find_element(By.ID, "number").get_attribute("value") == mistyped
+    assert landmarks(browser) == {"header": 1, "nav": 1, "main": 1, "h1": 1}
+    assert unlabelled(browser) == []  # the form to try again
     shoot(browser, "verify-unknown")
+    with phone(browser):
+        assert overflow(browser) == 0
     # the header's language links: the same page in Russian, then in Uzbek, whose form keeps it
     click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "header a[hreflang='ru']"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Документ не найден"
