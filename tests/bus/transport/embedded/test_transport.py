@@ -20,7 +20,7 @@ from bus.transport import Delivery, Message, Transport, TransportClosed, open_tr
 from bus.transport.embedded.transport import EmbeddedTransport
 from tests.contract.conftest import Inbox, eventually, message
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 
 CHILD_CONSUMES = """
 import sys, time
