@@ -3,7 +3,7 @@
 Kinds: ``rest`` (HTTP/JSON via httpx), ``soap`` (an operation of a WSDL, via zeep), ``sql``
 (read-only query via SQLAlchemy), ``manual`` (filed in an operator inbox, answered by a
 person: ``bus.inbox.manual``); more arrive as plugins through the ``bus.adapters``
-entry-point group.
+entry-point group, or are registered by the program running the bus (``register_kind``).
 """
 
 from adapters.base import (
@@ -21,7 +21,13 @@ from adapters.base import (
     answering,
     message_id,
 )
-from adapters.registry import AdapterKind, adapter_kind, available_kinds, build_adapter
+from adapters.registry import (
+    AdapterKind,
+    adapter_kind,
+    available_kinds,
+    build_adapter,
+    register_kind,
+)
 
 __all__ = [
     "Adapter",
@@ -41,4 +47,5 @@ __all__ = [
     "available_kinds",
     "build_adapter",
     "message_id",
+    "register_kind",
 ]

@@ -3,6 +3,11 @@
 A kind is a class with ``kind``, ``options_model`` and a constructor
 ``(options, context: AdapterContext)``. ``adapter_kind(name)`` finds it; ``build_adapter`` builds
 one from the raw config options (validating them with the kind's ``options_model``).
+
+``register_kind(cls)`` adds a kind for the rest of this process, for a program that runs the bus
+from the repository's checkout without installing a distribution of its own: the benchmark's
+``bench-echo`` (``bench.trivial_adapter``), which is not in the wheel and so cannot be an entry
+point of it. Neither a registered kind nor a plugin can shadow a built-in kind.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pydantic import ValidationError
 
 from adapters.base import Adapter, AdapterConfigError, AdapterContext, AdapterOptions
 
-__all__ = ["AdapterKind", "adapter_kind", "available_kinds", "build_adapter"]
+__all__ = ["AdapterKind", "adapter_kind", "available_kinds", "build_adapter", "register_kind"]
 
 ENTRY_POINT_GROUP = "bus.adapters"
 _BUILTIN = {
@@ -27,6 +32,8 @@ _BUILTIN = {
 # The bus's own kinds (``manual``: its operator inbox is the bus's own) come in through the
 # entry points like any plugin, so this package never imports upwards; they are listed as built-in.
 _OWN_PLUGIN_MODULES = ("bus.",)
+# Kinds registered by the program running the bus (``register_kind``), by name.
+_registered: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -54,9 +61,26 @@ def _load(target: str) -> Any:
         raise AdapterConfigError(f"adapter {target!r} cannot be loaded: {exc}") from exc
 
 
+def register_kind(cls: Any) -> None:
+    """Make ``cls`` (its ``kind``, ``options_model`` and constructor) a kind in this process.
+
+    Registering the same class again does nothing; another class under a taken name is refused.
+    """
+    name = cls.kind
+    if name in _BUILTIN or _registered.get(name, cls) is not cls:
+        raise AdapterConfigError(f"adapter kind {name!r} is already taken")
+    _registered[name] = cls
+
+
+def _registered_kind(name: str) -> AdapterKind:
+    cls = _registered[name]
+    return AdapterKind(name, cls, f"registered by {cls.__module__}")
+
+
 def available_kinds() -> dict[str, AdapterKind]:
-    """Every installed adapter kind; plugins cannot shadow a built-in kind."""
+    """Every adapter kind: built-in, registered, installed plugins; none shadows a built-in."""
     kinds = {name: AdapterKind(name, _load(t), "built-in") for name, t in _BUILTIN.items()}
+    kinds.update({name: _registered_kind(name) for name in _registered})
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in kinds:
             kinds[ep.name] = _plugin(ep)
@@ -78,9 +102,13 @@ def adapter_kind(name: str) -> AdapterKind:
     cannot stop a node that does not use it."""
     if name in _BUILTIN:
         return AdapterKind(name, _load(_BUILTIN[name]), "built-in")
+    if name in _registered:
+        return _registered_kind(name)
     found = list(entry_points(group=ENTRY_POINT_GROUP, name=name))
     if not found:
-        installed = {*_BUILTIN, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))}
+        installed = {
+            *_BUILTIN, *_registered, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+        }
         raise AdapterConfigError(
             f"unknown adapter kind {name!r} (installed: {', '.join(sorted(installed))})"
         )

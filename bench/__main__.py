@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from bench.cli import bench_command
+from run_bus import bench
 
 
 def main() -> None:
-    typer.run(bench_command)
+    typer.run(bench)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 ``BenchDeployment.create(state)`` makes the members' keys (``portal``, ``echo-agency``) and a
 portal API token in a state folder. ``write_config`` writes a node configuration for it: one
-service ``echo-agency/echo/v1`` answered by the trivial ``bench-echo`` adapter, one access right
+service ``echo-agency/echo/v1`` answered by the trivial ``bench-echo`` adapter (registered in this
+process by ``write_config``: it is not an installed kind), one access right
 (portal, purpose ``benchmark``), and the transport URL asked for (``embedded://…`` or
 ``amqp://…``). Requests go through the whole bus: the HTTP gateway (token, body limit, schema),
 access rights, the envelope, signing, the transport, the provider worker (verify, access again,
@@ -11,8 +12,9 @@ validate, adapter, minimise, sign), the reply, and verification of the answer.
 * ``in_process_node`` runs one node and its gateway in this process (``serve_in_thread``), with
   the transport opened from the URL given, so a ``BUS_TRANSPORT__URL`` in the environment cannot
   turn an embedded cell into a RabbitMQ one;
-* ``serve_nodes`` starts ``n`` nodes as ``python run_bus.py serve --workers W`` processes (the
-  deployment path; each has its own name, hence its own reply queue; ``bench.processes``) and
+* ``serve_nodes`` starts ``n`` nodes as ``python -m bench.serve --workers W`` processes
+  (``run_bus.py serve`` knowing ``bench-echo``: the deployment path; each has its own name,
+  hence its own reply queue; ``bench.processes``) and
   waits until they are ready; it yields each node's URL and the pids of its processes (the
   supervisor and its workers, whose CPU is the server's);
 * ``queues_removed`` deletes the durable queues those nodes made on the (shared) broker;
@@ -35,8 +37,10 @@ import pika
 import pika.exceptions
 import yaml
 
+from adapters import register_kind
 from bench.loadgen import HttpCall
-from bench.processes import ROOT, Launch, served
+from bench.processes import Launch, served
+from bench.trivial_adapter import EchoAdapter
 from bench.workload import CLIENT, PROVIDER, PURPOSE, SERVICE, USER, request_body
 from bus.cli.app import new_token
 from bus.config.loader import load_settings
@@ -96,6 +100,7 @@ class BenchDeployment:
         """The node's config file; ``delay_s``: the echo agency's time to answer.
         ``slow_services``: more services of the echo agency (id -> its time to answer), each
         the portal may ask for the benchmark's purpose (the bundle cell's parts)."""
+        register_kind(EchoAdapter)  # a node of this process reading the config finds the kind
         config: dict[str, Any] = {
             "node": {
                 "name": node_name,
@@ -231,11 +236,12 @@ def queues_removed(url: str, node_names: list[str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def serve_nodes(configs: list[Path], *, workers: int = 1) -> Iterator[list[tuple[str, list[int]]]]:
-    """One ``run_bus.py serve --workers W`` per config; yields (gateway URL, pids) once ready."""
+    """One ``python -m bench.serve --workers W`` (``run_bus.py serve`` knowing ``bench-echo``)
+    per config; yields (gateway URL, pids) once ready."""
 
     def launch(config: Path) -> Launch:
         def command(port: int) -> list[str]:
-            return [sys.executable, str(ROOT / "run_bus.py"), "serve", "-c", str(config),
+            return [sys.executable, "-m", "bench.serve", "-c", str(config),
                     "--listen", f"127.0.0.1:{port}", "--workers", str(workers)]
 
         def public_url(port: int) -> dict[str, str]:  # the documents' links point at the node

@@ -1,6 +1,8 @@
-"""The ``bench`` command: ``python -m bench`` and ``python run_bus.py bench`` run this function.
+"""The ``bench`` command's work: ``python run_bus.py bench`` and ``python -m bench`` end here.
 
-Options: ``--requests N`` exchanges per cell, ``--quick`` (about 30 s), ``--write/--no-write``
+The options are declared once, on ``run_bus.bench`` (the command line's), and are:
+
+``--requests N`` exchanges per cell, ``--quick`` (about 30 s), ``--write/--no-write``
 ``bench/RESULTS.md``, ``--clients 1,8,32``, ``--only NAME`` (repeatable; systems whose name
 contains it), ``--mode threads|asyncio`` for the load generator, ``--amqp-url`` (or
 ``BUS_TRANSPORT__URL`` when it is an ``amqp://`` URL), ``--state-dir`` to keep keys and logs.
@@ -11,11 +13,10 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
-__all__ = ["bench_command", "command_line"]
+__all__ = ["command_line", "run_bench_command"]
 
 
 def command_line(argv: list[str] | None = None) -> str:
@@ -26,37 +27,18 @@ def command_line(argv: list[str] | None = None) -> str:
     return " ".join([head, *(shlex.quote(a) for a in argv[1:])])
 
 
-def bench_command(
-    requests: Annotated[
-        int | None,
-        typer.Option("--requests", "-n", min=1, help="timed exchanges per cell [default: 2000]"),
-    ] = None,
-    quick: Annotated[
-        bool, typer.Option(help="about 30 s: 300 exchanges per cell, at most 1.5 s each")
-    ] = False,
-    write: Annotated[bool, typer.Option(help="write bench/RESULTS.md")] = True,
-    clients: Annotated[str, typer.Option(help="concurrency levels, comma-separated")] = "1,8,32",
-    only: Annotated[
-        list[str] | None,
-        typer.Option(help="only this system (its whole name), or those whose name contains "
-                     "this (repeatable)"),
-    ] = None,
-    mode: Annotated[
-        str, typer.Option(help="load generator: threads (httpx.Client) or asyncio")
-    ] = "threads",
-    amqp_url: Annotated[
-        str | None,
-        typer.Option(
-            envvar="BUS_TRANSPORT__URL",
-            show_envvar=True,
-            help="RabbitMQ URL [default: amqp://guest:guest@127.0.0.1:5672/%2F]",
-        ),
-    ] = None,
-    state_dir: Annotated[
-        Path | None, typer.Option(help="keep keys, configs and logs here (default: temporary)")
-    ] = None,
+def run_bench_command(
+    *,
+    requests: int | None,
+    quick: bool,
+    write: bool,
+    clients: str,
+    only: list[str] | None,
+    mode: str,
+    amqp_url: str | None,
+    state_dir: Path | None,
 ) -> None:
-    """Benchmark the bus against raw floors (plain HTTP, plain pika) and the demo's path."""
+    """The ``bench`` command's work, once typer has parsed its options (``run_bus.bench``)."""
     from bench.runner import DEFAULT_AMQP_URL, BenchOptions, run_bench
     from bus.cli.app import console
 

@@ -10,7 +10,9 @@ Options (the keys under ``adapter:`` besides ``kind``):
 * ``delay_s`` (float ≥ 0, default 0): how long the agency takes to answer (a sleep before it):
   the bundle cell's agencies of set speeds, and tests that need a request in flight.
 
-Registered through the ``bus.adapters`` entry point ``bench-echo`` in ``pyproject.toml``; the
+Not an entry point of the installed bus (the bench is not in the wheel): the bench registers it in
+its own processes with ``adapters.register_kind`` (``BenchDeployment.write_config`` for a node in
+the bench's process, ``python -m bench.serve`` for ``serve`` processes). The
 service that uses it must answer with ``schemas.residence.ResidenceRegistration`` (or a model
 that accepts the same fields).
 """

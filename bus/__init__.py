@@ -5,6 +5,8 @@ The packages, lowest first (each imports only its own and lower ones; ``tests/te
     core       envelope, errors, seal (sign/verify), replay guard, node SQLite files
     transport  the Transport protocol; embedded (SQLite) and rabbitmq (pika)
     config     BusSettings, loading a YAML file, the route table
+    state      what the nodes of a bus share: seen ids, execution leases and results, rate-limit
+               buckets (SQLite or PostgreSQL)
     ops        metrics, readiness, structured logs, dead letters as operators see them
     policy     access rights, rate limits, circuit breaker, retry, callbacks
     records    documents (request numbers), asynchronous results, retention, audit log

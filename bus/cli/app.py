@@ -1,6 +1,6 @@
 """The ``run_bus.py`` command line (typer): serve a node, check a config, manage keys.
 
-``run_bus.py`` adds the ``demo`` command on top of this app (the demo lives above the bus).
+``run_bus.py`` adds the ``demo`` and ``bench`` commands on top of this app (both sit above the bus).
 """
 
 from __future__ import annotations

@@ -16,6 +16,11 @@ this order:
 6. on a refusal at any step: write its audit entry, durable before the refusal is given, unless
    the provider's node recorded it already (``recorded_by_provider``).
 
+An asynchronous request's answer arrives later, on the node's async reply queue, and is taken by
+``answer_of``: verified as its provider's answer (``Exchanger.verify_reply``) and recorded under
+a request number (``_issue``, the same as step 5's), so a synchronous and an asynchronous answer
+are checked and recorded in one place.
+
 The context records what was learnt on the way (message id, correlation, subject, whether the
 request reached a provider and whether its refusal is in the audit log), which the gateway uses
 for its log line and metrics. Counting and logging stay with the gateways, which also see the
@@ -37,9 +42,10 @@ from bus.core.errors import (
     BusError,
     BusUnavailable,
     MalformedRequest,
+    ProviderInvalidAnswer,
     SchemaInvalid,
 )
-from bus.exchange.client import Exchanger, recorded_by_provider
+from bus.exchange.client import Asked, Exchanger, recorded_by_provider
 from bus.records.audit import AuditLog
 from bus.records.documents import DocumentRecord, DocumentStore
 from schemas import SharedRequest
@@ -93,9 +99,15 @@ class Parts(Protocol):
 class Asking:
     def __init__(self, node: Parts, *, accept: Accept | None = None) -> None:
         self.node = node
-        self.documents = node.documents
-        self.audit = node.audit
         self.accept = accept
+
+    @property
+    def documents(self) -> DocumentStore:
+        return self.node.documents
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.node.audit
 
     @property
     def exchanger(self) -> Exchanger:
@@ -141,7 +153,7 @@ class Asking:
         context.sent = True
 
         def record(answer: Envelope) -> DocumentRecord:  # where the reply arrives: off the loop
-            return self.documents.issue(answer, message_id=envelope.id)
+            return self._issue(answer, envelope.id)
 
         try:
             outcome = await self.exchanger.ask(route, envelope, keep=record)
@@ -153,6 +165,24 @@ class Asking:
             envelope.id, envelope.correlation, number=document.number,
             signed=document.envelope, payload=outcome.envelope.payload,
         )
+
+    def answer_of(self, request: Asked, body: bytes) -> DocumentRecord:
+        """The answer ``body`` (a reply taken from the async reply queue, in the transport's
+        thread) to the asynchronous request ``request``: verified as its provider's and recorded
+        as a document. Raises the ``BusError`` it is: the provider's refusal, or
+        ``ProviderInvalidAnswer`` (not a readable envelope, not this request's, not signed by
+        its provider, replayed)."""
+        try:
+            reply = Envelope.from_json(body)
+        except ValueError:
+            raise ProviderInvalidAnswer(
+                "the answer is not a readable envelope", message_id=request.id
+            ) from None
+        return self._issue(self.exchanger.verify_reply(request, reply), request.id)
+
+    def _issue(self, answer: Envelope, message_id: str) -> DocumentRecord:
+        """Record a verified answer to ``message_id`` under a request number."""
+        return self.documents.issue(answer, message_id=message_id)
 
     @staticmethod
     def _validated(route: Route, request: SharedRequest | dict[str, Any]) -> SharedRequest:

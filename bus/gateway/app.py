@@ -45,7 +45,7 @@ from bus.core.errors import (
     Unauthenticated,
     UnknownService,
 )
-from bus.exchange.asking import AskContext, Asking
+from bus.exchange.asking import AskContext
 from bus.gateway.asynchronous import AsyncRequests
 from bus.gateway.body_limit import BodyLimit
 from bus.gateway.bundle import BUNDLE_AUDIT, BUNDLE_PATH, bundle_routes
@@ -271,7 +271,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     tokens = ApiTokens(node.settings.members, node.seal.hosts)
     auth = _authenticator(tokens, limits)
     asynchronous = AsyncRequests(node)
-    asking = Asking(node, accept=asynchronous.accept)
+    asking = asynchronous.asking  # the one pipeline: asynchronous mode through ``asynchronous``
     for route in node.router.routes():
         app.post(
             f"/v1/services/{route.service}",

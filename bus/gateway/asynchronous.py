@@ -11,7 +11,8 @@ only this way (``async-required`` otherwise).
 
 The answer is taken from the async reply queue by whichever process of this node runs then —
 also one started after the node stopped (nothing is awaited in memory): it is verified as the
-provider's, recorded as a document, and stored with the row. A row whose deadline passed is
+provider's and recorded as a document (``Asking.answer_of``, the pipeline's one place for
+that), and stored with the row. A row whose deadline passed is
 finished as 504 ``deadline-exceeded`` (checked every ``SWEEP_S``). A verified answer to a row
 finished with an error (an operator's ``dlq replay`` of the dead-lettered request, run again by
 the provider) replaces that error, and its callback is delivered again: the asker gets what
@@ -58,9 +59,9 @@ from bus.core.errors import (
     BusError,
     CallbackRefused,
     DeadlineExceeded,
-    ProviderInvalidAnswer,
     UnknownDocument,
 )
+from bus.exchange.asking import Asking
 from bus.gateway.params import CORRELATION_PATTERN, caller_value
 from bus.gateway.problems import PROBLEM_MEDIA_TYPE, problem_response
 from bus.node.wiring import Node
@@ -112,6 +113,9 @@ class AsyncRequests:
         self.callbacks = CallbackPolicy(node.settings.callbacks, member_hosts={
             code: m.callback_hosts for code, m in node.settings.members.items()
             if m.callback_hosts is not None})
+        # the gateway's ask pipeline, asynchronous mode through this side; its ``answer_of``
+        # verifies and records the answers taken from the async reply queue
+        self.asking = Asking(node, accept=self.accept)
 
     @property
     def store(self) -> MessageStore:
@@ -200,18 +204,9 @@ class AsyncRequests:
         record = self.store.pending(message.correlation_id or "")
         if record is None:  # finished already (a duplicate, overdue, replayed), or not ours
             return self._settle_again(message)
-        exchanger = self.node.exchanger
-        assert exchanger is not None
         number: str | None = None
         try:
-            try:
-                reply = Envelope.from_json(message.body)
-            except ValueError:
-                raise ProviderInvalidAnswer(
-                    "the answer is not a readable envelope", message_id=record.message_id
-                ) from None
-            answer = exchanger.verify_reply(record, reply)
-            document = self.node.documents.issue(answer, message_id=record.message_id)
+            document = self.asking.answer_of(record, message.body)
             status, body, media_type = 200, document.envelope, "application/json"
             number = document.number
         except BusError as exc:
@@ -234,15 +229,12 @@ class AsyncRequests:
         if record is None or record.status is None or record.status < 400:
             log.debug("async reply %s answers no pending request; dropped", message.message_id)
             return None
-        exchanger = self.node.exchanger
-        assert exchanger is not None
         try:
-            answer = exchanger.verify_reply(record, Envelope.from_json(message.body))
-            document = self.node.documents.issue(answer, message_id=record.message_id)
-        except (BusError, ValueError) as exc:
-            code = exc.code if isinstance(exc, BusError) else "malformed-request"
+            document = self.asking.answer_of(record, message.body)
+        except BusError as exc:
             log.info("async reply for a finished request dropped", extra={"bus": {
-                "message_id": record.message_id, "service": record.service, "outcome": code}})
+                "message_id": record.message_id, "service": record.service,
+                "outcome": exc.code}})
             return None
         replaced = self.store.refinish(
             record.message_id, status=200, media_type="application/json",

@@ -53,7 +53,9 @@ fault and ``soap:Server.<code>`` otherwise, where ``<code>`` is the bus error co
 the problem ``type`` of the HTTP gateway), ``faultstring`` the detail, and
 ``detail/bus:Error`` with ``Code``, ``Status`` and ``Type``. As on the HTTP gateway, each
 refusal of a request to a configured service is written to the audit log (``side``
-``gateway``, the error code as ``outcome``) and is durable before the Fault is sent: client
+``gateway``, the error code as ``outcome``; by the ask pipeline, or for a refusal before it by
+``Asking.record_refusal`` from the request's ``AskContext``, filled in as the request is read)
+and is durable before the Fault is sent: client
 (``-`` before the token is known), purpose and user (from ``BusContext`` or the HTTP headers,
 ``-`` if not read yet), correlation, the subject as the audit log's keyed hash once the request
 was read, never the payload. Not recorded here: an error the provider answered (its node
@@ -63,7 +65,6 @@ recorded it) and the Fault of ``GetResult`` (that request's entry exists already
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -73,7 +74,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from bus.config.routes import Route
-from bus.core.envelope import SERVICE_PATTERN, new_id
+from bus.core.envelope import SERVICE_PATTERN
 from bus.core.errors import (
     PROBLEM_TYPE_BASE,
     BusError,
@@ -138,34 +139,10 @@ def soap_fault(error: BusError) -> Response:
     return Response(_envelope(fault), status_code=500, media_type=_XML)
 
 
-@dataclass
-class _Asked:
-    """What the audit entry of a refused request may say, learnt as the request is read."""
-
-    client: str = "-"
-    purpose: str = "-"
-    user: str = "-"
-    correlation: str | None = None
-    subject: str | None = None  # the identifier, HMAC-ed by the audit log, never stored as is
-    message_id: str | None = None
-    audited: bool = True  # False when a refusal is not this gateway's to record
-    sent: bool = False  # asked of the provider and waited for: timed as an exchange
-
-    def heard(self, purpose: str | None, user: str | None) -> None:
-        """What the audit may take of the caller's purpose and user: checked, else ``-``."""
-        self.purpose = caller_value(purpose, PURPOSE_PATTERN) or "-"
-        self.user = caller_value(user, USER_PATTERN) or "-"
-
-
-async def _audit_refusal(node: Node, service: str, asked: _Asked, outcome: str) -> None:
-    """The audit entry of a request the gateway refused, durable before the Fault is sent."""
-    message_id = asked.message_id or new_id()
-    record = node.audit.refusal(
-        message_id=message_id, correlation=asked.correlation, client=asked.client,
-        service=service, user=asked.user, purpose=asked.purpose, subject=asked.subject,
-        outcome=outcome, at=node.seal.clock(),
-    )
-    await node.audit.record_refusal(record, transport="soap")
+def _heard(context: AskContext, purpose: str | None, user: str | None) -> None:
+    """What the audit may take of the caller's purpose and user: checked, else ``-``."""
+    context.purpose = caller_value(purpose, PURPOSE_PATTERN) or "-"
+    context.user = caller_value(user, USER_PATTERN) or "-"
 
 
 def check_headers(root: etree._Element) -> None:
@@ -194,10 +171,10 @@ def _is_correlation(value: str) -> bool:
     return caller_value(value, CORRELATION_PATTERN) is not None
 
 
-def _context(root: etree._Element, request: Request, asked: _Asked,
-             verified: VerifiedSoap | None = None) -> tuple[str, str, str | None, str]:
-    """(purpose, user, correlation, mode) from the BusContext header, else the HTTP headers;
-    for a signed request (``verified``), from the signed BusContext only."""
+def _context(root: etree._Element, request: Request, asked: AskContext,
+             verified: VerifiedSoap | None = None) -> None:
+    """``asked``'s purpose, user, correlation and mode from the BusContext header, else the HTTP
+    headers; for a signed request (``verified``), from the signed BusContext only."""
     if verified is not None:
         context = verified.context
         if context is None:
@@ -218,7 +195,7 @@ def _context(root: etree._Element, request: Request, asked: _Asked,
         user = request.headers.get("x-bus-user")
         correlation = request.headers.get("x-bus-correlation")
         mode = request.query_params.get("mode", "sync")
-    asked.heard(purpose, user)
+    _heard(asked, purpose, user)
     if mode not in ("sync", "async"):
         raise MalformedRequest("Mode must be sync or async")
     if not purpose or not user:
@@ -229,7 +206,7 @@ def _context(root: etree._Element, request: Request, asked: _Asked,
     if correlation is not None and not _is_correlation(correlation):
         raise MalformedRequest("Correlation must be a UUID")
     asked.correlation = correlation
-    return purpose, user, correlation, mode
+    asked.mode = "async" if mode == "async" else "sync"
 
 
 def soap_routes(
@@ -265,9 +242,11 @@ def soap_routes(
     @router.post(SOAP_PREFIX + "{service:path}")
     async def ask(service: str, request: Request) -> Response:
         started = time.perf_counter()
-        asked = _Asked()
+        # what the audit entry of a refusal may say, learnt as the request is read
+        asked = AskContext("-", "-", "-", async_hint="ask it with mode async",
+                           audit_context={"transport": "soap"})
         headers = request.headers
-        asked.heard(headers.get("x-bus-purpose"), headers.get("x-bus-user"))
+        _heard(asked, headers.get("x-bus-purpose"), headers.get("x-bus-user"))
         if _is_correlation(headers.get("x-bus-correlation", "")):
             asked.correlation = headers["x-bus-correlation"]
         outcome = "ok"
@@ -285,8 +264,9 @@ def soap_routes(
             asked.client = request.scope.get("bus.client", asked.client)  # also when rate-limited
             asked.message_id = asked.message_id or exc.message_id
             # before authentication bus.gateway.throttle counts and audits it, per source
-            if service in routes and asked.audited and "bus.client" in request.scope:
-                await _audit_refusal(node, service, asked, exc.code)
+            # (the pipeline, or the provider's node, recorded its own refusals: ``audited``)
+            if service in routes and not asked.audited and "bus.client" in request.scope:
+                await asking.record_refusal(routes[service], asked, exc.code)
             return soap_fault(exc)
         finally:
             elapsed = time.perf_counter() - started
@@ -346,7 +326,7 @@ async def _result(node: Node, route: Route, client: str, element: etree._Element
 
 
 async def _ask(
-    node: Node, signed: SignedRequests, route: Route, asked: _Asked, request: Request,
+    node: Node, signed: SignedRequests, route: Route, asked: AskContext, request: Request,
     asking: Asking, asynchronous: AsyncRequests | None = None,
 ) -> Response:
     client = asked.client
@@ -369,22 +349,13 @@ async def _ask(
     op = operation_name(route)
     parts = [] if body is None else [c for c in body if isinstance(c.tag, str)]
     if len(parts) == 1 and parts[0].tag == f"{{{ns}}}GetResult":
-        asked.audited = False  # an earlier request's result: recorded when it was answered
+        asked.audited = True  # an earlier request's result: recorded when it was answered
         return await _result(node, route, client, parts[0], asynchronous)
     if len(parts) != 1 or parts[0].tag != f"{{{ns}}}{op}":
         raise MalformedRequest(f"the Body must hold one {op} or GetResult element of {ns}")
-    purpose, user, correlation, mode = _context(root, request, asked, verified)
+    _context(root, request, asked, verified)
     schema, defs = model_schema(route.request_model)
-    context = AskContext(
-        client, purpose, user, correlation, mode,  # type: ignore[arg-type]  # checked above
-        async_hint="ask it with mode async", audit_context={"transport": "soap"},
-    )
-    try:
-        answer = await asking.ask(route, xml_to_data(parts[0], schema, defs, ns), context)
-    finally:
-        asked.message_id, asked.correlation = context.message_id, context.correlation
-        asked.subject, asked.sent = context.subject, context.sent
-        asked.audited = not context.audited  # the pipeline recorded its own refusals
+    answer = await asking.ask(route, xml_to_data(parts[0], schema, defs, ns), asked)
     if answer.pending:
         return _answer(route, answer.message_id, state="pending")
     return _answer(route, answer.message_id, payload=answer.payload,

@@ -12,7 +12,7 @@ Schema (created on open, brought to ``PRAGMA user_version`` = 2 by ``migrate``):
                   reason, attempts, failed_at
 
 ``translated`` is the one place ``sqlite3`` (and file system) errors become ``BusUnavailable``.
-How the transport uses all this is described in ``bus.transport.embedded.transport``.
+How the queues use all this is described in ``bus.transport.embedded.queue_file``.
 """
 
 from __future__ import annotations

@@ -1,24 +1,14 @@
-"""The embedded transport: durable queues in one SQLite file, owned by the node on one machine.
+"""The embedded transport: the ``Transport`` on durable queues in one SQLite file.
 
-The schema and the SQL are in ``embedded_sql``.
+The file, and every read and write of it, is ``bus.transport.embedded.queue_file.QueueFile``
+(durability, claims, in-flight rows handed back, dead letters; its SQL in ``sql``). This
+module moves messages through it: who claims, who is woken, and how requests meet replies.
 
-Guarantees:
+Guarantees (besides the file's):
 
-* Durability: WAL; ``durable_sync="normal"`` (``synchronous=NORMAL``) survives the process being
-  killed, ``"full"`` also a power loss. ``publish`` returns after its COMMIT.
-* A claim (``BEGIN IMMEDIATE``) turns the oldest ready row of the queue whose ``available_at``
-  has come ``inflight`` with ``attempts + 1``; expired rows met on the way are dead-lettered
-  with reason ``expired``, or deleted on a reply queue (``reply.*``: nobody waits for a late
-  reply). Otherwise only ``ack`` deletes a row; ``retry`` makes it ready again later.
+* ``publish`` returns after its COMMIT.
 * A message its handler left unsettled stays in flight until this transport closes, which hands
-  it back (``redelivered``). Rows left in flight by a process that died are handed back by the
-  next open that finds no other live instance on the file (exclusive ``flock`` on
-  ``<path>.lock``, then a shared one while open): a CLI opening the file next to a running node
-  never takes the node's in-flight messages. A claimed row names its ``owner`` (this instance's
-  ``node``), and an open also hands back the rows in flight under its own name: live instances
-  on one file have distinct names (the workers of a node, ``<name>.w<i>``, ``bus.node.wiring``),
-  so those were left by a predecessor that died — a crashed worker's messages go back to the
-  queue when its replacement opens the file, while the other workers run on.
+  it back (``redelivered``).
 * ``consume`` runs ``prefetch`` worker threads, woken at once by a publish in this process; one
   idle worker per queue polls every ``poll_interval_s`` for other processes' writes and for
   retries that came due.
@@ -40,34 +30,23 @@ Guarantees:
   as RabbitMQ's: one abandoned by its caller fails with ``DeadlineExceeded`` once its request's
   ``expires_at`` passed (checked at the next ``request``); ``close`` fails the rest with
   ``TransportClosed``.
-* ``dead_letters`` lists oldest first; ``replay`` of an unknown id raises ``KeyError``.
-* ``stats``: a queue's depth counts its ready rows whose ``available_at`` has come; ``retrying``
-  the ready rows still waiting out a retry delay (``queue_depth`` counts both).
-* Threads share one connection behind a lock: one connection per thread measured slightly higher
-  throughput but far worse tail latency (SQLite's busy-handler sleeps). ``sqlite3`` errors
-  become ``BusUnavailable`` in ``embedded_sql.translated``; after ``close`` calls raise
-  ``TransportClosed``.
+* ``stats``: the file's counts (``QueueFile.counts``); consumers are this process's
+  subscriptions (the file's owner).
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import logging
 import os
-import sqlite3
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from pathlib import Path
-from typing import IO
 
-import bus.transport.embedded.sql as sql
 from bus.core.errors import BusError, BusUnavailable
-from bus.core.local_db import Sync, open_local_db
+from bus.core.local_db import Sync
 from bus.transport.base import (
     DeadLetter,
     Delivery,
@@ -81,11 +60,8 @@ from bus.transport.base import (
 )
 from bus.transport.embedded.doorbell import Doorbell, Listener
 from bus.transport.embedded.outbox import Outbox, Outgoing
+from bus.transport.embedded.queue_file import QueueFile, Settling
 from bus.transport.replies import PendingReplies, complete
-from signing.files import private_dir, private_file
-
-if sys.platform != "win32":
-    import fcntl
 
 __all__ = ["EmbeddedTransport"]
 
@@ -161,11 +137,9 @@ class EmbeddedTransport:
             raise ValueError(f"durable_sync must be one of {sorted(_SYNC)}, not {durable_sync!r}")
         self.node = node
         self.path = os.fspath(path)
-        self._clock = clock
         self._poll_s = poll_interval_s
         self._reply_queue = reply_queue(node)
-        self._lock = threading.Lock()  # guards _conn and _held
-        self._held: set[int] = set()  # seqs this instance has in flight
+        self._file = QueueFile(self.path, node=node, synchronous=_SYNC[durable_sync], clock=clock)
         self._wake_lock = threading.Lock()
         self._signals: dict[str, _Signal] = {}
         self._subs: set[_Subscription] = set()
@@ -176,61 +150,9 @@ class EmbeddedTransport:
         self._bell = Doorbell(self.path)
         self._outbox = Outbox(self._write_requests, name=f"bus-embedded-outbox-{node}")
         self._closing = False
-        self._lock_file: IO[bytes] | None = None
-        self._conn: sqlite3.Connection | None = None
-        try:
-            with sql.translated(self.path):
-                private_dir(Path(self.path).parent)
-                owner = self._take_lock()
-                conn = self._conn = open_local_db(
-                    self.path, timeout=5.0, synchronous=_SYNC[durable_sync]
-                )
-                sql.migrate(conn)
-                orphans = conn.execute(
-                    "UPDATE messages SET state = 'ready', redelivered = 1, owner = NULL"
-                    " WHERE state = 'inflight'" + ("" if owner else " AND owner = ?"),
-                    () if owner else (node,),
-                ).rowcount
-                if orphans:
-                    log.info("%s: %d unacked message(s) will be redelivered", self.path, orphans)
-            if owner and sys.platform != "win32" and self._lock_file is not None:
-                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_SH)
-        except BaseException:
-            self._release()
-            raise
-
-    def _take_lock(self) -> bool:
-        """True when no other instance has the file open, so its in-flight rows are orphans."""
-        if sys.platform == "win32":
-            return True
-        self._lock_file = open(private_file(self.path + ".lock"), "ab")  # noqa: SIM115 - held until close
-        try:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_SH)  # waits out another's recovery
-            return False
-        return True
-
-    @contextlib.contextmanager
-    def _db(self, *, atomic: bool = False) -> Iterator[sqlite3.Connection]:
-        """The connection under the lock; in ``BEGIN IMMEDIATE`` … ``COMMIT`` when ``atomic``."""
-        with self._lock, sql.translated(self.path):
-            db = self._conn
-            if db is None:
-                raise TransportClosed(f"embedded transport {self.path} is closed")
-            if not atomic:
-                yield db
-                return
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.rollback()
-                raise
-            db.commit()
 
     def _check_open(self) -> None:
-        if self._closing or self._conn is None:
+        if self._closing or not self._file.is_open:
             raise TransportClosed(f"embedded transport {self.path} is closed")
 
     def declare(self, queue: str) -> None:
@@ -239,9 +161,7 @@ class EmbeddedTransport:
 
     def publish(self, queue: str, message: Message, *, timeout_s: float | None = None) -> None:
         # a local write: it takes as long as the file lock, bounded by SQLite's busy timeout
-        now = self._clock()
-        with self._db() as db:
-            db.execute(sql.INSERT, (queue, *sql.params_of(message), now))
+        self._file.insert(queue, message)
         self._published(queue)
 
     def _published(self, queue: str) -> None:
@@ -356,14 +276,8 @@ class EmbeddedTransport:
                 return None, False
             message, future = sig.direct.popleft()
             more = bool(sig.direct)
-        now = self._clock()
         try:
-            with self._db() as db:
-                seq = db.execute(
-                    sql.INSERT_CLAIMED, (queue, *sql.params_of(message), now, self.node)
-                ).lastrowid
-                assert seq is not None
-                self._held.add(seq)
+            seq = self._file.insert_claimed(queue, message)
         except BusError as exc:  # the asker is told, as by a failed publish
             complete(future, error=exc)
             return None, more
@@ -373,48 +287,22 @@ class EmbeddedTransport:
 
     def _claim(self, queue: str) -> tuple[_EmbeddedDelivery | None, bool]:
         """Claim the next deliverable message of ``queue``; also say whether more are ready."""
-        now = self._clock()
-        with self._db(atomic=True) as db:
-            while True:
-                rows = db.execute(sql.CLAIM, (queue, now)).fetchall()
-                if not rows:
-                    return None, False
-                seq, *cols, attempts, again = rows[0]
-                message = sql.message_of(tuple(cols))
-                if message.expires_at is not None and message.expires_at < now:
-                    if not is_reply_queue(queue):  # a late reply is dropped (see base)
-                        db.execute(sql.BURY, ("expired", now, seq))
-                    db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
-                    log.info("message %s expired in %s", message.message_id, queue)
-                    continue
-                db.execute(
-                    "UPDATE messages SET state = 'inflight', attempts = attempts + 1, owner = ?"
-                    " WHERE seq = ?",
-                    (self.node, seq),
-                )
-                self._held.add(seq)
-                d = _EmbeddedDelivery(queue, message, attempt=attempts + 1, redelivered=again == 1)
-                d.transport, d.seq = self, seq
-                return d, len(rows) > 1
+        claimed, more = self._file.claim(queue)
+        if claimed is None:
+            return None, False
+        d = _EmbeddedDelivery(
+            queue, claimed.message, attempt=claimed.attempt, redelivered=claimed.redelivered
+        )
+        d.transport, d.seq = self, claimed.seq
+        return d, more
 
     def _settle(
-        self, d: _EmbeddedDelivery, how: str, *, delay_s: float = 0.0, reason: str = ""
+        self, d: _EmbeddedDelivery, how: Settling, *, delay_s: float = 0.0, reason: str = ""
     ) -> None:
         if d.settled:
             raise RuntimeError(f"message {d.message.message_id} is already settled")
-        now = self._clock()
         reply, d.reply = d.reply, None
-        with self._db(atomic=how == "dead" or reply is not None) as db:
-            if reply is not None:  # the reply and the settling: one transaction
-                db.execute(sql.INSERT, (reply[0], *sql.params_of(reply[1]), now))
-            if how == "ack":
-                db.execute("DELETE FROM messages WHERE seq = ?", (d.seq,))
-            elif how == "retry":
-                db.execute(sql.RETRY, (now + max(delay_s, 0.0), d.seq))
-            else:
-                db.execute(sql.BURY, (reason, now, d.seq))
-                db.execute("DELETE FROM messages WHERE seq = ?", (d.seq,))
-            self._held.discard(d.seq)
+        self._file.settle(d.seq, how, delay_s=delay_s, reason=reason, reply=reply)
         d.settled = True
         if reply is not None:
             self._published(reply[0])
@@ -458,9 +346,7 @@ class EmbeddedTransport:
 
     def _write_requests(self, batch: Sequence[Outgoing]) -> None:
         """The outbox's writer: the requests of ``batch`` in one transaction."""
-        now = self._clock()
-        with self._db(atomic=True) as db:
-            db.executemany(sql.INSERT, [(q, *sql.params_of(m), now) for q, m, _ in batch])
+        self._file.insert_many((q, m) for q, m, _ in batch)
         for q in {q for q, _, _ in batch}:
             self._notify(q)
 
@@ -488,76 +374,32 @@ class EmbeddedTransport:
 
     def queue_depth(self, queue: str) -> int:
         """Messages of ``queue`` waiting to be delivered (ready now or after a retry delay)."""
-        with self._db() as db:
-            row = db.execute(
-                "SELECT COUNT(*) FROM messages WHERE queue = ? AND state = 'ready'", (queue,)
-            ).fetchone()
-        return int(row[0])
+        return self._file.depth(queue)
 
     def is_connected(self) -> bool:
-        return not self._closing and self._conn is not None
+        return not self._closing and self._file.is_open
 
     def stats(self, queues: Sequence[str]) -> TransportStats:
         """Counted in this file; consumers are this process's subscriptions (the file's owner)."""
-        now = self._clock()
-        with self._db() as db:
-            depths = {
-                q: int(n)
-                for q, n in db.execute(
-                    "SELECT queue, COUNT(*) FROM messages"
-                    " WHERE state = 'ready' AND available_at <= ? GROUP BY queue",
-                    (now,),
-                )
-            }
-            (retrying,) = db.execute(
-                "SELECT COUNT(*) FROM messages WHERE state = 'ready' AND available_at > ?", (now,)
-            ).fetchone()
-            (dead,) = db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
+        counts = self._file.counts()
         live = [s.signal for s in list(self._subs) if not s.stopped]
         stats = {
-            q: QueueStats(depths.get(q, 0), sum(sig is self._signals.get(q) for sig in live))
+            q: QueueStats(counts.depths.get(q, 0), sum(sig is self._signals.get(q) for sig in live))
             for q in queues
         }
-        return TransportStats(stats, int(dead), int(retrying))
+        return TransportStats(stats, counts.dead, counts.retrying)
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        with self._db() as db:
-            rows = db.execute(
-                f"SELECT id, queue, {sql.COLS}, reason, attempts, failed_at"
-                " FROM dead_letters ORDER BY id LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return [
-            DeadLetter(str(r[0]), r[1], sql.message_of(r[2:8]), r[8], r[9], r[10]) for r in rows
-        ]
+        return self._file.dead_letters(limit)
 
     def replay(self, dead_letter_id: str) -> Message:
         """Put a dead letter back on its queue (same message id, attempts from zero)."""
-        try:
-            key = int(dead_letter_id)
-        except ValueError:
-            raise KeyError(dead_letter_id) from None
-        now = self._clock()
-        with self._db(atomic=True) as db:
-            row = db.execute(
-                f"SELECT queue, {sql.COLS} FROM dead_letters WHERE id = ?", (key,)
-            ).fetchone()
-            if row is None:
-                raise KeyError(dead_letter_id)
-            db.execute(sql.INSERT, (*row, now))
-            db.execute("DELETE FROM dead_letters WHERE id = ?", (key,))
-        self._notify(row[0])
-        return sql.message_of(row[1:])
+        queue, message = self._file.replay(dead_letter_id)
+        self._notify(queue)
+        return message
 
     def purge_dead_letters(self, dead_letter_id: str | None = None) -> int:
-        with self._db() as db:
-            if dead_letter_id is None:
-                return db.execute("DELETE FROM dead_letters").rowcount
-            try:
-                key = int(dead_letter_id)
-            except ValueError:
-                return 0
-            return db.execute("DELETE FROM dead_letters WHERE id = ?", (key,)).rowcount
+        return self._file.purge_dead_letters(dead_letter_id)
 
     def close(self) -> None:
         """Stop the consumers (waiting for running handlers), hand back unsettled messages."""
@@ -568,28 +410,9 @@ class EmbeddedTransport:
         self._outbox.close()  # what was asked before is written (or failed)
         for sub in list(self._subs):  # set ops are atomic under the GIL
             sub.cancel()
-        with self._lock:
-            if self._conn is not None and self._held:
-                try:
-                    self._conn.executemany(
-                        "UPDATE messages SET state = 'ready', redelivered = 1, owner = NULL"
-                        " WHERE seq = ?",
-                        [(seq,) for seq in self._held],
-                    )
-                except sqlite3.Error:
-                    log.exception("%s: could not hand back in-flight messages", self.path)
-                self._held.clear()
-            self._release()
+        self._file.close()
         self._bell.close()
         self._waiting.fail_all(TransportClosed("transport closed before the reply came"))
-
-    def _release(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if self._lock_file is not None:
-            self._lock_file.close()  # releases the flock
-            self._lock_file = None
 
     def __enter__(self) -> EmbeddedTransport:
         return self

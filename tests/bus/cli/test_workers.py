@@ -1,5 +1,8 @@
 """``run_bus.py serve --workers N`` (``bus.cli.workers``): one node as N processes.
 
+The node answers with the benchmark's ``bench-echo`` adapter, so it is started as
+``python -m bench.serve`` (``run_bus.py serve`` with that kind registered, in every worker too).
+
 Which worker takes a connection is the kernel's choice; the tests decide it by stopping the other
 worker (SIGSTOP) while they ask, so a stopped worker cannot accept.
 """
@@ -65,7 +68,7 @@ class Served:
         self.log = tmp_path / "serve.log"
         self._log = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "run_bus.py"), "serve", "-c", str(config),
+            [sys.executable, "-m", "bench.serve", "-c", str(config),
              "--listen", self.url.removeprefix("http://"), "--workers", "2"],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
@@ -187,7 +190,7 @@ def test_a_worker_that_cannot_start_stops_the_node_with_its_reason(tmp_path: Pat
     config = deployment.write_config(f"embedded://{tmp_path / 'queues.db'}")
     (tmp_path / "keys" / "portal.key").write_text("not a key")
     done = subprocess.run(
-        [sys.executable, str(ROOT / "run_bus.py"), "serve", "-c", str(config),
+        [sys.executable, "-m", "bench.serve", "-c", str(config),
          "--listen", f"127.0.0.1:{_free_port()}", "--workers", "2"],
         capture_output=True, text=True, cwd=ROOT, timeout=50,
     )  # fmt: skip

@@ -20,7 +20,7 @@ from bus.transport import Delivery, Message, Transport, TransportClosed, open_tr
 from bus.transport.embedded.transport import EmbeddedTransport
 from tests.contract.conftest import Inbox, eventually, message
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 
 CHILD_CONSUMES = """
 import sys, time
@@ -297,7 +297,7 @@ def test_requests_are_never_written_in_the_asking_thread(db: Path, opened: list)
     transport = EmbeddedTransport(db, node="n")
     opened.append(transport)
     writers: list[str] = []
-    original = transport._db
+    original = transport._file._db
 
     @contextlib.contextmanager
     def traced(*, atomic: bool = False) -> Iterator[Any]:
@@ -305,7 +305,7 @@ def test_requests_are_never_written_in_the_asking_thread(db: Path, opened: list)
         with original(atomic=atomic) as db:
             yield db
 
-    transport._db = traced  # type: ignore[method-assign]
+    transport._file._db = traced  # type: ignore[method-assign]
     asker = threading.current_thread().name
     remote = transport.request("other.q", message(b"to another process's consumer"))
     eventually(lambda: transport.queue_depth("other.q") == 1)
@@ -324,11 +324,11 @@ def test_requests_are_never_written_in_the_asking_thread(db: Path, opened: list)
 
 def test_a_request_that_cannot_be_written_fails_its_future(db: Path) -> None:
     transport = EmbeddedTransport(db, node="n")
-    transport._conn.close()  # type: ignore[union-attr]  # the file is gone from under it
+    transport._file._conn.close()  # type: ignore[union-attr]  # the file is gone from under it
     future = transport.request("other.q", message(b"lost"))
     with pytest.raises(BusUnavailable):
         future.result(timeout=5)
-    transport._conn = None
+    transport._file._conn = None
     transport.close()
 
 
