@@ -19,8 +19,10 @@ written into the WSDL. Namespace:
 Who asks: ``Authorization: Bearer <member API token>`` (HTTP, as on the HTTP gateway). On whose
 behalf and why: the SOAP header ``BusContext`` (``Purpose``, ``User``, optional
 ``Correlation``; namespace ``urn:bus:soap:v1``, declared in the WSDL), or else the HTTP headers
-``X-Bus-Purpose`` and ``X-Bus-User``. An unsigned body is accepted (the token authenticates
-the client, and the bus signs the envelope as the client). A body signed with XMLDSig goes
+``X-Bus-Purpose`` and ``X-Bus-User``, checked as on the HTTP gateway (``bus.gateway.params``:
+a ``User`` that is exactly a PINFL or STIR is a Client Fault, never echoed). An unsigned body
+is accepted (the token authenticates the client, and the bus signs the envelope as the
+client). A body signed with XMLDSig goes
 through ``bus.gateway.soap.signed.SignedRequests`` first: signed by the member the token names with
 a
 key certified by the bus CA (``signing.xml.SoapVerifier``), with a WS-Security
@@ -87,7 +89,14 @@ from bus.core.errors import (
 )
 from bus.exchange.asking import AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
-from bus.gateway.params import CORRELATION_PATTERN, PURPOSE_PATTERN, USER_PATTERN, caller_value
+from bus.gateway.params import (
+    CORRELATION_PATTERN,
+    NOT_A_PERSON,
+    PURPOSE_PATTERN,
+    USER_PATTERN,
+    caller_value,
+    personal_identifier,
+)
 from bus.gateway.soap.signed import SignedRequests
 from bus.gateway.soap.wsdl import (
     BUS_NS,
@@ -223,6 +232,9 @@ def _context(root: etree._Element, request: Request, asked: _Asked,
         raise MalformedRequest("Mode must be sync or async")
     if not purpose or not user:
         raise MalformedRequest("BusContext (Purpose, User) or X-Bus-Purpose and X-Bus-User needed")
+    if personal_identifier(user):
+        said = NOT_A_PERSON.replace("X-Bus-User", "User (BusContext or X-Bus-User)", 1)
+        raise MalformedRequest(said)  # never echoing the value
     if asked.purpose != purpose or asked.user != user:  # the same rules as the HTTP headers
         raise MalformedRequest("Purpose must be a purpose code (such as child-benefit) and User "
                                "printable ASCII, 1-200 characters")
