@@ -64,6 +64,7 @@ recorded it) and the Fault of ``GetResult`` (that request's entry exists already
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations.
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +122,7 @@ _XML = "text/xml; charset=utf-8"
 # The header blocks this gateway processes: its own BusContext and WS-Security (signed requests).
 UNDERSTOOD_HEADERS = frozenset({CONTEXT, f"{{{WSSE}}}Security"})
 _NEXT = "http://schemas.xmlsoap.org/soap/actor/next"  # SOAP 1.1: the first node to receive it
+_DIGITS = re.compile(r"[0-9]{9,}")  # a run that could be a PINFL (14) or a STIR (9)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +182,9 @@ async def _audit_refusal(node: Node, service: str, asked: _Asked, outcome: str) 
 def check_headers(root: etree._Element) -> None:
     """Refuse a header block addressed to this node with ``mustUnderstand="1"`` that the bus
     does not process (SOAP 1.1 section 4.2.3): acting as if it were not there could ignore a
-    condition the sender made binding. Blocks for another ``actor`` are not ours to judge."""
+    condition the sender made binding. Blocks for another ``actor`` are not ours to judge. The
+    Fault names the block, unless its name holds a run of 9 or more digits (a PINFL or STIR
+    could be there: the caller's text is not echoed then)."""
     header = root.find(f"{{{SOAP11}}}Header")
     if header is None:
         return
@@ -192,10 +196,13 @@ def check_headers(root: etree._Element) -> None:
             continue
         name = etree.QName(block)
         if name.text not in UNDERSTOOD_HEADERS:
+            namespace = (name.namespace or "(none)")[:200]
+            said = f"the header {name.localname[:80]} of namespace {namespace}"
+            if _DIGITS.search(said):  # a name that could carry a PINFL or STIR: not echoed
+                said = "a header"
             raise HeaderNotUnderstood(
-                f"the header {name.localname[:80]} of namespace "
-                f"{(name.namespace or '(none)')[:200]} is marked mustUnderstand but this gateway "
-                "does not process it; understood: BusContext (urn:bus:soap:v1) and wsse:Security"
+                f"{said} is marked mustUnderstand but this gateway does not process it; "
+                "understood: BusContext (urn:bus:soap:v1) and wsse:Security"
             )
 
 
@@ -308,7 +315,8 @@ def soap_routes(
                 if asked.sent:
                     node.metrics.exchange_seconds(service).observe(elapsed)
             log.info("exchange", extra={"bus": {
-                "transport": "soap", "client": asked.client, "service": service,
+                "transport": "soap", "client": asked.client,
+                "service": service if service in routes else "-",  # never a caller's path
                 "outcome": outcome, "message_id": asked.message_id,
                 "duration_ms": round(elapsed * 1000, 2)}})
 
