@@ -10,12 +10,13 @@ The positive requests are the document's valid data as it stands: a service's ``
 is one its access rights name (the document's enum), so each service is really asked and
 must answer 200 (or 202 with ``mode=async``) at least once, its answer checked against the
 schema a client gets after field minimisation. What names one request is made unique by the
-test in positive cases, as a client does: an ``Idempotency-Key`` (the same key with another
-request is a 422 by design: tests/integration/test_idempotency.py) and an ``application_id``
-(the agency refuses the same id with other content: 502 provider-rejected). ``X-Bus-Callback``
-is left out of them, since the demo node's callback policy allows no host
-(tests/hostile/test_public_urls.py), and every other ``pinfl`` asked about is one of the demo
-people, so the agencies find records and the minimised answers are checked, not only no-data.
+test, as a client does: a positive case's ``Idempotency-Key`` (the same key with another request
+is a 422 by design: tests/integration/test_idempotency.py) and any case's well-formed
+``application_id`` (the agency refuses the same id with other content: 502 provider-rejected).
+``X-Bus-Callback`` is left out of positive cases, since the demo node's callback policy allows
+no host (tests/hostile/test_public_urls.py), and every other ``pinfl`` they ask about is one of
+the demo people, so the agencies find records and the minimised answers are checked, not only
+no-data.
 """
 
 from __future__ import annotations
