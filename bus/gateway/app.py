@@ -193,8 +193,11 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Respon
     ]
     headers_wrong = [e for e in listed if e["loc"][:1] == ["header"]]
     if headers_wrong:
+        said = [e["msg"].removeprefix("Value error, ") for e in headers_wrong  # the route's
+                if e["type"] == "value_error"]  # own words (bus.gateway.params), never a value
         error: BusError = MalformedRequest(
-            "missing or invalid header(s): " + ", ".join(e["loc"][-1] for e in headers_wrong),
+            "; ".join(["missing or invalid header(s): "
+                       + ", ".join(e["loc"][-1] for e in headers_wrong), *said]),
             errors=listed,
         )
     else:

@@ -46,7 +46,7 @@ from bus.core.envelope import new_id
 from bus.core.errors import MalformedRequest
 from bus.gateway.html import page, utc_offset, when
 from bus.gateway.i18n import Lang, choose
-from bus.gateway.params import PURPOSE_PATTERN, USER_PATTERN
+from bus.gateway.params import NOT_A_PERSON, PURPOSE_PATTERN, USER_PATTERN, personal_identifier
 from bus.node.wiring import Node
 from bus.policy.access import CITIZEN_ACCESS_LOG
 from bus.policy.citizen_token import CitizenTokens, looks_like_id_token
@@ -198,6 +198,8 @@ def citizen_routes(
             if missing:
                 raise MalformedRequest("missing or invalid header(s): " + ", ".join(missing))
             assert subject is not None and purpose is not None and user is not None
+            if personal_identifier(user):
+                raise MalformedRequest(NOT_A_PERSON)
             try:
                 pinfl = validate_pinfl(subject)
             except ValueError as exc:

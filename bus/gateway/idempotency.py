@@ -47,12 +47,13 @@ from bus.core.errors import (
 from bus.gateway.problems import problem_response
 from bus.state import NodeState
 
-__all__ = ["HEADER", "WINDOW_S", "Idempotency"]
+__all__ = ["HEADER", "KEY_PATTERN", "WINDOW_S", "Idempotency"]
 
 HEADER = "idempotency-key"
 _HEADER = HEADER.encode()
 WINDOW_S = 24 * 3600.0  # how long a key's answer is kept and given again
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+KEY_PATTERN = r"^[!-~]{1,255}$"  # 1 to 255 visible ASCII characters
+_KEY = re.compile(KEY_PATTERN)
 _ASKED = (b"x-bus-purpose", b"x-bus-user", b"x-bus-correlation", b"x-bus-callback")
 _NOT_KEPT = (b"content-length", b"date", b"server")
 _LEASE_MARGIN_S = 5.0

@@ -15,7 +15,15 @@ client really receives after field minimisation. ``truthful_openapi(app, node)``
 * shows a service's answer as the client gets it: the provider's payload after field
   minimisation, so every field of the payload is optional (``<Model>AsSeen``);
 * marks a route that answers only asynchronously (``async_only``: ``mode=async`` required),
-  and gives identifiers their patterns (UUIDs, request numbers, PINFL).
+  and gives identifiers their patterns (UUIDs, request numbers, PINFL);
+* on the asking routes (``POST /v1/services/…``, ``POST /v1/bundles``): the request headers the
+  gateway reads beside FastAPI's parameters, ``Idempotency-Key`` (``bus.gateway.idempotency``)
+  and ``X-Bus-Callback`` (``bus.policy.callbacks``), the 409 ``idempotency-key-in-use`` with its
+  ``Retry-After``, and ``Idempotent-Replayed`` on an answer given again; a service's
+  ``X-Bus-Purpose`` as the purposes this node's access rights name for it (what the public
+  catalogue lists: any other is refused 403), and an ``X-Bus-User`` that may not be a personal
+  identifier (``bus.gateway.params``);
+* any method a path does not declare: 405 with ``Allow`` (``components.responses``).
 
 ``tests/hostile/test_openapi_contract.py`` runs schemathesis against the demo node with every
 check: each answer must match this document.
@@ -32,9 +40,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from bus.gateway.i18n import LANGUAGES
-from bus.gateway.params import CORRELATION_PATTERN
+from bus.gateway.idempotency import KEY_PATTERN
+from bus.gateway.params import CORRELATION_PATTERN, PERSONAL_PATTERN
 from bus.gateway.problems import MAX_ERRORS, PROBLEM_MEDIA_TYPE, Problem
 from bus.node.wiring import Node
+from bus.policy.callbacks import MAX_URL
 from schemas.identifiers import PINFL_PATTERN
 
 __all__ = ["ANSWERS", "truthful_openapi"]
@@ -48,7 +58,8 @@ _DESCRIPTIONS = {
     403: "No access right for this client, service and purpose (or a signature refused)",
     404: "Unknown service, document, request or bundle (or the provider holds no data)",
     408: "The request body did not arrive in time (http.body_timeout_s)",
-    409: "Conflict (an envelope replayed)",
+    409: "Conflict: the Idempotency-Key's first request is still being answered (see "
+         "Retry-After), or an envelope replayed",
     410: "The document's signed answer was deleted after its retention period",
     413: "Body too large",
     415: "Body not sent as application/json",
@@ -58,12 +69,12 @@ _DESCRIPTIONS = {
     503: "Provider paused by its circuit breaker, or the bus unavailable",
     504: "No answer within the deadline",
 }
-_ASKED = (400, 401, 403, 404, 408, 413, 415, 422, 429, 502, 503, 504)
+_ASKED = (400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 502, 503, 504)
 _RESULT = (400, 403, 404, 409, 502, 503, 504)  # what a kept asynchronous result may be
 # (method, path pattern) -> the problem statuses that route answers besides its successes.
 ANSWERS: list[tuple[str, str, tuple[int, ...]]] = [
     ("post", r"/v1/services/.+", _ASKED),
-    ("post", r"/v1/bundles", (400, 401, 408, 413, 415, 422, 429)),
+    ("post", r"/v1/bundles", (400, 401, 408, 409, 413, 415, 422, 429)),
     ("get", r"/v1/bundles/\{correlation\}", (401, 404, 429)),
     ("get", r"/v1/messages/\{message_id\}", (401, 404, 429, *_RESULT)),
     ("get", r"/v1/documents/\{number\}", (401, 404, 410, 429)),
@@ -107,6 +118,51 @@ def _problem(status: int) -> dict[str, Any]:
     return answer
 
 
+def _asking(node: Node, service: str | None, op: dict[str, Any]) -> None:
+    """What an asking route (a service's, or the bundles') reads and answers beside FastAPI's
+    parameters (see the module docstring); ``service``: the service id, None for bundles."""
+    purposes = sorted({purpose for right in node.settings.access
+                       if right.service == service for purpose in right.purpose})
+    for p in op["parameters"]:
+        if p["name"] == "X-Bus-Purpose" and purposes:
+            p["schema"] = {"type": "string", "enum": purposes}
+            p["description"] = ("a purpose this node's access rights allow for this service; "
+                                "the client's own right decides (else 403)")
+    scheme = "https" if node.settings.callbacks.require_https else "http(s)"
+    op["parameters"] += [
+        {"name": "Idempotency-Key", "in": "header", "required": False,
+         "description": "the client's name for this request: a retry with the same key within "
+                        "24 hours gets the first answer again (Idempotent-Replayed), nothing "
+                        "is asked twice; the same key with another request is 422 "
+                        "idempotency-key-reused, while the first is answered 409",
+         "schema": {"type": "string", "pattern": KEY_PATTERN}},
+        {"name": "X-Bus-Callback", "in": "header", "required": False,
+         "description": f"read with mode=async only (ignored otherwise, so any text is taken "
+                        f"then): where the result is also POSTed, an {scheme} URL of at most "
+                        f"{MAX_URL} characters (else 400) naming a host the node's callback "
+                        "policy allows, never a private address (else 422 callback-refused)",
+         "schema": {"type": "string"}},
+    ]
+    for status, answer in op["responses"].items():
+        headers = answer.setdefault("headers", {})
+        headers["Idempotent-Replayed"] = {
+            "description": "true: this is the answer kept for the request's Idempotency-Key, "
+                           "given again", "schema": {"type": "string", "enum": ["true"]}}
+        if status == "409":
+            headers["Retry-After"] = {
+                "description": "with idempotency-key-in-use: seconds until the key's first "
+                               "request should be answered", "schema": {"type": "integer",
+                                                                        "minimum": 0}}
+
+
+_METHOD_NOT_ALLOWED = {
+    "description": "Any method a path does not declare: a problem, with the methods it answers",
+    "headers": {"Allow": {"description": "the methods this path answers", "required": True,
+                          "schema": {"type": "string"}}},
+    "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
 def _html(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
 
@@ -145,6 +201,8 @@ def _operation(doc: dict[str, Any], node: Node, path: str, method: str,
             p["schema"] = {"type": "string", "pattern": _PATH_PATTERNS[p["name"]]}
         if p["in"] == "header" and p["name"] == "X-Bus-Subject":
             p["schema"] = {"type": "string", "pattern": PINFL_PATTERN}
+        if p["in"] == "header" and p["name"] == "X-Bus-User":  # names an official
+            p["schema"]["not"] = {"pattern": PERSONAL_PATTERN}
         if path == "/v1/citizens/me/access-log" and p["name"] in _MEMBER_HEADERS:
             p["required"] = True
     if not op["parameters"]:
@@ -169,8 +227,10 @@ def _operation(doc: dict[str, Any], node: Node, path: str, method: str,
                     p["schema"] = {"type": "string", "enum": ["async"]}
                     p["description"] = "this service answers later: only async"
             responses.pop("200", None)
+        _asking(node, route.service, op)
     elif path == "/v1/bundles" and method == "post":
         responses["202"] = _accepted("#/components/schemas/BundleAnswer")
+        _asking(node, None, op)
     elif path == "/v1/messages/{message_id}":
         responses["200"] = {"description": "the provider's signed answer", "content": {
             "application/json": {"schema": {"type": "object"}}}}
@@ -237,6 +297,7 @@ def truthful_openapi(app: FastAPI, node: Node) -> Callable[[], dict[str, Any]]:
         problem["properties"]["errors"] = {
             "anyOf": [{"type": "array", "maxItems": MAX_ERRORS,
                        "items": {"type": "object"}}, {"type": "null"}]}
+        components["responses"] = {"MethodNotAllowed": _METHOD_NOT_ALLOWED}
         components["securitySchemes"] = {"bearer": {
             "type": "http", "scheme": "bearer", "description": "the member's API token"}}
         for path, operations in doc["paths"].items():

@@ -9,8 +9,10 @@ before anything else sees it, and a value that does not pass is a 400 ``malforme
 naming the header (never echoing it): the purpose is a code such as ``child-benefit``
 (``PURPOSE_PATTERN``); the user is printable ASCII of at most 200 characters, not blank, with no
 control or line-separator characters (``USER_PATTERN``: a log line or an audit export cannot be
-split or forged through it); a correlation is a real UUID in its canonical lowercase form
-(``CORRELATION_PATTERN``).
+split or forged through it), and not exactly a PINFL (14 digits) or STIR (9 digits): it names an
+official, and a personal identifier there would be stored unhashed in the audit log and written
+to the logs (``personal_identifier``, ``NOT_A_PERSON``); a correlation is a real UUID in its
+canonical lowercase form (``CORRELATION_PATTERN``).
 """
 # No "from __future__ import annotations": FastAPI reads these annotations.
 
@@ -18,9 +20,12 @@ import re
 from typing import Annotated, Literal
 
 from fastapi import Header, Query
+from pydantic import AfterValidator
 
 __all__ = [
     "CORRELATION_PATTERN",
+    "NOT_A_PERSON",
+    "PERSONAL_PATTERN",
     "PURPOSE_PATTERN",
     "USER_PATTERN",
     "CorrelationHeader",
@@ -28,6 +33,7 @@ __all__ = [
     "PurposeHeader",
     "UserHeader",
     "caller_value",
+    "personal_identifier",
 ]
 
 # A purpose code as access rights name them: a lowercase letter, then letters, digits, ".",
@@ -36,6 +42,11 @@ PURPOSE_PATTERN = r"^[a-z][a-z0-9._-]{0,99}$"
 # Printable ASCII starting with a visible character, 1-200: no controls (tab, CR, LF), no DEL,
 # no bytes past ASCII (where UTF-8's NEL and line separators would hide).
 USER_PATTERN = r"^[!-~][ -~]{0,199}$"
+# What X-Bus-User may not be, though USER_PATTERN lets it through: exactly a PINFL or a STIR.
+PERSONAL_PATTERN = r"^([0-9]{14}|[0-9]{9})$"
+NOT_A_PERSON = ("X-Bus-User names the official or portal user on whose behalf, not a personal "
+                "identifier (a PINFL or STIR): the person asked about goes in the body")
+_PERSONAL = re.compile(PERSONAL_PATTERN)
 # An RFC 9562 UUID (version 1-8, the RFC's variant), lowercase as the bus writes them.
 CORRELATION_PATTERN = (
     r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
@@ -46,11 +57,26 @@ PurposeHeader = Annotated[
     Header(alias="X-Bus-Purpose", pattern=PURPOSE_PATTERN,
            description="purpose code the access right requires (e.g. child-benefit)"),
 ]
+
+
+def personal_identifier(value: str) -> bool:
+    """Whether ``value`` is shaped exactly as a PINFL (14 digits) or a STIR (9 digits)."""
+    return _PERSONAL.fullmatch(value) is not None
+
+
+def _an_official(value: str) -> str:
+    if personal_identifier(value):
+        raise ValueError(NOT_A_PERSON)  # the value itself is never echoed
+    return value
+
+
 UserHeader = Annotated[
     str,
     Header(alias="X-Bus-User", pattern=USER_PATTERN,
            description="official or portal user on whose behalf: printable, 1-200 "
-                       "characters, no control or line-separator characters"),
+                       "characters, no control or line-separator characters, and not a "
+                       "personal identifier (exactly 9 or 14 digits)"),
+    AfterValidator(_an_official),
 ]
 CorrelationHeader = Annotated[
     str | None,
@@ -65,7 +91,8 @@ ModeQuery = Annotated[
 
 def caller_value(value: str | None, pattern: str) -> str | None:
     """``value`` if it matches ``pattern`` (one of the above), else None: what a refusal's audit
-    entry may take from a request that was refused before its headers were checked."""
-    if value is None or re.fullmatch(pattern, value) is None:
+    entry may take from a request that was refused before its headers were checked. A value
+    shaped as a personal identifier is never taken, whatever ``pattern`` says."""
+    if value is None or re.fullmatch(pattern, value) is None or personal_identifier(value):
         return None
     return value

@@ -49,6 +49,7 @@ from bus.gateway.params import (
     ModeQuery,
     PurposeHeader,
     UserHeader,
+    personal_identifier,
 )
 from bus.gateway.refusals import Refusals
 from bus.gateway.tokens import ApiTokens
@@ -198,7 +199,7 @@ class ServiceCalls:
         correlation = headers.get(b"x-bus-correlation")
         if (
             purpose is None or _PURPOSE.fullmatch(purpose) is None
-            or user is None or _USER.fullmatch(user) is None
+            or user is None or _USER.fullmatch(user) is None or personal_identifier(user)
             or (correlation is not None and _CORRELATION.fullmatch(correlation) is None)
         ):
             return None

@@ -72,6 +72,46 @@ def test_a_user_that_is_not_printable_text_is_400(
     assert entry.user == "-" and entry.outcome == "malformed-request"  # type: ignore[attr-defined]
 
 
+STIR = "305419896"  # a taxpayer number's shape: 9 digits
+
+
+@pytest.mark.usefixtures("untouched")
+@pytest.mark.parametrize("path, body", [
+    pytest.param(URL, {"pinfl": DILNOZA.pinfl}, id="service"),
+    pytest.param(f"{URL}?mode=async", {"pinfl": DILNOZA.pinfl}, id="service-async"),
+    pytest.param("/v1/bundles", {"parts": [{"service": RESIDENCE,
+                                            "request": {"pinfl": DILNOZA.pinfl}}]}, id="bundle"),
+])
+@pytest.mark.parametrize("user", [AZIZ.pinfl, STIR], ids=["pinfl", "stir"])
+def test_a_user_that_is_a_personal_identifier_is_400(
+    demo_stack: DemoStack, portal: httpx.Client, path: str, body: object, user: str
+) -> None:
+    """X-Bus-User names an official: a PINFL or STIR there would be kept unhashed in the audit
+    log and written to log lines, so it is refused, saying why, without echoing it."""
+    correlation = str(uuid.uuid4())
+    r = portal.post(path, json=body, headers={
+        "X-Bus-Purpose": "child-benefit", "X-Bus-User": user, "X-Bus-Correlation": correlation})
+    detail = str(problem(r, 400, "malformed-request")["detail"])
+    assert "X-Bus-User names the official" in detail and "not a personal identifier" in detail
+    assert user not in r.text
+    (entry,) = entries_of(demo_stack, correlation)  # audited, without the value sent
+    assert entry.user == "-" and entry.outcome == "malformed-request"  # type: ignore[attr-defined]
+
+
+def test_the_access_log_refuses_a_personal_identifier_as_user(portal: httpx.Client) -> None:
+    r = portal.get("/v1/citizens/me/access-log", headers={
+        "X-Bus-Subject": AZIZ.pinfl, "X-Bus-Purpose": "citizen-request", "X-Bus-User": STIR})
+    assert "not a personal identifier" in str(problem(r, 400, "malformed-request")["detail"])
+    assert STIR not in r.text
+
+
+@pytest.mark.parametrize("user", ["12345678", "1234567890", "123456789012345", "officer 305419896",
+                                  "3150586274001x"])
+def test_digits_that_are_not_a_personal_identifier_pass(portal: httpx.Client, user: str) -> None:
+    r = portal.post(URL, json={"pinfl": DILNOZA.pinfl}, headers={**OK_HEADERS, "X-Bus-User": user})
+    assert r.status_code == 200, r.text
+
+
 @pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("purpose", [
     b"", b"child benefit", "pénsion".encode(), b"a" * 101, b"a\x7f", b"a\tb", b"Child-Benefit",
@@ -298,6 +338,27 @@ def test_soap_context_follows_the_same_rules(
         ("malformed-request", "portal", CIVIL)]  # audited, without the values refused
     assert new[0].purpose in ("-", "child-benefit") and new[0].user in ("-", "clerk-4")
     assert AZIZ.pinfl not in r.text
+
+
+@pytest.mark.parametrize("user", [AZIZ.pinfl, STIR], ids=["pinfl", "stir"])
+@pytest.mark.parametrize("where", ["BusContext", "X-Bus-User"])
+def test_soap_user_that_is_a_personal_identifier_is_a_fault(
+    demo_stack: DemoStack, portal: httpx.Client, user: str, where: str
+) -> None:
+    before = len(list(demo_stack.node.audit.store.entries()))
+    if where == "BusContext":
+        r = portal.post(f"/soap/{CIVIL}", content=_soap(DILNOZA.pinfl, user=user),
+                        headers={"Content-Type": "text/xml"})
+    else:
+        without = _soap(DILNOZA.pinfl).replace(
+            b"<soap:Header><bus:BusContext", b"<soap:Header><bus:Other").replace(
+            b"</bus:BusContext></soap:Header>", b"</bus:Other></soap:Header>")
+        r = portal.post(f"/soap/{CIVIL}", content=without, headers={
+            "Content-Type": "text/xml", "X-Bus-Purpose": "child-benefit", "X-Bus-User": user})
+    assert r.status_code == 500 and _fault_code(r) == "malformed-request", r.text
+    assert b"not a personal identifier" in r.content and user not in r.text
+    new = list(demo_stack.node.audit.store.entries())[before:]
+    assert [(e.outcome, e.user) for e in new] == [("malformed-request", "-")]
 
 
 def test_soap_unknown_service_is_not_echoed(portal: httpx.Client) -> None:

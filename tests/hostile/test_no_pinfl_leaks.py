@@ -1,6 +1,7 @@
 """No demo PINFL in anything the node writes or answers about a request, except the answer
-itself: a battery of honest and hostile requests that carry the demo people's PINFLs in every
-place a caller can put one, then a grep of every log line (at DEBUG), the metrics, every
+itself: a battery of honest and hostile requests, HTTP and SOAP, that carry the demo people's
+PINFLs in every place a caller can put one (X-Bus-User and the SOAP BusContext's User included),
+then a grep of every log line (at DEBUG), the metrics, every
 problem document and response header, the dead letters' reasons and headers, and the audit
 export (``run_bus.py audit export``)."""
 
@@ -21,12 +22,49 @@ from bus.core.envelope import Envelope
 from bus.ops.logs import configure_logging
 from bus.transport import Message, service_queue
 from demo.data import AZIZ, PEOPLE, UNKNOWN_PINFL
-from demo.scenario import PROPERTY, RESIDENCE, DemoStack
+from demo.scenario import CIVIL, PROPERTY, RESIDENCE, DemoStack
 from schemas import ResidenceRegistrationRequest
 
 PINFLS = [p.pinfl for p in PEOPLE] + [UNKNOWN_PINFL]
 OK = {"X-Bus-Purpose": "child-benefit", "X-Bus-User": "officer-17"}
 JSON = {"Content-Type": "application/json"}
+XML = {"Content-Type": "text/xml"}
+
+
+def _soap(pinfl: str, context: str = "", header: str = "", end: str = "</soap:Envelope>") -> str:
+    """A request for a birth certificate on the SOAP gateway; ``context``: the BusContext's
+    elements (none: the HTTP headers say who asks), ``header``: more header blocks."""
+    ns = "urn:bus:service:" + CIVIL.replace("/", ":")
+    bus = f'<bus:BusContext xmlns:bus="urn:bus:soap:v1">{context}</bus:BusContext>'
+    return (
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+        f"<soap:Header>{bus if context else ''}{header}</soap:Header>"
+        f'<soap:Body><GetBirthCertificate xmlns="{ns}"><pinfl>{pinfl}</pinfl>'
+        f"</GetBirthCertificate></soap:Body>{end}"
+    )
+
+
+def _soap_battery(pinfl: str) -> list[tuple[str, str, dict[str, str]]]:
+    """(path, body, headers) of SOAP requests carrying ``pinfl``."""
+    soap = f"/soap/{CIVIL}"
+    asked = "<bus:Purpose>child-benefit</bus:Purpose><bus:User>clerk-4</bus:User>"
+    return [
+        (soap, _soap(pinfl, asked), XML),  # answered (the answer carries it) or no-data
+        (soap, _soap(pinfl), {**XML, **OK}),  # who asks, from the HTTP headers
+        (soap, _soap(pinfl, f"<bus:Purpose>child-benefit</bus:Purpose><bus:User>{pinfl}"
+                            "</bus:User>"), XML),  # a PINFL where an official belongs: refused
+        (soap, _soap(pinfl), {**XML, **OK, "X-Bus-User": pinfl}),
+        (soap, _soap(pinfl, f"<bus:Purpose>{pinfl}</bus:Purpose><bus:User>clerk-4</bus:User>"),
+         XML),
+        (soap, _soap(pinfl, f"{asked}<bus:Correlation>{pinfl}</bus:Correlation>"), XML),
+        (soap, _soap(pinfl, f"{asked}<bus:Mode>{pinfl}</bus:Mode>"), XML),
+        (soap, _soap(pinfl + "0", asked), XML),  # not a PINFL: the schema refuses it
+        (soap, _soap(pinfl, asked, f'<x:p{pinfl} xmlns:x="urn:x:{pinfl}" soap:mustUnderstand='
+                                   '"1"/>'), XML),  # an unknown header that must be understood
+        (soap, _soap(pinfl, asked, end=""), XML),  # not well-formed
+        (soap, _soap(pinfl, asked), {"Content-Type": "application/json"}),
+        (f"/soap/tax/{pinfl}/v1", _soap(pinfl, asked), XML),
+    ]
 
 
 def _battery(stack: DemoStack, portal: httpx.Client) -> list[httpx.Response]:
@@ -49,6 +87,8 @@ def _battery(stack: DemoStack, portal: httpx.Client) -> list[httpx.Response]:
             headers={**OK, "X-Bus-Correlation": pinfl})
         ask("POST", f"/v1/services/{RESIDENCE}", json={**body, "extra": pinfl}, headers=OK)
         ask("POST", f"/v1/services/{RESIDENCE}", json={"pinfl": pinfl + "0"}, headers=OK)
+        ask("POST", f"/v1/services/{RESIDENCE}", json=body,
+            headers={**OK, "X-Bus-User": pinfl})  # a PINFL where an official belongs: 400
         ask("POST", f"/v1/services/{RESIDENCE}",
             content=f'{{"pinfl": "{pinfl}", "pinfl": "{pinfl}"}}', headers={**OK, **JSON})
         ask("POST", f"/v1/services/{RESIDENCE}",
@@ -74,6 +114,10 @@ def _battery(stack: DemoStack, portal: httpx.Client) -> list[httpx.Response]:
             headers={**OK, "X-Bus-Purpose": "citizen-request", "X-Bus-Subject": pinfl})
         ask("GET", "/v1/citizens/me/access-log",
             headers={**OK, "X-Bus-Purpose": "citizen-request", "X-Bus-Subject": pinfl[:7]})
+        ask("POST", "/v1/bundles", json={"parts": [{"service": RESIDENCE, "request": body}]},
+            headers={**OK, "X-Bus-User": pinfl})
+        for path, soap, headers in _soap_battery(pinfl):
+            ask("POST", path, content=soap, headers=headers)
         answers.append(httpx.post(f"{stack.gateway.url}/v1/services/{RESIDENCE}", json=body,
                                   headers={"Authorization": f"Bearer {pinfl}", **OK}))
     return answers

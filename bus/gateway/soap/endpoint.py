@@ -19,8 +19,10 @@ written into the WSDL. Namespace:
 Who asks: ``Authorization: Bearer <member API token>`` (HTTP, as on the HTTP gateway). On whose
 behalf and why: the SOAP header ``BusContext`` (``Purpose``, ``User``, optional
 ``Correlation``; namespace ``urn:bus:soap:v1``, declared in the WSDL), or else the HTTP headers
-``X-Bus-Purpose`` and ``X-Bus-User``. An unsigned body is accepted (the token authenticates
-the client, and the bus signs the envelope as the client). A body signed with XMLDSig goes
+``X-Bus-Purpose`` and ``X-Bus-User``, checked as on the HTTP gateway (``bus.gateway.params``:
+a ``User`` that is exactly a PINFL or STIR is a Client Fault, never echoed). An unsigned body
+is accepted (the token authenticates the client, and the bus signs the envelope as the
+client). A body signed with XMLDSig goes
 through ``bus.gateway.soap.signed.SignedRequests`` first: signed by the member the token names with
 a
 key certified by the bus CA (``signing.xml.SoapVerifier``), with a WS-Security
@@ -64,6 +66,7 @@ recorded it) and the Fault of ``GetResult`` (that request's entry exists already
 # No "from __future__ import annotations": FastAPI reads the endpoint annotations.
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -88,7 +91,14 @@ from bus.core.errors import (
 )
 from bus.exchange.asking import AskContext, Asking
 from bus.gateway.asynchronous import AsyncRequests
-from bus.gateway.params import CORRELATION_PATTERN, PURPOSE_PATTERN, USER_PATTERN, caller_value
+from bus.gateway.params import (
+    CORRELATION_PATTERN,
+    NOT_A_PERSON,
+    PURPOSE_PATTERN,
+    USER_PATTERN,
+    caller_value,
+    personal_identifier,
+)
 from bus.gateway.soap.signed import SignedRequests
 from bus.gateway.soap.wsdl import (
     BUS_NS,
@@ -113,6 +123,7 @@ _XML = "text/xml; charset=utf-8"
 # The header blocks this gateway processes: its own BusContext and WS-Security (signed requests).
 UNDERSTOOD_HEADERS = frozenset({CONTEXT, f"{{{WSSE}}}Security"})
 _NEXT = "http://schemas.xmlsoap.org/soap/actor/next"  # SOAP 1.1: the first node to receive it
+_DIGITS = re.compile(r"[0-9]{9,}")  # a run that could be a PINFL (14) or a STIR (9)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +159,9 @@ def _heard(context: AskContext, purpose: str | None, user: str | None) -> None:
 def check_headers(root: etree._Element) -> None:
     """Refuse a header block addressed to this node with ``mustUnderstand="1"`` that the bus
     does not process (SOAP 1.1 section 4.2.3): acting as if it were not there could ignore a
-    condition the sender made binding. Blocks for another ``actor`` are not ours to judge."""
+    condition the sender made binding. Blocks for another ``actor`` are not ours to judge. The
+    Fault names the block, unless its name holds a run of 9 or more digits (a PINFL or STIR
+    could be there: the caller's text is not echoed then)."""
     header = root.find(f"{{{SOAP11}}}Header")
     if header is None:
         return
@@ -160,10 +173,13 @@ def check_headers(root: etree._Element) -> None:
             continue
         name = etree.QName(block)
         if name.text not in UNDERSTOOD_HEADERS:
+            namespace = (name.namespace or "(none)")[:200]
+            said = f"the header {name.localname[:80]} of namespace {namespace}"
+            if _DIGITS.search(said):  # a name that could carry a PINFL or STIR: not echoed
+                said = "a header"
             raise HeaderNotUnderstood(
-                f"the header {name.localname[:80]} of namespace "
-                f"{(name.namespace or '(none)')[:200]} is marked mustUnderstand but this gateway "
-                "does not process it; understood: BusContext (urn:bus:soap:v1) and wsse:Security"
+                f"{said} is marked mustUnderstand but this gateway does not process it; "
+                "understood: BusContext (urn:bus:soap:v1) and wsse:Security"
             )
 
 
@@ -200,6 +216,9 @@ def _context(root: etree._Element, request: Request, asked: AskContext,
         raise MalformedRequest("Mode must be sync or async")
     if not purpose or not user:
         raise MalformedRequest("BusContext (Purpose, User) or X-Bus-Purpose and X-Bus-User needed")
+    if personal_identifier(user):
+        said = NOT_A_PERSON.replace("X-Bus-User", "User (BusContext or X-Bus-User)", 1)
+        raise MalformedRequest(said)  # never echoing the value
     if asked.purpose != purpose or asked.user != user:  # the same rules as the HTTP headers
         raise MalformedRequest("Purpose must be a purpose code (such as child-benefit) and User "
                                "printable ASCII, 1-200 characters")
@@ -276,7 +295,8 @@ def soap_routes(
                 if asked.sent:
                     node.metrics.exchange_seconds(service).observe(elapsed)
             log.info("exchange", extra={"bus": {
-                "transport": "soap", "client": asked.client, "service": service,
+                "transport": "soap", "client": asked.client,
+                "service": service if service in routes else "-",  # never a caller's path
                 "outcome": outcome, "message_id": asked.message_id,
                 "duration_ms": round(elapsed * 1000, 2)}})
 
