@@ -9,6 +9,9 @@ signed error envelope carrying the bus error code; only unreadable messages are 
 A request id answered before is answered again from memory, not re-executed; with the node
 state (``state``), the answer is also recorded there and a copy of a request that another worker
 or node executes waits for it instead of executing again (``leases``, ``bus.exchange.leases``).
+The answer is recorded (audit entry, then memory and node state) before it is sent: a send that
+fails (the broker restarting, a confirm too late) sends the delivery back through the retry
+queue (``reply-unsent``), and that copy is answered from the record, never from the agency.
 
 Answers go only where the client signed them to go: a request names its reply address in the
 signed envelope (``reply_to``, with the asking ``node``). A request whose transport reply address
@@ -72,6 +75,7 @@ __all__ = ["ProviderWorker"]
 log = logging.getLogger("bus.provider")
 _REPLY_MARGIN_S = 0.05
 _AUDIT_RETRY_S = 0.5  # a request whose audit entry could not be written comes back this late
+_REPLY_RETRY_S = 0.5  # a request whose answer could not be sent comes back this late (doubling)
 
 
 class _Answered:
@@ -180,8 +184,8 @@ class ProviderWorker:
         remembered_as = f"{message.message_id}/{source}"
         cached = self._answered.get(remembered_as)
         if cached is not None:
-            self.transport.reply(message, cached)
-            self.metrics.provider_requests(service, "duplicate").inc()
+            if self._sent(delivery, cached):
+                self.metrics.provider_requests(service, "duplicate").inc()
             return
         request = Envelope.from_json(message.body)  # unreadable: dead-lettered by process()
         started = time.perf_counter()
@@ -195,16 +199,20 @@ class ProviderWorker:
                 correlation_id=message.message_id,
                 expires_at=request.expires_at.timestamp(),
             )
-            self.transport.reply(message, out)
             self._answered.put(remembered_as, request.expires_at.timestamp(), out)
-            self.metrics.provider_requests(service, "duplicate").inc()
+            if self._sent(delivery, out):
+                self.metrics.provider_requests(service, "duplicate").inc()
         except InProgress as busy:  # another worker's lease still runs: come back later
             delivery.retry(busy.delay_s, "in-progress")
             self.metrics.redeliveries(service, "in-progress").inc()
             self.metrics.provider_requests(service, "retry-later").inc()
         finally:
             if held and self.leases is not None:
-                self.leases.release(held[0])  # unless settled: not answered, or not recorded
+                try:  # unless settled: not answered, or not recorded
+                    self.leases.release(held[0])
+                except Exception:  # the state away: the lease, no longer renewed, runs out
+                    log.warning("a request lease could not be released", exc_info=True,
+                                extra={"bus": {"message_id": message.message_id}})
 
     def _reply(
         self, delivery: Delivery, request: Envelope, source: str, remembered_as: str,
@@ -250,21 +258,59 @@ class ProviderWorker:
             return
         if again:
             self.metrics.reexecutions(service).inc()
-        self.transport.reply(message, out)
+        # An answer to a transient failure that used up the redeliveries goes to the caller,
+        # and the request to the operator to replay; a replay must reach the agency again, so
+        # that answer is not recorded.
+        exhausted = reply.kind is Kind.error and self._exhausted(reply)
+        if not exhausted:
+            # Recorded before it is sent: should the send fail (the broker restarting, a
+            # confirm too late), the next copy gets this answer, the agency is not asked again.
+            self._record(held, remembered_as, request, out)
+            if not self._sent(delivery, out):
+                return
+        else:
+            self.transport.reply(message, out)
         if reply.kind is Kind.error:
             self.metrics.provider_requests(service, outcome).inc()
         else:
             self._answered_ok.inc()
         self._log("answered", request, outcome, delivery.attempt, started)
-        if reply.kind is Kind.error and self._exhausted(reply):
-            # The caller has its answer; the operator gets the request to replay, and a
-            # replay must reach the agency again, so this answer is not remembered.
+        if exhausted:
             delivery.dead_letter(outcome)
             self.metrics.dead_lettered(service, outcome).inc()
-        else:
-            if held and self.leases is not None:
+
+    def _record(
+        self, held: list[Lease], remembered_as: str, request: Envelope, out: Message
+    ) -> None:
+        """Remember the answer in this process and settle the lease with it in the node state
+        (every copy, on any node, gets it from there on)."""
+        self._answered.put(remembered_as, request.expires_at.timestamp(), out)
+        if held and self.leases is not None:
+            try:
                 self.leases.settle(held[0], out.body)
-            self._answered.put(remembered_as, request.expires_at.timestamp(), out)
+            except Exception:  # the answer still goes; a copy on another node may run again
+                log.warning("an answer could not be recorded in the node state", exc_info=True,
+                            extra={"bus": {"message_id": request.id}})
+
+    def _sent(self, delivery: Delivery, out: Message) -> bool:
+        """Send the recorded answer ``out``; False if it could not be sent now: then the
+        delivery goes back through the retry queue (sooner than the caller's deadline) and its
+        next copy sends the recorded answer again, without the agency."""
+        try:
+            self.transport.reply(delivery.message, out)
+        except Exception as exc:
+            code = exc.code if isinstance(exc, BusError) else "internal-error"
+            service = self.route.service
+            log.warning(
+                "answer not sent, sent again from the record on the next delivery",
+                extra={"bus": {"message_id": delivery.message.message_id, "service": service,
+                               "outcome": code, "attempt": delivery.attempt}},
+            )
+            delivery.retry(min(_REPLY_RETRY_S * 2 ** (delivery.attempt - 1), 30.0), "reply-unsent")
+            self.metrics.redeliveries(service, "reply-unsent").inc()
+            self.metrics.provider_requests(service, "retry-later").inc()
+            return False
+        return True
 
     def _audited(
         self, delivery: Delivery, request: Envelope, outcome: str, answer: bytes | None,

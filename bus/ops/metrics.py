@@ -86,7 +86,8 @@ Provider side (the node hosting a service's provider)
 ``bus_redeliveries_total`` counter [service, reason]
     Requests handed to the transport's retry queues (``retry.redeliveries``), by error code;
     ``in-progress``: a copy of a request another worker or node still executes (its lease in
-    the node state), sent round until that one's answer is recorded.
+    the node state), sent round until that one's answer is recorded; ``reply-unsent``: an
+    answer recorded but not sent (the broker away), sent again from the record by the next copy.
 ``bus_reexecutions_total`` counter [service]
     Requests executed again because the worker that held them (its lease in the node state)
     stopped before recording an answer: a killed process, a lost node. Each is also in the
