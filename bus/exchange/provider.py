@@ -15,9 +15,10 @@ queue (``reply-unsent``), and that copy is answered from the record, never from 
 
 Answers go only where the client signed them to go: a request names its reply address in the
 signed envelope (``reply_to``, with the asking ``node``). A request whose transport reply address
-differs from the signed one (changed after signing), or that signs none (made before envelopes
-carried it), is answered nowhere: it is dead-lettered with reason ``reply-address-mismatch`` or
-``reply-address-unsigned`` and never reaches the agency.
+differs from the signed one (changed after signing), that signs none (made before envelopes
+carried it), or whose signed address is not a reply queue of the signed node (another node's) is
+answered nowhere: it is dead-lettered with reason ``reply-address-mismatch``,
+``reply-address-unsigned`` or ``reply-address-foreign`` and never reaches the agency.
 
 Two layers of retry, both from the service's ``retry`` settings: ``attempts`` adapter calls
 within one delivery (tenacity, short waits), then up to ``redeliveries`` trips through the
@@ -67,7 +68,7 @@ from bus.policy.access import AccessPolicy, minimise
 from bus.policy.breaker import CircuitBreaker
 from bus.policy.retry import retrying
 from bus.records.audit import AuditLog
-from bus.transport import Delivery, Message, Messaging, is_reply_queue
+from bus.transport import Delivery, Message, Messaging, is_reply_queue, reply_queue
 from schemas import SharedRequest, SharedResponse
 
 __all__ = ["ProviderWorker"]
@@ -528,8 +529,25 @@ class ProviderWorker:
 
 def _check_reply_address(request: Envelope, message: Message) -> None:
     """Refuse (``_NotAnswerable``) a request whose reply address is not the one its client
-    signed: an answer sent elsewhere would hand the data to whoever changed it."""
-    if request.reply_to is None:
+    signed, or not a reply queue of the node it signed as asking: an answer sent elsewhere
+    would hand the data to whoever changed it, or to another node than the one that asked."""
+    if request.reply_to is None or request.node is None:
         raise _NotAnswerable("reply-address-unsigned")
     if message.reply_to != request.reply_to or not is_reply_queue(request.reply_to):
         raise _NotAnswerable("reply-address-mismatch")
+    if not _is_reply_queue_of(request.reply_to, request.node):
+        raise _NotAnswerable("reply-address-foreign")
+
+
+def _is_reply_queue_of(queue: str, node: str) -> bool:
+    """Whether ``queue`` is a reply queue of ``node``: its own, ``reply.<node>``, or the
+    asynchronous one of the node it is a process of, ``reply.<name>.async`` where ``node`` is
+    ``<name>`` or ``<name>.<instance>`` (``bus.node.wiring``: ``<name>.<host>.<pid>`` on a
+    broker, ``<name>.w<n>`` for a worker)."""
+    if queue == reply_queue(node):
+        return True
+    prefix, suffix = reply_queue(""), ".async"
+    if not queue.endswith(suffix):
+        return False
+    name = queue[len(prefix):-len(suffix)]
+    return bool(name) and (node == name or node.startswith(name + "."))

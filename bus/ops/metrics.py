@@ -72,7 +72,8 @@ Provider side (the node hosting a service's provider)
     Deliveries of requests by how the worker ended them: ``ok``, an error code answered,
     ``retry-later`` (sent through the retry queues), ``duplicate`` (answered from memory or
     from the answer another worker recorded in the node state),
-    ``reply-address-mismatch``/``reply-address-unsigned`` (dead-lettered, answered nowhere).
+    ``reply-address-mismatch``/``reply-address-unsigned``/``reply-address-foreign``
+    (dead-lettered, answered nowhere).
 ``bus_provider_inflight_requests`` gauge [service]
     Deliveries being worked on now (at most ``node.workers`` per service).
 ``bus_adapter_calls_total`` counter [provider, service, outcome]

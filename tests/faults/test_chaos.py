@@ -6,6 +6,7 @@ with its message id."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ def test_a_chaos_run_loses_nothing_runs_nothing_twice_unaudited_and_every_504_na
     report = run(Plan(requests=300, provider_kills=1, gateway_kills=1, outage_s=2.0),
                  tmp_path, say=lambda _line: None)
     summary = report.summary()
+    print(json.dumps(summary, indent=2, default=str))  # seen with -s
     assert report.sent == 300, summary
     assert report.lost == 0, summary
     assert report.http_504_without_id == 0, summary
