@@ -187,7 +187,7 @@ class _Nodes:
     def ready(self, role: str) -> None:
         with self._lock:
             process = self._running[role]
-        process.wait_ready(60)
+        process.wait_ready(180)  # a loaded machine (shared CI) starts nodes slowly
         with self._lock:
             self._up[role] = True
 
