@@ -255,3 +255,42 @@ def test_an_answer_whose_send_failed_is_sent_again_from_the_record(
                   outcome="duplicate") == 1
     entries = [e for e in node.audit.store.entries() if e.message_id == message.message_id]
     assert [(e.side, e.outcome) for e in entries] == [("provider", "ok")]  # one execution
+
+
+class AuditFailingOnce:
+    """The node's audit log, whose first write fails (its database away for a moment)."""
+
+    def __init__(self, audit: Any) -> None:
+        self.audit = audit
+        self.failed = False
+
+    def exchange(self, *args: Any, **kwargs: Any) -> Any:
+        return self.audit.exchange(*args, **kwargs)
+
+    def write(self, record: Any) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise BusUnavailable("audit log: database is locked")
+        return self.audit.write(record)
+
+
+def test_an_answer_that_could_not_be_audited_is_executed_again_as_a_re_execution(
+    node: Node, make: Make
+) -> None:
+    """The agency answered but the answer could not be recorded: the next copy runs it again,
+    and that second execution is counted and audited as one, not passed off as the first."""
+    adapter = CountingAdapter()
+    a, a_replies, _ = make(adapter)
+    a.audit = cast(Any, AuditFailingOnce(node.audit))
+    b, b_replies, b_metrics = make(adapter)
+    message = _request(node)
+    first = FakeDelivery(message)
+    a.handle(first)
+    assert first.outcome == ("retry", "audit-unavailable") and a_replies.sent == []
+    copy = FakeDelivery(message)
+    b.handle(copy)  # at once: the lease ended with the failed record, nobody waits it out
+    assert adapter.calls == 2 and copy.outcome == ("ack", None)
+    assert Envelope.from_json(b_replies.sent[0].body).kind is Kind.response
+    assert _count(b_metrics, "bus_reexecutions_total", service=PROPERTY) == 1
+    entries = [e for e in node.audit.store.entries() if e.message_id == message.message_id]
+    assert [e.side for e in entries] == ["provider:re-executed"]
