@@ -13,12 +13,9 @@ The answer is recorded (audit entry, then memory and node state) before it is se
 fails (the broker restarting, a confirm too late) sends the delivery back through the retry
 queue (``reply-unsent``), and that copy is answered from the record, never from the agency.
 
-Answers go only where the client signed them to go: a request names its reply address in the
-signed envelope (``reply_to``, with the asking ``node``). A request whose transport reply address
-differs from the signed one (changed after signing), that signs none (made before envelopes
-carried it), or whose signed address is not a reply queue of the signed node (another node's) is
-answered nowhere: it is dead-lettered with reason ``reply-address-mismatch``,
-``reply-address-unsigned`` or ``reply-address-foreign`` and never reaches the agency.
+Answers go only where the client signed them to go (``bus.exchange.reply_address``): a request
+whose reply address is not the signed one, or not its signed asking node's, is dead-lettered
+with a ``reply-address-…`` reason, answered nowhere, and never reaches the agency.
 
 Two layers of retry, both from the service's ``retry`` settings: ``attempts`` adapter calls
 within one delivery (tenacity, short waits), then up to ``redeliveries`` trips through the
@@ -34,9 +31,7 @@ refusals; the children of this worker's service are bound once, in the construct
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +55,9 @@ from bus.core.errors import (
 )
 from bus.core.replay import ReplayGuard, delivery_source
 from bus.core.seal import Seal
+from bus.exchange.answered import Answered
 from bus.exchange.leases import AnsweredElsewhere, InProgress, Lease, Leases
+from bus.exchange.reply_address import NotAnswerable, check_reply_address
 from bus.inbox.manual import DeferringAdapter
 from bus.inbox.store import Ticket
 from bus.ops.metrics import BusMetrics
@@ -68,7 +65,7 @@ from bus.policy.access import AccessPolicy, minimise
 from bus.policy.breaker import CircuitBreaker
 from bus.policy.retry import retrying
 from bus.records.audit import AuditLog
-from bus.transport import Delivery, Message, Messaging, is_reply_queue, reply_queue
+from bus.transport import Delivery, Message, Messaging
 from schemas import SharedRequest, SharedResponse
 
 __all__ = ["ProviderWorker"]
@@ -77,40 +74,6 @@ log = logging.getLogger("bus.provider")
 _REPLY_MARGIN_S = 0.05
 _AUDIT_RETRY_S = 0.5  # a request whose audit entry could not be written comes back this late
 _REPLY_RETRY_S = 0.5  # a request whose answer could not be sent comes back this late (doubling)
-
-
-class _Answered:
-    """Replies already sent, kept until their request expires (bounded)."""
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self._items: OrderedDict[str, tuple[float, Message]] = OrderedDict()
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def get(self, message_id: str) -> Message | None:
-        with self._lock:
-            item = self._items.get(message_id)
-            if item is None:
-                return None
-            if item[0] < time.time():
-                del self._items[message_id]
-                return None
-            return item[1]
-
-    def put(self, message_id: str, expires_at: float, reply: Message) -> None:
-        with self._lock:
-            self._items[message_id] = (expires_at, reply)
-            while len(self._items) > self._limit:
-                self._items.popitem(last=False)
-
-
-class _NotAnswerable(Exception):
-    """A verified request that must not be answered where the transport says (``reason``: a
-    bounded label, the dead letter's reason)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class _TryLater(Exception):
@@ -144,7 +107,7 @@ class ProviderWorker:
         self.access = access
         self.transport = transport
         self.sleep = sleep
-        self._answered = _Answered()
+        self._answered = Answered()
         self.breaker = breaker
         self.audit = audit
         self.replay = replay if replay is not None else ReplayGuard(clock=seal.clock)
@@ -222,7 +185,7 @@ class ProviderWorker:
         message, service = delivery.message, self.route.service
         try:
             reply = self._answer(request, delivery.attempt, source, message, held)
-        except _NotAnswerable as refused:
+        except NotAnswerable as refused:
             delivery.dead_letter(refused.reason)
             self.metrics.dead_lettered(service, refused.reason).inc()
             self.metrics.provider_requests(service, refused.reason).inc()
@@ -411,7 +374,7 @@ class ProviderWorker:
         finally:
             self._verify_s.observe(time.perf_counter() - started)
         if message is not None:  # before the replay guard: a tampered copy claims no id
-            _check_reply_address(request, message)
+            check_reply_address(request, message)
         try:
             self.replay.admit(request, source)  # after the signature: forgeries claim no id
         except Replayed:
@@ -527,29 +490,3 @@ class ProviderWorker:
     def _retried(self, exc: BaseException) -> None:
         kind = exc.code if isinstance(exc, ProviderError | BusError) else "internal-error"
         self.metrics.adapter_retries(self.route.provider, self.route.service, kind).inc()
-
-
-def _check_reply_address(request: Envelope, message: Message) -> None:
-    """Refuse (``_NotAnswerable``) a request whose reply address is not the one its client
-    signed, or not a reply queue of the node it signed as asking: an answer sent elsewhere
-    would hand the data to whoever changed it, or to another node than the one that asked."""
-    if request.reply_to is None or request.node is None:
-        raise _NotAnswerable("reply-address-unsigned")
-    if message.reply_to != request.reply_to or not is_reply_queue(request.reply_to):
-        raise _NotAnswerable("reply-address-mismatch")
-    if not _is_reply_queue_of(request.reply_to, request.node):
-        raise _NotAnswerable("reply-address-foreign")
-
-
-def _is_reply_queue_of(queue: str, node: str) -> bool:
-    """Whether ``queue`` is a reply queue of ``node``: its own, ``reply.<node>``, or the
-    asynchronous one of the node it is a process of, ``reply.<name>.async`` where ``node`` is
-    ``<name>`` or ``<name>.<instance>`` (``bus.node.wiring``: ``<name>.<host>.<pid>`` on a
-    broker, ``<name>.w<n>`` for a worker)."""
-    if queue == reply_queue(node):
-        return True
-    prefix, suffix = reply_queue(""), ".async"
-    if not queue.endswith(suffix):
-        return False
-    name = queue[len(prefix):-len(suffix)]
-    return bool(name) and (node == name or node.startswith(name + "."))
