@@ -25,7 +25,7 @@ another process of their name is alive; theirs run out.
 A worker that cannot answer now (a transient error sent through the retry queues, an error that
 exhausted them) releases the lease: the next copy executes afresh, as it would have without
 leases. A worker that has the agency's answer but could not record it (its audit entry could not
-be written) ends the lease instead (``abandon``): the next copy takes it over and its execution
+be written) ends the lease instead (``end``): the next copy takes it over and its execution
 is counted and audited as a re-execution, like one after a killed worker.
 """
 
@@ -136,7 +136,7 @@ class Leases:
             self.state.release(lease.key, lease.owner)
             lease.done = True
 
-    def abandon(self, lease: Lease) -> None:
+    def end(self, lease: Lease) -> None:
         """Give the lease up executed but unrecorded: it ends now, so the next copy takes it
         over (``attempt`` above 1) instead of starting afresh."""
         if not lease.done:

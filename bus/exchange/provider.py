@@ -220,7 +220,7 @@ class ProviderWorker:
         again = bool(held) and held[0].attempt > 1  # the worker before died unrecorded
         if not self._audited(delivery, request, outcome, out.body, started, again=again):
             if held and self.leases is not None:  # executed, unrecorded: the next is "again"
-                self.leases.abandon(held[0])
+                self.leases.end(held[0])
             return
         if again:
             self.metrics.reexecutions(service).inc()
