@@ -91,7 +91,8 @@ Provider side (the node hosting a service's provider)
     answer recorded but not sent (the broker away), sent again from the record by the next copy.
 ``bus_reexecutions_total`` counter [service]
     Requests executed again because the worker that held them (its lease in the node state)
-    stopped before recording an answer: a killed process, a lost node. Each is also in the
+    stopped before recording an answer: a killed process, a lost node, an answer whose audit
+    entry could not be written. Each is also in the
     audit log (``side`` ``provider:re-executed``). The agency may have seen these twice.
 ``bus_dead_lettered_total`` counter [service, reason]
     Requests this node's workers dead-lettered: after the last redelivery (the error code),
