@@ -5,6 +5,12 @@ time. Each pytest process gets a virtual host of its own, ``AMQP_URL`` points in
 whole virtual host (queues, exchanges, messages) is deleted when the session ends, so no run
 takes or deletes another run's messages. PostgreSQL tests make a schema of their own each.
 
+The broker is 127.0.0.1:5672 unless ``BUS_TEST_BROKER`` names another (``host:port``, user
+``guest``); ``rabbitmqctl`` (vhosts, the chaos run's broker restart) talks to the node that
+``RABBITMQ_NODENAME`` names, as it always does — set both to use a private broker::
+
+    BUS_TEST_BROKER=127.0.0.1:5673 RABBITMQ_NODENAME=chaos@localhost .venv/bin/python -m pytest ...
+
 ``create_vhost`` and ``delete_vhost`` are called by ``tests/conftest.py`` around a session that
 runs ``rabbitmq`` tests; module constants such as ``AMQP_URL`` are plain strings, cheap to import.
 """
@@ -20,7 +26,10 @@ from collections.abc import Iterator
 
 # Fixed once per pytest process; a run's subprocesses (nodes under test) get it through config.
 VHOST = os.environ.get("BUS_TEST_VHOST") or f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
+# Another broker (host:port, guest/guest), e.g. a private one for a run that restarts it; its
+# node for rabbitmqctl is the environment's RABBITMQ_NODENAME, which rabbitmqctl reads itself.
+BROKER = os.environ.get("BUS_TEST_BROKER") or "127.0.0.1:5672"
+AMQP_URL = f"amqp://guest:guest@{BROKER}/{VHOST}"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 

@@ -23,8 +23,10 @@ is taken over at once instead of after the lease. Processes on a broker cannot k
 another process of their name is alive; theirs run out.
 
 A worker that cannot answer now (a transient error sent through the retry queues, an error that
-exhausted them, an audit entry that could not be written) releases the lease: the next copy
-executes afresh, as it would have without leases.
+exhausted them) releases the lease: the next copy executes afresh, as it would have without
+leases. A worker that has the agency's answer but could not record it (its audit entry could not
+be written) ends the lease instead (``end``): the next copy takes it over and its execution
+is counted and audited as a re-execution, like one after a killed worker.
 """
 
 from __future__ import annotations
@@ -132,6 +134,14 @@ class Leases:
         if not lease.done:
             self._drop(lease)
             self.state.release(lease.key, lease.owner)
+            lease.done = True
+
+    def end(self, lease: Lease) -> None:
+        """Give the lease up executed but unrecorded: it ends now, so the next copy takes it
+        over (``attempt`` above 1) instead of starting afresh."""
+        if not lease.done:
+            self._drop(lease)
+            self.state.renew(lease.key, lease.owner, lease_s=0)
             lease.done = True
 
     def close(self) -> None:

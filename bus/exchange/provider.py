@@ -9,12 +9,13 @@ signed error envelope carrying the bus error code; only unreadable messages are 
 A request id answered before is answered again from memory, not re-executed; with the node
 state (``state``), the answer is also recorded there and a copy of a request that another worker
 or node executes waits for it instead of executing again (``leases``, ``bus.exchange.leases``).
+The answer is recorded (audit entry, then memory and node state) before it is sent: a send that
+fails (the broker restarting, a confirm too late) sends the delivery back through the retry
+queue (``reply-unsent``), and that copy is answered from the record, never from the agency.
 
-Answers go only where the client signed them to go: a request names its reply address in the
-signed envelope (``reply_to``, with the asking ``node``). A request whose transport reply address
-differs from the signed one (changed after signing), or that signs none (made before envelopes
-carried it), is answered nowhere: it is dead-lettered with reason ``reply-address-mismatch`` or
-``reply-address-unsigned`` and never reaches the agency.
+Answers go only where the client signed them to go (``bus.exchange.reply_address``): a request
+whose reply address is not the signed one, or not its signed asking node's, is dead-lettered
+with a ``reply-address-…`` reason, answered nowhere, and never reaches the agency.
 
 Two layers of retry, both from the service's ``retry`` settings: ``attempts`` adapter calls
 within one delivery (tenacity, short waits), then up to ``redeliveries`` trips through the
@@ -30,9 +31,7 @@ refusals; the children of this worker's service are bound once, in the construct
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -56,7 +55,9 @@ from bus.core.errors import (
 )
 from bus.core.replay import ReplayGuard, delivery_source
 from bus.core.seal import Seal
+from bus.exchange.answered import Answered
 from bus.exchange.leases import AnsweredElsewhere, InProgress, Lease, Leases
+from bus.exchange.reply_address import NotAnswerable, check_reply_address
 from bus.inbox.manual import DeferringAdapter
 from bus.inbox.store import Ticket
 from bus.ops.metrics import BusMetrics
@@ -64,7 +65,7 @@ from bus.policy.access import AccessPolicy, minimise
 from bus.policy.breaker import CircuitBreaker
 from bus.policy.retry import retrying
 from bus.records.audit import AuditLog
-from bus.transport import Delivery, Message, Messaging, is_reply_queue
+from bus.transport import Delivery, Message, Messaging
 from schemas import SharedRequest, SharedResponse
 
 __all__ = ["ProviderWorker"]
@@ -72,40 +73,7 @@ __all__ = ["ProviderWorker"]
 log = logging.getLogger("bus.provider")
 _REPLY_MARGIN_S = 0.05
 _AUDIT_RETRY_S = 0.5  # a request whose audit entry could not be written comes back this late
-
-
-class _Answered:
-    """Replies already sent, kept until their request expires (bounded)."""
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self._items: OrderedDict[str, tuple[float, Message]] = OrderedDict()
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def get(self, message_id: str) -> Message | None:
-        with self._lock:
-            item = self._items.get(message_id)
-            if item is None:
-                return None
-            if item[0] < time.time():
-                del self._items[message_id]
-                return None
-            return item[1]
-
-    def put(self, message_id: str, expires_at: float, reply: Message) -> None:
-        with self._lock:
-            self._items[message_id] = (expires_at, reply)
-            while len(self._items) > self._limit:
-                self._items.popitem(last=False)
-
-
-class _NotAnswerable(Exception):
-    """A verified request that must not be answered where the transport says (``reason``: a
-    bounded label, the dead letter's reason)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+_REPLY_RETRY_S = 0.5  # a request whose answer could not be sent comes back this late (doubling)
 
 
 class _TryLater(Exception):
@@ -139,7 +107,7 @@ class ProviderWorker:
         self.access = access
         self.transport = transport
         self.sleep = sleep
-        self._answered = _Answered()
+        self._answered = Answered()
         self.breaker = breaker
         self.audit = audit
         self.replay = replay if replay is not None else ReplayGuard(clock=seal.clock)
@@ -180,8 +148,8 @@ class ProviderWorker:
         remembered_as = f"{message.message_id}/{source}"
         cached = self._answered.get(remembered_as)
         if cached is not None:
-            self.transport.reply(message, cached)
-            self.metrics.provider_requests(service, "duplicate").inc()
+            if self._sent(delivery, cached):
+                self.metrics.provider_requests(service, "duplicate").inc()
             return
         request = Envelope.from_json(message.body)  # unreadable: dead-lettered by process()
         started = time.perf_counter()
@@ -195,16 +163,20 @@ class ProviderWorker:
                 correlation_id=message.message_id,
                 expires_at=request.expires_at.timestamp(),
             )
-            self.transport.reply(message, out)
             self._answered.put(remembered_as, request.expires_at.timestamp(), out)
-            self.metrics.provider_requests(service, "duplicate").inc()
+            if self._sent(delivery, out):
+                self.metrics.provider_requests(service, "duplicate").inc()
         except InProgress as busy:  # another worker's lease still runs: come back later
             delivery.retry(busy.delay_s, "in-progress")
             self.metrics.redeliveries(service, "in-progress").inc()
             self.metrics.provider_requests(service, "retry-later").inc()
         finally:
             if held and self.leases is not None:
-                self.leases.release(held[0])  # unless settled: not answered, or not recorded
+                try:  # unless settled: not answered, or not recorded
+                    self.leases.release(held[0])
+                except Exception:  # the state away: the lease, no longer renewed, runs out
+                    log.warning("a request lease could not be released", exc_info=True,
+                                extra={"bus": {"message_id": message.message_id}})
 
     def _reply(
         self, delivery: Delivery, request: Envelope, source: str, remembered_as: str,
@@ -213,7 +185,7 @@ class ProviderWorker:
         message, service = delivery.message, self.route.service
         try:
             reply = self._answer(request, delivery.attempt, source, message, held)
-        except _NotAnswerable as refused:
+        except NotAnswerable as refused:
             delivery.dead_letter(refused.reason)
             self.metrics.dead_lettered(service, refused.reason).inc()
             self.metrics.provider_requests(service, refused.reason).inc()
@@ -247,24 +219,64 @@ class ProviderWorker:
         outcome = str(reply.payload.get("code")) if reply.kind is Kind.error else "ok"
         again = bool(held) and held[0].attempt > 1  # the worker before died unrecorded
         if not self._audited(delivery, request, outcome, out.body, started, again=again):
+            if held and self.leases is not None:  # executed, unrecorded: the next is "again"
+                self.leases.end(held[0])
             return
         if again:
             self.metrics.reexecutions(service).inc()
-        self.transport.reply(message, out)
+        # An answer to a transient failure that used up the redeliveries goes to the caller,
+        # and the request to the operator to replay; a replay must reach the agency again, so
+        # that answer is not recorded.
+        exhausted = reply.kind is Kind.error and self._exhausted(reply)
+        if not exhausted:
+            # Recorded before it is sent: should the send fail (the broker restarting, a
+            # confirm too late), the next copy gets this answer, the agency is not asked again.
+            self._record(held, remembered_as, request, out)
+            if not self._sent(delivery, out):
+                return
+        else:
+            self.transport.reply(message, out)
         if reply.kind is Kind.error:
             self.metrics.provider_requests(service, outcome).inc()
         else:
             self._answered_ok.inc()
         self._log("answered", request, outcome, delivery.attempt, started)
-        if reply.kind is Kind.error and self._exhausted(reply):
-            # The caller has its answer; the operator gets the request to replay, and a
-            # replay must reach the agency again, so this answer is not remembered.
+        if exhausted:
             delivery.dead_letter(outcome)
             self.metrics.dead_lettered(service, outcome).inc()
-        else:
-            if held and self.leases is not None:
+
+    def _record(
+        self, held: list[Lease], remembered_as: str, request: Envelope, out: Message
+    ) -> None:
+        """Remember the answer in this process and settle the lease with it in the node state
+        (every copy, on any node, gets it from there on)."""
+        self._answered.put(remembered_as, request.expires_at.timestamp(), out)
+        if held and self.leases is not None:
+            try:
                 self.leases.settle(held[0], out.body)
-            self._answered.put(remembered_as, request.expires_at.timestamp(), out)
+            except Exception:  # the answer still goes; a copy on another node may run again
+                log.warning("an answer could not be recorded in the node state", exc_info=True,
+                            extra={"bus": {"message_id": request.id}})
+
+    def _sent(self, delivery: Delivery, out: Message) -> bool:
+        """Send the recorded answer ``out``; False if it could not be sent now: then the
+        delivery goes back through the retry queue (sooner than the caller's deadline) and its
+        next copy sends the recorded answer again, without the agency."""
+        try:
+            self.transport.reply(delivery.message, out)
+        except Exception as exc:
+            code = exc.code if isinstance(exc, BusError) else "internal-error"
+            service = self.route.service
+            log.warning(
+                "answer not sent, sent again from the record on the next delivery",
+                extra={"bus": {"message_id": delivery.message.message_id, "service": service,
+                               "outcome": code, "attempt": delivery.attempt}},
+            )
+            delivery.retry(min(_REPLY_RETRY_S * 2 ** (delivery.attempt - 1), 30.0), "reply-unsent")
+            self.metrics.redeliveries(service, "reply-unsent").inc()
+            self.metrics.provider_requests(service, "retry-later").inc()
+            return False
+        return True
 
     def _audited(
         self, delivery: Delivery, request: Envelope, outcome: str, answer: bytes | None,
@@ -362,7 +374,7 @@ class ProviderWorker:
         finally:
             self._verify_s.observe(time.perf_counter() - started)
         if message is not None:  # before the replay guard: a tampered copy claims no id
-            _check_reply_address(request, message)
+            check_reply_address(request, message)
         try:
             self.replay.admit(request, source)  # after the signature: forgeries claim no id
         except Replayed:
@@ -478,12 +490,3 @@ class ProviderWorker:
     def _retried(self, exc: BaseException) -> None:
         kind = exc.code if isinstance(exc, ProviderError | BusError) else "internal-error"
         self.metrics.adapter_retries(self.route.provider, self.route.service, kind).inc()
-
-
-def _check_reply_address(request: Envelope, message: Message) -> None:
-    """Refuse (``_NotAnswerable``) a request whose reply address is not the one its client
-    signed: an answer sent elsewhere would hand the data to whoever changed it."""
-    if request.reply_to is None:
-        raise _NotAnswerable("reply-address-unsigned")
-    if message.reply_to != request.reply_to or not is_reply_queue(request.reply_to):
-        raise _NotAnswerable("reply-address-mismatch")

@@ -72,7 +72,8 @@ Provider side (the node hosting a service's provider)
     Deliveries of requests by how the worker ended them: ``ok``, an error code answered,
     ``retry-later`` (sent through the retry queues), ``duplicate`` (answered from memory or
     from the answer another worker recorded in the node state),
-    ``reply-address-mismatch``/``reply-address-unsigned`` (dead-lettered, answered nowhere).
+    ``reply-address-mismatch``/``reply-address-unsigned``/``reply-address-foreign``
+    (dead-lettered, answered nowhere).
 ``bus_provider_inflight_requests`` gauge [service]
     Deliveries being worked on now (at most ``node.workers`` per service).
 ``bus_adapter_calls_total`` counter [provider, service, outcome]
@@ -86,10 +87,12 @@ Provider side (the node hosting a service's provider)
 ``bus_redeliveries_total`` counter [service, reason]
     Requests handed to the transport's retry queues (``retry.redeliveries``), by error code;
     ``in-progress``: a copy of a request another worker or node still executes (its lease in
-    the node state), sent round until that one's answer is recorded.
+    the node state), sent round until that one's answer is recorded; ``reply-unsent``: an
+    answer recorded but not sent (the broker away), sent again from the record by the next copy.
 ``bus_reexecutions_total`` counter [service]
     Requests executed again because the worker that held them (its lease in the node state)
-    stopped before recording an answer: a killed process, a lost node. Each is also in the
+    stopped before recording an answer: a killed process, a lost node, an answer whose audit
+    entry could not be written. Each is also in the
     audit log (``side`` ``provider:re-executed``). The agency may have seen these twice.
 ``bus_dead_lettered_total`` counter [service, reason]
     Requests this node's workers dead-lettered: after the last redelivery (the error code),

@@ -135,6 +135,19 @@ def test_a_request_that_signs_no_reply_address_is_answered_nowhere(demo_stack: D
     assert _lookups(demo_stack) == before
 
 
+def test_a_request_signing_another_nodes_reply_queue_is_answered_nowhere(
+    demo_stack: DemoStack,
+) -> None:
+    """The signed reply address must be a reply queue of the signed asking node: a client
+    cannot send another node's answers to itself, nor its answers into another node's queue."""
+    envelope = _signed(demo_stack, reply_to="reply.test-other-node")
+    before = _lookups(demo_stack)
+    reason = _answered_nowhere(demo_stack, envelope.to_json(), envelope.id,
+                               "reply.test-other-node")
+    assert reason == "reply-address-foreign"
+    assert _lookups(demo_stack) == before
+
+
 def test_another_envelope_under_a_used_id_is_refused(demo_stack: DemoStack) -> None:
     """Validly signed, same reply address, but other bytes under an id already acted on."""
     envelope = _signed(demo_stack)

@@ -5,7 +5,9 @@ worker answered it but whose ack was lost just as it expires one nobody ever too
 log does: the provider's node (or the agency's operator) writes an entry before the answer
 leaves. ``executed`` is the set of message ids, among those asked about, with such an entry
 whose outcome shows the agency was asked and answered (``EXECUTED_OUTCOMES``: data handed out,
-or nothing known about the person) — what ``run_bus.py dlq list`` shows as ``executed``.
+or nothing known about the person) — what ``run_bus.py dlq list`` shows as ``executed``. An
+answer given by a worker that executed the request again (``provider:re-executed``: the worker
+before it stopped unrecorded) counts like any other.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from collections.abc import Collection
 
 from bus.records.audit.chain import AuditRecord, AuditStore
 
-__all__ = ["EXECUTED_OUTCOMES", "executed", "was_executed"]
+__all__ = ["EXECUTED_OUTCOMES", "PROVIDER_SIDES", "executed", "was_executed"]
 
 EXECUTED_OUTCOMES = frozenset({"ok", "no-data"})
+PROVIDER_SIDES = frozenset({"provider", "provider:re-executed"})  # a provider node's answers
 
 
 def was_executed(entry: AuditRecord) -> bool:
     """An entry of the provider's side (or an agency operator's answer) saying the agency
     answered the request."""
-    answering = entry.side == "provider" or (
+    answering = entry.side in PROVIDER_SIDES or (
         entry.side.startswith("operator:") and entry.outcome != "read"
     )
     return answering and entry.outcome in EXECUTED_OUTCOMES

@@ -19,6 +19,7 @@ from adapters import AdapterOptions, Deadline
 from bus.cli.app import DEMO_MEMBERS, new_token
 from bus.config.loader import load_settings
 from bus.core.envelope import Envelope, Kind
+from bus.core.errors import BusUnavailable
 from bus.core.replay import ReplayGuard
 from bus.exchange.client import Exchanger
 from bus.exchange.leases import Leases
@@ -210,3 +211,86 @@ def test_a_lease_that_ran_out_is_taken_over_counted_and_audited(
     again = FakeDelivery(message)
     b.handle(again)  # and from now on it is answered from the record
     assert adapter.calls == 1 and again.outcome == ("ack", None)
+
+
+class FailingOnce(Replies):
+    """A reply publish that fails the first time (the broker restarting, a confirm too late)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def reply(self, request: Message, message: Message) -> None:
+        if not self.failed:
+            self.failed = True
+            raise BusUnavailable("RabbitMQ did not confirm a publish within 10s")
+        super().reply(request, message)
+
+
+@pytest.mark.parametrize("copy_on", ["same worker", "another node"])
+def test_an_answer_whose_send_failed_is_sent_again_from_the_record(
+    node: Node, make: Make, copy_on: str
+) -> None:
+    adapter = CountingAdapter()
+    a, _, a_metrics = make(adapter)
+    a.transport = cast(Transport, FailingOnce())
+    b, b_replies, b_metrics = make(adapter)
+    message = _request(node)
+    first = FakeDelivery(message)
+    a.handle(first)
+    assert first.outcome == ("retry", "reply-unsent")  # not dead-lettered, not acked
+    assert _count(a_metrics, "bus_redeliveries_total", service=PROPERTY,
+                  reason="reply-unsent") == 1
+    worker, replies, metrics = (
+        (a, cast(Replies, a.transport), a_metrics) if copy_on == "same worker"
+        else (b, b_replies, b_metrics)
+    )
+    copy = FakeDelivery(message)  # the copy the retry queue delivers again
+    worker.handle(copy)
+    assert adapter.calls == 1  # the agency was asked once
+    assert copy.outcome == ("ack", None)
+    assert len(replies.sent) == 1
+    assert Envelope.from_json(replies.sent[0].body).kind is Kind.response
+    assert _count(metrics, "bus_provider_requests_total", service=PROPERTY,
+                  outcome="duplicate") == 1
+    entries = [e for e in node.audit.store.entries() if e.message_id == message.message_id]
+    assert [(e.side, e.outcome) for e in entries] == [("provider", "ok")]  # one execution
+
+
+class AuditFailingOnce:
+    """The node's audit log, whose first write fails (its database away for a moment)."""
+
+    def __init__(self, audit: Any) -> None:
+        self.audit = audit
+        self.failed = False
+
+    def exchange(self, *args: Any, **kwargs: Any) -> Any:
+        return self.audit.exchange(*args, **kwargs)
+
+    def write(self, record: Any) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise BusUnavailable("audit log: database is locked")
+        return self.audit.write(record)
+
+
+def test_an_answer_that_could_not_be_audited_is_executed_again_as_a_re_execution(
+    node: Node, make: Make
+) -> None:
+    """The agency answered but the answer could not be recorded: the next copy runs it again,
+    and that second execution is counted and audited as one, not passed off as the first."""
+    adapter = CountingAdapter()
+    a, a_replies, _ = make(adapter)
+    a.audit = cast(Any, AuditFailingOnce(node.audit))
+    b, b_replies, b_metrics = make(adapter)
+    message = _request(node)
+    first = FakeDelivery(message)
+    a.handle(first)
+    assert first.outcome == ("retry", "audit-unavailable") and a_replies.sent == []
+    copy = FakeDelivery(message)
+    b.handle(copy)  # at once: the lease ended with the failed record, nobody waits it out
+    assert adapter.calls == 2 and copy.outcome == ("ack", None)
+    assert Envelope.from_json(b_replies.sent[0].body).kind is Kind.response
+    assert _count(b_metrics, "bus_reexecutions_total", service=PROPERTY) == 1
+    entries = [e for e in node.audit.store.entries() if e.message_id == message.message_id]
+    assert [e.side for e in entries] == ["provider:re-executed"]

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -25,7 +26,7 @@ from bus.core.errors import NoData, ProviderUnavailable
 from bus.exchange.client import Exchanger
 from bus.exchange.provider import ProviderWorker
 from bus.node.wiring import Node
-from bus.transport import Delivery, Message
+from bus.transport import Delivery, Message, Transport
 from bus.transport.embedded.transport import EmbeddedTransport
 from schemas import SharedRequest, SharedResponse
 from schemas.residence import ResidenceRegistration, ResidenceRegistrationRequest
@@ -153,3 +154,69 @@ def test_an_agency_error_is_answered_with_its_code(
     reply = setup.send(setup.signed_request())
     assert reply.kind is Kind.error and reply.payload["code"] == code
     assert setup.agency.calls == 1
+
+
+class _Replies:
+    """A transport that records the replies a worker sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str | None, Message]] = []
+
+    def reply(self, request: Message, message: Message) -> None:
+        self.sent.append((request.reply_to, message))
+
+
+class _Delivery(Delivery):
+    def __init__(self, message: Message) -> None:
+        super().__init__("svc", message, attempt=1, redelivered=False)
+        self.outcome: tuple[str, str | None] | None = None
+
+    def ack(self) -> None:
+        self.settled, self.outcome = True, ("ack", None)
+
+    def retry(self, delay_s: float, reason: str) -> None:
+        self.settled, self.outcome = True, ("retry", reason)
+
+    def dead_letter(self, reason: str) -> None:
+        self.settled, self.outcome = True, ("dead-letter", reason)
+
+
+@pytest.mark.parametrize(
+    ("reply_to", "node", "refused"),
+    [
+        ("reply.gw-a", "gw-a", None),  # a node's own reply queue
+        ("reply.gw-a.host-1.4242", "gw-a.host-1.4242", None),  # a process's on a broker
+        ("reply.gw-a.async", "gw-a.host-1.4242", None),  # its node's asynchronous queue
+        ("reply.gw-a.async", "gw-a.w2", None),  # an embedded node's worker
+        ("reply.gw-a.async", "gw-a", None),
+        ("reply.gw-b", "gw-a", "reply-address-foreign"),  # another node's
+        ("reply.gw-b.async", "gw-a.host-1.4242", "reply-address-foreign"),
+        ("reply.gw-a.host-1.4242", "gw-a", "reply-address-foreign"),  # not the asker's own
+        ("reply.gw-ab.async", "gw-a", "reply-address-foreign"),
+        ("reply.gw-a.async", "gw-ab", "reply-address-foreign"),
+        ("reply..async", "gw-a", "reply-address-foreign"),
+    ],
+)
+def test_an_answer_goes_only_to_a_reply_queue_of_the_signed_asking_node(
+    setup: Setup, reply_to: str, node: str, refused: str | None
+) -> None:
+    """The client signs both where the answer goes and which node asks: an answer to another
+    node's queue is refused like a changed address (dead-lettered, the agency not asked)."""
+    replies = _Replies()
+    worker = ProviderWorker(setup.route, setup.agency, seal=setup.node.seal,
+                            access=setup.node.access, transport=cast(Transport, replies),
+                            sleep=lambda _s: None)
+    envelope = setup.exchanger.build(
+        setup.route, ResidenceRegistrationRequest(pinfl=PINFL), client=CLIENT, purpose=PURPOSE,
+        user="officer-17",
+    )
+    signed = setup.node.seal.sign(envelope.addressed(reply_to=reply_to, node=node))
+    delivery = _Delivery(Message(body=signed.to_json(), message_id=signed.id,
+                                 reply_to=reply_to))
+    worker.handle(delivery)
+    if refused is None:
+        assert delivery.outcome == ("ack", None)
+        assert [to for to, _ in replies.sent] == [reply_to] and setup.agency.calls == 1
+    else:
+        assert delivery.outcome == ("dead-letter", refused)
+        assert replies.sent == [] and setup.agency.calls == 0
