@@ -300,6 +300,24 @@ class _Driver:
         self.accepted: list[str] = []
         self.known: set[str] = set()  # every message id a gateway told the client
         self.turn = itertools.count()
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+
+    def _client(self) -> httpx.Client:
+        """This thread's client: one connection pool per thread, not a new client (and SSL
+        context) per request, which grew the driver to gigabytes over a full-size run."""
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = httpx.Client(timeout=self.plan.timeout_s + 10)
+            with self.lock:
+                self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        with self.lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
 
     def _gateway(self, avoid: str | None = None) -> str:
         while True:
@@ -314,7 +332,7 @@ class _Driver:
         url = self._gateway()
         for _ in range(20):
             try:
-                r = httpx.post(
+                r = self._client().post(
                     f"{url}/v1/services/{self.service}",
                     params=None if sync else {"mode": "async"},
                     json={"pinfl": person.pinfl}, headers=self.headers,
@@ -367,8 +385,8 @@ class _Driver:
 
     def _poll(self, message_id: str) -> tuple[str, httpx.Response | None]:
         try:
-            r = httpx.get(f"{self._gateway()}/v1/messages/{message_id}", headers=self.headers,
-                          timeout=10)
+            r = self._client().get(f"{self._gateway()}/v1/messages/{message_id}",
+                                   headers=self.headers, timeout=10)
         except httpx.HTTPError:
             return message_id, None
         return message_id, r
@@ -435,6 +453,7 @@ def run(plan: Plan, state: Path, *, say: Callable[[str], None] = print) -> Repor
                 thread.join(600)
             say(f"sent in {time.monotonic() - started:.1f} s; waiting for the results")
             driver.settle()
+            driver.close()
             journal = collections.Counter(i for i in agency.journal if i)
             report.lookups = len(agency.journal)
             report.executed_twice = sum(1 for i, c in journal.items() if i and c > 1)
