@@ -9,10 +9,10 @@ before anything else sees it, and a value that does not pass is a 400 ``malforme
 naming the header (never echoing it): the purpose is a code such as ``child-benefit``
 (``PURPOSE_PATTERN``); the user is printable ASCII of at most 200 characters, not blank, with no
 control or line-separator characters (``USER_PATTERN``: a log line or an audit export cannot be
-split or forged through it), and not exactly a PINFL (14 digits) or STIR (9 digits): it names an
-official, and a personal identifier there would be stored unhashed in the audit log and written
-to the logs (``personal_identifier``, ``NOT_A_PERSON``); a correlation is a real UUID in its
-canonical lowercase form (``CORRELATION_PATTERN``).
+split or forged through it), and holds no run of 14 digits (a PINFL's shape) or 9 (a
+STIR's): it names an official, and a personal identifier there would be stored unhashed in the
+audit log and written to the logs (``personal_identifier``, ``NOT_A_PERSON``); a correlation
+is a real UUID in its canonical lowercase form (``CORRELATION_PATTERN``).
 """
 # No "from __future__ import annotations": FastAPI reads these annotations.
 
@@ -42,8 +42,10 @@ PURPOSE_PATTERN = r"^[a-z][a-z0-9._-]{0,99}$"
 # Printable ASCII starting with a visible character, 1-200: no controls (tab, CR, LF), no DEL,
 # no bytes past ASCII (where UTF-8's NEL and line separators would hide).
 USER_PATTERN = r"^[!-~][ -~]{0,199}$"
-# What X-Bus-User may not be, though USER_PATTERN lets it through: exactly a PINFL or a STIR.
-PERSONAL_PATTERN = r"^([0-9]{14}|[0-9]{9})$"
+# What X-Bus-User may not hold, though USER_PATTERN lets it through: a run of exactly 14 digits
+# (a PINFL's shape) or 9 (a STIR's), alone or inside other text ("officer 31505862740013" would
+# put the PINFL in the audit log as it is). A search, as JSON Schema's ``pattern`` is.
+PERSONAL_PATTERN = r"(^|[^0-9])([0-9]{14}|[0-9]{9})([^0-9]|$)"
 NOT_A_PERSON = ("X-Bus-User names the official or portal user on whose behalf, not a personal "
                 "identifier (a PINFL or STIR): the person asked about goes in the body")
 _PERSONAL = re.compile(PERSONAL_PATTERN)
@@ -60,8 +62,8 @@ PurposeHeader = Annotated[
 
 
 def personal_identifier(value: str) -> bool:
-    """Whether ``value`` is shaped exactly as a PINFL (14 digits) or a STIR (9 digits)."""
-    return _PERSONAL.fullmatch(value) is not None
+    """Whether ``value`` holds a run of digits shaped as a PINFL (14) or a STIR (9)."""
+    return _PERSONAL.search(value) is not None
 
 
 def _an_official(value: str) -> str:
@@ -75,7 +77,7 @@ UserHeader = Annotated[
     Header(alias="X-Bus-User", pattern=USER_PATTERN,
            description="official or portal user on whose behalf: printable, 1-200 "
                        "characters, no control or line-separator characters, and not a "
-                       "personal identifier (exactly 9 or 14 digits)"),
+                       "personal identifier (no run of exactly 9 or 14 digits)"),
     AfterValidator(_an_official),
 ]
 CorrelationHeader = Annotated[

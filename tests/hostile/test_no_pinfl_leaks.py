@@ -89,6 +89,8 @@ def _battery(stack: DemoStack, portal: httpx.Client) -> list[httpx.Response]:
         ask("POST", f"/v1/services/{RESIDENCE}", json={"pinfl": pinfl + "0"}, headers=OK)
         ask("POST", f"/v1/services/{RESIDENCE}", json=body,
             headers={**OK, "X-Bus-User": pinfl})  # a PINFL where an official belongs: 400
+        ask("POST", f"/v1/services/{RESIDENCE}", json=body,
+            headers={**OK, "X-Bus-User": f"officer {pinfl}"})  # inside other text: 400 too
         ask("POST", f"/v1/services/{RESIDENCE}",
             content=f'{{"pinfl": "{pinfl}", "pinfl": "{pinfl}"}}', headers={**OK, **JSON})
         ask("POST", f"/v1/services/{RESIDENCE}",

@@ -20,9 +20,9 @@ Who asks: ``Authorization: Bearer <member API token>`` (HTTP, as on the HTTP gat
 behalf and why: the SOAP header ``BusContext`` (``Purpose``, ``User``, optional
 ``Correlation``; namespace ``urn:bus:soap:v1``, declared in the WSDL), or else the HTTP headers
 ``X-Bus-Purpose`` and ``X-Bus-User``, checked as on the HTTP gateway (``bus.gateway.params``:
-a ``User`` that is exactly a PINFL or STIR is a Client Fault, never echoed). An unsigned body
-is accepted (the token authenticates the client, and the bus signs the envelope as the
-client). A body signed with XMLDSig goes
+a ``User`` holding a PINFL- or STIR-shaped run of digits is a Client Fault, never echoed).
+An unsigned body is accepted (the token authenticates the client, and the bus signs the
+envelope as the client). A body signed with XMLDSig goes
 through ``bus.gateway.soap.signed.SignedRequests`` first: signed by the member the token names with
 a
 key certified by the bus CA (``signing.xml.SoapVerifier``), with a WS-Security
