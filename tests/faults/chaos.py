@@ -117,6 +117,7 @@ class Report:
     executed_twice: int = 0
     reexecuted_in_audit: int = 0  # side provider:re-executed: a lease taken over from the dead
     executed_twice_unexplained: int = 0  # executed twice, not audited as a re-execution
+    unexplained_ids: list[str] = dataclasses.field(default_factory=list)  # the first 20, to look up
     lookups: int = 0
     lookups_unknown_to_the_client: int = 0  # a POST that failed after the gateway sent it
     in_flight_at_kills: int = 0
@@ -406,9 +407,9 @@ def _count_audit(bus: BrokerDeployment, report: Report, journal: collections.Cou
     reexecuted = {e.message_id for e in entries if e.side == "provider:re-executed"}
     report.answered_twice_in_audit = sum(1 for c in answered.values() if c > 1)
     report.reexecuted_in_audit = len(reexecuted)
-    report.executed_twice_unexplained = sum(
-        1 for i, c in journal.items() if i and c > 1 and i not in reexecuted
-    )
+    unexplained = [i for i, c in journal.items() if i and c > 1 and i not in reexecuted]
+    report.executed_twice_unexplained = len(unexplained)
+    report.unexplained_ids = unexplained[:20]
 
 
 def run(plan: Plan, state: Path, *, say: Callable[[str], None] = print) -> Report:

@@ -213,6 +213,46 @@ def test_a_lease_that_ran_out_is_taken_over_counted_and_audited(
     assert adapter.calls == 1 and again.outcome == ("ack", None)
 
 
+class AgencyDown(CountingAdapter):
+    """An agency that fails every call (down for maintenance) while ``down``."""
+
+    down = True
+
+    def call(self, request: SharedRequest, deadline: Deadline) -> SharedResponse:
+        if self.down:
+            raise BusUnavailable("the agency answered 503")
+        return super().call(request, deadline)
+
+
+def test_a_taken_over_request_that_fails_is_still_a_re_execution_when_it_runs(
+    node: Node, make: Make, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker died holding the lease (it may have reached the agency); the copy that took it
+    over failed before the agency (down, a breaker open): the copy that finally executes it is
+    counted and audited as a re-execution, not passed off as a first execution."""
+    route = next(r for r in node.router.routes() if r.service == PROPERTY)
+    monkeypatch.setattr(route.settings.retry, "redeliveries", 3)  # a failure goes round again
+    adapter = AgencyDown()
+    b, b_replies, _ = make(adapter)
+    message = _request(node)
+    assert b.leases is not None
+    b.leases.state.claim(f"request/{message.message_id}", "killed-worker", lease_s=30,
+                         expires_at=message.expires_at or 0)
+    clock.now += 31  # the killed worker's lease ran out, the request has not
+    first = FakeDelivery(message)
+    b.handle(first)
+    assert first.outcome == ("retry", "bus-unavailable") and b_replies.sent == []
+    adapter.down = False
+    c, c_replies, c_metrics = make(adapter)  # the next copy reaches the other node
+    again = FakeDelivery(message)
+    c.handle(again)  # at once: the failed takeover's lease ended, nobody waits it out
+    assert again.outcome == ("ack", None) and adapter.calls == 1
+    assert Envelope.from_json(c_replies.sent[-1].body).kind is Kind.response
+    assert _count(c_metrics, "bus_reexecutions_total", service=PROPERTY) == 1
+    entries = [e for e in node.audit.store.entries() if e.message_id == message.message_id]
+    assert [e.side for e in entries if e.outcome == "ok"] == ["provider:re-executed"]
+
+
 class FailingOnce(Replies):
     """A reply publish that fails the first time (the broker restarting, a confirm too late)."""
 
