@@ -27,12 +27,13 @@ from bus.exchange.provider import ProviderWorker
 from bus.node.wiring import Node
 from bus.ops.metrics import BusMetrics
 from bus.state import NodeState, open_state
-from bus.transport import Delivery, Message, Transport
+from bus.transport import Message, Transport
 from demo import cadastre
 from demo.data import AZIZ
 from demo.scenario import PROPERTY, write_config
 from schemas import PropertyOwnership, PropertyOwnershipRequest, SharedRequest, SharedResponse
 from signing import generate_member_key
+from tests.bus.exchange.deliveries import RecordedDelivery
 
 
 class Clock:
@@ -73,19 +74,8 @@ class Replies:
         self.sent.append(message)
 
 
-class FakeDelivery(Delivery):
-    def __init__(self, message: Message) -> None:
-        super().__init__("svc", message, attempt=1, redelivered=True)
-        self.outcome: tuple[str, Any] | None = None
-
-    def ack(self) -> None:
-        self.settled, self.outcome = True, ("ack", None)
-
-    def retry(self, delay_s: float, reason: str) -> None:
-        self.settled, self.outcome = True, ("retry", reason)
-
-    def dead_letter(self, reason: str) -> None:
-        self.settled, self.outcome = True, ("dead-letter", reason)
+def FakeDelivery(message: Message) -> RecordedDelivery:
+    return RecordedDelivery(message, redelivered=True)
 
 
 @pytest.fixture
@@ -192,16 +182,22 @@ def test_a_copy_whose_lease_still_runs_goes_round_again(node: Node, make: Make) 
                   reason="in-progress") == 1
 
 
+def _left_by_a_killed_worker(worker: ProviderWorker, message: Message, clock: Clock) -> None:
+    """A worker took ``message``'s lease and was killed: its lease ran out, the request has
+    not."""
+    assert worker.leases is not None
+    worker.leases.state.claim(f"request/{message.message_id}", "killed-worker", lease_s=30,
+                              expires_at=message.expires_at or 0)
+    clock.now += 31
+
+
 def test_a_lease_that_ran_out_is_taken_over_counted_and_audited(
     node: Node, make: Make, clock: Clock
 ) -> None:
     adapter = CountingAdapter()
     b, b_replies, b_metrics = make(adapter)
     message = _request(node)
-    assert b.leases is not None
-    b.leases.state.claim(f"request/{message.message_id}", "killed-worker", lease_s=30,
-                         expires_at=message.expires_at or 0)
-    clock.now += 31  # the killed worker's lease ran out, the request has not
+    _left_by_a_killed_worker(b, message, clock)
     b.handle(FakeDelivery(message))
     assert adapter.calls == 1
     assert Envelope.from_json(b_replies.sent[0].body).kind is Kind.response
@@ -235,10 +231,7 @@ def test_a_taken_over_request_that_fails_is_still_a_re_execution_when_it_runs(
     adapter = AgencyDown()
     b, b_replies, _ = make(adapter)
     message = _request(node)
-    assert b.leases is not None
-    b.leases.state.claim(f"request/{message.message_id}", "killed-worker", lease_s=30,
-                         expires_at=message.expires_at or 0)
-    clock.now += 31  # the killed worker's lease ran out, the request has not
+    _left_by_a_killed_worker(b, message, clock)
     first = FakeDelivery(message)
     b.handle(first)
     assert first.outcome == ("retry", "bus-unavailable") and b_replies.sent == []

@@ -30,6 +30,7 @@ from bus.transport import Delivery, Message, Transport
 from bus.transport.embedded.transport import EmbeddedTransport
 from schemas import SharedRequest, SharedResponse
 from schemas.residence import ResidenceRegistration, ResidenceRegistrationRequest
+from tests.bus.exchange.deliveries import RecordedDelivery
 
 PINFL = "31505861234567"
 REPLIES = "reply.test-provider"
@@ -166,21 +167,6 @@ class _Replies:
         self.sent.append((request.reply_to, message))
 
 
-class _Delivery(Delivery):
-    def __init__(self, message: Message) -> None:
-        super().__init__("svc", message, attempt=1, redelivered=False)
-        self.outcome: tuple[str, str | None] | None = None
-
-    def ack(self) -> None:
-        self.settled, self.outcome = True, ("ack", None)
-
-    def retry(self, delay_s: float, reason: str) -> None:
-        self.settled, self.outcome = True, ("retry", reason)
-
-    def dead_letter(self, reason: str) -> None:
-        self.settled, self.outcome = True, ("dead-letter", reason)
-
-
 @pytest.mark.parametrize(
     ("reply_to", "node", "refused"),
     [
@@ -211,7 +197,7 @@ def test_an_answer_goes_only_to_a_reply_queue_of_the_signed_asking_node(
         user="officer-17",
     )
     signed = setup.node.seal.sign(envelope.addressed(reply_to=reply_to, node=node))
-    delivery = _Delivery(Message(body=signed.to_json(), message_id=signed.id,
+    delivery = RecordedDelivery(Message(body=signed.to_json(), message_id=signed.id,
                                  reply_to=reply_to))
     worker.handle(delivery)
     if refused is None:
