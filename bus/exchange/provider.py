@@ -166,6 +166,8 @@ class ProviderWorker:
             self._answered.put(remembered_as, request.expires_at.timestamp(), out)
             if self._sent(delivery, out):
                 self.metrics.provider_requests(service, "duplicate").inc()
+                self._log("answered from the record", request, "duplicate", delivery.attempt,
+                          started)
         except InProgress as busy:  # another worker's lease still runs: come back later
             delivery.retry(busy.delay_s, "in-progress")
             self.metrics.redeliveries(service, "in-progress").inc()

@@ -33,5 +33,9 @@ def test_a_chaos_run_loses_nothing_runs_nothing_twice_unaudited_and_every_504_na
     # call and recording the answer: the worker that takes its lease over runs it again and the
     # audit log says so (provider:re-executed). Any other second execution is a bug.
     assert report.executed_twice_unexplained == 0, summary
-    assert report.reexecuted_in_audit <= WORKERS * report.plan.provider_kills, summary
+    # Re-executions come only from the leases the killed providers held: what their workers
+    # had in hand when the gauge was read just before each kill, and at most one more prefetch
+    # window taken in the moment between the reading and the kill.
+    bound = report.in_flight_at_kills + WORKERS * report.plan.provider_kills
+    assert report.reexecuted_in_audit <= bound, summary
     assert report.lookups >= report.ok, summary

@@ -84,14 +84,17 @@ class DroppedReplies(logging.Handler):
 
 
 def _answered(log: Path) -> list[dict[str, object]]:
-    """The provider's "answered" log records (a killed node's last line may be cut short)."""
+    """The provider's "answered" log records, and "answered from the record" (a copy of a
+    request whose answer another worker recorded, then died before sending it); a killed
+    node's last line may be cut short."""
     records = []
     for line in log.read_text(errors="replace").splitlines():
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and record.get("msg") == "answered":
+        if isinstance(record, dict) and record.get("msg") in ("answered",
+                                                              "answered from the record"):
             records.append(record)
     return records
 
