@@ -75,7 +75,8 @@ Provider side (the node hosting a service's provider)
     ``reply-address-mismatch``/``reply-address-unsigned``/``reply-address-foreign``
     (dead-lettered, answered nowhere).
 ``bus_provider_inflight_requests`` gauge [service]
-    Deliveries being worked on now (at most ``node.workers`` per service).
+    Deliveries being worked on now: at most ``node.workers`` per service in each worker
+    process, summed over the node's processes (``serve`` starts one per core by default).
 ``bus_adapter_calls_total`` counter [provider, service, outcome]
     Adapter calls (each attempt): ``ok``, ``no-data`` or the error code.
 ``bus_adapter_errors_total`` counter [provider, service, kind]
