@@ -175,9 +175,10 @@ def bundle_routes(node: Node, auth: Callable[..., Awaitable[str]], limits: RateL
         label = asked.service if route is not None else "-"  # metrics labels stay bounded
         context = ask.context()
         try:
-            if route is None:
-                raise UnknownService(f"no service {asked.service!r} on this bus",
-                                     service=asked.service)
+            if route is None:  # named back only if it holds no personal identifier
+                named = caller_value(asked.service, SERVICE_PATTERN)
+                raise UnknownService(f"no service {named!r} on this bus" if named else
+                                     "no such service on this bus", service=named)
             answer = await asking.ask(route, asked.request, context)
             result = _part_answer(route, answer)
             code = "accepted" if answer.pending else "ok"

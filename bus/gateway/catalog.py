@@ -31,8 +31,9 @@ from starlette.responses import Response
 
 from bus.config.service_info import LocalizedText, family, successor, version_number
 from bus.config.settings import BusSettings
-from bus.core.envelope import provider_of
+from bus.core.envelope import SERVICE_PATTERN, provider_of
 from bus.core.errors import UnknownService
+from bus.gateway.params import caller_value
 from bus.gateway.soap.endpoint import SOAP_PREFIX
 
 __all__ = [
@@ -207,8 +208,10 @@ def catalog_routes(settings: BusSettings) -> APIRouter:
     def entry(member: str, service: str, version: str) -> CatalogEntry:
         sid = f"{member}/{service}/{version}"
         found = entries.get(sid)
-        if found is None:
-            raise UnknownService(f"no service {sid!r} on this bus", service=sid[:200])
+        if found is None:  # named back only if it is a service id holding no personal identifier
+            named = caller_value(sid, SERVICE_PATTERN)
+            raise UnknownService(f"no service {named!r} on this bus" if named else
+                                 "no such service on this bus", service=named)
         return found
 
     @router.get(CATALOG_PATH, response_model=Catalog)

@@ -101,6 +101,10 @@ def _battery(stack: DemoStack, portal: httpx.Client) -> list[httpx.Response]:
             headers={**OK, "Content-Type": "application/x-www-form-urlencoded"})
         ask("POST", f"/v1/services/{RESIDENCE}?mode={pinfl}", json=body, headers=OK)
         ask("POST", f"/v1/services/tax/{pinfl}/v1", json=body, headers=OK)
+        ask("POST", f"/v1/services/tax/p{pinfl}/v1", json=body, headers=OK)  # a service id's shape
+        ask("GET", f"/v1/catalog/tax/p{pinfl}/v1")
+        ask("POST", "/v1/bundles", json={"parts": [{"service": f"tax/p{pinfl}/v1",
+                                                    "request": body}]}, headers=OK)
         ask("POST", f"/v1/services/{pinfl}", json=body, headers=OK)
         ask("GET", f"/v1/services/{RESIDENCE}", params={"pinfl": pinfl})
         ask("POST", "/v1/bundles", json={"parts": [
