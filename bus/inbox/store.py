@@ -190,10 +190,25 @@ class OperatorInbox:
     def _open(self) -> Any:
         if not self._pg:
             local = open_local_db(self.location)
-            local.executescript(_SQLITE_SCHEMA)
-            if "dedupe_key" not in {row[1] for row in local.execute("PRAGMA table_info(tasks)")}:
-                local.execute("ALTER TABLE tasks ADD COLUMN dedupe_key TEXT")
-            local.execute(_KEY_INDEX.format(t="tasks"))
+            # One process at a time sets the schema up (a node's worker processes open the file
+            # at the same moment): in one IMMEDIATE transaction, the column checked inside it.
+            try:
+                local.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _SQLITE_SCHEMA.split(";"):
+                        if statement.strip():
+                            local.execute(statement)
+                    columns = {row[1] for row in local.execute("PRAGMA table_info(tasks)")}
+                    if "dedupe_key" not in columns:
+                        local.execute("ALTER TABLE tasks ADD COLUMN dedupe_key TEXT")
+                    local.execute(_KEY_INDEX.format(t="tasks"))
+                    local.execute("COMMIT")
+                except BaseException:
+                    local.execute("ROLLBACK")
+                    raise
+            except BaseException:
+                local.close()
+                raise
             return local
         try:
             import psycopg
