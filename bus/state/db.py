@@ -124,14 +124,14 @@ class StateDb:
                 ) from None
 
     def _prepare(self) -> None:
-        """``on_open``; in PostgreSQL in one transaction under an advisory lock, so that nodes
-        starting together take turns creating the tables (concurrent ``CREATE TABLE IF NOT
-        EXISTS`` of one table fails in all but one)."""
-        if not self.postgres:
-            self._on_open(self)
-            return
+        """``on_open`` in one transaction, so that processes starting together take turns
+        creating the tables and adding the columns an older file lacks (two adding one column
+        at once fail in all but one): in SQLite an IMMEDIATE one, which locks the file; in
+        PostgreSQL under an advisory lock (concurrent ``CREATE TABLE IF NOT EXISTS`` of one
+        table fails in all but one)."""
         with self.transaction():
-            self.execute("SELECT pg_advisory_xact_lock(?)", (_DDL_LOCK,))
+            if self.postgres:
+                self.execute("SELECT pg_advisory_xact_lock(?)", (_DDL_LOCK,))
             self._on_open(self)
 
     def _is_db_error(self, exc: Exception) -> bool:

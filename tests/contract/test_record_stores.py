@@ -70,9 +70,10 @@ def _keyed(subject: str | None) -> str | None:
     return None if subject is None else f"key-of-{subject[::-1]}"  # stands for the audit HMAC
 
 
-def test_a_document_knows_whom_it_is_about_by_a_keyed_hash_only(place: Place) -> None:
-    path, shared = place("documents.db")
-    old = StateDb(shared or path, what="document store")  # a store of the version before
+def _documents_of_the_version_before(path: Path, shared: str | None) -> str:
+    """A document store as the version before wrote it (no ``subject_key``), holding one
+    document; its number."""
+    old = StateDb(shared or path, what="document store")
     old.script(
         "CREATE TABLE IF NOT EXISTS {p}counters (year INTEGER PRIMARY KEY, last INTEGER NOT NULL)",
         "CREATE TABLE IF NOT EXISTS {p}documents (number TEXT PRIMARY KEY, service TEXT NOT "
@@ -84,6 +85,12 @@ def test_a_document_knows_whom_it_is_about_by_a_keyed_hash_only(place: Place) ->
     old.execute("INSERT INTO {p}documents VALUES (?, 's', 'p', 'c', 'i', 'r', 'm', 'x', ?, "
                 "NULL, NULL)", (before, b"{}"))
     old.close()
+    return before
+
+
+def test_a_document_knows_whom_it_is_about_by_a_keyed_hash_only(place: Place) -> None:
+    path, shared = place("documents.db")
+    before = _documents_of_the_version_before(path, shared)
     store = DocumentStore(path, clock=Clock(), shared=shared, subject_key=_keyed)
     try:
         issued = store.issue(answer(), message_id=new_id())
@@ -105,6 +112,33 @@ def test_a_document_knows_whom_it_is_about_by_a_keyed_hash_only(place: Place) ->
             raw.close()
     finally:
         store.close()
+
+
+def test_stores_opening_an_older_file_at_once_all_bring_it_up_to_date(place: Place) -> None:
+    """A node's worker processes open its files at the same moment: on a file of the version
+    before, one adds the missing columns and the others find them added (two adding a column
+    at once failed in all but one)."""
+    path, shared = place("documents.db")
+    _documents_of_the_version_before(path, shared)
+    start, failures, stores = threading.Barrier(6), [], []
+
+    def open_and_issue() -> None:
+        start.wait()
+        store = DocumentStore(path, clock=Clock(), shared=shared, subject_key=_keyed)
+        stores.append(store)
+        try:
+            store.issue(answer(), message_id=new_id())
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_and_issue) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for store in stores:
+        store.close()
+    assert failures == [] and len(stores) == 6
 
 
 def test_purged_answers_keep_their_row_on_every_store(place: Place) -> None:
