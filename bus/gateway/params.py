@@ -94,7 +94,11 @@ ModeQuery = Annotated[
 def caller_value(value: str | None, pattern: str) -> str | None:
     """``value`` if it matches ``pattern`` (one of the above), else None: what a refusal's audit
     entry may take from a request that was refused before its headers were checked. A value
-    shaped as a personal identifier is never taken, whatever ``pattern`` says."""
-    if value is None or re.fullmatch(pattern, value) is None or personal_identifier(value):
+    holding a personal identifier is never taken, whatever ``pattern`` says — except a
+    correlation: a random UUID's hex holds nine digits in a row now and then (about one in 150),
+    and such a correlation must still reach its audit entry."""
+    if value is None or re.fullmatch(pattern, value) is None:
+        return None
+    if pattern != CORRELATION_PATTERN and personal_identifier(value):
         return None
     return value

@@ -76,6 +76,21 @@ STIR = "305419896"  # a taxpayer number's shape: 9 digits
 
 
 @pytest.mark.usefixtures("untouched")
+def test_a_correlation_whose_hex_holds_nine_digits_reaches_the_audit_entry(
+    demo_stack: DemoStack, portal: httpx.Client
+) -> None:
+    """A random UUID's last group holds nine digits in a row now and then: it is a correlation,
+    not a taxpayer number, and the refusal's audit entry keeps it (it was dropped, one refusal
+    in about 150)."""
+    correlation = "0a1b2c3d-1e2f-4a5b-8c6d-a123456789bc"
+    r = portal.post(URL, json={"pinfl": AZIZ.pinfl}, headers={
+        "X-Bus-Purpose": "child-benefit", "X-Bus-User": "", "X-Bus-Correlation": correlation})
+    problem(r, 400, "malformed-request")
+    (entry,) = entries_of(demo_stack, correlation)
+    assert entry.outcome == "malformed-request"  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("path, body", [
     pytest.param(URL, {"pinfl": DILNOZA.pinfl}, id="service"),
     pytest.param(f"{URL}?mode=async", {"pinfl": DILNOZA.pinfl}, id="service-async"),
